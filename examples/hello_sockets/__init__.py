@@ -1,0 +1,1 @@
+"""The chapter's HelloSockets application, in Python: sockets and channels only."""

@@ -1,0 +1,110 @@
+"""Phoenix-style channels for Python, and a pytest plugin to test them in virtual time.
+
+The runtime lives here; the test harness is `pytest_channels.testing`, and the fixtures
+come from the pytest plugin `pytest_channels.plugin`.
+"""
+
+from __future__ import annotations
+
+from ._channel import Channel as Channel
+from ._channel import SocketRef as SocketRef
+from ._clock import Clock as Clock
+from ._clock import SystemClock as SystemClock
+from ._clock import Timer as Timer
+from ._clock import VirtualClock as VirtualClock
+from ._errors import BroadcastError as BroadcastError
+from ._errors import ChannelsError as ChannelsError
+from ._errors import InvalidReturn as InvalidReturn
+from ._errors import NotIdle as NotIdle
+from ._errors import NotJoined as NotJoined
+from ._errors import PayloadError as PayloadError
+from ._errors import TokenError as TokenError
+from ._messages import Broadcast as Broadcast
+from ._messages import Close as Close
+from ._messages import Exit as Exit
+from ._messages import Message as Message
+from ._messages import Push as Push
+from ._messages import Reason as Reason
+from ._messages import Reply as Reply
+from ._process import ChannelProcess as ChannelProcess
+from ._process import Transport as Transport
+from ._pubsub import LocalAdapter as LocalAdapter
+from ._pubsub import PubSub as PubSub
+from ._pubsub import PubSubAdapter as PubSubAdapter
+from ._pubsub import Subscriber as Subscriber
+from ._results import ConnectResult as ConnectResult
+from ._results import Error as Error
+from ._results import InfoResult as InfoResult
+from ._results import InResult as InResult
+from ._results import JoinResult as JoinResult
+from ._results import NoReply as NoReply
+from ._results import Ok as Ok
+from ._results import Replied as Replied
+from ._results import Stop as Stop
+from ._results import error as error
+from ._results import noreply as noreply
+from ._results import ok as ok
+from ._results import reply as reply
+from ._results import stop as stop
+from ._runtime import Runtime as Runtime
+from ._socket import Route as Route
+from ._socket import Socket as Socket
+from ._socket import SocketHandler as SocketHandler
+from ._socket import route as route
+from ._token import Tokens as Tokens
+
+__version__ = "0.1.0"
+
+__all__ = (
+    # writing channels
+    "Channel",
+    "Socket",
+    "SocketHandler",
+    "SocketRef",
+    "Route",
+    "route",
+    # what callbacks return
+    "ok",
+    "error",
+    "noreply",
+    "reply",
+    "stop",
+    "Ok",
+    "Error",
+    "NoReply",
+    "Replied",
+    "Stop",
+    "ConnectResult",
+    "JoinResult",
+    "InResult",
+    "InfoResult",
+    # what clients receive
+    "Message",
+    "Push",
+    "Reply",
+    "Broadcast",
+    "Close",
+    "Exit",
+    "Reason",
+    # running them
+    "Runtime",
+    "ChannelProcess",
+    "Transport",
+    "PubSub",
+    "PubSubAdapter",
+    "LocalAdapter",
+    "Subscriber",
+    "Tokens",
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "Timer",
+    # errors
+    "ChannelsError",
+    "InvalidReturn",
+    "PayloadError",
+    "BroadcastError",
+    "NotJoined",
+    "NotIdle",
+    "TokenError",
+)

@@ -1,0 +1,276 @@
+"""The one notion of time the runtime reads: timers and "now".
+
+Runtime time is an integer of nanoseconds that starts at 0, so it never suffers the float
+rounding of epoch-scale loop times, and timers live in one heap ordered by
+``(deadline, sequence)``: timers due at the same instant fire in the order they were set,
+which neither asyncio nor trio guarantee.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import itertools
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import anyio
+
+NS_PER_SECOND = 1_000_000_000
+DEFAULT_WALL_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+def to_ns(seconds: float, *, name: str = "duration") -> int:
+    """Convert seconds to whole nanoseconds, refusing negative and non-finite values."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds (got {seconds!r})")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0 (got {seconds!r})")
+    return round(seconds * NS_PER_SECOND)
+
+
+def format_ns(ns: int) -> str:
+    """Render a virtual instant for humans: ``1.050s``."""
+    return f"{ns / NS_PER_SECOND:.3f}s"
+
+
+class Timer:
+    """A pending timer; `cancel()` it to stop it from firing.
+
+    Attributes:
+        deadline_ns: the runtime instant, in nanoseconds, at which it fires.
+        description: what firing it does, for failure output.
+    """
+
+    __slots__ = ("_callback", "_seq", "deadline_ns", "description")
+
+    def __init__(self, deadline_ns: int, seq: int, callback: Callable[[], None], description: str) -> None:
+        self.deadline_ns = deadline_ns
+        self._seq = seq
+        self._callback: Callable[[], None] | None = callback
+        self.description = description
+
+    def __lt__(self, other: Timer) -> bool:
+        return (self.deadline_ns, self._seq) < (other.deadline_ns, other._seq)
+
+    @property
+    def pending(self) -> bool:
+        """Whether the timer will still fire."""
+        return self._callback is not None
+
+    def cancel(self) -> bool:
+        """Stop the timer. Returns whether it was still pending."""
+        was_pending = self._callback is not None
+        self._callback = None
+        return was_pending
+
+    def _fire(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
+
+    def __repr__(self) -> str:
+        state = "pending" if self.pending else "done"
+        return f"<Timer at {format_ns(self.deadline_ns)} {self.description} ({state})>"
+
+
+class Clock(Protocol):
+    """What the runtime needs from a clock. `SystemClock` and `VirtualClock` implement it."""
+
+    def now_ns(self) -> int:
+        """Monotonic runtime time in nanoseconds, starting near 0."""
+        ...
+
+    def wall(self) -> dt.datetime:
+        """The wall-clock time (aware, UTC) that corresponds to `now_ns()`."""
+        ...
+
+    def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
+        """Run `callback` once the runtime reaches `deadline_ns`."""
+        ...
+
+
+class _TimerHeap:
+    """Timers ordered by (deadline, creation); cancelled ones are dropped lazily."""
+
+    def __init__(self) -> None:
+        self._heap: list[Timer] = []
+        self._seq = itertools.count()
+
+    def push(self, deadline_ns: int, callback: Callable[[], None], description: str) -> Timer:
+        timer = Timer(deadline_ns, next(self._seq), callback, description)
+        heapq.heappush(self._heap, timer)
+        return timer
+
+    def next_deadline(self) -> int | None:
+        heap = self._heap
+        while heap and not heap[0].pending:
+            heapq.heappop(heap)
+        return heap[0].deadline_ns if heap else None
+
+    def pop_due(self, now_ns: int) -> Timer | None:
+        deadline = self.next_deadline()
+        if deadline is None or deadline > now_ns:
+            return None
+        return heapq.heappop(self._heap)
+
+    def pending(self) -> list[Timer]:
+        return sorted(t for t in self._heap if t.pending)
+
+    def cancel_all(self) -> int:
+        cancelled = sum(t.cancel() for t in self._heap)
+        self._heap.clear()
+        return cancelled
+
+
+class VirtualClock:
+    """A clock that moves only when told to: the runtime's clock in tests.
+
+    Time starts at 0 and advances by `advance`/`advance_to`, which fire every timer due on
+    the way, in order. The test harness advances it for you inside `assert_*`, `refute_*`
+    and `advance`, always after the runtime is idle.
+
+    Args:
+        wall_start: the wall-clock time that virtual instant 0 stands for.
+        on_move: called with the new wall time whenever time moves (keeps freezegun in step).
+
+    Example:
+        >>> clock = VirtualClock()
+        >>> fired = []
+        >>> _ = clock.call_at(2_000_000_000, lambda: fired.append("b"))
+        >>> _ = clock.call_at(1_000_000_000, lambda: fired.append("a"))
+        >>> clock.advance(1.5)
+        >>> fired, clock.now()
+        (['a'], 1.5)
+    """
+
+    def __init__(
+        self,
+        wall_start: dt.datetime = DEFAULT_WALL_START,
+        on_move: Callable[[dt.datetime], None] | None = None,
+    ) -> None:
+        if wall_start.tzinfo is None:
+            raise ValueError(f"wall_start must be timezone-aware (got {wall_start!r})")
+        self.wall_start = wall_start
+        self._now_ns = 0
+        self._timers = _TimerHeap()
+        self._on_move = on_move
+
+    def now_ns(self) -> int:
+        return self._now_ns
+
+    def now(self) -> float:
+        """Virtual seconds since the clock started."""
+        return self._now_ns / NS_PER_SECOND
+
+    def wall(self) -> dt.datetime:
+        return self.wall_start + dt.timedelta(microseconds=self._now_ns // 1000)
+
+    def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
+        return self._timers.push(max(deadline_ns, self._now_ns), callback, description)
+
+    def next_deadline_ns(self) -> int | None:
+        """The instant of the earliest pending timer, or None."""
+        return self._timers.next_deadline()
+
+    def pending_timers(self) -> list[Timer]:
+        """Every pending timer, earliest first."""
+        return self._timers.pending()
+
+    def cancel_all(self) -> int:
+        """Cancel every pending timer; returns how many were pending."""
+        return self._timers.cancel_all()
+
+    def fire_next(self, limit_ns: int) -> bool:
+        """Jump to the earliest timer due at or before `limit_ns` and fire it.
+
+        Returns False, without moving time, when no timer is due by then.
+        """
+        deadline = self._timers.next_deadline()
+        if deadline is None or deadline > limit_ns:
+            return False
+        self._move(deadline)
+        timer = self._timers.pop_due(deadline)
+        if timer is not None:
+            timer._fire()
+        return True
+
+    def move_to_ns(self, instant_ns: int) -> None:
+        """Move time forward to `instant_ns` without firing anything.
+
+        Raises:
+            ValueError: when the instant lies in the past, or a timer is due before it.
+        """
+        if instant_ns < self._now_ns:
+            raise ValueError(
+                f"time can't go backwards: now is {format_ns(self._now_ns)}, asked for {format_ns(instant_ns)}"
+            )
+        deadline = self._timers.next_deadline()
+        if deadline is not None and deadline < instant_ns:
+            raise ValueError(f"a timer is due at {format_ns(deadline)}: fire it before moving past it")
+        self._move(instant_ns)
+
+    def advance(self, seconds: float) -> None:
+        """Fire every timer due within `seconds`, in order, then move to the end.
+
+        This is the clock alone: the test harness's `advance` also runs the channels until
+        idle after each timer, which is what tests want.
+        """
+        target = self._now_ns + to_ns(seconds)
+        while self.fire_next(target):
+            pass
+        self._move(target)
+
+    def _move(self, instant_ns: int) -> None:
+        if instant_ns != self._now_ns:
+            self._now_ns = instant_ns
+            if self._on_move is not None:
+                self._on_move(self.wall())
+
+    def __repr__(self) -> str:
+        return f"<VirtualClock now={format_ns(self._now_ns)} timers={len(self.pending_timers())}>"
+
+
+class SystemClock:
+    """The real clock, for running channels in production.
+
+    Timers fire only while a runtime serves (`Runtime.serving()`): its timer driver sleeps
+    until the earliest deadline and is woken early when an earlier timer is set.
+    """
+
+    def __init__(self) -> None:
+        self._origin = time.monotonic_ns()
+        self._timers = _TimerHeap()
+        self._wakeup = anyio.Event()
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns() - self._origin
+
+    def wall(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
+        current = self._timers.next_deadline()
+        timer = self._timers.push(deadline_ns, callback, description)
+        if current is None or deadline_ns < current:
+            self._wakeup.set()
+        return timer
+
+    def cancel_all(self) -> int:
+        return self._timers.cancel_all()
+
+    async def drive(self) -> None:
+        """Fire timers as they fall due, forever. Run it in a task group."""
+        while True:
+            now = self.now_ns()
+            while (timer := self._timers.pop_due(now)) is not None:
+                timer._fire()
+            deadline = self._timers.next_deadline()
+            self._wakeup = anyio.Event()
+            if deadline is None:
+                await self._wakeup.wait()
+            else:
+                with anyio.move_on_after((deadline - self.now_ns()) / NS_PER_SECOND):
+                    await self._wakeup.wait()

@@ -1,0 +1,35 @@
+"""The exceptions the runtime raises."""
+
+from __future__ import annotations
+
+
+class ChannelsError(Exception):
+    """Base class of every error raised by pytest_channels."""
+
+
+class InvalidReturn(ChannelsError, TypeError):
+    """A socket handler or channel callback returned a value outside its contract."""
+
+
+class PayloadError(ChannelsError, TypeError):
+    """A payload could not cross the wire (it is not a JSON object of JSON values)."""
+
+
+class BroadcastError(ChannelsError):
+    """A broadcast could not be published."""
+
+
+class NotJoined(ChannelsError):
+    """A channel function was used where the channel is not joined (inside `join`, or after exit)."""
+
+
+class NotIdle(ChannelsError):
+    """The runtime did not become idle within its real-time limit."""
+
+
+class TokenError(ChannelsError):
+    """Verifying a token failed; `reason` is `"missing"`, `"invalid"` or `"expired"`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,113 @@
+"""What a client receives: small frozen values with a readable repr.
+
+`at_ns` is the virtual (or monotonic) instant the message was sent; it takes no part in
+equality, so tests can compare messages they build by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._clock import format_ns
+
+Payload = dict[str, Any]
+"""A payload as it crosses the wire: a JSON object."""
+
+Reason = str | tuple[str, str] | BaseException
+"""Why a channel stopped: `"normal"`, `"shutdown"`, `("shutdown", "left")`,
+`("shutdown", "closed")`, any string a channel gave to `stop`, or the exception it raised."""
+
+
+def _stamp(at_ns: int) -> str:
+    return f"t={format_ns(at_ns)}"
+
+
+@dataclass(frozen=True)
+class Push:
+    """An event the server sent on a topic: a channel's `push`, or a broadcast it did not intercept.
+
+    `join_ref` is None for a broadcast (Phoenix's fastlane), and the channel's join ref for a push.
+    """
+
+    topic: str
+    event: str
+    payload: Any
+    join_ref: str | None = None
+    at_ns: int = field(default=0, compare=False)
+
+    def __repr__(self) -> str:
+        return f"Push(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {_stamp(self.at_ns)})"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to a client push with reference `ref`."""
+
+    topic: str
+    ref: str
+    status: str
+    payload: Any
+    join_ref: str | None = None
+    at_ns: int = field(default=0, compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Reply(topic={self.topic!r}, ref={self.ref!r}, status={self.status!r}, "
+            f"payload={self.payload!r}, {_stamp(self.at_ns)})"
+        )
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """A PubSub broadcast as a plain subscriber sees it (Phoenix's `%Broadcast{}`)."""
+
+    topic: str
+    event: str
+    payload: Any
+    at_ns: int = field(default=0, compare=False)
+
+    def __repr__(self) -> str:
+        return f"Broadcast(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {_stamp(self.at_ns)})"
+
+
+@dataclass(frozen=True)
+class Close:
+    """A channel closed gracefully (stop with a normal or shutdown reason, or leave)."""
+
+    topic: str
+    reason: Reason
+    join_ref: str | None = None
+    at_ns: int = field(default=0, compare=False)
+
+    def __repr__(self) -> str:
+        return f"Close(topic={self.topic!r}, reason={self.reason!r}, {_stamp(self.at_ns)})"
+
+
+Message = Push | Reply | Broadcast | Close
+"""Anything that lands in a client's mailbox."""
+
+
+@dataclass(frozen=True)
+class Exit:
+    """A channel process ended. `reason` is the exception when it crashed."""
+
+    topic: str
+    channel: str
+    reason: Reason
+    at_ns: int = field(default=0, compare=False)
+
+    @property
+    def crashed(self) -> bool:
+        """Whether the exit is abnormal (a raise, or a stop reason other than normal/shutdown)."""
+        return not is_graceful(self.reason)
+
+    def __repr__(self) -> str:
+        return f"Exit(topic={self.topic!r}, channel={self.channel}, reason={self.reason!r}, {_stamp(self.at_ns)})"
+
+
+def is_graceful(reason: Reason) -> bool:
+    """Phoenix's rule: `normal`, `shutdown` and `(shutdown, anything)` are graceful."""
+    if isinstance(reason, tuple):
+        return len(reason) == 2 and reason[0] == "shutdown"
+    return reason in ("normal", "shutdown")

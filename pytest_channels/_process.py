@@ -1,0 +1,302 @@
+"""The channel actor: one mailbox, one handler at a time, its own socket, contained failure."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._channel import Channel, SocketRef
+from ._clock import Timer, to_ns
+from ._errors import BroadcastError, InvalidReturn, NotJoined
+from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, is_graceful
+from ._payload import to_wire
+from ._results import Error, NoReply, Ok, Replied, Stop, check_result
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+    from ._socket import Socket
+
+logger = logging.getLogger("pytest_channels")
+
+
+class Transport(Protocol):
+    """The client side of a connection: where a channel's output goes.
+
+    The test harness is one transport; a WebSocket connection is another.
+    """
+
+    def deliver(self, message: Message) -> None:
+        """Take a push, reply, broadcast or close for the client. Must not block."""
+        ...
+
+    def exited(self, exit: Exit) -> None:
+        """Learn that a joined channel ended, and why."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Join:
+    payload: Any
+
+
+@dataclass(frozen=True)
+class _In:
+    event: str
+    payload: Any
+    ref: str
+
+
+@dataclass(frozen=True)
+class _Leave:
+    ref: str
+
+
+@dataclass(frozen=True)
+class _Info:
+    message: Any
+
+
+class _Close:
+    pass
+
+
+_CLOSE = _Close()
+
+
+async def _resolve(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class ChannelProcess:
+    """Runs one joined channel. Created by `Runtime.join`; users see it as `socket.channel_pid`."""
+
+    def __init__(self, runtime: Runtime, channel: type[Channel], socket: Socket, transport: Transport) -> None:
+        self.runtime = runtime
+        self.name = channel.__qualname__
+        self.channel = channel()
+        self.channel._process = self
+        self.intercepts = frozenset(channel.intercept)
+        self.transport = transport
+        self.socket = socket._replace(channel=channel, channel_pid=self)
+        self.mailbox: deque[Any] = deque()
+        self.scheduled = False
+        self.state = "joining"
+        self.doing: str | None = None
+        self.join_result: Ok | Error | None = None
+        self.exit: Exit | None = None
+        self._timers: set[Timer] = set()
+
+    def __repr__(self) -> str:
+        return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
+
+    @property
+    def topic(self) -> str:
+        assert self.socket.topic is not None
+        return self.socket.topic
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "exited"
+
+    # -- called from outside the actor ---------------------------------------------------------
+
+    def receive_broadcast(self, broadcast: Broadcast) -> None:
+        """Fastlane: intercepted events go through handle_out, the rest straight to the client."""
+        if broadcast.event in self.intercepts:
+            self.runtime._enqueue(self, broadcast)
+        else:
+            self.transport.deliver(Push(broadcast.topic, broadcast.event, broadcast.payload, None, broadcast.at_ns))
+
+    def send(self, message: Any) -> None:
+        if self.alive:
+            self.runtime._enqueue(self, _Info(message))
+
+    def send_after(self, seconds: float, message: Any) -> Timer:
+        delay = to_ns(seconds, name="send_after delay")
+        clock = self.runtime.clock
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self.send(message)
+
+        timer = clock.call_at(
+            clock.now_ns() + delay, fire, f"{self.name} (topic {self.topic!r}) handle_info({message!r})"
+        )
+        self._timers.add(timer)
+        return timer
+
+    # -- channel functions --------------------------------------------------------------------
+
+    def _require_joined(self, what: str) -> None:
+        if self.state == "joining":
+            raise NotJoined(
+                f"{self.name}.{what} was called inside join, before the channel joined. "
+                "Call self.send('after_join') in join and do it from handle_info instead."
+            )
+        if self.state == "exited":
+            raise NotJoined(f"{self.name}.{what} was called after the channel on {self.topic!r} exited")
+
+    def push(self, event: str, payload: Any) -> None:
+        self._require_joined(f"push({event!r})")
+        wire = to_wire(payload, where=f"{self.name} push {event!r}", check=self.runtime.check_payloads)
+        self.transport.deliver(Push(self.topic, event, wire, self.socket.join_ref, self.runtime.clock.now_ns()))
+
+    def reply(self, ref: str, status: str, payload: Any) -> None:
+        if not isinstance(status, str):
+            raise TypeError(f"{self.name} reply status must be a str (got {status!r})")
+        where = f"{self.name} reply to ref {ref!r}"
+        wire = to_wire(payload, where=where, check=self.runtime.check_payloads)
+        now = self.runtime.clock.now_ns()
+        self.transport.deliver(Reply(self.topic, ref, status, wire, self.socket.join_ref, now))
+
+    def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> BroadcastError | None:
+        self._require_joined(f"broadcast({event!r})")
+        return self.runtime.broadcast(self.topic, event, payload, from_=self if exclude_self else None)
+
+    def socket_ref(self, socket: Socket) -> SocketRef:
+        if socket.ref is None:
+            raise NotJoined(
+                f"{self.name}.socket_ref needs the socket given to handle_in (a socket with a push ref); got {socket!r}"
+            )
+        return SocketRef(self, socket.ref)
+
+    # -- the actor loop -------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Handle queued messages one at a time until the mailbox is empty."""
+        runtime = self.runtime
+        try:
+            while self.mailbox:
+                message = self.mailbox.popleft()
+                try:
+                    if self.alive:
+                        await self._handle(message)
+                finally:
+                    runtime._inflight -= 1
+        finally:
+            self.scheduled = False
+            self.doing = None
+
+    async def _handle(self, message: Any) -> None:
+        if isinstance(message, _Join):
+            await self._join(message.payload)
+            return
+        try:
+            if isinstance(message, _In):
+                self.doing = f"handle_in({message.event!r})"
+                socket = self.socket._replace(ref=message.ref)
+                result = await self._call("handle_in", message.event, message.payload, socket)
+                await self._apply(result, ref=message.ref)
+            elif isinstance(message, Broadcast):
+                self.doing = f"handle_out({message.event!r})"
+                result = await self._call("handle_out", message.event, message.payload, self.socket)
+                await self._apply(result)
+            elif isinstance(message, _Info):
+                self.doing = f"handle_info({message.message!r})"
+                result = await self._call("handle_info", message.message, self.socket)
+                await self._apply(result)
+            elif isinstance(message, _Leave):
+                self.reply(message.ref, "ok", {})
+                await self._exit(("shutdown", "left"))
+            elif message is _CLOSE:
+                await self._exit(("shutdown", "closed"), graceful_close=False)
+        except Exception as exc:
+            logger.error(
+                "%s (topic %r) crashed in %s: an exception was raised", self.name, self.topic, self.doing, exc_info=exc
+            )
+            await self._exit(exc)
+
+    async def _call(self, callback: str, *args: Any) -> Any:
+        result = await _resolve(getattr(self.channel, callback)(*args))
+        return check_result(self.name, callback, result)
+
+    async def _apply(self, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
+        if not _is_socket(result.socket):
+            raise InvalidReturn(f"{self.name}: {type(result).__name__} carries {result.socket!r}, not a Socket")
+        self.socket = result.socket._replace(ref=None, channel_pid=self)
+        if isinstance(result, Replied):
+            assert ref is not None
+            self.reply(ref, result.status, result.payload)
+        elif isinstance(result, Stop):
+            if result.reply is not None:
+                if ref is None:
+                    raise InvalidReturn(f"{self.name} stopped with a reply, but there is no client push to answer")
+                self.reply(ref, *result.reply)
+            await self._exit(result.reason)
+
+    async def _join(self, payload: Any) -> None:
+        self.doing = "join"
+        socket = self.socket
+        try:
+            result = await self._call("join", socket.topic, payload, socket)
+            if isinstance(result, Ok):
+                if not _is_socket(result.socket):
+                    raise InvalidReturn(f"{self.name}.join returned ok({result.socket!r}); expected ok(socket)")
+                check = self.runtime.check_payloads
+                reply = to_wire(result.reply, where=f"{self.name} join reply", check=check)
+                self.socket = result.socket._replace(
+                    topic=socket.topic, join_ref=socket.join_ref, joined=True, channel=socket.channel, channel_pid=self
+                )
+                self.state = "joined"
+                self.runtime.pubsub.subscribe(self.topic, self)
+                self.runtime._joined(self)
+                self.join_result = Ok(self.socket, reply)
+            else:
+                refusal = to_wire(result.reply, where=f"{self.name} join refusal", check=self.runtime.check_payloads)
+                self.join_result = Error(refusal)
+                await self._stop_quietly("shutdown")
+        except Exception as exc:
+            logger.error("%s.join crashed on topic %r: an exception was raised", self.name, socket.topic, exc_info=exc)
+            self.join_result = Error({"reason": "join crashed"})
+            self._discard()
+
+    async def _stop_quietly(self, reason: Reason) -> None:
+        self._discard()
+        try:
+            await _resolve(self.channel.terminate(reason, self.socket))
+        except Exception as exc:
+            logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
+
+    def _discard(self) -> None:
+        self.state = "exited"
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        if self.socket.topic is not None:
+            self.runtime.pubsub.unsubscribe(self.socket.topic, self)
+        self.runtime._left(self)
+
+    async def _exit(self, reason: Reason, *, graceful_close: bool = True, report: bool = True) -> None:
+        """Stop: tell the client (graceful reasons only), then terminate, then report the exit."""
+        if not self.alive:
+            return
+        self._discard()
+        now = self.runtime.clock.now_ns()
+        if graceful_close and is_graceful(reason):
+            self.transport.deliver(Close(self.topic, reason, self.socket.join_ref, now))
+        elif not isinstance(reason, BaseException) and not is_graceful(reason):
+            logger.error("%s (topic %r) stopped with abnormal reason %r", self.name, self.topic, reason)
+        try:
+            await _resolve(self.channel.terminate(reason, self.socket))
+        except Exception as exc:
+            logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
+            reason = exc
+        self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns())
+        if report:
+            self.transport.exited(self.exit)
+
+    async def shutdown(self, reason: Reason) -> None:
+        """Stop from outside (teardown), without reporting to the client."""
+        self.mailbox.clear()
+        await self._exit(reason, graceful_close=False, report=False)
+
+
+def _is_socket(value: object) -> bool:
+    from ._socket import Socket
+
+    return isinstance(value, Socket)

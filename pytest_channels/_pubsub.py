@@ -1,0 +1,96 @@
+"""PubSub: topics, subscribers, and an adapter seam for other nodes or a real broker."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Protocol
+
+from ._messages import Broadcast
+
+
+class Subscriber(Protocol):
+    """Anything that can receive broadcasts: a channel process, a test client."""
+
+    def receive_broadcast(self, broadcast: Broadcast) -> None:
+        """Take one broadcast; must not block."""
+        ...
+
+
+class PubSubAdapter(Protocol):
+    """Carries broadcasts to other nodes (Phoenix.PubSub.Adapter).
+
+    `publish` is fire-and-forget, like Phoenix's PG2 adapter: at most once, no ack. A remote
+    node that receives the broadcast hands it to its own `PubSub.local_broadcast`.
+    """
+
+    node_name: str
+
+    def publish(self, broadcast: Broadcast) -> None:
+        """Send the broadcast to every other node."""
+        ...
+
+
+@dataclass
+class LocalAdapter:
+    """The single-node adapter: there is nobody else to tell."""
+
+    node_name: str = "local"
+
+    def publish(self, broadcast: Broadcast) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class PubSubStatistics:
+    """Subscriber counts per topic, for debugging and benchmarks."""
+
+    subscribers: dict[str, int]
+
+
+class PubSub:
+    """Topic subscriptions and dispatch, in the caller's process as Phoenix does it.
+
+    Subscribing twice delivers twice (as in Phoenix); `unsubscribe` removes every copy.
+
+    Args:
+        adapter: carries broadcasts to other nodes; defaults to `LocalAdapter`.
+    """
+
+    def __init__(self, adapter: PubSubAdapter | None = None) -> None:
+        self.adapter: PubSubAdapter = adapter or LocalAdapter()
+        self._topics: defaultdict[str, list[Subscriber]] = defaultdict(list)
+
+    @property
+    def node_name(self) -> str:
+        return self.adapter.node_name
+
+    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+        if not isinstance(topic, str):
+            raise TypeError(f"a topic must be a str (got {topic!r})")
+        self._topics[topic].append(subscriber)
+
+    def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+        entries = self._topics.get(topic)
+        if entries is None:
+            return
+        entries[:] = [s for s in entries if s is not subscriber]
+        if not entries:
+            del self._topics[topic]
+
+    def subscribers(self, topic: str) -> list[Subscriber]:
+        return list(self._topics.get(topic, ()))
+
+    def broadcast(self, broadcast: Broadcast, *, from_: Subscriber | None = None) -> None:
+        """Deliver to every local subscriber except `from_`, then hand to the adapter."""
+        self.local_broadcast(broadcast, from_=from_)
+        self.adapter.publish(broadcast)
+
+    def local_broadcast(self, broadcast: Broadcast, *, from_: Subscriber | None = None) -> None:
+        """Deliver to this node's subscribers only."""
+        for subscriber in list(self._topics.get(broadcast.topic, ())):
+            if subscriber is not from_:
+                subscriber.receive_broadcast(broadcast)
+
+    def statistics(self) -> PubSubStatistics:
+        return PubSubStatistics({topic: len(subs) for topic, subs in self._topics.items()})

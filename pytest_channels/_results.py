@@ -1,0 +1,136 @@
+"""What callbacks return, and the check that names the accepted shapes when they don't.
+
+Phoenix callbacks return tuples (`{:ok, socket}`, `{:reply, {:ok, payload}, socket}`); here
+they return small values built by `ok`, `error`, `noreply`, `reply` and `stop`, which a type
+checker can follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._errors import InvalidReturn
+from ._messages import Reason
+
+if TYPE_CHECKING:
+    from ._socket import Socket
+
+
+@dataclass(frozen=True)
+class Ok:
+    """Success, carrying the socket and a reply (join) or the socket alone (connect)."""
+
+    socket: Socket = field(repr=False)
+    reply: Any = field(default_factory=dict)
+    ok = True
+
+
+@dataclass(frozen=True)
+class Error:
+    """Refusal of a connect or join, carrying the reply (or reason) the client gets."""
+
+    reply: Any = field(default_factory=dict)
+    ok = False
+
+    @property
+    def socket(self) -> Socket:
+        """There is none: raises an AssertionError that shows why."""
+        __tracebackhide__ = True
+        raise AssertionError(f"refused with {self.reply!r}: there is no socket")
+
+
+@dataclass(frozen=True)
+class NoReply:
+    """Carry on with the given socket and send nothing back."""
+
+    socket: Socket = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Replied:
+    """Answer the client's push with `status` and `payload`."""
+
+    socket: Socket = field(repr=False)
+    status: str
+    payload: Any = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop the channel with `reason`, sending `reply` (a `(status, payload)` pair) first."""
+
+    socket: Socket = field(repr=False)
+    reason: Reason = "normal"
+    reply: tuple[str, Any] | None = None
+
+
+JoinResult = Ok | Error
+ConnectResult = Ok | Error
+InResult = NoReply | Replied | Stop
+InfoResult = NoReply | Stop
+
+
+def ok(socket: Socket, reply: Any = None) -> Ok:
+    """Accept a join (optionally with a reply payload) or a connection.
+
+    Example:
+        >>> from pytest_channels import Socket
+        >>> ok(Socket(), {"welcome": True}).reply
+        {'welcome': True}
+    """
+    return Ok(socket, {} if reply is None else reply)
+
+
+def error(reply: Any = None) -> Error:
+    """Refuse a join with a reply payload, or a connection with an optional reason."""
+    return Error({} if reply is None else reply)
+
+
+def noreply(socket: Socket) -> NoReply:
+    """Keep the (possibly updated) socket and reply nothing."""
+    return NoReply(socket)
+
+
+def reply(socket: Socket, status: str, payload: Any = None) -> Replied:
+    """Reply to the push being handled with `status` ("ok", "error" or any string)."""
+    return Replied(socket, status, {} if payload is None else payload)
+
+
+def stop(socket: Socket, reason: Reason = "normal", *, reply: tuple[str, Any] | None = None) -> Stop:
+    """Stop the channel; `reply=(status, payload)` answers the current push first."""
+    return Stop(socket, reason, reply)
+
+
+_SHAPES = {
+    "connect": "ok(socket) or error() / error(reason)",
+    "join": "ok(socket), ok(socket, reply) or error(reply)",
+    "handle_in": "noreply(socket), reply(socket, status, payload) or stop(socket, reason, reply=...)",
+    "handle_out": "noreply(socket) or stop(socket, reason)",
+    "handle_info": "noreply(socket) or stop(socket, reason)",
+}
+
+_ACCEPTED: dict[str, tuple[type, ...]] = {
+    "connect": (Ok, Error),
+    "join": (Ok, Error),
+    "handle_in": (NoReply, Replied, Stop),
+    "handle_out": (NoReply, Stop),
+    "handle_info": (NoReply, Stop),
+}
+
+
+def check_result(owner: str, callback: str, result: object) -> Any:
+    """Return `result` if `callback` may return it, else raise InvalidReturn naming the shapes."""
+    if isinstance(result, _ACCEPTED[callback]):
+        if isinstance(result, Replied) and not isinstance(result.status, str):
+            raise InvalidReturn(f"{owner}.{callback} replied with status {result.status!r}; a status must be a str")
+        if isinstance(result, Stop) and result.reply is not None and not _is_reply_pair(result.reply):
+            raise InvalidReturn(
+                f"{owner}.{callback} stopped with reply={result.reply!r}; expected a (status, payload) tuple"
+            )
+        return result
+    raise InvalidReturn(f"{owner}.{callback} returned {result!r}; expected {_SHAPES[callback]}")
+
+
+def _is_reply_pair(value: object) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)

@@ -1,0 +1,351 @@
+"""The runtime: connects sockets, joins channels, runs their mailboxes, and knows when it is idle.
+
+Work runs only inside `settle()` (tests) or inside `serving()` (production). Every message is
+counted when it is queued and uncounted when its handler returns or raises, so "idle" is a
+fact the runtime knows, never a guess from a wall-clock window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from ._channel import Channel
+from ._clock import Clock, SystemClock, VirtualClock, format_ns
+from ._errors import BroadcastError, InvalidReturn, NotIdle
+from ._messages import Broadcast
+from ._payload import to_wire
+from ._process import _CLOSE, ChannelProcess, Transport, _In, _Join, _Leave, _resolve
+from ._pubsub import PubSub, Subscriber
+from ._results import Error, Ok, check_result
+from ._socket import Socket, SocketHandler
+from ._token import Tokens
+
+logger = logging.getLogger("pytest_channels")
+
+
+class Runtime:
+    """Sockets, channels, PubSub and tokens on one clock.
+
+    Args:
+        clock: `SystemClock()` (the default) in production, `VirtualClock()` in tests.
+        pubsub: defaults to a single-node `PubSub()`.
+        secret_key_base: the token secret; a random one by default.
+        check_payloads: refuse payloads that could not cross the wire as JSON.
+        idle_timeout: real seconds `settle()` waits for channels to finish before failing.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        pubsub: PubSub | None = None,
+        secret_key_base: str | None = None,
+        check_payloads: bool = True,
+        idle_timeout: float = 5.0,
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.pubsub = pubsub if pubsub is not None else PubSub()
+        self.tokens = Tokens(secret_key_base or secrets.token_urlsafe(32), self._wall_ms)
+        self.check_payloads = check_payloads
+        self.idle_timeout = idle_timeout
+        self._runq: deque[ChannelProcess] = deque()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._inflight = 0
+        self._processes: dict[ChannelProcess, None] = {}
+        self._refs = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"<Runtime clock={self.clock!r} channels={len(self._processes)} in_flight={self._inflight}>"
+
+    def _wall_ms(self) -> int:
+        return int(self.clock.wall().timestamp() * 1000)
+
+    def make_ref(self) -> str:
+        """A fresh reference, as a string, like the ones clients put on the wire."""
+        return str(next(self._refs))
+
+    @property
+    def channels(self) -> list[ChannelProcess]:
+        """The channel processes that are joined now."""
+        return list(self._processes)
+
+    @property
+    def idle(self) -> bool:
+        """Whether no message is queued or being handled."""
+        return self._inflight == 0
+
+    # -- scheduling -------------------------------------------------------------------------------
+
+    def _enqueue(self, process: ChannelProcess, message: Any) -> None:
+        process.mailbox.append(message)
+        self._inflight += 1
+        if not process.scheduled:
+            process.scheduled = True
+            if self._tg is not None:
+                self._tg.start_soon(process.drain)
+            else:
+                self._runq.append(process)
+
+    def _joined(self, process: ChannelProcess) -> None:
+        self._processes[process] = None
+
+    def _left(self, process: ChannelProcess) -> None:
+        self._processes.pop(process, None)
+
+    async def settle(self) -> None:
+        """Run every channel until nothing is queued or being handled.
+
+        Raises:
+            NotIdle: the channels were still busy after `idle_timeout` real seconds (a handler
+                awaits something that never comes); the message names them.
+        """
+        if not self._runq:
+            return
+        if self._tg is not None:
+            raise RuntimeError("settle() cannot be used while the runtime is serving")
+        with anyio.move_on_after(self.idle_timeout) as scope:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                try:
+                    while self._runq:
+                        tg.start_soon(self._runq.popleft().drain)
+                finally:
+                    self._tg = None
+        if scope.cancelled_caught:
+            busy = [p for p in list(self._processes) if p.doing] or [p for p in self._runq]
+            described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in busy)
+            raise NotIdle(
+                f"the channels were still busy after {self.idle_timeout}s of real time:\n{described or '  (unknown)'}\n"
+                "A handler is awaiting something that never completes (real I/O, an event nobody sets). "
+                "Raise idle_timeout if the wait is real and slow."
+            )
+
+    async def advance_to_ns(self, instant_ns: int) -> None:
+        """Settle, then fire each timer due by `instant_ns` and settle after each, then move there.
+
+        Only a `VirtualClock` can be advanced.
+        """
+        clock = self.virtual_clock()
+        await self.settle()
+        while clock.fire_next(instant_ns):
+            await self.settle()
+        clock.move_to_ns(max(instant_ns, clock.now_ns()))
+
+    def virtual_clock(self) -> VirtualClock:
+        """The runtime's clock, which must be virtual."""
+        if not isinstance(self.clock, VirtualClock):
+            raise TypeError(f"only a runtime on a VirtualClock can be advanced (this one runs on {self.clock!r})")
+        return self.clock
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[Runtime]:
+        """Run channels as messages arrive and fire timers in real time, until the block exits.
+
+        This is how the runtime runs in production (a network transport calls `connect`,
+        `join` and `push` inside it). On exit every channel is stopped with reason "shutdown".
+        """
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            while self._runq:
+                tg.start_soon(self._runq.popleft().drain)
+            if isinstance(self.clock, SystemClock):
+                tg.start_soon(self.clock.drive)
+            try:
+                yield self
+            finally:
+                self._tg = None
+                tg.cancel_scope.cancel()
+        await self.aclose()
+
+    async def wait_idle(self) -> None:
+        """While serving: wait until every queued message has been handled."""
+        while self._inflight:
+            await anyio.sleep(0)
+
+    # -- connections and joins ----------------------------------------------------------------------
+
+    async def connect(
+        self,
+        handler: type[SocketHandler],
+        params: Mapping[str, Any] | None = None,
+        connect_info: Mapping[str, Any] | None = None,
+    ) -> Ok | Error:
+        """Run `handler.connect` then `handler.id`; returns `Ok(socket)` or `Error(reason)`.
+
+        An invalid return from either is logged as an error and refuses the connection, as in Phoenix.
+        """
+        name = handler.__qualname__
+        wire_params = to_wire(params, where=f"{name} connect params", check=self.check_payloads)
+        instance = handler()
+        socket = Socket(handler=handler, runtime=self)
+        result = await _resolve(instance.connect(wire_params, socket, dict(connect_info or {})))
+        try:
+            result = check_result(name, "connect", result)
+            if isinstance(result, Error):
+                logger.info("%s refused the connection: %r", name, result.reply)
+                return result
+            if not isinstance(result.socket, Socket):
+                raise InvalidReturn(f"{name}.connect returned ok({result.socket!r}); expected ok(socket)")
+            socket_id = await _resolve(instance.id(result.socket))
+            if socket_id is not None and not isinstance(socket_id, str):
+                raise InvalidReturn(f"{name}.id returned {socket_id!r}; expected a str or None")
+        except InvalidReturn as exc:
+            logger.error("%s; the connection is refused", exc)
+            return Error()
+        return Ok(result.socket._replace(handler=handler, runtime=self, id=socket_id))
+
+    def socket(
+        self,
+        handler: type[SocketHandler] | None = None,
+        id: str | None = None,
+        assigns: Mapping[str, Any] | None = None,
+    ) -> Socket:
+        """A socket that skips `connect` (Phoenix's `socket/3`)."""
+        return Socket(handler=handler, id=id, assigns=dict(assigns or {}), runtime=self)
+
+    def start_join(
+        self,
+        socket: Socket,
+        topic: str,
+        payload: Any,
+        transport: Transport,
+        *,
+        channel: type[Channel] | None = None,
+        join_ref: str | None = None,
+    ) -> ChannelProcess | Error:
+        """Route `topic` and queue the join; the result is on the process once settled."""
+        if not isinstance(topic, str):
+            raise TypeError(f"a topic must be a str (got {topic!r})")
+        route_assigns: Mapping[str, Any] = {}
+        if channel is None:
+            found = socket.handler.route_for(topic) if socket.handler is not None else None
+            if found is None:
+                owner = socket.handler.__qualname__ if socket.handler else "this socket (it has no handler)"
+                logger.warning("%s has no channel route for topic %r: unmatched topic", owner, topic)
+                return Error({"reason": "unmatched topic"})
+            channel, route_assigns = found.channel, found.assigns
+        elif not (isinstance(channel, type) and issubclass(channel, Channel)):
+            raise TypeError(f"channel must be a Channel subclass (got {channel!r})")
+        wire = to_wire(payload, where=f"join payload for {topic!r}", check=self.check_payloads)
+        joining = socket._replace(
+            topic=topic,
+            join_ref=join_ref or self.make_ref(),
+            assigns={**socket.assigns, **route_assigns},
+            runtime=self,
+            joined=False,
+            ref=None,
+        )
+        process = ChannelProcess(self, channel, joining, transport)
+        self._enqueue(process, _Join(wire))
+        return process
+
+    async def join(
+        self,
+        socket: Socket,
+        topic: str,
+        payload: Any,
+        transport: Transport,
+        *,
+        channel: type[Channel] | None = None,
+    ) -> Ok | Error:
+        """Join `topic` and settle; returns `Ok(joined_socket, reply)` or `Error(reply)`."""
+        started = self.start_join(socket, topic, payload, transport, channel=channel)
+        if isinstance(started, Error):
+            return started
+        await self.settle()
+        assert started.join_result is not None
+        if isinstance(started.join_result, Ok):
+            return Ok(started.socket, started.join_result.reply)
+        return started.join_result
+
+    def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
+        """Queue a client push for the channel behind `socket`; returns its ref. A dead channel ignores it."""
+        process = _process_of(socket, "push")
+        ref = ref or self.make_ref()
+        wire = to_wire(payload, where=f"push {event!r} to {process.name}", check=self.check_payloads)
+        if process.alive:
+            self._enqueue(process, _In(event, wire, ref))
+        return ref
+
+    def leave(self, socket: Socket, ref: str | None = None) -> str:
+        """Queue a leave; the channel replies ok, closes with ("shutdown", "left") and terminates."""
+        process = _process_of(socket, "leave")
+        ref = ref or self.make_ref()
+        if process.alive:
+            self._enqueue(process, _Leave(ref))
+        return ref
+
+    def close(self, socket: Socket) -> None:
+        """Queue a close: the channel terminates with ("shutdown", "closed"), without a Close message."""
+        process = _process_of(socket, "close")
+        if process.alive:
+            self._enqueue(process, _CLOSE)
+
+    # -- broadcasts ------------------------------------------------------------------------------
+
+    def broadcast(
+        self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None
+    ) -> BroadcastError | None:
+        """Broadcast to every subscriber of `topic` (except `from_`), on every node.
+
+        Returns a BroadcastError when the adapter could not publish to other nodes.
+        """
+        return self._publish(topic, event, payload, from_, local=False)
+
+    def local_broadcast(self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None) -> None:
+        """Broadcast to this node's subscribers only."""
+        self._publish(topic, event, payload, from_, local=True)
+
+    def _publish(
+        self, topic: str, event: str, payload: Any, from_: Subscriber | None, *, local: bool
+    ) -> BroadcastError | None:
+        if not isinstance(topic, str) or not isinstance(event, str):
+            raise TypeError(f"broadcast needs a str topic and event (got topic={topic!r}, event={event!r})")
+        wire = to_wire(payload, where=f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
+        message = Broadcast(topic, event, wire, self.clock.now_ns())
+        if local:
+            self.pubsub.local_broadcast(message, from_=from_)
+            return None
+        self.pubsub.local_broadcast(message, from_=from_)
+        try:
+            self.pubsub.adapter.publish(message)
+        except Exception as exc:
+            failure = BroadcastError(f"broadcast {event!r} on {topic!r} could not reach other nodes: {exc!r}")
+            failure.__cause__ = exc
+            return failure
+        return None
+
+    # -- teardown --------------------------------------------------------------------------------
+
+    async def aclose(self, reason: str = "shutdown") -> None:
+        """Stop every channel (calling `terminate`) and cancel every timer."""
+        self._runq.clear()
+        for process in list(self._processes):
+            await process.shutdown(reason)
+        self._inflight = 0
+        cancel_all = getattr(self.clock, "cancel_all", None)
+        if cancel_all is not None:
+            cancel_all()
+
+    def describe_timers(self) -> str:
+        """Pending timers, for failure messages."""
+        if not isinstance(self.clock, VirtualClock):
+            return ""
+        return "\n".join(f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in self.clock.pending_timers())
+
+
+def _process_of(socket: Socket, action: str) -> ChannelProcess:
+    if not isinstance(socket, Socket):
+        raise TypeError(f"{action} needs a joined Socket (got {socket!r})")
+    if socket.channel_pid is None:
+        raise TypeError(f"{action} needs a joined socket, from join or subscribe_and_join (got {socket!r})")
+    return socket.channel_pid

@@ -1,0 +1,89 @@
+"""The pytest plugin: options, the `channels` marker, the `channels` fixture and teardown order."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Generator, Iterator
+
+import pytest
+
+from .testing import AsyncChannelCase, ChannelCase, Settings
+from .testing._settings import SETTING_NAMES
+
+Case = ChannelCase | AsyncChannelCase
+_CASE = pytest.StashKey[Case]()
+
+_INI_HELP = {
+    "assert_timeout": "virtual seconds assert_* wait by default (default 0.1)",
+    "refute_timeout": "virtual seconds refute_* wait by default (default 0.1)",
+    "idle_timeout": "real seconds channels may stay busy before the test fails (default 5)",
+    "freeze_time": "keep datetime.now() and time.time() on the virtual clock with freezegun (default true)",
+    "wall_start": "wall-clock time of virtual instant 0, ISO 8601 (default 2024-01-01T00:00:00Z)",
+    "check_payloads": "refuse payloads that could not cross the wire as JSON (default true)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    for name in SETTING_NAMES:
+        parser.addini(f"channels_{name}", _INI_HELP[name], default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
+        "wall_start=None, check_payloads=None): settings for the `channels` fixture in this test.",
+    )
+    _settings(config, [])  # fail at start-up, not in every test, on a bad ini value
+
+
+def _settings(config: pytest.Config, markers: list[pytest.Mark]) -> Settings:
+    ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}
+    try:
+        settings = Settings().updated({k: v for k, v in ini.items() if v is not None}, source="ini")
+        for mark in markers:
+            if mark.args:
+                raise ValueError("@pytest.mark.channels takes keyword arguments only")
+            settings = settings.updated(mark.kwargs, source="@pytest.mark.channels")
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return settings
+
+
+@pytest.fixture
+def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
+    """Phoenix's ChannelCase: a fresh runtime on a virtual clock, and the test's mailbox.
+
+    A `ChannelCase` in a `def` test, an `AsyncChannelCase` (await its waits) in an
+    `async def` test. Every channel is stopped before other fixtures are finalized.
+    """
+    markers = list(reversed(list(request.node.iter_markers("channels"))))
+    settings = _settings(request.config, markers)
+    is_async = inspect.iscoroutinefunction(getattr(request, "function", None))
+    case: Case = AsyncChannelCase(settings) if is_async else ChannelCase(settings)
+    request.node.stash[_CASE] = case
+    yield case
+    if request.node.stash.get(_CASE, None) is case:  # the teardown hook did not run (setup failed)
+        del request.node.stash[_CASE]
+        case._teardown()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    case = item.stash.get(_CASE, None)
+    problems: list[str] = []
+    failure: BaseException | None = None
+    if case is not None:
+        del item.stash[_CASE]
+        try:
+            problems = case._teardown()
+        except BaseException as exc:
+            failure = exc
+    try:
+        yield
+    finally:
+        if failure is not None:
+            raise failure
+        if problems:
+            listing = "\n".join(f"  - {p}" for p in problems)
+            pytest.fail(f"channels teardown found problems:\n{listing}", pytrace=False)

@@ -1,0 +1,32 @@
+"""The test harness: Phoenix's ChannelCase for pytest, in virtual time.
+
+Most tests use it through the `channels` fixture of the pytest plugin; build a case by hand
+(`ChannelCase()`) to use it elsewhere.
+"""
+
+from __future__ import annotations
+
+from ._async import AsyncChannelCase as AsyncChannelCase
+from ._async import NeverAwaited as NeverAwaited
+from ._async import Waiting as Waiting
+from ._core import ChannelCrashed as ChannelCrashed
+from ._mailbox import Mailbox as Mailbox
+from ._matchers import Partial as Partial
+from ._matchers import Where as Where
+from ._settings import Settings as Settings
+from ._sync import ChannelCase as ChannelCase
+
+__all__ = (
+    # the harness
+    "ChannelCase",
+    "AsyncChannelCase",
+    "Settings",
+    "Mailbox",
+    "Waiting",
+    # matchers
+    "Partial",
+    "Where",
+    # failures
+    "ChannelCrashed",
+    "NeverAwaited",
+)

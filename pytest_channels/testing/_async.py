@@ -1,0 +1,222 @@
+"""`AsyncChannelCase`: the harness for `async def` tests (pytest-asyncio, or anyio on asyncio or trio).
+
+Its waits return awaitables that remember where they were made: one that is never awaited
+fails the test at the next harness call or at teardown, so a forgotten `await` can never let
+an assertion pass silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from typing import Any, Generic, TypeVar
+from unittest.mock import ANY
+
+from .._channel import Channel
+from .._clock import to_ns
+from .._messages import Broadcast, Exit, Push, Reply
+from .._results import Error, Ok
+from .._socket import Socket, SocketHandler
+from ._base import CaseBase
+from ._core import running_loop
+
+T = TypeVar("T")
+
+
+class NeverAwaited(AssertionError):
+    """An async harness call was made but never awaited, so it checked nothing."""
+
+
+class Waiting(Generic[T]):
+    """An awaitable harness call. The work starts when it is awaited."""
+
+    __slots__ = ("_args", "_awaited", "_case", "_function", "where")
+
+    def __init__(
+        self, case: AsyncChannelCase, function: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], where: str
+    ) -> None:
+        self._case = case
+        self._function = function
+        self._args = args
+        self._awaited = False
+        self.where = where
+
+    def __await__(self) -> Generator[Any, None, T]:
+        self._awaited = True
+        self._case._pending.remove(self)
+        self._case._bind_loop()
+        return self._function(*self._args).__await__()
+
+    def __repr__(self) -> str:
+        return f"<channels.{self.where}>"
+
+
+class AsyncChannelCase(CaseBase):
+    """The `channels` fixture in an `async def` test: `ChannelCase` with awaited waits.
+
+    Non-waiting calls (`socket`, `push`, `broadcast_from`, `mailbox`, `flush`, `subscribe`)
+    are plain calls; every wait is awaited: `await channels.assert_push("number")`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[Waiting[Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _check(self) -> None:
+        __tracebackhide__ = True
+        if self._pending:
+            forgotten = self._pending[:]
+            self._pending.clear()
+            where = "\n".join(f"  - {w.where}" for w in forgotten)
+            raise NeverAwaited(
+                f"{len(forgotten)} harness call(s) were never awaited, so they checked nothing:\n{where}\n"
+                "Add `await` in front of each."
+            )
+
+    def _wait(self, name: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> Waiting[T]:
+        __tracebackhide__ = True
+        self._check()
+        caller = sys._getframe(2)
+        waiting = Waiting(self, function, args, f"{name}(...) at {caller.f_code.co_filename}:{caller.f_lineno}")
+        self._pending.append(waiting)
+        return waiting
+
+    def _bind_loop(self) -> None:
+        if self._loop is None:
+            self._loop = running_loop()
+
+    def connect(
+        self,
+        handler: type[SocketHandler],
+        params: Mapping[str, Any] | None = None,
+        connect_info: Mapping[str, Any] | None = None,
+    ) -> Awaitable[Ok | Error]:
+        """See `ChannelCase.connect`."""
+        return self._wait("connect", self._core.connect, handler, params, connect_info)
+
+    def join(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Awaitable[Ok | Error]:
+        """See `ChannelCase.join`."""
+        return self._wait("join", self._core.join, socket, topic, payload, channel)
+
+    def subscribe_and_join(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Awaitable[Ok | Error]:
+        """See `ChannelCase.subscribe_and_join`."""
+        return self._wait("subscribe_and_join", self._core.subscribe_and_join, socket, topic, payload, channel)
+
+    def subscribe_and_join_or_raise(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Awaitable[Socket]:
+        """See `ChannelCase.subscribe_and_join_or_raise`."""
+        function = self._core.subscribe_and_join_or_raise
+        return self._wait("subscribe_and_join_or_raise", function, socket, topic, payload, channel)
+
+    def leave(self, socket: Socket) -> Awaitable[Exit]:
+        """See `ChannelCase.leave`."""
+        return self._wait("leave", self._core.leave, socket)
+
+    def close(self, socket: Socket) -> Awaitable[Exit]:
+        """See `ChannelCase.close`."""
+        return self._wait("close", self._core.close, socket)
+
+    def get_state(self, socket: Socket) -> Awaitable[Socket]:
+        """See `ChannelCase.get_state`."""
+        return self._wait("get_state", self._core.get_state, socket)
+
+    def settle(self) -> Awaitable[None]:
+        """See `ChannelCase.settle`."""
+        return self._wait("settle", self._core.settle)
+
+    def advance(self, seconds: float) -> Awaitable[None]:
+        """See `ChannelCase.advance`."""
+        return self._wait("advance", self._core.advance_to_ns, self._core.clock.now_ns() + to_ns(seconds))
+
+    def advance_to(self, instant: float) -> Awaitable[None]:
+        """See `ChannelCase.advance_to`."""
+        return self._wait("advance_to", self._core.advance_to_ns, to_ns(instant, name="instant"))
+
+    def assert_push(
+        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+    ) -> Awaitable[Push]:
+        """See `ChannelCase.assert_push`."""
+        return self._wait("assert_push", self._core.assert_push, event, payload, timeout, topic)
+
+    def refute_push(
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+    ) -> Awaitable[None]:
+        """See `ChannelCase.refute_push`."""
+        return self._wait("refute_push", self._core.refute_push, event, payload, timeout, topic)
+
+    def assert_reply(
+        self,
+        ref: str,
+        status: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: float | None = None,
+        topic: str | None = None,
+    ) -> Awaitable[Reply]:
+        """See `ChannelCase.assert_reply`."""
+        return self._wait("assert_reply", self._core.assert_reply, ref, status, payload, timeout, topic)
+
+    def refute_reply(
+        self,
+        ref: str,
+        status: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: float | None = None,
+        topic: str | None = None,
+    ) -> Awaitable[None]:
+        """See `ChannelCase.refute_reply`."""
+        return self._wait("refute_reply", self._core.refute_reply, ref, status, payload, timeout, topic)
+
+    def assert_broadcast(
+        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+    ) -> Awaitable[Broadcast]:
+        """See `ChannelCase.assert_broadcast`."""
+        return self._wait("assert_broadcast", self._core.assert_broadcast, event, payload, timeout, topic)
+
+    def refute_broadcast(
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+    ) -> Awaitable[None]:
+        """See `ChannelCase.refute_broadcast`."""
+        return self._wait("refute_broadcast", self._core.refute_broadcast, event, payload, timeout, topic)
+
+    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Awaitable[Exit]:
+        """See `ChannelCase.assert_exit`."""
+        return self._wait("assert_exit", self._core.assert_exit, socket, reason, timeout)
+
+    def _teardown(self) -> list[str]:
+        forgotten = [f"never awaited: {w.where}" for w in self._pending]
+        self._pending.clear()
+        try:
+            _drive(self._core.shutdown(), self._loop)
+        finally:
+            problems = self._core.finish()
+        return forgotten + problems
+
+
+def _drive(coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop | None) -> None:
+    """Finish teardown work outside the test: on the test's asyncio loop when there is one.
+
+    Teardown runs after the test function returned, when its loop is stopped but still open.
+    Without an asyncio loop (trio, or nothing was awaited), the work must not need one; it
+    only does when a channel's `terminate` awaits.
+    """
+    if loop is not None and not loop.is_closed() and not loop.is_running():
+        loop.run_until_complete(coroutine)
+        return
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise RuntimeError(
+        "a channel's terminate awaited during teardown, and the test's event loop is not available "
+        "to run it. Close the channel inside the test (await channels.close(socket))."
+    )

@@ -1,0 +1,394 @@
+"""The harness itself: one test's runtime, clock, mailbox, and the waits that drive them.
+
+`ChannelCase` (sync tests) and `AsyncChannelCase` (async tests) are thin skins over this.
+Every wait follows one loop: run the runtime until idle, look, and if nothing matched jump
+to the next timer within the deadline and fire it; deadlines are inclusive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from unittest.mock import ANY
+
+from freezegun import freeze_time
+
+from .._channel import Channel
+from .._clock import VirtualClock, format_ns, to_ns
+from .._errors import BroadcastError
+from .._messages import Broadcast, Exit, Message, Push, Reply
+from .._process import ChannelProcess
+from .._results import Error, Ok
+from .._runtime import Runtime
+from .._socket import Socket, SocketHandler
+from ._format import describe_expected, explain_missing, explain_unexpected
+from ._mailbox import Mailbox
+from ._settings import Settings
+
+M = TypeVar("M", bound=Message)
+
+_REAL_TIME_MODULES = ["_pytest", "pluggy", "xdist", "execnet"]
+
+TEST_SECRET = "pytest-channels test secret, not for production"
+
+logger = logging.getLogger("pytest_channels")
+
+
+class ChannelCrashed(AssertionError):
+    """A joined channel crashed and the test did not claim the exit with `assert_exit`."""
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    return bool(expected == actual)
+
+
+def _topic_ok(topic: str | None, actual: str) -> bool:
+    return topic is None or _same(topic, actual)
+
+
+class Core:
+    """One test's channel world. Not public: use `ChannelCase` or `AsyncChannelCase`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._frozen: Any = None
+        self._freezer: Any = None
+        if settings.freeze_time:
+            # pytest's own timing (durations, junit times) must keep reading the real clock.
+            self._freezer = freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
+            self._frozen = self._freezer.start()
+        self.clock = VirtualClock(settings.wall_start, on_move=self._on_move)
+        self.runtime = Runtime(
+            clock=self.clock,
+            secret_key_base=TEST_SECRET,
+            check_payloads=settings.check_payloads,
+            idle_timeout=settings.idle_timeout,
+        )
+        self.mailbox = Mailbox()
+        self.closed = False
+
+    def _on_move(self, wall: dt.datetime) -> None:
+        if self._frozen is not None:
+            self._frozen.move_to(wall)
+
+    # -- sockets ---------------------------------------------------------------------------------
+
+    def _own(self, socket: Socket, action: str) -> Socket:
+        if not isinstance(socket, Socket):
+            raise TypeError(f"{action} needs a Socket (got {socket!r})")
+        if socket.runtime is not None and socket.runtime is not self.runtime:
+            raise ValueError(f"{action}: this socket belongs to another runtime (another test's, or your own Runtime)")
+        return socket
+
+    def socket(self, handler: type[SocketHandler] | None, id: str | None, assigns: Mapping[str, Any] | None) -> Socket:
+        return self.runtime.socket(handler, id, assigns)
+
+    async def connect(
+        self, handler: type[SocketHandler], params: Mapping[str, Any] | None, connect_info: Mapping[str, Any] | None
+    ) -> Ok | Error:
+        result = await self.runtime.connect(handler, params, connect_info)
+        if isinstance(result, Ok) and result.socket.id is not None:
+            self.runtime.pubsub.subscribe(result.socket.id, self.mailbox)
+        return result
+
+    async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
+        result = await self.runtime.join(self._own(socket, "join"), topic, payload, self.mailbox, channel=channel)
+        self.raise_crashes()
+        return result
+
+    async def subscribe_and_join(
+        self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
+    ) -> Ok | Error:
+        self.subscribe(topic)
+        return await self.join(socket, topic, payload, channel)
+
+    async def subscribe_and_join_or_raise(
+        self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
+    ) -> Socket:
+        __tracebackhide__ = True
+        result = await self.subscribe_and_join(socket, topic, payload, channel)
+        if isinstance(result, Error):
+            raise AssertionError(f"could not join channel {topic!r}, got error: {result.reply!r}")
+        return result.socket
+
+    def subscribe(self, topic: str) -> None:
+        self.runtime.pubsub.subscribe(topic, self.mailbox)
+
+    def unsubscribe(self, topic: str) -> None:
+        self.runtime.pubsub.unsubscribe(topic, self.mailbox)
+
+    def push(self, socket: Socket, event: str, payload: Any) -> str:
+        return self.runtime.push(self._own(socket, "push"), event, payload)
+
+    def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
+        socket = self._own(socket, "broadcast_from")
+        if socket.topic is None:
+            raise ValueError("broadcast_from needs a joined socket: this one has no topic")
+        return self.runtime.broadcast(socket.topic, event, payload, from_=self.mailbox)
+
+    async def leave(self, socket: Socket) -> Exit:
+        process = _process(self._own(socket, "leave"))
+        self.runtime.leave(socket)
+        return await self._await_end(process, "leave")
+
+    async def close(self, socket: Socket) -> Exit:
+        process = _process(self._own(socket, "close"))
+        self.runtime.close(socket)
+        return await self._await_end(process, "close")
+
+    async def _await_end(self, process: ChannelProcess, action: str) -> Exit:
+        await self.runtime.settle()
+        if process.exit is None:
+            raise RuntimeError(f"{action}: {process.name} on {process.socket.topic!r} did not exit")
+        self.mailbox.take_exit(lambda e: e is process.exit)
+        self.raise_crashes()
+        return process.exit
+
+    async def get_state(self, socket: Socket) -> Socket:
+        __tracebackhide__ = True
+        process = _process(self._own(socket, "get_state"))
+        await self.settle()
+        if process.exit is not None:
+            raise AssertionError(
+                f"get_state: {process.name} on {process.socket.topic!r} is not running: it exited at "
+                f"t={format_ns(process.exit.at_ns)} with reason {process.exit.reason!r}"
+            )
+        return process.socket
+
+    # -- time --------------------------------------------------------------------------------------
+
+    async def settle(self) -> None:
+        __tracebackhide__ = True
+        await self.runtime.settle()
+        self.raise_crashes()
+
+    async def advance_to_ns(self, instant_ns: int) -> None:
+        __tracebackhide__ = True
+        await self.runtime.advance_to_ns(instant_ns)
+        self.raise_crashes()
+
+    def raise_crashes(self) -> None:
+        __tracebackhide__ = True
+        crashes = self.mailbox.unexpected_crashes()
+        if not crashes:
+            return
+        first = crashes[0]
+        others = "".join(f"\n  and {c.channel} on {c.topic!r}: {c.reason!r}" for c in crashes[1:])
+        message = (
+            f"{first.channel} on {first.topic!r} crashed at t={format_ns(first.at_ns)} "
+            f"with {first.reason!r}{others}.\n"
+            "Its traceback is shown above. If the test expects this exit, claim it with "
+            "channels.assert_exit(socket, reason=...)."
+        )
+        cause = first.reason if isinstance(first.reason, BaseException) else None
+        raise ChannelCrashed(message) from cause
+
+    def _deadline(self, timeout: float | None, default: float) -> int:
+        return self.clock.now_ns() + to_ns(default if timeout is None else timeout, name="timeout")
+
+    async def receive(
+        self,
+        call: str,
+        kind: type[M],
+        expected: str,
+        matches: Callable[[M], bool],
+        score: Callable[[Message], int],
+        timeout: float | None,
+    ) -> M:
+        """Selective receive in virtual time: the first matching message, consumed."""
+        __tracebackhide__ = True
+        start = self.clock.now_ns()
+        deadline = self._deadline(timeout, self.settings.assert_timeout)
+        while True:
+            await self.settle()
+            found = self.mailbox.take(kind, matches)
+            if found is not None:
+                return found
+            if not self.clock.fire_next(deadline):
+                break
+        self.clock.move_to_ns(deadline)
+        raise AssertionError(
+            explain_missing(
+                call=call,
+                expected=expected,
+                start_ns=start,
+                end_ns=deadline,
+                mailbox=self.mailbox.messages,
+                consumed=self.mailbox.consumed,
+                score=score,
+                timers=self.clock.pending_timers(),
+            )
+        )
+
+    async def refute(
+        self, call: str, kind: type[M], expected: str, matches: Callable[[M], bool], timeout: float | None
+    ) -> None:
+        """Wait the whole timeout in virtual time; fail as soon as a matching message is there."""
+        __tracebackhide__ = True
+        deadline = self._deadline(timeout, self.settings.refute_timeout)
+        while True:
+            await self.settle()
+            found = self.mailbox.find(kind, matches)
+            if found is not None:
+                raise AssertionError(
+                    explain_unexpected(call=call, expected=expected, found=found, at_ns=self.clock.now_ns())
+                )
+            if not self.clock.fire_next(deadline):
+                break
+        self.clock.move_to_ns(deadline)
+
+    async def assert_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Push:
+        __tracebackhide__ = True
+        expected = describe_expected("Push", _fields(topic, event=event, payload=payload))
+        return await self.receive(
+            f"assert_push({event!r})",
+            Push,
+            expected,
+            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
+            _scorer(Push, event, topic),
+            timeout,
+        )
+
+    async def refute_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
+        __tracebackhide__ = True
+        expected = describe_expected("Push", _fields(topic, event=event, payload=payload))
+        await self.refute(
+            "refute_push",
+            Push,
+            expected,
+            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
+            timeout,
+        )
+
+    async def assert_reply(
+        self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
+    ) -> Reply:
+        __tracebackhide__ = True
+        expected = describe_expected("Reply", _fields(topic, ref=ref, status=status, payload=payload))
+        return await self.receive(
+            f"assert_reply({ref!r})",
+            Reply,
+            expected,
+            lambda m: (
+                m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
+            ),
+            lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
+            timeout,
+        )
+
+    async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
+        __tracebackhide__ = True
+        expected = describe_expected("Reply", _fields(topic, ref=ref, status=status, payload=payload))
+        await self.refute(
+            f"refute_reply({ref!r})",
+            Reply,
+            expected,
+            lambda m: (
+                m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
+            ),
+            timeout,
+        )
+
+    async def assert_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Broadcast:
+        __tracebackhide__ = True
+        expected = describe_expected("Broadcast", _fields(topic, event=event, payload=payload))
+        return await self.receive(
+            f"assert_broadcast({event!r})",
+            Broadcast,
+            expected,
+            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
+            _scorer(Broadcast, event, topic),
+            timeout,
+        )
+
+    async def refute_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
+        __tracebackhide__ = True
+        expected = describe_expected("Broadcast", _fields(topic, event=event, payload=payload))
+        await self.refute(
+            "refute_broadcast",
+            Broadcast,
+            expected,
+            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
+            timeout,
+        )
+
+    async def assert_exit(self, target: Socket | str, reason: Any, timeout: float | None) -> Exit:
+        __tracebackhide__ = True
+        topic = target if isinstance(target, str) else target.topic
+        process = None if isinstance(target, str) else target.channel_pid
+
+        def matches(exit: Exit) -> bool:
+            if process is not None and process.exit is not None:
+                return exit is process.exit and _same(reason, exit.reason)
+            return exit.topic == topic and _same(reason, exit.reason)
+
+        start = self.clock.now_ns()
+        deadline = self._deadline(timeout, self.settings.assert_timeout)
+        while True:
+            await self.runtime.settle()
+            found = self.mailbox.take_exit(matches)
+            if found is not None:
+                self.raise_crashes()
+                return found
+            self.raise_crashes()
+            if not self.clock.fire_next(deadline):
+                break
+        self.clock.move_to_ns(deadline)
+        seen = self.mailbox.exits + self.mailbox.reported_exits
+        listing = "\n".join(f"  - {e!r}" for e in seen) or "  (none)"
+        raise AssertionError(
+            f"assert_exit({topic!r}): no matching exit within "
+            f"{(deadline - start) / 1e6:g} ms of virtual time (t={format_ns(start)} to t={format_ns(deadline)}).\n"
+            f"Expected: Exit(topic={topic!r}, reason={reason!r})\nExits so far:\n{listing}"
+        )
+
+    # -- teardown ---------------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop every channel (terminate runs) and cancel every timer."""
+        await self.runtime.aclose()
+
+    def finish(self) -> list[str]:
+        """After shutdown: stop freezegun; report crashes nobody claimed."""
+        problems = [
+            f"{c.channel} on {c.topic!r} crashed at t={format_ns(c.at_ns)} with {c.reason!r}"
+            for c in self.mailbox.unexpected_crashes()
+        ]
+        if self._freezer is not None:
+            self._freezer.stop()
+            self._freezer = self._frozen = None
+        self.closed = True
+        return problems
+
+
+def _process(socket: Socket) -> ChannelProcess:
+    if socket.channel_pid is None:
+        raise ValueError(f"this socket has not joined a channel: {socket!r}. Join it with subscribe_and_join first.")
+    return socket.channel_pid
+
+
+def _fields(topic: str | None, **fields: Any) -> list[tuple[str, Any]]:
+    shown = [(name, value) for name, value in fields.items() if value is not ANY or name == "event"]
+    if topic is not None:
+        shown.insert(0, ("topic", topic))
+    return shown
+
+
+def _scorer(kind: type[Message], event: Any, topic: str | None) -> Callable[[Message], int]:
+    def score(message: Message) -> int:
+        same_kind = isinstance(message, kind)
+        same_event = _same(event, getattr(message, "event", None))
+        return 4 * same_kind + 2 * same_event + (topic is not None and message.topic == topic)
+
+    return score
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, or None (trio, or no loop)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -1,0 +1,67 @@
+"""Failure output: what was expected, everything received (with virtual times), where to look."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._clock import NS_PER_SECOND, Timer, format_ns
+from .._messages import Message
+
+SHOWN = 20
+
+
+def describe_expected(kind: str, fields: Sequence[tuple[str, Any]]) -> str:
+    shown = ", ".join(f"{name}={value!r}" for name, value in fields)
+    return f"{kind}({shown})"
+
+
+def _bullets(messages: Sequence[Message], label: Callable[[Message], str]) -> list[str]:
+    lines = [f"  - {message!r}{label(message)}" for message in messages[:SHOWN]]
+    if len(messages) > SHOWN:
+        lines.append(f"  ... and {len(messages) - SHOWN} more")
+    return lines
+
+
+def explain_missing(
+    *,
+    call: str,
+    expected: str,
+    start_ns: int,
+    end_ns: int,
+    mailbox: Sequence[Message],
+    consumed: Sequence[Message],
+    score: Callable[[Message], int],
+    timers: Sequence[Timer],
+) -> str:
+    """The message for an `assert_*` that found nothing."""
+    waited_ms = (end_ns - start_ns) / NS_PER_SECOND * 1000
+    lines = [
+        f"{call}: nothing matched within {waited_ms:g} ms of virtual time "
+        f"(t={format_ns(start_ns)} to t={format_ns(end_ns)}).",
+        f"Expected: {expected}",
+    ]
+    ranked = sorted(mailbox, key=lambda m: -score(m))  # sorted() is stable: ties keep arrival order
+    if ranked:
+        lines.append(f"The mailbox holds {len(ranked)} unconsumed message(s), closest first:")
+        lines += _bullets(ranked, lambda m: "  <- same event" if score(m) >= 6 else "")
+    else:
+        lines.append("The mailbox is empty.")
+    if consumed:
+        lines.append(f"Consumed earlier by other assertions ({len(consumed)}):")
+        lines += _bullets(consumed, lambda m: "")
+    if timers:
+        lines.append("Timers still pending:")
+        lines += [f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in timers[:SHOWN]]
+        later = [t for t in timers if t.deadline_ns > end_ns]
+        if later:
+            lines.append(
+                f"Hint: a timer fires at {format_ns(later[0].deadline_ns)}, after the deadline. "
+                "Pass a longer timeout= or call channels.advance(...) first."
+            )
+    return "\n".join(lines)
+
+
+def explain_unexpected(*, call: str, expected: str, found: Message, at_ns: int) -> str:
+    """The message for a `refute_*` that found a match."""
+    return f"{call}: unexpectedly received {found!r} (checked at t={format_ns(at_ns)}), which matches {expected}."

@@ -1,0 +1,72 @@
+"""The test's side of every connection: an ordered mailbox, like the Phoenix test process's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from .._messages import Broadcast, Exit, Message
+
+M = TypeVar("M", bound=Message)
+
+
+class Mailbox:
+    """Receives what channels send to the test: a transport and a PubSub subscriber in one.
+
+    `messages` holds what no assertion has consumed yet, in arrival order; `consumed` holds
+    what assertions took, so failure output can show everything that was received.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.consumed: list[Message] = []
+        self.exits: list[Exit] = []
+        self.reported_exits: list[Exit] = []
+
+    # Transport
+    def deliver(self, message: Message) -> None:
+        self.messages.append(message)
+
+    def exited(self, exit: Exit) -> None:
+        self.exits.append(exit)
+
+    # Subscriber
+    def receive_broadcast(self, broadcast: Broadcast) -> None:
+        self.messages.append(broadcast)
+
+    def take(self, kind: type[M], matches: Callable[[M], bool]) -> M | None:
+        """Remove and return the first message of `kind` that `matches` (a selective receive)."""
+        for index, message in enumerate(self.messages):
+            if isinstance(message, kind) and matches(message):
+                del self.messages[index]
+                self.consumed.append(message)
+                return message
+        return None
+
+    def find(self, kind: type[M], matches: Callable[[M], bool]) -> M | None:
+        """The first message of `kind` that `matches`, left in place."""
+        for message in self.messages:
+            if isinstance(message, kind) and matches(message):
+                return message
+        return None
+
+    def take_exit(self, matches: Callable[[Exit], bool]) -> Exit | None:
+        for index, exit in enumerate(self.exits):
+            if matches(exit):
+                del self.exits[index]
+                self.reported_exits.append(exit)
+                return exit
+        return None
+
+    def unexpected_crashes(self) -> list[Exit]:
+        """Crash exits no assertion has claimed; each is returned once."""
+        crashes = [e for e in self.exits if e.crashed]
+        for crash in crashes:
+            self.exits.remove(crash)
+            self.reported_exits.append(crash)
+        return crashes
+
+    def flush(self) -> list[Message]:
+        taken, self.messages = self.messages, []
+        self.consumed.extend(taken)
+        return taken

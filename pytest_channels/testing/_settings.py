@@ -1,0 +1,94 @@
+"""Harness settings, from ini options and the `channels` marker (closest wins)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._clock import DEFAULT_WALL_START
+
+
+def _seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds (got {value!r})") from None
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0 (got {value!r})")
+    return seconds
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false (got {value!r})")
+
+
+def _wall(name: str, value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{name} must be an ISO 8601 datetime such as 2024-01-01T00:00:00Z (got {value!r})"
+            ) from None
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"{name} must be a datetime or an ISO 8601 string (got {value!r})")
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the `channels` fixture behaves.
+
+    Attributes:
+        assert_timeout: virtual seconds `assert_*` wait by default (Phoenix: 100 ms).
+        refute_timeout: virtual seconds `refute_*` wait by default (Phoenix: 100 ms).
+        idle_timeout: real seconds the runtime may stay busy before the test fails (a guard
+            against handlers that await forever; it never delays a passing test).
+        freeze_time: keep `datetime.now()` and `time.time()` in step with the virtual clock (freezegun).
+        wall_start: the wall-clock time of virtual instant 0.
+        check_payloads: refuse payloads that could not cross the wire as JSON.
+    """
+
+    assert_timeout: float = 0.1
+    refute_timeout: float = 0.1
+    idle_timeout: float = 5.0
+    freeze_time: bool = True
+    wall_start: dt.datetime = DEFAULT_WALL_START
+    check_payloads: bool = True
+
+    def updated(self, values: Mapping[str, Any], *, source: str) -> Settings:
+        """Return a copy with `values` applied, each validated; errors name `source`."""
+        changes: dict[str, Any] = {}
+        for name, value in values.items():
+            parse = _PARSERS.get(name)
+            if parse is None:
+                valid = ", ".join(sorted(_PARSERS))
+                raise ValueError(f"{source}: unknown setting {name!r}. Valid settings: {valid}")
+            try:
+                changes[name] = parse(name, value)
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
+        return dataclasses.replace(self, **changes)
+
+
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "assert_timeout": _seconds,
+    "refute_timeout": _seconds,
+    "idle_timeout": _seconds,
+    "freeze_time": _bool,
+    "wall_start": _wall,
+    "check_payloads": _bool,
+}
+
+SETTING_NAMES = tuple(_PARSERS)

@@ -1,0 +1,193 @@
+"""`ChannelCase`: the harness for plain `def` tests. Waits run on a private event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+from unittest.mock import ANY
+
+from .._channel import Channel
+from .._clock import to_ns
+from .._messages import Broadcast, Exit, Push, Reply
+from .._results import Error, Ok
+from .._socket import Socket, SocketHandler
+from ._base import CaseBase
+from ._core import running_loop
+
+T = TypeVar("T")
+
+
+class ChannelCase(CaseBase):
+    """Phoenix's ChannelCase for a synchronous test: the `channels` fixture in a `def` test.
+
+    Channels run only while the test waits (`join`, `assert_*`, `refute_*`, `settle`,
+    `advance`, `get_state`, `leave`, `close`), and every wait is in virtual time: a timer
+    one hour away costs nothing. Payloads compare with `expected == actual`, so
+    `unittest.mock.ANY`, `Partial`, `Where` and dirty-equals matchers work anywhere.
+    """
+
+    _runner: asyncio.Runner | None = None
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        __tracebackhide__ = True
+        if running_loop() is not None:
+            coroutine.close()
+            raise RuntimeError(
+                "the synchronous ChannelCase was used inside a running event loop. "
+                "In an async test the `channels` fixture is an AsyncChannelCase: await its waits."
+            )
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(coroutine)
+
+    def connect(
+        self,
+        handler: type[SocketHandler],
+        params: Mapping[str, Any] | None = None,
+        connect_info: Mapping[str, Any] | None = None,
+    ) -> Ok | Error:
+        """Run the handler's `connect` and `id` (Phoenix's `connect/3`).
+
+        Returns `Ok(socket)` or the handler's `Error(reason)`. A socket with an id subscribes
+        the test to that id, so `assert_broadcast("disconnect")` works.
+        """
+        __tracebackhide__ = True
+        return self._run(self._core.connect(handler, params, connect_info))
+
+    def join(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Ok | Error:
+        """Join `topic` through the socket's routes (or `channel=`), without subscribing the test.
+
+        Returns `Ok` with `.socket` (the joined socket, after anything the join sent itself
+        has run) and `.reply`, or `Error(reply)`: `{"reason": "join crashed"}` when join raised
+        or returned something invalid, `{"reason": "unmatched topic"}` when no route matched.
+        """
+        __tracebackhide__ = True
+        return self._run(self._core.join(socket, topic, payload, channel))
+
+    def subscribe_and_join(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Ok | Error:
+        """Subscribe the test to `topic`, then `join` it. The subscription stays if the join fails."""
+        __tracebackhide__ = True
+        return self._run(self._core.subscribe_and_join(socket, topic, payload, channel))
+
+    def subscribe_and_join_or_raise(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Socket:
+        """`subscribe_and_join` returning the joined socket, failing the test when refused."""
+        __tracebackhide__ = True
+        return self._run(self._core.subscribe_and_join_or_raise(socket, topic, payload, channel))
+
+    def leave(self, socket: Socket) -> Exit:
+        """Leave the channel and return its `Exit` (reason `("shutdown", "left")`).
+
+        The channel's ok `Reply` and its `Close` stay in the mailbox. Never fails the test;
+        leaving a channel that already exited returns its earlier exit.
+        """
+        __tracebackhide__ = True
+        return self._run(self._core.leave(socket))
+
+    def close(self, socket: Socket) -> Exit:
+        """Close the channel as if its transport went away: `terminate(("shutdown", "closed"))`, no `Close`."""
+        __tracebackhide__ = True
+        return self._run(self._core.close(socket))
+
+    def get_state(self, socket: Socket) -> Socket:
+        """The live channel's socket once it has handled everything sent before (`:sys.get_state`)."""
+        __tracebackhide__ = True
+        return self._run(self._core.get_state(socket))
+
+    def settle(self) -> None:
+        """Run every channel until idle, without moving time."""
+        __tracebackhide__ = True
+        self._run(self._core.settle())
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward, firing due timers in order and settling after each."""
+        __tracebackhide__ = True
+        self._run(self._core.advance_to_ns(self._core.clock.now_ns() + to_ns(seconds)))
+
+    def advance_to(self, instant: float) -> None:
+        """Move virtual time to `instant` (seconds since the test started), as `advance` does."""
+        __tracebackhide__ = True
+        self._run(self._core.advance_to_ns(to_ns(instant, name="instant")))
+
+    def assert_push(
+        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+    ) -> Push:
+        """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds."""
+        __tracebackhide__ = True
+        return self._run(self._core.assert_push(event, payload, timeout, topic))
+
+    def refute_push(
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+    ) -> None:
+        """Fail if a matching `Push` is there or arrives within `timeout` virtual seconds."""
+        __tracebackhide__ = True
+        self._run(self._core.refute_push(event, payload, timeout, topic))
+
+    def assert_reply(
+        self,
+        ref: str,
+        status: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: float | None = None,
+        topic: str | None = None,
+    ) -> Reply:
+        """Consume the `Reply` to push `ref` with this status and payload."""
+        __tracebackhide__ = True
+        return self._run(self._core.assert_reply(ref, status, payload, timeout, topic))
+
+    def refute_reply(
+        self,
+        ref: str,
+        status: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: float | None = None,
+        topic: str | None = None,
+    ) -> None:
+        """Fail if a matching `Reply` to `ref` is there or arrives within `timeout`."""
+        __tracebackhide__ = True
+        self._run(self._core.refute_reply(ref, status, payload, timeout, topic))
+
+    def assert_broadcast(
+        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+    ) -> Broadcast:
+        """Consume the first `Broadcast` the test received on its own subscriptions."""
+        __tracebackhide__ = True
+        return self._run(self._core.assert_broadcast(event, payload, timeout, topic))
+
+    def refute_broadcast(
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+    ) -> None:
+        """Fail if a matching `Broadcast` is there or arrives within `timeout`."""
+        __tracebackhide__ = True
+        self._run(self._core.refute_broadcast(event, payload, timeout, topic))
+
+    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Exit:
+        """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
+        __tracebackhide__ = True
+        return self._run(self._core.assert_exit(socket, reason, timeout))
+
+    def _teardown(self) -> list[str]:
+        try:
+            self._run(self._core.shutdown())
+            leaked = self._leaked_tasks()
+        finally:
+            problems = self._core.finish()
+            if self._runner is not None:
+                self._runner.close()
+                self._runner = None
+        return leaked + problems
+
+    def _leaked_tasks(self) -> list[str]:
+        if self._runner is None:
+            return []
+        loop = self._runner.get_loop()
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        return [f"channel code left a task running: {t!r}" for t in tasks]
