@@ -178,9 +178,10 @@ class ChannelProcess:
                         await self._handle(message)
                 finally:
                     runtime._inflight -= 1
+                # Left set when cancelled, so that NotIdle can say what was stuck.
+                self.doing = None
         finally:
             self.scheduled = False
-            self.doing = None
 
     async def _handle(self, message: Any) -> None:
         if isinstance(message, _Join):

@@ -62,6 +62,7 @@ class Runtime:
         self._inflight = 0
         self._processes: dict[ChannelProcess, None] = {}
         self._refs = itertools.count(1)
+        self._started: list[ChannelProcess] | None = None  # drains started by the current settle()
 
     def __repr__(self) -> str:
         return f"<Runtime clock={self.clock!r} channels={len(self._processes)} in_flight={self._inflight}>"
@@ -91,9 +92,15 @@ class Runtime:
         if not process.scheduled:
             process.scheduled = True
             if self._tg is not None:
-                self._tg.start_soon(process.drain)
+                self._enqueue_drain(process)
             else:
                 self._runq.append(process)
+
+    def _enqueue_drain(self, process: ChannelProcess) -> None:
+        assert self._tg is not None
+        if self._started is not None:
+            self._started.append(process)
+        self._tg.start_soon(process.drain)
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -112,16 +119,19 @@ class Runtime:
             return
         if self._tg is not None:
             raise RuntimeError("settle() cannot be used while the runtime is serving")
-        with anyio.move_on_after(self.idle_timeout) as scope:
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                try:
+        self._started = []
+        try:
+            with anyio.move_on_after(self.idle_timeout) as scope:
+                async with anyio.create_task_group() as tg:
+                    # Drains started while this group runs join it, so leaving the block means idle.
+                    self._tg = tg
                     while self._runq:
-                        tg.start_soon(self._runq.popleft().drain)
-                finally:
-                    self._tg = None
+                        self._enqueue_drain(self._runq.popleft())
+        finally:
+            self._tg = None
+        started, self._started = self._started, None
         if scope.cancelled_caught:
-            busy = [p for p in list(self._processes) if p.doing] or [p for p in self._runq]
+            busy = dict.fromkeys(p for p in started or () if p.doing is not None)
             described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in busy)
             raise NotIdle(
                 f"the channels were still busy after {self.idle_timeout}s of real time:\n{described or '  (unknown)'}\n"
@@ -156,7 +166,7 @@ class Runtime:
         async with anyio.create_task_group() as tg:
             self._tg = tg
             while self._runq:
-                tg.start_soon(self._runq.popleft().drain)
+                self._enqueue_drain(self._runq.popleft())
             if isinstance(self.clock, SystemClock):
                 tg.start_soon(self.clock.drive)
             try:

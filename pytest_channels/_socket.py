@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -108,11 +108,13 @@ class SocketHandler:
             if not isinstance(entry, Route):
                 raise TypeError(f"{cls.__name__}.channels must hold route(...) entries (got {entry!r})")
 
-    def connect(self, params: dict[str, Any], socket: Socket, connect_info: dict[str, Any]) -> ConnectResult:
+    def connect(
+        self, params: dict[str, Any], socket: Socket, connect_info: dict[str, Any]
+    ) -> ConnectResult | Awaitable[ConnectResult]:
         """Accept or refuse a connection. Returns `ok(socket)`, `error()` or `error(reason)`."""
         return ok(socket)
 
-    def id(self, socket: Socket) -> str | None:
+    def id(self, socket: Socket) -> str | Awaitable[str | None] | None:
         """Name the connection, so that all its sockets can be reached by broadcasting to the id."""
         return None
 

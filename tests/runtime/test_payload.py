@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pytest_channels import PayloadError
+from pytest_channels._payload import to_wire
+
+
+def test_keys_become_strings_and_the_result_is_a_copy() -> None:
+    inner = [1, 2]
+    payload = {"a": inner, 1: {"b": (3, 4)}}
+    wired = to_wire(payload, where="test")
+    assert wired == {"a": [1, 2], "1": {"b": [3, 4]}}
+    assert wired["a"] is not inner
+
+
+def test_none_stands_for_an_empty_payload() -> None:
+    assert to_wire(None, where="test") == {}
+
+
+def test_a_value_json_cannot_carry_is_named_with_its_path() -> None:
+    with pytest.raises(PayloadError) as info:
+        to_wire({"user": {"tags": [1, {2, 3}]}}, where="RoomChannel push 'joined'")
+    assert str(info.value) == (
+        "RoomChannel push 'joined': payload['user']['tags'][1] = {2, 3} (set) cannot be sent as JSON. "
+        "Convert it to str, int, float, bool, None, list or dict, or turn payload checking off "
+        "(ini channels_check_payloads = false, or @pytest.mark.channels(check_payloads=False))."
+    )
+
+
+def test_nan_cannot_cross_the_wire() -> None:
+    with pytest.raises(PayloadError, match=r"payload\['x'\] = nan \(float\)"):
+        to_wire({"x": math.nan}, where="test")
+
+
+def test_a_payload_must_be_a_json_object() -> None:
+    with pytest.raises(PayloadError, match=r"^test: the payload must be a dict \(a JSON object\), got list \[1\]$"):
+        to_wire([1], where="test")
+
+
+def test_with_checking_off_objects_pass_but_keys_are_still_strings() -> None:
+    marker = object()
+    wired = to_wire({1: {"o": marker}}, where="test", check=False)
+    assert list(wired) == ["1"]
