@@ -28,6 +28,7 @@ from ._messages import Reason as Reason
 from ._messages import Reply as Reply
 from ._process import ChannelProcess as ChannelProcess
 from ._process import Transport as Transport
+from ._public import rename_module
 from ._pubsub import LocalAdapter as LocalAdapter
 from ._pubsub import PubSub as PubSub
 from ._pubsub import PubSubAdapter as PubSubAdapter
@@ -108,3 +109,6 @@ __all__ = (
     "NotIdle",
     "TokenError",
 )
+
+
+rename_module(globals(), "pytest_channels")

@@ -70,6 +70,8 @@ def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    # Channels stop before any fixture is finalized, so terminate() still sees the user's fixtures.
+    __tracebackhide__ = True
     case = item.stash.get(_CASE, None)
     problems: list[str] = []
     failure: BaseException | None = None

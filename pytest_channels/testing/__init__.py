@@ -6,6 +6,7 @@ Most tests use it through the `channels` fixture of the pytest plugin; build a c
 
 from __future__ import annotations
 
+from .._public import rename_module
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
 from ._async import Waiting as Waiting
@@ -30,3 +31,6 @@ __all__ = (
     "ChannelCrashed",
     "NeverAwaited",
 )
+
+
+rename_module(globals(), "pytest_channels.testing")

@@ -192,13 +192,14 @@ class AsyncChannelCase(CaseBase):
         return self._wait("assert_exit", self._core.assert_exit, socket, reason, timeout)
 
     def _teardown(self) -> list[str]:
+        __tracebackhide__ = True
         forgotten = [f"never awaited: {w.where}" for w in self._pending]
         self._pending.clear()
         try:
             _drive(self._core.shutdown(), self._loop)
         finally:
-            problems = self._core.finish()
-        return forgotten + problems
+            self._core.finish()
+        return forgotten
 
 
 def _drive(coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop | None) -> None:

@@ -348,20 +348,20 @@ class Core:
     # -- teardown ---------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
-        """Stop every channel (terminate runs) and cancel every timer."""
-        await self.runtime.aclose()
+        """Let channels finish what the test sent them, then stop them all and cancel every timer."""
+        try:
+            await self.runtime.settle()
+        finally:
+            await self.runtime.aclose()
 
-    def finish(self) -> list[str]:
-        """After shutdown: stop freezegun; report crashes nobody claimed."""
-        problems = [
-            f"{c.channel} on {c.topic!r} crashed at t={format_ns(c.at_ns)} with {c.reason!r}"
-            for c in self.mailbox.unexpected_crashes()
-        ]
+    def finish(self) -> None:
+        """After shutdown: stop freezegun, then fail on any crash nobody claimed (with its traceback)."""
+        __tracebackhide__ = True
         if self._freezer is not None:
             self._freezer.stop()
             self._freezer = self._frozen = None
         self.closed = True
-        return problems
+        self.raise_crashes()
 
 
 def _process(socket: Socket) -> ChannelProcess:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import types
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
@@ -39,7 +40,11 @@ class ChannelCase(CaseBase):
             )
         if self._runner is None:
             self._runner = asyncio.Runner()
-        return self._runner.run(coroutine)
+        try:
+            return self._runner.run(coroutine)
+        except BaseException as exc:
+            exc.__traceback__ = _without_asyncio_frames(exc.__traceback__)
+            raise
 
     def connect(
         self,
@@ -175,19 +180,32 @@ class ChannelCase(CaseBase):
         return self._run(self._core.assert_exit(socket, reason, timeout))
 
     def _teardown(self) -> list[str]:
+        __tracebackhide__ = True
         try:
             self._run(self._core.shutdown())
-            leaked = self._leaked_tasks()
+            problems = self._leaked_tasks()
         finally:
-            problems = self._core.finish()
             if self._runner is not None:
                 self._runner.close()
                 self._runner = None
-        return leaked + problems
+            self._core.finish()
+        return problems
 
     def _leaked_tasks(self) -> list[str]:
         if self._runner is None:
             return []
         loop = self._runner.get_loop()
-        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        return [f"channel code left a task running: {t!r}" for t in tasks]
+        return [f"channel code left a task running: {t!r}" for t in asyncio.all_tasks(loop) if not t.done()]
+
+
+def _without_asyncio_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """Drop the event loop's own frames, which say nothing about the test or its channels."""
+    kept = []
+    while tb is not None:
+        if not str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncio"):
+            kept.append(tb)
+        tb = tb.tb_next
+    result = None
+    for entry in reversed(kept):
+        result = types.TracebackType(result, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return result
