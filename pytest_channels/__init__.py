@@ -6,6 +6,7 @@ come from the pytest plugin `pytest_channels.plugin`.
 
 from __future__ import annotations
 
+from . import _public
 from ._channel import Channel as Channel
 from ._channel import SocketRef as SocketRef
 from ._clock import Clock as Clock
@@ -28,7 +29,6 @@ from ._messages import Reason as Reason
 from ._messages import Reply as Reply
 from ._process import ChannelProcess as ChannelProcess
 from ._process import Transport as Transport
-from ._public import rename_module
 from ._pubsub import LocalAdapter as LocalAdapter
 from ._pubsub import PubSub as PubSub
 from ._pubsub import PubSubAdapter as PubSubAdapter
@@ -111,4 +111,4 @@ __all__ = (
 )
 
 
-rename_module(globals(), "pytest_channels")
+_public.rename_module(globals(), "pytest_channels")

@@ -6,7 +6,7 @@ Most tests use it through the `channels` fixture of the pytest plugin; build a c
 
 from __future__ import annotations
 
-from .._public import rename_module
+from .. import _public
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
 from ._async import Waiting as Waiting
@@ -33,4 +33,4 @@ __all__ = (
 )
 
 
-rename_module(globals(), "pytest_channels.testing")
+_public.rename_module(globals(), "pytest_channels.testing")

@@ -1,0 +1,55 @@
+"""The public surface: what __all__ promises is there, named by its public path, and nothing private leaks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+import pytest_channels
+import pytest_channels.testing
+
+PUBLIC = [pytest_channels, pytest_channels.testing]
+
+
+@pytest.mark.parametrize("module", PUBLIC, ids=lambda m: m.__name__)
+def test_all_is_a_tuple_of_unique_names_that_exist(module: types.ModuleType) -> None:
+    assert isinstance(module.__all__, tuple)
+    assert len(set(module.__all__)) == len(module.__all__)
+    for name in module.__all__:
+        assert hasattr(module, name), name
+
+
+@pytest.mark.parametrize("module", PUBLIC, ids=lambda m: m.__name__)
+def test_every_public_class_and_function_is_exported(module: types.ModuleType) -> None:
+    defined_here = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and isinstance(value, (type, types.FunctionType))
+        and getattr(value, "__module__", "").startswith("pytest_channels")
+    }
+    assert defined_here <= set(module.__all__)
+
+
+@pytest.mark.parametrize("module", PUBLIC, ids=lambda m: m.__name__)
+def test_public_objects_carry_their_public_module_name(module: types.ModuleType) -> None:
+    for name in module.__all__:
+        value = getattr(module, name)
+        if isinstance(value, (type, types.FunctionType)):
+            assert value.__module__ == module.__name__, name
+
+
+def test_no_name_is_exported_twice_across_public_modules() -> None:
+    assert not set(pytest_channels.__all__) & set(pytest_channels.testing.__all__)
+
+
+def test_the_runtime_does_not_import_the_harness_or_pytest() -> None:
+    code = (
+        "import sys, pytest_channels; "
+        "print(sorted(m for m in sys.modules if m in ('pytest', 'pytest_channels.testing', 'freezegun')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
