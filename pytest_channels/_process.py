@@ -8,6 +8,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
+
 from ._channel import Channel, SocketRef
 from ._clock import Timer, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
@@ -89,6 +91,7 @@ class ChannelProcess:
         self.doing: str | None = None
         self.join_result: Ok | Error | None = None
         self.exit: Exit | None = None
+        self.join_done: anyio.Event | None = None  # set once join_result is known, when serving
         self._timers: set[Timer] = set()
 
     def __repr__(self) -> str:
@@ -231,6 +234,13 @@ class ChannelProcess:
             await self._exit(result.reason)
 
     async def _join(self, payload: Any) -> None:
+        try:
+            await self._run_join(payload)
+        finally:
+            if self.join_done is not None:
+                self.join_done.set()
+
+    async def _run_join(self, payload: Any) -> None:
         self.doing = "join"
         socket = self.socket
         try:

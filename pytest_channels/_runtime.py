@@ -63,6 +63,7 @@ class Runtime:
         self._processes: dict[ChannelProcess, None] = {}
         self._refs = itertools.count(1)
         self._started: list[ChannelProcess] | None = None  # drains started by the current settle()
+        self._serving = False
 
     def __repr__(self) -> str:
         return f"<Runtime clock={self.clock!r} channels={len(self._processes)} in_flight={self._inflight}>"
@@ -115,10 +116,10 @@ class Runtime:
             NotIdle: the channels were still busy after `idle_timeout` real seconds (a handler
                 awaits something that never comes); the message names them.
         """
+        if self._serving:
+            raise RuntimeError("settle() is for tests: a serving runtime runs messages as they arrive")
         if not self._runq:
             return
-        if self._tg is not None:
-            raise RuntimeError("settle() cannot be used while the runtime is serving")
         self._started = []
         try:
             with anyio.move_on_after(self.idle_timeout) as scope:
@@ -163,8 +164,10 @@ class Runtime:
         This is how the runtime runs in production (a network transport calls `connect`,
         `join` and `push` inside it). On exit every channel is stopped with reason "shutdown".
         """
+        if self._serving:
+            raise RuntimeError("this runtime is already serving")
         async with anyio.create_task_group() as tg:
-            self._tg = tg
+            self._tg, self._serving = tg, True
             while self._runq:
                 self._enqueue_drain(self._runq.popleft())
             if isinstance(self.clock, SystemClock):
@@ -172,14 +175,9 @@ class Runtime:
             try:
                 yield self
             finally:
-                self._tg = None
+                self._tg, self._serving = None, False
                 tg.cancel_scope.cancel()
         await self.aclose()
-
-    async def wait_idle(self) -> None:
-        """While serving: wait until every queued message has been handled."""
-        while self._inflight:
-            await anyio.sleep(0)
 
     # -- connections and joins ----------------------------------------------------------------------
 
@@ -271,7 +269,11 @@ class Runtime:
         started = self.start_join(socket, topic, payload, transport, channel=channel)
         if isinstance(started, Error):
             return started
-        await self.settle()
+        if self._serving:
+            started.join_done = anyio.Event()
+            await started.join_done.wait()
+        else:
+            await self.settle()
         assert started.join_result is not None
         if isinstance(started.join_result, Ok):
             return Ok(started.socket, started.join_result.reply)
