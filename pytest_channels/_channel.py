@@ -101,6 +101,17 @@ class Channel:
         if failure is not None:
             raise failure
 
+    def subscribe(self, topic: str) -> None:
+        """Also receive broadcasts on `topic`, as `Broadcast` messages in `handle_info`.
+
+        Subscribing twice to one topic is a no-op; the subscription ends with the channel.
+        """
+        self._process.subscribe(topic)
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop receiving broadcasts on `topic` (see `subscribe`)."""
+        self._process.unsubscribe(topic)
+
     def send(self, message: Any) -> None:
         """Queue `message` for this channel's own `handle_info` (Phoenix's `send(self(), msg)`)."""
         self._process.send(message)

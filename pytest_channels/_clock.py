@@ -183,19 +183,19 @@ class VirtualClock:
         """Cancel every pending timer; returns how many were pending."""
         return self._timers.cancel_all()
 
-    def fire_next(self, limit_ns: int) -> bool:
-        """Jump to the earliest timer due at or before `limit_ns` and fire it.
+    def fire_next(self, limit_ns: int) -> Timer | None:
+        """Jump to the earliest timer due at or before `limit_ns`, fire it and return it.
 
-        Returns False, without moving time, when no timer is due by then.
+        Returns None, without moving time, when no timer is due by then.
         """
         deadline = self._timers.next_deadline()
         if deadline is None or deadline > limit_ns:
-            return False
+            return None
         self._move(deadline)
         timer = self._timers.pop_due(deadline)
         if timer is not None:
             timer._fire()
-        return True
+        return timer
 
     def move_to_ns(self, instant_ns: int) -> None:
         """Move time forward to `instant_ns` without firing anything.
@@ -219,7 +219,7 @@ class VirtualClock:
         idle after each timer, which is what tests want.
         """
         target = self._now_ns + to_ns(seconds)
-        while self.fire_next(target):
+        while self.fire_next(target) is not None:
             pass
         self._move(target)
 

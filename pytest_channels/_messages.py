@@ -6,10 +6,12 @@ equality, so tests can compare messages they build by hand.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._clock import format_ns
+from ._payload import copy_wire
 
 Payload = dict[str, Any]
 """A payload as it crosses the wire: a JSON object."""
@@ -70,6 +72,10 @@ class Broadcast:
     def __repr__(self) -> str:
         return f"Broadcast(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {_stamp(self.at_ns)})"
 
+    def copy(self) -> Broadcast:
+        """The same broadcast with its own copy of the payload, for one receiver."""
+        return dataclasses.replace(self, payload=copy_wire(self.payload))
+
 
 @dataclass(frozen=True)
 class Close:
@@ -96,6 +102,7 @@ class Exit:
     channel: str
     reason: Reason
     at_ns: int = field(default=0, compare=False)
+    channel_pid: object = field(default=None, compare=False, repr=False)
 
     @property
     def crashed(self) -> bool:

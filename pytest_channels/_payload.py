@@ -1,49 +1,60 @@
 """Payloads as the wire sees them.
 
 Everything that crosses between a client and a channel goes through `to_wire`: it checks
-that the value is a JSON object and returns a fresh copy with string keys, exactly what a
-JSON round trip would give. With checking off it still copies and stringifies keys, but
-lets other values through (for users who push Python objects on purpose).
+that the value is a JSON object and returns a fresh copy with the keys JSON would give
+(strings), exactly what a JSON round trip would give. With checking off it still copies
+and converts keys the same way, but lets other values through (for users who push Python
+objects on purpose).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from ._errors import PayloadError
 
 
-def _find_unserializable(value: Any, path: str) -> tuple[str, Any] | None:
+def _key(key: Any, where: str, check: bool) -> str:
+    # json.dumps' own key rules, so both modes agree: True -> "true", None -> "null", 1 -> "1".
+    if isinstance(key, str):
+        return key
+    if key is True or key is False or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    if isinstance(key, (int, float)):
+        return repr(key) if isinstance(key, float) else str(key)
+    if check:
+        raise PayloadError(_unserializable(where, f"key {key!r}", key))
+    return str(key)
+
+
+def _convert(value: Any, path: str, where: str, check: bool) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
-        return None
+        return value
     if isinstance(value, float):
-        return None if math.isfinite(value) else (path, value)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                return (f"{path} (key {key!r})", key)
-            found = _find_unserializable(item, f"{path}[{key!r}]")
-            if found:
-                return found
-        return None
+        if check and not math.isfinite(value):
+            raise PayloadError(_unserializable(where, path, value))
+        return value
+    if isinstance(value, Mapping):
+        return {_key(k, where, check): _convert(v, f"{path}[{k!r}]", where, check) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _find_unserializable(item, f"{path}[{index}]")
-            if found:
-                return found
-        return None
-    return (path, value)
+        return [_convert(v, f"{path}[{i}]", where, check) for i, v in enumerate(value)]
+    if check:
+        raise PayloadError(_unserializable(where, path, value))
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value  # cannot be copied (a lock, a connection): the receiver shares it, on purpose
 
 
-def _stringify(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k) if not isinstance(k, str) else k: _stringify(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_stringify(v) for v in value]
-    return copy.deepcopy(value)
+def _unserializable(where: str, path: str, value: Any) -> str:
+    return (
+        f"{where}: {path} = {value!r} ({type(value).__name__}) cannot be sent as JSON. "
+        "Convert it to str, int, float, bool, None, list or dict, or turn payload checking off "
+        "(ini channels_check_payloads = false, or @pytest.mark.channels(check_payloads=False))."
+    )
 
 
 def to_wire(payload: Any, *, where: str, check: bool = True) -> Any:
@@ -58,24 +69,27 @@ def to_wire(payload: Any, *, where: str, check: bool = True) -> Any:
         PayloadError: `check` is on and the payload is not a JSON object of JSON values.
 
     Example:
-        >>> to_wire({"n": 1, 2: [3]}, where="a test")
-        {'n': 1, '2': [3]}
+        >>> to_wire({"n": 1, 2: [3], None: (4,)}, where="a test")
+        {'n': 1, '2': [3], 'null': [4]}
     """
     if payload is None:
         return {}
-    if not check:
-        return _stringify(payload)
-    if not isinstance(payload, dict):
+    if check and not isinstance(payload, Mapping):
         raise PayloadError(
             f"{where}: the payload must be a dict (a JSON object), got {type(payload).__name__} {payload!r}"
         )
-    found = _find_unserializable(payload, "payload")
-    if found is not None:
-        path, value = found
-        raise PayloadError(
-            f"{where}: {path} = {value!r} ({type(value).__name__}) cannot be sent as JSON. "
-            "Convert it to str, int, float, bool, None, list or dict, or turn payload checking off "
-            "(ini channels_check_payloads = false, or @pytest.mark.channels(check_payloads=False))."
-        )
-    result: Any = json.loads(json.dumps(payload))
-    return result
+    return _convert(payload, "payload", where, check)
+
+
+def copy_wire(value: Any) -> Any:
+    """A fresh copy of a value that already went through `to_wire`, for each receiver of a broadcast."""
+    if isinstance(value, dict):
+        return {k: copy_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_wire(v) for v in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value

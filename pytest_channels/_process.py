@@ -14,7 +14,7 @@ from ._channel import Channel, SocketRef
 from ._clock import Timer, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
 from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, is_graceful
-from ._payload import to_wire
+from ._payload import copy_wire, to_wire
 from ._results import Error, NoReply, Ok, Replied, Stop, check_result
 
 if TYPE_CHECKING:
@@ -74,8 +74,29 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+class _Extra:
+    """A channel's own subscription to another topic: broadcasts arrive in `handle_info`."""
+
+    __slots__ = ("process",)
+
+    def __init__(self, process: ChannelProcess) -> None:
+        self.process = process
+
+    def receive_broadcast(self, broadcast: Broadcast) -> None:
+        self.process.send(broadcast.copy())
+
+
+# A channel that keeps sending itself messages never leaves its drain loop; yielding now and
+# then lets the real-time idle guard cancel it instead of hanging the test run.
+_YIELD_EVERY = 64
+
+
 class ChannelProcess:
-    """Runs one joined channel. Created by `Runtime.join`; users see it as `socket.channel_pid`."""
+    """Runs one joined channel. Created by `Runtime.join`; users see it as `socket.channel_pid`.
+
+    Its state goes joining -> joined -> stopping (inside `terminate`, where push and
+    broadcast still work, as in Phoenix) -> exited.
+    """
 
     def __init__(self, runtime: Runtime, channel: type[Channel], socket: Socket, transport: Transport) -> None:
         self.runtime = runtime
@@ -90,9 +111,12 @@ class ChannelProcess:
         self.state = "joining"
         self.doing: str | None = None
         self.join_result: Ok | Error | None = None
+        self.join_error: BaseException | None = None
         self.exit: Exit | None = None
         self.join_done: anyio.Event | None = None  # set once join_result is known, when serving
         self._timers: set[Timer] = set()
+        self._extra = _Extra(self)
+        self._extra_topics: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
@@ -104,16 +128,20 @@ class ChannelProcess:
 
     @property
     def alive(self) -> bool:
-        return self.state != "exited"
+        return self.state in ("joining", "joined")
 
     # -- called from outside the actor ---------------------------------------------------------
 
     def receive_broadcast(self, broadcast: Broadcast) -> None:
-        """Fastlane: intercepted events go through handle_out, the rest straight to the client."""
+        """Fastlane: intercepted events go through handle_out, the rest straight to the client.
+
+        Each receiver gets its own copy, so no channel or client can change what another sees.
+        """
         if broadcast.event in self.intercepts:
-            self.runtime._enqueue(self, broadcast)
+            self.runtime._enqueue(self, broadcast.copy())
         else:
-            self.transport.deliver(Push(broadcast.topic, broadcast.event, broadcast.payload, None, broadcast.at_ns))
+            payload = copy_wire(broadcast.payload)
+            self.transport.deliver(Push(broadcast.topic, broadcast.event, payload, None, broadcast.at_ns))
 
     def send(self, message: Any) -> None:
         if self.alive:
@@ -161,6 +189,16 @@ class ChannelProcess:
         self._require_joined(f"broadcast({event!r})")
         return self.runtime.broadcast(self.topic, event, payload, from_=self if exclude_self else None)
 
+    def subscribe(self, topic: str) -> None:
+        self._require_joined(f"subscribe({topic!r})")
+        if topic not in self._extra_topics:
+            self._extra_topics.add(topic)
+            self.runtime.pubsub.subscribe(topic, self._extra)
+
+    def unsubscribe(self, topic: str) -> None:
+        self._extra_topics.discard(topic)
+        self.runtime.pubsub.unsubscribe(topic, self._extra)
+
     def socket_ref(self, socket: Socket) -> SocketRef:
         if socket.ref is None:
             raise NotJoined(
@@ -173,6 +211,7 @@ class ChannelProcess:
     async def drain(self) -> None:
         """Handle queued messages one at a time until the mailbox is empty."""
         runtime = self.runtime
+        handled = 0
         try:
             while self.mailbox:
                 message = self.mailbox.popleft()
@@ -183,6 +222,13 @@ class ChannelProcess:
                     runtime._inflight -= 1
                 # Left set when cancelled, so that NotIdle can say what was stuck.
                 self.doing = None
+                handled += 1
+                if handled % _YIELD_EVERY == 0:
+                    await anyio.lowlevel.checkpoint()
+        except BaseException:
+            if self.doing is None:  # cancelled between messages: it was busy with its own mailbox
+                self.doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
+            raise
         finally:
             self.scheduled = False
 
@@ -195,15 +241,15 @@ class ChannelProcess:
                 self.doing = f"handle_in({message.event!r})"
                 socket = self.socket._replace(ref=message.ref)
                 result = await self._call("handle_in", message.event, message.payload, socket)
-                await self._apply(result, ref=message.ref)
+                await self._apply("handle_in", result, ref=message.ref)
             elif isinstance(message, Broadcast):
                 self.doing = f"handle_out({message.event!r})"
                 result = await self._call("handle_out", message.event, message.payload, self.socket)
-                await self._apply(result)
+                await self._apply("handle_out", result)
             elif isinstance(message, _Info):
                 self.doing = f"handle_info({message.message!r})"
                 result = await self._call("handle_info", message.message, self.socket)
-                await self._apply(result)
+                await self._apply("handle_info", result)
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
@@ -219,17 +265,19 @@ class ChannelProcess:
         result = await _resolve(getattr(self.channel, callback)(*args))
         return check_result(self.name, callback, result)
 
-    async def _apply(self, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
+    async def _apply(self, callback: str, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
         if not _is_socket(result.socket):
-            raise InvalidReturn(f"{self.name}: {type(result).__name__} carries {result.socket!r}, not a Socket")
+            raise InvalidReturn(
+                f"{self.name}.{callback} returned {type(result).__name__.lower()}({result.socket!r}, ...); "
+                "the first argument must be the socket"
+            )
         self.socket = result.socket._replace(ref=None, channel_pid=self)
         if isinstance(result, Replied):
             assert ref is not None
             self.reply(ref, result.status, result.payload)
         elif isinstance(result, Stop):
             if result.reply is not None:
-                if ref is None:
-                    raise InvalidReturn(f"{self.name} stopped with a reply, but there is no client push to answer")
+                assert ref is not None  # check_result accepts stop(..., reply=) from handle_in only
                 self.reply(ref, *result.reply)
             await self._exit(result.reason)
 
@@ -260,18 +308,23 @@ class ChannelProcess:
             else:
                 refusal = to_wire(result.reply, where=f"{self.name} join refusal", check=self.runtime.check_payloads)
                 self.join_result = Error(refusal)
-                await self._stop_quietly("shutdown")
+                await self._terminate("shutdown")
+                self._discard()
         except Exception as exc:
             logger.error("%s.join crashed on topic %r: an exception was raised", self.name, socket.topic, exc_info=exc)
             self.join_result = Error({"reason": "join crashed"})
+            self.join_error = exc
             self._discard()
 
-    async def _stop_quietly(self, reason: Reason) -> None:
-        self._discard()
+    async def _terminate(self, reason: Reason) -> Reason:
+        """Run the channel's terminate; returns the exception it raised, else `reason`."""
+        self.state = "stopping"
         try:
             await _resolve(self.channel.terminate(reason, self.socket))
         except Exception as exc:
             logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
+            return exc
+        return reason
 
     def _discard(self) -> None:
         self.state = "exited"
@@ -280,29 +333,31 @@ class ChannelProcess:
         self._timers.clear()
         if self.socket.topic is not None:
             self.runtime.pubsub.unsubscribe(self.socket.topic, self)
+        for topic in list(self._extra_topics):
+            self.unsubscribe(topic)
         self.runtime._left(self)
 
     async def _exit(self, reason: Reason, *, graceful_close: bool = True, report: bool = True) -> None:
-        """Stop: tell the client (graceful reasons only), then terminate, then report the exit."""
+        """Stop: tell the client (graceful reasons only), terminate, then clean up and report.
+
+        Phoenix's order: the client hears of the close first; terminate still has a joined
+        socket (it may push or broadcast a farewell); timers and subscriptions go last.
+        """
         if not self.alive:
             return
-        self._discard()
         now = self.runtime.clock.now_ns()
         if graceful_close and is_graceful(reason):
             self.transport.deliver(Close(self.topic, reason, self.socket.join_ref, now))
         elif not isinstance(reason, BaseException) and not is_graceful(reason):
             logger.error("%s (topic %r) stopped with abnormal reason %r", self.name, self.topic, reason)
-        try:
-            await _resolve(self.channel.terminate(reason, self.socket))
-        except Exception as exc:
-            logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
-            reason = exc
-        self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns())
-        if report:
+        final = await self._terminate(reason)
+        self._discard()
+        self.exit = Exit(self.topic, self.name, final, self.runtime.clock.now_ns(), self)
+        if report or final is not reason:  # a terminate that raised is never silent
             self.transport.exited(self.exit)
 
     async def shutdown(self, reason: Reason) -> None:
-        """Stop from outside (teardown), without reporting to the client."""
+        """Stop from outside (teardown), without telling the client."""
         self.mailbox.clear()
         await self._exit(reason, graceful_close=False, report=False)
 

@@ -124,10 +124,16 @@ def check_result(owner: str, callback: str, result: object) -> Any:
     if isinstance(result, _ACCEPTED[callback]):
         if isinstance(result, Replied) and not isinstance(result.status, str):
             raise InvalidReturn(f"{owner}.{callback} replied with status {result.status!r}; a status must be a str")
-        if isinstance(result, Stop) and result.reply is not None and not _is_reply_pair(result.reply):
-            raise InvalidReturn(
-                f"{owner}.{callback} stopped with reply={result.reply!r}; expected a (status, payload) tuple"
-            )
+        if isinstance(result, Stop) and result.reply is not None:
+            if callback != "handle_in":
+                raise InvalidReturn(
+                    f"{owner}.{callback} returned stop(socket, reason, reply=...), but only handle_in has a "
+                    f"client push to reply to; expected {_SHAPES[callback]}"
+                )
+            if not _is_reply_pair(result.reply):
+                raise InvalidReturn(
+                    f"{owner}.{callback} stopped with reply={result.reply!r}; expected a (status, payload) tuple"
+                )
         return result
     raise InvalidReturn(f"{owner}.{callback} returned {result!r}; expected {_SHAPES[callback]}")
 

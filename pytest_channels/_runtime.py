@@ -11,7 +11,7 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -140,16 +140,45 @@ class Runtime:
                 "Raise idle_timeout if the wait is real and slow."
             )
 
-    async def advance_to_ns(self, instant_ns: int) -> None:
-        """Settle, then fire each timer due by `instant_ns` and settle after each, then move there.
+    async def run_until(self, limit_ns: int, done: Callable[[], bool]) -> bool:
+        """The one wait loop: settle, check `done()`, fire the next timer due by `limit_ns`, repeat.
 
-        Only a `VirtualClock` can be advanced.
+        Returns True as soon as `done()` is true, False when no timer is left by `limit_ns`
+        (time then stands at the last timer fired). Only a `VirtualClock` can be driven.
+
+        Raises:
+            NotIdle: timers kept firing at one instant for `idle_timeout` real seconds (a
+                zero-delay timer that re-arms itself), so time could never move on.
         """
         clock = self.virtual_clock()
-        await self.settle()
-        while clock.fire_next(instant_ns):
+        instant, since = -1, 0.0
+        while True:
             await self.settle()
-        clock.move_to_ns(max(instant_ns, clock.now_ns()))
+            if done():
+                return True
+            timer = clock.fire_next(limit_ns)
+            if timer is None:
+                return False
+            if clock.now_ns() != instant:
+                instant, since = clock.now_ns(), anyio.current_time()
+            elif anyio.current_time() - since > self.idle_timeout:
+                raise NotIdle(
+                    f"timers kept firing at t={format_ns(instant)} for {self.idle_timeout}s of real time without "
+                    f"time moving on; the last one: {timer.description}\n"
+                    "A timer with no delay that sets itself again never lets time move: give it a delay."
+                )
+
+    async def advance_to_ns(self, instant_ns: int) -> None:
+        """Fire every timer due by `instant_ns` in order, settling after each, then move there.
+
+        Raises:
+            ValueError: the instant lies in the past.
+        """
+        clock = self.virtual_clock()
+        if instant_ns < clock.now_ns():
+            clock.move_to_ns(instant_ns)  # raises "time can't go backwards", naming both instants
+        await self.run_until(instant_ns, lambda: False)
+        clock.move_to_ns(instant_ns)
 
     def virtual_clock(self) -> VirtualClock:
         """The runtime's clock, which must be virtual."""

@@ -51,7 +51,9 @@ class Socket:
     """One connection's state as a channel sees it. Immutable: `assign` returns a new socket.
 
     Every joined channel owns its own copy, so assigns set in one channel never show in
-    another, even on the same connection.
+    another, even on the same connection. The copy is shallow, as in Phoenix where values
+    are immutable: treat assign values as immutable too (assign a new list rather than
+    appending to the old one), or channels sharing a socket will share the object.
 
     Attributes:
         handler: the `SocketHandler` class that accepted the connection, if any.

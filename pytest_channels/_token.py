@@ -57,6 +57,8 @@ class Tokens:
     def sign(self, salt: str, data: Any, *, max_age: float = DEFAULT_MAX_AGE, signed_at: float | None = None) -> str:
         """Sign JSON `data`. `signed_at` (seconds since the epoch) defaults to now."""
         signed_ms = self._wall_ms() if signed_at is None else round(signed_at * 1000)
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not math.isfinite(max_age):
+            raise ValueError(f"max_age must be a finite number of seconds (got {max_age!r}); pass math.inf to verify")
         try:
             body = json.dumps([data, signed_ms, max_age], separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -74,7 +76,7 @@ class Tokens:
         if not isinstance(token, str) or token.count(".") != 1:
             raise TokenError("invalid")
         encoded, signature = token.split(".")
-        if not hmac.compare_digest(signature, self._signature(salt, encoded)):
+        if not hmac.compare_digest(signature.encode(), self._signature(salt, encoded).encode()):
             raise TokenError("invalid")
         try:
             data, signed_ms, embedded_max_age = json.loads(_b64decode(encoded))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -66,6 +68,27 @@ def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
     if request.node.stash.get(_CASE, None) is case:  # the teardown hook did not run (setup failed)
         del request.node.stash[_CASE]
         case._teardown()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    # An async test's channels stop inside its own event loop, right after its body, so that
+    # an async terminate can still await (see AsyncChannelCase._finish_in_loop).
+    case = item.stash.get(_CASE, None)
+    if isinstance(case, AsyncChannelCase) and isinstance(item, pytest.Function):
+        item.obj = _stopping_channels_after(item.obj, case)
+    return (yield)
+
+
+def _stopping_channels_after(test: Callable[..., Any], case: AsyncChannelCase) -> Callable[..., Any]:
+    @functools.wraps(test)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await test(*args, **kwargs)
+        finally:
+            await case._finish_in_loop()
+
+    return run
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

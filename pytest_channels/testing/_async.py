@@ -7,7 +7,6 @@ an assertion pass silently.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, TypeVar
@@ -19,7 +18,6 @@ from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
 from ._base import CaseBase
-from ._core import running_loop
 
 T = TypeVar("T")
 
@@ -43,9 +41,10 @@ class Waiting(Generic[T]):
         self.where = where
 
     def __await__(self) -> Generator[Any, None, T]:
+        if self._awaited:
+            raise RuntimeError(f"channels.{self.where} was awaited twice; call the harness again instead")
         self._awaited = True
         self._case._pending.remove(self)
-        self._case._bind_loop()
         return self._function(*self._args).__await__()
 
     def __repr__(self) -> str:
@@ -62,7 +61,8 @@ class AsyncChannelCase(CaseBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending: list[Waiting[Any]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._shut_down = False
+        self._shutdown_error: BaseException | None = None
 
     def _check(self) -> None:
         __tracebackhide__ = True
@@ -83,9 +83,19 @@ class AsyncChannelCase(CaseBase):
         self._pending.append(waiting)
         return waiting
 
-    def _bind_loop(self) -> None:
-        if self._loop is None:
-            self._loop = running_loop()
+    async def _finish_in_loop(self) -> None:
+        """Stop the channels inside the test's own event loop, right after the test body.
+
+        Teardown hooks run outside any loop (anyio's may be closed by then, trio has none),
+        so an async `terminate` could not run there. Errors wait for the teardown report.
+        """
+        try:
+            await self._core.shutdown()
+        except BaseException as exc:
+            self._shutdown_error = exc
+            if not isinstance(exc, Exception):
+                raise
+        self._shut_down = True
 
     def connect(
         self,
@@ -196,28 +206,27 @@ class AsyncChannelCase(CaseBase):
         forgotten = [f"never awaited: {w.where}" for w in self._pending]
         self._pending.clear()
         try:
-            _drive(self._core.shutdown(), self._loop)
+            if self._shutdown_error is not None:
+                raise self._shutdown_error
+            if not self._shut_down:
+                _finish_without_loop(self._core.shutdown())
         finally:
             self._core.finish()
         return forgotten
 
 
-def _drive(coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop | None) -> None:
-    """Finish teardown work outside the test: on the test's asyncio loop when there is one.
+def _finish_without_loop(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run teardown when the test body did not (the case was built by hand, or setup failed).
 
-    Teardown runs after the test function returned, when its loop is stopped but still open.
-    Without an asyncio loop (trio, or nothing was awaited), the work must not need one; it
-    only does when a channel's `terminate` awaits.
+    Without a loop this works as long as nothing awaits for real: a channel's terminate
+    that awaits needs the test body's loop, which `_finish_in_loop` provides.
     """
-    if loop is not None and not loop.is_closed() and not loop.is_running():
-        loop.run_until_complete(coroutine)
-        return
     try:
         coroutine.send(None)
     except StopIteration:
         return
     coroutine.close()
     raise RuntimeError(
-        "a channel's terminate awaited during teardown, and the test's event loop is not available "
-        "to run it. Close the channel inside the test (await channels.close(socket))."
+        "stopping the channels needed an event loop, and the test's loop is gone. "
+        "Close such channels inside the test: await channels.close(socket)."
     )

@@ -7,7 +7,6 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
@@ -19,7 +18,7 @@ from freezegun import freeze_time
 from .._channel import Channel
 from .._clock import VirtualClock, format_ns, to_ns
 from .._errors import BroadcastError
-from .._messages import Broadcast, Exit, Message, Push, Reply
+from .._messages import Broadcast, Exit, Message, Push, Reason, Reply
 from .._process import ChannelProcess
 from .._results import Error, Ok
 from .._runtime import Runtime
@@ -30,7 +29,9 @@ from ._settings import Settings
 
 M = TypeVar("M", bound=Message)
 
-_REAL_TIME_MODULES = ["_pytest", "pluggy", "xdist", "execnet"]
+# Their clocks must stay real: pytest's durations, and the event loops' own scheduling (trio's
+# clock would otherwise freeze and hang every real wait).
+_REAL_TIME_MODULES = ["_pytest", "pluggy", "xdist", "execnet", "trio", "anyio", "sniffio", "outcome"]
 
 TEST_SECRET = "pytest-channels test secret, not for production"
 
@@ -69,6 +70,7 @@ class Core:
         )
         self.mailbox = Mailbox()
         self.closed = False
+        self._join_errors: dict[str, BaseException | None] = {}
 
     def _on_move(self, wall: dt.datetime) -> None:
         if self._frozen is not None:
@@ -95,9 +97,23 @@ class Core:
         return result
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
-        result = await self.runtime.join(self._own(socket, "join"), topic, payload, self.mailbox, channel=channel)
-        self.raise_crashes()
-        return result
+        __tracebackhide__ = True
+        socket = self._own(socket, "join")
+        if channel is None and socket.handler is None:
+            raise TypeError(
+                f"join: no channel for {topic!r}: this socket has no handler whose routes could pick one. "
+                "Pass channel=YourChannel, or build the socket from your SocketHandler "
+                "(channels.socket(UserSocket) or channels.connect(UserSocket, params))."
+            )
+        started = self.runtime.start_join(socket, topic, payload, self.mailbox, channel=channel)
+        if isinstance(started, Error):
+            return started
+        await self.settle()
+        assert started.join_result is not None
+        self._join_errors[topic] = started.join_error
+        if isinstance(started.join_result, Ok):
+            return Ok(started.socket, started.join_result.reply)
+        return started.join_result
 
     async def subscribe_and_join(
         self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
@@ -111,7 +127,9 @@ class Core:
         __tracebackhide__ = True
         result = await self.subscribe_and_join(socket, topic, payload, channel)
         if isinstance(result, Error):
-            raise AssertionError(f"could not join channel {topic!r}, got error: {result.reply!r}")
+            cause = self._join_errors.get(topic)
+            hint = " (the join raised: its traceback is shown above)" if cause else ""
+            raise AssertionError(f"could not join channel {topic!r}, got error: {result.reply!r}{hint}") from cause
         return result.socket
 
     def subscribe(self, topic: str) -> None:
@@ -132,20 +150,27 @@ class Core:
     async def leave(self, socket: Socket) -> Exit:
         process = _process(self._own(socket, "leave"))
         self.runtime.leave(socket)
-        return await self._await_end(process, "leave")
+        return await self._await_end(process, ("shutdown", "left"))
 
     async def close(self, socket: Socket) -> Exit:
         process = _process(self._own(socket, "close"))
         self.runtime.close(socket)
-        return await self._await_end(process, "close")
+        return await self._await_end(process, ("shutdown", "closed"))
 
-    async def _await_end(self, process: ChannelProcess, action: str) -> Exit:
+    async def _await_end(self, process: ChannelProcess, reason: Reason) -> Exit:
+        """Settle and return the channel's exit, claiming it only when this leave or close caused it.
+
+        A crash that happened before (or a terminate that raised) is not swallowed: it fails
+        the test like any other unclaimed crash.
+        """
+        __tracebackhide__ = True
         await self.runtime.settle()
-        if process.exit is None:
-            raise RuntimeError(f"{action}: {process.name} on {process.socket.topic!r} did not exit")
-        self.mailbox.take_exit(lambda e: e is process.exit)
+        exit = process.exit
+        assert exit is not None, f"{process.name} did not exit"
+        if exit.reason == reason:
+            self.mailbox.take_exit(lambda e: e is exit)
         self.raise_crashes()
-        return process.exit
+        return exit
 
     async def get_state(self, socket: Socket) -> Socket:
         __tracebackhide__ = True
@@ -177,13 +202,13 @@ class Core:
             return
         first = crashes[0]
         others = "".join(f"\n  and {c.channel} on {c.topic!r}: {c.reason!r}" for c in crashes[1:])
-        message = (
-            f"{first.channel} on {first.topic!r} crashed at t={format_ns(first.at_ns)} "
-            f"with {first.reason!r}{others}.\n"
-            "Its traceback is shown above. If the test expects this exit, claim it with "
-            "channels.assert_exit(socket, reason=...)."
-        )
         cause = first.reason if isinstance(first.reason, BaseException) else None
+        how = "crashed" if cause else "stopped abnormally"
+        message = (
+            f"{first.channel} on {first.topic!r} {how} at t={format_ns(first.at_ns)} with {first.reason!r}{others}.\n"
+            + ("Its traceback is shown above. " if cause else "")
+            + "If the test expects this exit, claim it with channels.assert_exit(socket, reason=...)."
+        )
         raise ChannelCrashed(message) from cause
 
     def _deadline(self, timeout: float | None, default: float) -> int:
@@ -202,13 +227,18 @@ class Core:
         __tracebackhide__ = True
         start = self.clock.now_ns()
         deadline = self._deadline(timeout, self.settings.assert_timeout)
-        while True:
-            await self.settle()
-            found = self.mailbox.take(kind, matches)
-            if found is not None:
-                return found
-            if not self.clock.fire_next(deadline):
-                break
+        found: list[M] = []
+
+        def done() -> bool:
+            message = self.mailbox.take(kind, matches)
+            if message is None:
+                self.raise_crashes()  # a crash explains a missing message better than a timeout
+                return False
+            found.append(message)
+            return True
+
+        if await self.runtime.run_until(deadline, done):
+            return found[0]
         self.clock.move_to_ns(deadline)
         raise AssertionError(
             explain_missing(
@@ -229,15 +259,17 @@ class Core:
         """Wait the whole timeout in virtual time; fail as soon as a matching message is there."""
         __tracebackhide__ = True
         deadline = self._deadline(timeout, self.settings.refute_timeout)
-        while True:
-            await self.settle()
-            found = self.mailbox.find(kind, matches)
-            if found is not None:
+
+        def done() -> bool:
+            self.raise_crashes()
+            message = self.mailbox.find(kind, matches)
+            if message is not None:
                 raise AssertionError(
-                    explain_unexpected(call=call, expected=expected, found=found, at_ns=self.clock.now_ns())
+                    explain_unexpected(call=call, expected=expected, found=message, at_ns=self.clock.now_ns())
                 )
-            if not self.clock.fire_next(deadline):
-                break
+            return False
+
+        await self.runtime.run_until(deadline, done)
         self.clock.move_to_ns(deadline)
 
     async def assert_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Push:
@@ -318,24 +350,26 @@ class Core:
     async def assert_exit(self, target: Socket | str, reason: Any, timeout: float | None) -> Exit:
         __tracebackhide__ = True
         topic = target if isinstance(target, str) else target.topic
-        process = None if isinstance(target, str) else target.channel_pid
+        process = None if isinstance(target, str) else _process(target)
 
         def matches(exit: Exit) -> bool:
-            if process is not None and process.exit is not None:
-                return exit is process.exit and _same(reason, exit.reason)
+            if process is not None and exit.channel_pid is not process:
+                return False
             return exit.topic == topic and _same(reason, exit.reason)
 
         start = self.clock.now_ns()
         deadline = self._deadline(timeout, self.settings.assert_timeout)
-        while True:
-            await self.runtime.settle()
-            found = self.mailbox.take_exit(matches)
-            if found is not None:
-                self.raise_crashes()
-                return found
+        found: list[Exit] = []
+
+        def done() -> bool:
+            exit = self.mailbox.take_exit(matches)
+            if exit is not None:
+                found.append(exit)
+            return exit is not None
+
+        if await self.runtime.run_until(deadline, done):
             self.raise_crashes()
-            if not self.clock.fire_next(deadline):
-                break
+            return found[0]
         self.clock.move_to_ns(deadline)
         seen = self.mailbox.exits + self.mailbox.reported_exits
         listing = "\n".join(f"  - {e!r}" for e in seen) or "  (none)"
@@ -384,11 +418,3 @@ def _scorer(kind: type[Message], event: Any, topic: str | None) -> Callable[[Mes
         return 4 * same_kind + 2 * same_event + (topic is not None and message.topic == topic)
 
     return score
-
-
-def running_loop() -> asyncio.AbstractEventLoop | None:
-    """The running asyncio loop, or None (trio, or no loop)."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

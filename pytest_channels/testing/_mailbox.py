@@ -32,7 +32,7 @@ class Mailbox:
 
     # Subscriber
     def receive_broadcast(self, broadcast: Broadcast) -> None:
-        self.messages.append(broadcast)
+        self.messages.append(broadcast.copy())
 
     def take(self, kind: type[M], matches: Callable[[M], bool]) -> M | None:
         """Remove and return the first message of `kind` that `matches` (a selective receive)."""

@@ -10,11 +10,13 @@ from typing import Any
 class Partial:
     """Equal to any mapping that holds at least these keys with equal values (a subset match).
 
-    This is what an Elixir map pattern does; by default assertions compare exactly, which is
-    the chapter's point about pinning `^reply`.
+    Nested dicts match as subsets too, at every level, as an Elixir map pattern does. By
+    default assertions compare exactly, which is the chapter's point about pinning `^reply`.
 
     Example:
         >>> Partial({"ping": "pong"}) == {"ping": "pong", "extra": True}
+        True
+        >>> Partial(user={"id": 1}) == {"user": {"id": 1, "name": "a"}}
         True
         >>> Partial({"ping": "pong"}) == {"ping": "PONG"}
         False
@@ -28,13 +30,17 @@ class Partial:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Mapping):
             return False
-        return all(key in other and value == other[key] for key, value in self.expected.items())
+        return all(key in other and _subset(value) == other[key] for key, value in self.expected.items())
 
     def __hash__(self) -> int:
         return id(self)
 
     def __repr__(self) -> str:
         return f"Partial({self.expected!r})"
+
+
+def _subset(value: Any) -> Any:
+    return Partial(value) if isinstance(value, dict) else value
 
 
 class Where:

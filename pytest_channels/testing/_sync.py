@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import types
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
@@ -14,7 +15,6 @@ from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
 from ._base import CaseBase
-from ._core import running_loop
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ class ChannelCase(CaseBase):
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         __tracebackhide__ = True
-        if running_loop() is not None:
+        if _running_loop() is not None:
             coroutine.close()
             raise RuntimeError(
                 "the synchronous ChannelCase was used inside a running event loop. "
@@ -41,7 +41,9 @@ class ChannelCase(CaseBase):
         if self._runner is None:
             self._runner = asyncio.Runner()
         try:
-            return self._runner.run(coroutine)
+            # A fresh copy of the test's context each time, so channels see context variables
+            # as the test has them now (Phoenix's $callers), not as they were at the first call.
+            return self._runner.run(coroutine, context=contextvars.copy_context())
         except BaseException as exc:
             exc.__traceback__ = _without_asyncio_frames(exc.__traceback__)
             raise
@@ -209,3 +211,10 @@ def _without_asyncio_frames(tb: types.TracebackType | None) -> types.TracebackTy
     for entry in reversed(kept):
         result = types.TracebackType(result, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
     return result
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

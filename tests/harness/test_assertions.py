@@ -226,3 +226,9 @@ def test_subscribing_twice_delivers_twice_as_in_phoenix(channels: ChannelCase) -
     channels.assert_broadcast("x")
     channels.assert_broadcast("x")
     channels.refute_broadcast("x")
+
+
+def test_partial_matches_nested_dicts_as_subsets_too() -> None:
+    assert Partial(user={"id": 1}) == {"user": {"id": 1, "name": "a"}, "at": 3}
+    assert Partial(user={"id": 1}) != {"user": {"id": 2}}
+    assert Partial(items=[{"id": 1}]) != {"items": [{"id": 1, "x": 2}]}  # lists compare exactly

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -77,3 +78,51 @@ async def test_a_call_that_is_never_awaited_is_reported_at_teardown(channels: As
     problems = channels._teardown()
     assert len(problems) == 1
     assert problems[0].startswith("never awaited: refute_push(...) at ")
+
+
+terminated: list[str] = []
+
+
+class AsyncFarewell(Channel):
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    async def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        with anyio.fail_after(1):  # real-time: the point is that a real timed wait works (trio's clock is not frozen)
+            await anyio.sleep(0.001)  # real-time: see above
+        return reply(socket, "ok", {})
+
+    async def terminate(self, reason: Any, socket: Socket) -> None:
+        await anyio.lowlevel.checkpoint()
+        terminated.append(f"{socket.topic}:{reason}")
+
+
+@pytest.fixture
+def farewells() -> Iterator[list[str]]:
+    terminated.clear()
+    yield terminated
+    # Finalized after the test body, and so after the channels stopped inside the test's loop.
+    assert terminated == ["bye:shutdown"]
+
+
+@pytest.mark.anyio
+async def test_an_async_terminate_runs_in_the_tests_loop_at_the_end_under_anyio(
+    farewells: list[str], channels: AsyncChannelCase
+) -> None:
+    socket = await channels.subscribe_and_join_or_raise(channels.socket(), "bye", channel=AsyncFarewell)
+    await channels.assert_reply(channels.push(socket, "wait"), "ok")
+
+
+@pytest.mark.asyncio
+async def test_an_async_terminate_runs_in_the_tests_loop_at_the_end_under_pytest_asyncio(
+    farewells: list[str], channels: AsyncChannelCase
+) -> None:
+    await channels.subscribe_and_join_or_raise(channels.socket(), "bye", channel=AsyncFarewell)
+
+
+@pytest.mark.asyncio
+async def test_awaiting_a_harness_call_twice_is_refused(channels: AsyncChannelCase) -> None:
+    waiting = channels.settle()
+    await waiting
+    with pytest.raises(RuntimeError, match=r"^channels.settle\(\.\.\.\) at .* was awaited twice"):
+        await waiting

@@ -40,10 +40,10 @@ def test_a_timer_set_in_the_past_fires_at_the_current_instant() -> None:
 
 def test_fire_next_jumps_only_to_timers_within_the_limit() -> None:
     clock = VirtualClock()
-    clock.call_at(3_000_000_000, lambda: None)
-    assert clock.fire_next(2_000_000_000) is False
+    timer = clock.call_at(3_000_000_000, lambda: None)
+    assert clock.fire_next(2_000_000_000) is None
     assert clock.now() == 0
-    assert clock.fire_next(3_000_000_000) is True
+    assert clock.fire_next(3_000_000_000) is timer
     assert clock.now() == 3
 
 

@@ -44,3 +44,30 @@ def test_with_checking_off_objects_pass_but_keys_are_still_strings() -> None:
     marker = object()
     wired = to_wire({1: {"o": marker}}, where="test", check=False)
     assert list(wired) == ["1"]
+
+
+def test_keys_convert_as_json_would_whether_checking_is_on_or_off() -> None:
+    payload = {True: 1, None: 2, 1.5: 3, 7: 4}
+    assert (
+        to_wire(payload, where="t")
+        == to_wire(payload, where="t", check=False)
+        == {
+            "true": 1,
+            "null": 2,
+            "1.5": 3,
+            "7": 4,
+        }
+    )
+
+
+def test_any_mapping_is_a_json_object() -> None:
+    from types import MappingProxyType
+
+    assert to_wire({"state": MappingProxyType({"a": 1})}, where="t") == {"state": {"a": 1}}
+
+
+def test_with_checking_off_a_value_that_cannot_be_copied_is_passed_as_it_is() -> None:
+    import threading
+
+    lock = threading.Lock()
+    assert to_wire({"lock": lock}, where="t", check=False)["lock"] is lock

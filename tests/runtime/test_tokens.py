@@ -95,3 +95,13 @@ def test_data_that_is_not_json_is_refused_when_signing(tokens: Tokens) -> None:
 def test_a_short_secret_is_refused(wall: FakeWall) -> None:
     with pytest.raises(ValueError, match=r"^secret_key_base must be a str of at least 20 characters$"):
         Tokens("short", wall)
+
+
+def test_a_signature_with_non_ascii_characters_is_invalid_not_a_crash(tokens: Tokens) -> None:
+    body = tokens.sign("salt", 1).split(".")[0]
+    assert reason(tokens, "salt", f"{body}.é") == "invalid"
+
+
+def test_signing_with_an_infinite_max_age_says_to_pass_it_when_verifying(tokens: Tokens) -> None:
+    with pytest.raises(ValueError, match=r"^max_age must be a finite number of seconds \(got inf\); pass math.inf"):
+        tokens.sign("salt", 1, max_age=math.inf)
