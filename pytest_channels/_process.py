@@ -69,6 +69,7 @@ _CLOSE = _Close()
 
 
 async def _resolve(value: Any) -> Any:
+    __tracebackhide__ = True
     if inspect.isawaitable(value):
         return await value
     return value
@@ -233,6 +234,7 @@ class ChannelProcess:
             self.scheduled = False
 
     async def _handle(self, message: Any) -> None:
+        __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         if isinstance(message, _Join):
             await self._join(message.payload)
             return
@@ -262,10 +264,12 @@ class ChannelProcess:
             await self._exit(exc)
 
     async def _call(self, callback: str, *args: Any) -> Any:
+        __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         result = await _resolve(getattr(self.channel, callback)(*args))
         return check_result(self.name, callback, result)
 
     async def _apply(self, callback: str, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
+        __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         if not _is_socket(result.socket):
             raise InvalidReturn(
                 f"{self.name}.{callback} returned {type(result).__name__.lower()}({result.socket!r}, ...); "
@@ -289,6 +293,7 @@ class ChannelProcess:
                 self.join_done.set()
 
     async def _run_join(self, payload: Any) -> None:
+        __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         self.doing = "join"
         socket = self.socket
         try:

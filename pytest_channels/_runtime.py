@@ -150,6 +150,7 @@ class Runtime:
             NotIdle: timers kept firing at one instant for `idle_timeout` real seconds (a
                 zero-delay timer that re-arms itself), so time could never move on.
         """
+        __tracebackhide__ = True  # a plain local: pytest hides this frame, the runtime needs no pytest
         clock = self.virtual_clock()
         instant, since = -1, 0.0
         while True:

@@ -15,19 +15,28 @@ from .testing._settings import SETTING_NAMES
 Case = ChannelCase | AsyncChannelCase
 _CASE = pytest.StashKey[Case]()
 
-_INI_HELP = {
-    "assert_timeout": "virtual seconds assert_* wait by default (default 0.1)",
-    "refute_timeout": "virtual seconds refute_* wait by default (default 0.1)",
-    "idle_timeout": "real seconds channels may stay busy before the test fails (default 5)",
-    "freeze_time": "keep datetime.now() and time.time() on the virtual clock with freezegun (default true)",
-    "wall_start": "wall-clock time of virtual instant 0, ISO 8601 (default 2024-01-01T00:00:00Z)",
-    "check_payloads": "refuse payloads that could not cross the wire as JSON (default true)",
+_INI_SETTINGS = pytest.StashKey[Settings]()
+
+# name: (native TOML type, help). Values are validated by Settings, which names the option.
+_INI: dict[str, tuple[Any, str]] = {
+    "assert_timeout": (float, "virtual seconds assert_* wait by default (default 0.1)"),
+    "refute_timeout": (float, "virtual seconds refute_* wait by default (default 0.1)"),
+    "idle_timeout": (float, "real seconds channels may stay busy before the test fails (default 5)"),
+    "freeze_time": (bool, "keep datetime.now() and time.time() on the virtual clock with freezegun (default true)"),
+    "wall_start": (str, "wall-clock time of virtual instant 0, ISO 8601 (default 2024-01-01T00:00:00Z)"),
+    "check_payloads": (bool, "refuse payloads that could not cross the wire as JSON (default true)"),
 }
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     for name in SETTING_NAMES:
-        parser.addini(f"channels_{name}", _INI_HELP[name], default=None)
+        native, help = _INI[name]
+        try:
+            # `float | str` lets `[tool.pytest]` hold a native 0.5 or false, while a bad string
+            # still reaches Settings and gets a message that names the option (pytest >= 9.2).
+            parser.addini(f"channels_{name}", help, type=native | str, default=None)
+        except (AssertionError, TypeError, ValueError):  # older pytest: ini values are strings
+            parser.addini(f"channels_{name}", help, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,19 +45,25 @@ def pytest_configure(config: pytest.Config) -> None:
         "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
         "wall_start=None, check_payloads=None): settings for the `channels` fixture in this test.",
     )
-    _settings(config, [])  # fail at start-up, not in every test, on a bad ini value
+    ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}
+    try:  # read once, and fail at start-up rather than in every test
+        config.stash[_INI_SETTINGS] = Settings().updated(
+            {k: v for k, v in ini.items() if v is not None}, source="ini", prefix="channels_"
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _settings(config: pytest.Config, markers: list[pytest.Mark]) -> Settings:
-    ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}
+    __tracebackhide__ = True
+    settings = config.stash[_INI_SETTINGS]
     try:
-        settings = Settings().updated({k: v for k, v in ini.items() if v is not None}, source="ini")
         for mark in markers:
             if mark.args:
                 raise ValueError("@pytest.mark.channels takes keyword arguments only")
             settings = settings.updated(mark.kwargs, source="@pytest.mark.channels")
     except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        pytest.fail(str(exc), pytrace=False)
     return settings
 
 

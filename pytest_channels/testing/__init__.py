@@ -1,7 +1,8 @@
 """The test harness: Phoenix's ChannelCase for pytest, in virtual time.
 
-Most tests use it through the `channels` fixture of the pytest plugin; build a case by hand
-(`ChannelCase()`) to use it elsewhere.
+Most tests use it through the `channels` fixture of the pytest plugin. Elsewhere, use a case
+as a context manager, which stops its channels and freezegun on exit:
+`with ChannelCase() as channels: ...` or `async with AsyncChannelCase() as channels: ...`.
 """
 
 from __future__ import annotations

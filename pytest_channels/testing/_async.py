@@ -201,6 +201,17 @@ class AsyncChannelCase(CaseBase):
         """See `ChannelCase.assert_exit`."""
         return self._wait("assert_exit", self._core.assert_exit, socket, reason, timeout)
 
+    async def __aenter__(self) -> AsyncChannelCase:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Stop every channel inside this loop, then finish as the fixture does at teardown."""
+        __tracebackhide__ = True
+        await self._finish_in_loop()
+        problems = self._teardown()
+        if problems:
+            raise AssertionError("\n".join(problems))
+
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True
         forgotten = [f"never awaited: {w.where}" for w in self._pending]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
+import freezegun.api
 from freezegun import freeze_time
 
 from .._channel import Channel
@@ -29,9 +30,23 @@ from ._settings import Settings
 
 M = TypeVar("M", bound=Message)
 
-# Their clocks must stay real: pytest's durations, and the event loops' own scheduling (trio's
-# clock would otherwise freeze and hang every real wait).
-_REAL_TIME_MODULES = ["_pytest", "pluggy", "xdist", "execnet", "trio", "anyio", "sniffio", "outcome"]
+# Direct callers that must keep reading the real clock: pytest's own timing (durations, junit
+# times) and the event loops' scheduling (trio's clock would otherwise freeze and hang real
+# waits). Only the direct caller counts (see _freeze): freezegun's default of looking five
+# frames up would make time real in code that these modules merely call, such as a test body
+# run by trio or a channel handler run by anyio.
+_REAL_TIME_MODULES = [
+    "_pytest.timing",
+    "_pytest.runner",
+    "_pytest.terminal",
+    "_pytest.junitxml",
+    "xdist",
+    "execnet",
+    "trio",
+    "anyio",
+    "sniffio",
+    "outcome",
+]
 
 TEST_SECRET = "pytest-channels test secret, not for production"
 
@@ -57,10 +72,14 @@ class Core:
         self.settings = settings
         self._frozen: Any = None
         self._freezer: Any = None
+        self._inspection_limit: int | None = None
         if settings.freeze_time:
-            # pytest's own timing (durations, junit times) must keep reading the real clock.
             self._freezer = freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
             self._frozen = self._freezer.start()
+            self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
+                freezegun.api.call_stack_inspection_limit,
+                1,
+            )
         self.clock = VirtualClock(settings.wall_start, on_move=self._on_move)
         self.runtime = Runtime(
             clock=self.clock,
@@ -222,6 +241,7 @@ class Core:
         matches: Callable[[M], bool],
         score: Callable[[Message], int],
         timeout: float | None,
+        close: str = "same event",
     ) -> M:
         """Selective receive in virtual time: the first matching message, consumed."""
         __tracebackhide__ = True
@@ -230,6 +250,7 @@ class Core:
         found: list[M] = []
 
         def done() -> bool:
+            __tracebackhide__ = True
             message = self.mailbox.take(kind, matches)
             if message is None:
                 self.raise_crashes()  # a crash explains a missing message better than a timeout
@@ -250,6 +271,7 @@ class Core:
                 consumed=self.mailbox.consumed,
                 score=score,
                 timers=self.clock.pending_timers(),
+                close=close,
             )
         )
 
@@ -261,6 +283,7 @@ class Core:
         deadline = self._deadline(timeout, self.settings.refute_timeout)
 
         def done() -> bool:
+            __tracebackhide__ = True
             self.raise_crashes()
             message = self.mailbox.find(kind, matches)
             if message is not None:
@@ -309,6 +332,7 @@ class Core:
             ),
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
             timeout,
+            close="same ref",
         )
 
     async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
@@ -362,6 +386,7 @@ class Core:
         found: list[Exit] = []
 
         def done() -> bool:
+            __tracebackhide__ = True
             exit = self.mailbox.take_exit(matches)
             if exit is not None:
                 found.append(exit)
@@ -394,6 +419,8 @@ class Core:
         if self._freezer is not None:
             self._freezer.stop()
             self._freezer = self._frozen = None
+            if self._inspection_limit is not None:
+                freezegun.api.call_stack_inspection_limit = self._inspection_limit
         self.closed = True
         self.raise_crashes()
 

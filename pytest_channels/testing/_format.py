@@ -33,8 +33,9 @@ def explain_missing(
     consumed: Sequence[Message],
     score: Callable[[Message], int],
     timers: Sequence[Timer],
+    close: str = "same event",
 ) -> str:
-    """The message for an `assert_*` that found nothing."""
+    """The message for an `assert_*` that found nothing; `close` labels the nearest candidates."""
     waited_ms = (end_ns - start_ns) / NS_PER_SECOND * 1000
     lines = [
         f"{call}: nothing matched within {waited_ms:g} ms of virtual time "
@@ -44,7 +45,7 @@ def explain_missing(
     ranked = sorted(mailbox, key=lambda m: -score(m))  # sorted() is stable: ties keep arrival order
     if ranked:
         lines.append(f"The mailbox holds {len(ranked)} unconsumed message(s), closest first:")
-        lines += _bullets(ranked, lambda m: "  <- same event" if score(m) >= 6 else "")
+        lines += _bullets(ranked, lambda m: f"  <- {close}" if score(m) >= 6 else "")
     else:
         lines.append("The mailbox is empty.")
     if consumed:

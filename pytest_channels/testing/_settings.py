@@ -67,8 +67,11 @@ class Settings:
     wall_start: dt.datetime = DEFAULT_WALL_START
     check_payloads: bool = True
 
-    def updated(self, values: Mapping[str, Any], *, source: str) -> Settings:
-        """Return a copy with `values` applied, each validated; errors name `source`."""
+    def updated(self, values: Mapping[str, Any], *, source: str, prefix: str = "") -> Settings:
+        """Return a copy with `values` applied, each validated.
+
+        Errors name the `source` and the setting as the user wrote it (`prefix` + name).
+        """
         changes: dict[str, Any] = {}
         for name, value in values.items():
             parse = _PARSERS.get(name)
@@ -76,7 +79,7 @@ class Settings:
                 valid = ", ".join(sorted(_PARSERS))
                 raise ValueError(f"{source}: unknown setting {name!r}. Valid settings: {valid}")
             try:
-                changes[name] = parse(name, value)
+                changes[name] = parse(prefix + name, value)
             except ValueError as exc:
                 raise ValueError(f"{source}: {exc}") from None
         return dataclasses.replace(self, **changes)

@@ -38,6 +38,11 @@ class ChannelCase(CaseBase):
                 "the synchronous ChannelCase was used inside a running event loop. "
                 "In an async test the `channels` fixture is an AsyncChannelCase: await its waits."
             )
+        if self._core.closed:
+            # After teardown (a fixture finalizer leaving its channel): nothing runs any more,
+            # so a short-lived loop answers and is closed at once.
+            with asyncio.Runner() as runner:
+                return runner.run(coroutine)
         if self._runner is None:
             self._runner = asyncio.Runner()
         try:
@@ -180,6 +185,16 @@ class ChannelCase(CaseBase):
         """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
         __tracebackhide__ = True
         return self._run(self._core.assert_exit(socket, reason, timeout))
+
+    def __enter__(self) -> ChannelCase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop every channel, cancel every timer, stop freezegun: what the fixture does at teardown."""
+        __tracebackhide__ = True
+        problems = self._teardown()
+        if problems:
+            raise AssertionError("\n".join(problems))
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True

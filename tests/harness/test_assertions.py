@@ -232,3 +232,10 @@ def test_partial_matches_nested_dicts_as_subsets_too() -> None:
     assert Partial(user={"id": 1}) == {"user": {"id": 1, "name": "a"}, "at": 3}
     assert Partial(user={"id": 1}) != {"user": {"id": 2}}
     assert Partial(items=[{"id": 1}]) != {"items": [{"id": 1, "x": 2}]}  # lists compare exactly
+
+
+def test_time_in_the_test_body_follows_the_virtual_clock(channels: ChannelCase) -> None:
+    import time
+
+    channels.advance(10)
+    assert time.time() == 1704067210.0

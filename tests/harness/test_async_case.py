@@ -126,3 +126,18 @@ async def test_awaiting_a_harness_call_twice_is_refused(channels: AsyncChannelCa
     await waiting
     with pytest.raises(RuntimeError, match=r"^channels.settle\(\.\.\.\) at .* was awaited twice"):
         await waiting
+
+
+@pytest.mark.anyio
+async def test_time_in_the_test_body_follows_the_virtual_clock_under_anyio(channels: AsyncChannelCase) -> None:
+    await channels.advance(10)
+    assert time.time() == 1704067210.0
+    assert dt.datetime.now(dt.UTC) == dt.datetime(2024, 1, 1, 0, 0, 10, tzinfo=dt.UTC)
+
+
+@pytest.mark.asyncio
+async def test_time_in_the_test_body_follows_the_virtual_clock_under_pytest_asyncio(
+    channels: AsyncChannelCase,
+) -> None:
+    await channels.advance(10)
+    assert time.time() == 1704067210.0
