@@ -1,0 +1,41 @@
+"""Keep docs/reference.md complete: every public name, and every method of the harness, is documented."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+import pytest_channels
+import pytest_channels.testing
+from pytest_channels.testing import AsyncChannelCase, ChannelCase
+
+REFERENCE = (Path(__file__).parent / "reference.md").read_text()
+HEADINGS = {
+    name.strip(" `")
+    for line in REFERENCE.splitlines()
+    if line.startswith("#### ")
+    for name in line.removeprefix("#### ").split(",")
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [*pytest_channels.__all__, *pytest_channels.testing.__all__],
+)
+def test_every_public_name_has_a_heading(name: str) -> None:
+    assert name in HEADINGS
+
+
+@pytest.mark.parametrize("case", [ChannelCase, AsyncChannelCase], ids=lambda case: case.__name__)
+def test_every_harness_method_is_described(case: type[object]) -> None:
+    public = [name for name, _ in inspect.getmembers(case) if not name.startswith("_")]
+    missing = [name for name in public if f"`{name}" not in REFERENCE]
+    assert missing == []
+
+
+def test_every_channel_function_is_described() -> None:
+    public = [name for name in vars(pytest_channels.Channel) if not name.startswith("_")]
+    missing = [name for name in public if f"`{name}" not in REFERENCE]
+    assert missing == []
