@@ -102,9 +102,11 @@ class AsyncChannelCase(CaseBase):
         handler: type[SocketHandler],
         params: Mapping[str, Any] | None = None,
         connect_info: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
     ) -> Awaitable[Ok | Error]:
         """See `ChannelCase.connect`."""
-        return self._wait("connect", self._core.connect, handler, params, connect_info)
+        return self._wait("connect", self._core.connect, handler, params, connect_info, node)
 
     def join(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None

@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._clock import NS_PER_SECOND, VirtualClock
+from .._cluster import Cluster
 from .._errors import BroadcastError
 from .._messages import Exit, Message
 from .._runtime import Runtime
 from .._socket import Socket, SocketHandler
-from ._core import Core
+from . import _nodes
+from ._core import TEST_SECRET, Core
 from ._settings import Settings
 
 
@@ -30,8 +32,13 @@ class CaseBase:
 
     @property
     def runtime(self) -> Runtime:
-        """This test's runtime: broadcast from application code with `channels.runtime.broadcast(...)`."""
-        return self._core.runtime
+        """This test's runtime: broadcast from application code with `channels.runtime.broadcast(...)`.
+
+        With a cluster, it is the first node's runtime (its current one, after a restart).
+        """
+        if self._core.cluster is None:
+            return self._core.runtime
+        return _nodes.runtime_for(self._core, None, "runtime")
 
     @property
     def clock(self) -> VirtualClock:
@@ -69,6 +76,8 @@ class CaseBase:
         handler: type[SocketHandler] | None = None,
         id: str | None = None,
         assigns: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
     ) -> Socket:
         """A socket built without running `connect` (Phoenix's `socket/3`).
 
@@ -76,19 +85,36 @@ class CaseBase:
             handler: the socket handler whose routes pick the channel on join.
             id: the socket id.
             assigns: initial assigns.
+            node: the cluster node the socket lives on (default: the first node).
         """
         self._check()
-        return self._core.socket(handler, id, assigns)
+        return self._core.socket(handler, id, assigns, node)
 
-    def subscribe(self, topic: str) -> None:
-        """Receive every broadcast on `topic` as a `Broadcast` (duplicates deliver twice)."""
+    def subscribe(self, topic: str, *, node: str | None = None) -> None:
+        """Receive every broadcast on `topic` (on `node`'s PubSub) as a `Broadcast` (duplicates deliver twice)."""
         self._check()
-        self._core.subscribe(topic)
+        self._core.subscribe(topic, node)
 
-    def unsubscribe(self, topic: str) -> None:
-        """Stop receiving broadcasts on `topic`."""
+    def unsubscribe(self, topic: str, *, node: str | None = None) -> None:
+        """Stop receiving broadcasts on `topic` (on `node`'s PubSub)."""
         self._check()
-        self._core.unsubscribe(topic)
+        self._core.unsubscribe(topic, node)
+
+    # -- several nodes ------------------------------------------------------
+
+    def cluster(self, *names: str, seed: int | None = None) -> Cluster:
+        """Run several named nodes on this test's clock: this test's runtime becomes `names[0]`.
+
+        Each node has its own PubSub and sockets; a broadcast on any node reaches every node
+        through `cluster.network` (at most once), and every wait runs all nodes. Pass
+        `node="name"` to `socket`, `connect`, `subscribe` and `client` to choose one.
+
+        Args:
+            names: the nodes to start, in order; more can start later with `cluster.start(name)`.
+            seed: seeds the network's randomness; a random one by default, shown when the test fails.
+        """
+        self._check()
+        return _nodes.start_cluster(self._core, names, seed, TEST_SECRET)
 
     def push(self, socket: Socket, event: str, payload: Any = None) -> str:
         """Send `event` to the channel behind `socket`, as the client would; returns the ref.

@@ -58,14 +58,17 @@ class ChannelCase(CaseBase):
         handler: type[SocketHandler],
         params: Mapping[str, Any] | None = None,
         connect_info: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
     ) -> Ok | Error:
-        """Run the handler's `connect` and `id` (Phoenix's `connect/3`).
+        """Run the handler's `connect` and `id` (Phoenix's `connect/3`), on `node` in a cluster.
 
         Returns `Ok(socket)` or the handler's `Error(reason)`. A socket with an id subscribes
-        the test to that id, so `assert_broadcast("disconnect")` works.
+        the test to that id, so `assert_broadcast("disconnect")` works, and a "disconnect"
+        broadcast on the id closes the channels joined with it, as Phoenix closes the transport.
         """
         __tracebackhide__ = True
-        return self._run(self._core.connect(handler, params, connect_info))
+        return self._run(self._core.connect(handler, params, connect_info, node))
 
     def join(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
