@@ -11,6 +11,10 @@ from .. import _public
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
 from ._async import Waiting as Waiting
+from ._client import Client as Client
+from ._client import ClientChannel as ClientChannel
+from ._client import ClientEvent as ClientEvent
+from ._client import ClientPush as ClientPush
 from ._core import ChannelCrashed as ChannelCrashed
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
@@ -25,6 +29,11 @@ __all__ = (
     "Settings",
     "Mailbox",
     "Waiting",
+    # a simulated official JavaScript client
+    "Client",
+    "ClientChannel",
+    "ClientPush",
+    "ClientEvent",
     # matchers
     "Partial",
     "Where",

@@ -17,6 +17,7 @@ from .._clock import to_ns
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
+from . import _faults
 from ._base import CaseBase
 
 T = TypeVar("T")
@@ -146,6 +147,10 @@ class AsyncChannelCase(CaseBase):
     def advance(self, seconds: float) -> Awaitable[None]:
         """See `ChannelCase.advance`."""
         return self._wait("advance", self._core.advance_to_ns, self._core.clock.now_ns() + to_ns(seconds))
+
+    def wait_until(self, condition: Callable[[], object], *, timeout: float | None = None) -> Awaitable[None]:
+        """See `ChannelCase.wait_until`."""
+        return self._wait("wait_until", _faults.wait_until, self._core, condition, timeout)
 
     def advance_to(self, instant: float) -> Awaitable[None]:
         """See `ChannelCase.advance_to`."""

@@ -8,10 +8,11 @@ from typing import Any
 from .._clock import NS_PER_SECOND, VirtualClock
 from .._cluster import Cluster
 from .._errors import BroadcastError
-from .._messages import Exit, Message
+from .._messages import Exit, Message, Reason
 from .._runtime import Runtime
 from .._socket import Socket, SocketHandler
-from . import _nodes
+from . import _faults, _nodes
+from ._client import Client
 from ._core import TEST_SECRET, Core
 from ._settings import Settings
 
@@ -21,6 +22,7 @@ class CaseBase:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._core = Core(settings or Settings())
+        self._clients: list[Client] = []
 
     def _check(self) -> None:
         """Hook run before every call (the async case checks for forgotten awaits)."""
@@ -100,7 +102,7 @@ class CaseBase:
         self._check()
         self._core.unsubscribe(topic, node)
 
-    # -- several nodes ------------------------------------------------------
+    # -- several nodes, failing connections ------------------------------------------------------
 
     def cluster(self, *names: str, seed: int | None = None) -> Cluster:
         """Run several named nodes on this test's clock: this test's runtime becomes `names[0]`.
@@ -115,6 +117,42 @@ class CaseBase:
         """
         self._check()
         return _nodes.start_cluster(self._core, names, seed, TEST_SECRET)
+
+    def client(
+        self,
+        handler: type[SocketHandler],
+        params: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
+        connect_info: Mapping[str, Any] | None = None,
+    ) -> Client:
+        """A simulated official Phoenix JavaScript client for `handler`; call `connect()` on it.
+
+        It rejoins and reconnects with phoenix.js's backoff on the virtual clock, so a test can
+        assert what a real client would see. A crash of one of its channels fails the test
+        unless claimed with `assert_exit`, as for the test's own channels.
+        """
+        self._check()
+        if not (isinstance(handler, type) and issubclass(handler, SocketHandler)):
+            raise TypeError(f"client needs a SocketHandler subclass (got {handler!r})")
+        _nodes.runtime_for(self._core, node, "client")  # an unknown node fails here, not at the first connect
+        client = Client(
+            self._core, handler, params, node=node, connect_info=connect_info, number=len(self._clients) + 1
+        )
+        self._clients.append(client)
+        group = getattr(self._core.runtime, "group", None)
+        assert group is not None
+        group.steppers.append(client)
+        return client
+
+    def crash(self, socket: Socket, reason: Reason = "killed") -> Exit:
+        """Kill the channel behind `socket` now, without `terminate` (Elixir's `Process.exit(pid, :kill)`).
+
+        Its in-memory state is gone. The exit is claimed (the test did it on purpose) and
+        returned; a simulated client sees `phx_error` and rejoins with backoff.
+        """
+        self._check()
+        return _faults.crash(self._core, socket, reason)
 
     def push(self, socket: Socket, event: str, payload: Any = None) -> str:
         """Send `event` to the channel behind `socket`, as the client would; returns the ref.
