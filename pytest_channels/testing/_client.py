@@ -206,6 +206,11 @@ class ClientChannel:
         return f"<ClientChannel {self.topic!r} {self.state} join_ref={self.join_ref!r}>"
 
     @property
+    def client(self) -> Client:
+        """The client this channel belongs to."""
+        return self._client
+
+    @property
     def join_ref(self) -> str | None:
         """The ref of the current join: messages with another join ref are stale and dropped."""
         return self.join_push.ref
