@@ -61,7 +61,8 @@ class Group:
         while True:
             worked = False
             for runtime in list(self.runtimes):
-                if not runtime.idle:
+                # A stopped node's remaining work is finished by its stop (see Cluster.step), while it drains.
+                if runtime.stopped is None and not runtime.idle:
                     await Runtime.settle(runtime)
                     # Still busy after settling means stuck after a NotIdle (its failure is reported),
                     # which must not count as progress or this loop would never end.
