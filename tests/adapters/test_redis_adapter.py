@@ -125,7 +125,7 @@ async def test_a_broadcast_from_another_process_arrives(redis_server: RedisServe
             async with adapter.connect(pubsub):
                 pubsub.broadcast(Broadcast("news", "flash", {{"pid": __import__("os").getpid()}}))
                 while adapter.statistics().published < 1:
-                    await anyio.sleep(0.01)
+                    await anyio.sleep(0.01)  # real-time: until its one broadcast reached Redis
 
         anyio.run(main)
         """

@@ -23,7 +23,7 @@ from pytest_channels import (
     noreply,
     ok,
 )
-from pytest_channels.testing import ChannelCase
+from pytest_channels.testing import AsyncChannelCase, ChannelCase
 
 TERMINATED: list[tuple[str | None, Reason]] = []
 
@@ -256,3 +256,24 @@ def test_a_cluster_runs_without_the_harness() -> None:
 
     got = anyio.run(scenario)
     assert [(b.event, b.origin, b.at_ns) for b in got] == [("request_ping", "remote", 250_000_000)]
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.anyio
+async def test_an_async_test_runs_a_cluster_on_asyncio_and_trio(channels: AsyncChannelCase) -> None:
+    cluster = channels.cluster("server", "remote")
+    result = await channels.connect(UserSocket, {}, node="remote")
+    await channels.join(result.socket, "ping")
+    cluster.network.delay(0.5)
+    cluster["server"].runtime.broadcast("ping", "request_ping", {})
+    await channels.refute_push("request_ping", timeout=0.4)
+    push = await channels.assert_push("request_ping", timeout=0.1)
+    assert (push.origin, channels.now) == ("server", 0.5)
+    cluster.restart("remote")
+    client = channels.client(UserSocket, node="remote")
+    client.connect()
+    await channels.wait_until(lambda: client.connected)
