@@ -30,13 +30,25 @@ def _free_port() -> int:
         return port
 
 
-def _ping(port: int) -> bool:
+class _PortTaken(Exception):
+    """Another process bound the port between our probe and the server's start."""
+
+
+def _server_pid(port: int) -> int | None:
+    """The process id of the Redis server on `port` (from INFO), or None when none answers."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
+            conn.sendall(b"INFO server\r\n")
+            reply = b""
+            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return None
+                reply += chunk
     except OSError:
-        return False
+        return None
+    line = reply.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0]
+    return int(line) if line.isdigit() else None
 
 
 class RedisServer:
@@ -46,24 +58,43 @@ class RedisServer:
         self.directory = directory
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.started_once = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start the server; a restart keeps the port, a first start moves on if another took it."""
+        attempts = 1 if self.started_once else 5
+        for attempt in range(attempts):
+            try:
+                self._start_once()
+            except _PortTaken:
+                if attempt + 1 == attempts:
+                    raise RuntimeError(f"redis-server could not bind port {self.port}: it was taken") from None
+                self.port = _free_port()
+            else:
+                self.started_once = True
+                return
+
+    def _start_once(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
         log = self.directory / f"redis-{self.port}.log"
         arguments = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         arguments += ["--dir", str(self.directory), "--logfile", str(log), "--daemonize", "no"]
-        self.process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = self.process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_WITHIN
-        while not _ping(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
+        # Ours is up when the server on the port reports our process id: under xdist another
+        # worker's server may hold a port for a moment, and a ping alone would not tell them apart.
+        while _server_pid(self.port) != process.pid:
+            if process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 text = log.read_text() if log.exists() else "(no log)"
+                if "Address already in use" in text:
+                    raise _PortTaken
                 raise RuntimeError(f"redis-server did not start on port {self.port}:\n{text[-2000:]}")
             time.sleep(0.02)  # real-time: a real server takes a moment to accept connections
 
@@ -74,7 +105,7 @@ class RedisServer:
         self.process = None
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must run the Redis tests, but {reason}", pytrace=False)
     pytest.skip(f"no Redis server could be started: {reason}")
@@ -85,7 +116,7 @@ def _started(directory: Path) -> RedisServer:
     try:
         server.start()
     except RuntimeError as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     return server
 
 
@@ -96,7 +127,7 @@ def running_redis(directory: Path) -> Iterator[RedisServer]:
     try:
         server.start()
     except RuntimeError as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     try:
         yield server
     finally:

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from redis_server import RedisServer, running_redis
+from redis_server import RedisServer, running_redis, unavailable
 
 from pytest_channels import (
     Broadcast,
@@ -266,3 +266,20 @@ def test_running_the_server_helper_leaves_no_process(tmp_path: Path) -> None:
         process = server.process
         assert process is not None
     assert process.poll() is not None
+
+
+def test_the_server_helper_moves_to_another_port_when_its_port_is_taken(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        server.port = squatter.getsockname()[1]  # as another xdist worker's server would
+        try:
+            server.start()
+        except RuntimeError as exc:
+            unavailable(str(exc))
+        try:
+            assert server.port != squatter.getsockname()[1]
+            assert server.process is not None
+        finally:
+            server.stop()
