@@ -10,6 +10,7 @@ from . import _public
 from ._channel import Channel as Channel
 from ._channel import SocketRef as SocketRef
 from ._clock import Clock as Clock
+from ._clock import LoopClock as LoopClock
 from ._clock import SystemClock as SystemClock
 from ._clock import Timer as Timer
 from ._clock import VirtualClock as VirtualClock
@@ -99,6 +100,7 @@ __all__ = (
     "Clock",
     "SystemClock",
     "VirtualClock",
+    "LoopClock",
     "Timer",
     # errors
     "ChannelsError",

@@ -221,6 +221,8 @@ class ChannelProcess:
                         await self._handle(message)
                 finally:
                     runtime._inflight -= 1
+                    if not runtime._inflight and runtime._idle is not None:
+                        runtime._idle.set()
                 # Left set when cancelled, so that NotIdle can say what was stuck.
                 self.doing = None
                 handled += 1

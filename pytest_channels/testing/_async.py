@@ -12,12 +12,16 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, TypeVar
 from unittest.mock import ANY
 
+import anyio
+
 from .._channel import Channel
 from .._clock import to_ns
+from .._loop import VirtualTimeLimit
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
 from ._base import CaseBase
+from ._core import describe_time_limit
 
 T = TypeVar("T")
 
@@ -82,6 +86,25 @@ class AsyncChannelCase(CaseBase):
         waiting = Waiting(self, function, args, f"{name}(...) at {caller.f_code.co_filename}:{caller.f_lineno}")
         self._pending.append(waiting)
         return waiting
+
+    async def _run_test(self, body: Awaitable[T]) -> T:
+        """Run the test body inside its loop: on a virtual loop with the runtime serving and a
+        guard at the virtual end of time; then stop the channels, still inside the loop."""
+        __tracebackhide__ = True
+        core = self._core
+        if not core.bind():
+            try:
+                return await body
+            finally:
+                await self._finish_in_loop()
+        async with core.runtime.serving():
+            with anyio.move_on_after(core.settings.max_time) as guard:
+                try:
+                    return await body
+                finally:
+                    if not guard.cancel_called:
+                        await self._finish_in_loop()
+        raise VirtualTimeLimit(describe_time_limit(core))
 
     async def _finish_in_loop(self) -> None:
         """Stop the channels inside the test's own event loop, right after the test body.

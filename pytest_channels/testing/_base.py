@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._clock import NS_PER_SECOND, VirtualClock
+from .._clock import NS_PER_SECOND, LoopClock, VirtualClock
 from .._errors import BroadcastError
 from .._messages import Exit, Message
 from .._runtime import Runtime
@@ -34,8 +34,8 @@ class CaseBase:
         return self._core.runtime
 
     @property
-    def clock(self) -> VirtualClock:
-        """This test's virtual clock."""
+    def clock(self) -> VirtualClock | LoopClock:
+        """This test's clock: a `VirtualClock`, or the loop's own on a virtual event loop."""
         return self._core.clock
 
     @property

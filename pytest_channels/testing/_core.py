@@ -17,13 +17,14 @@ import freezegun.api
 from freezegun import freeze_time
 
 from .._channel import Channel
-from .._clock import VirtualClock, format_ns, to_ns
+from .._clock import LoopClock, VirtualClock, format_ns, to_ns
 from .._errors import BroadcastError
 from .._messages import Broadcast, Exit, Message, Push, Reason, Reply
 from .._process import ChannelProcess
 from .._results import Error, Ok
 from .._runtime import Runtime
 from .._socket import Socket, SocketHandler
+from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected
 from ._mailbox import Mailbox
 from ._settings import Settings
@@ -48,9 +49,26 @@ _REAL_TIME_MODULES = [
     "outcome",
 ]
 
+_NOT_VIRTUAL = (
+    "channels(virtual_loop=True) was asked for, but this test runs on {loop}, whose clock is real. "
+    "A pytest_asyncio_loop_factories hook in your conftest.py probably won over the plugin's: return "
+    '{{"virtual": pytest_channels.testing.virtual_loop_factory}} for such tests. With anyio, use '
+    "pytest_channels.testing.virtual_anyio_backend(...) as the anyio_backend fixture's value."
+)
+
 TEST_SECRET = "pytest-channels test secret, not for production"
 
 logger = logging.getLogger("pytest_channels")
+
+
+class _WallFromClock:
+    """A freezegun time factory that reads a clock: freezegun wants naive UTC datetimes."""
+
+    def __init__(self, wall: Callable[[], dt.datetime]) -> None:
+        self._wall = wall
+
+    def __call__(self) -> dt.datetime:
+        return self._wall().astimezone(dt.UTC).replace(tzinfo=None)
 
 
 class ChannelCrashed(AssertionError):
@@ -70,30 +88,60 @@ class Core:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._frozen: Any = None
         self._freezer: Any = None
         self._inspection_limit: int | None = None
+        self.clock: VirtualClock | LoopClock = VirtualClock(settings.wall_start)
         if settings.freeze_time:
             self._freezer = freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
-            self._frozen = self._freezer.start()
+            self._freezer.start()
+            # freezegun asks its newest factory for "now" on every call: answering from our
+            # clock keeps the wall clock on the test's timeline, whichever clock that is (the
+            # runtime's, or a virtual loop's that moves on its own), with nothing to sync.
+            freezegun.api.freeze_factories[-1] = _WallFromClock(lambda: self.clock.wall())  # type: ignore[call-overload]
             self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
                 freezegun.api.call_stack_inspection_limit,
                 1,
             )
-        self.clock = VirtualClock(settings.wall_start, on_move=self._on_move)
         self.runtime = Runtime(
             clock=self.clock,
             secret_key_base=TEST_SECRET,
             check_payloads=settings.check_payloads,
             idle_timeout=settings.idle_timeout,
         )
-        self.mailbox = Mailbox()
+        self.mailbox = Mailbox(on_change=self.runtime.notify)
         self.closed = False
+        self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
+        self._bound = False
         self._join_errors: dict[str, BaseException | None] = {}
 
-    def _on_move(self, wall: dt.datetime) -> None:
-        if self._frozen is not None:
-            self._frozen.move_to(wall)
+    @property
+    def on_loop(self) -> bool:
+        """Whether the runtime runs on the event loop's own (virtual) clock."""
+        return isinstance(self.clock, LoopClock)
+
+    def bind(self) -> bool:
+        """Inside the test's event loop, before any work: adopt the loop's clock if it is virtual.
+
+        On a `VirtualTimeLoop` or under trio's `MockClock` with autojump, channel code's own
+        sleeps are virtual, so the runtime must share that clock (one timeline) and serve
+        messages as they arrive. Returns whether it does.
+
+        Raises:
+            RuntimeError: `virtual_loop` was asked for but the loop is not virtual, which
+                happens when a conftest's own loop-factory hook or anyio backend won.
+        """
+        if self._bound:
+            return self.on_loop
+        self._bound = True
+        found = current_virtual_backend()
+        if found is None:
+            if self.settings.virtual_loop:
+                raise RuntimeError(_NOT_VIRTUAL.format(loop=describe_current_loop()))
+            return False
+        time_source, wait_idle = found
+        self.clock = self.runtime.clock = LoopClock(time_source, wait_idle, self.settings.wall_start)
+        configure_loop(self.settings)
+        return True
 
     # -- sockets ---------------------------------------------------------------------------------
 
@@ -260,7 +308,6 @@ class Core:
 
         if await self.runtime.run_until(deadline, done):
             return found[0]
-        self.clock.move_to_ns(deadline)
         raise AssertionError(
             explain_missing(
                 call=call,
@@ -293,7 +340,6 @@ class Core:
             return False
 
         await self.runtime.run_until(deadline, done)
-        self.clock.move_to_ns(deadline)
 
     async def assert_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Push:
         __tracebackhide__ = True
@@ -395,7 +441,6 @@ class Core:
         if await self.runtime.run_until(deadline, done):
             self.raise_crashes()
             return found[0]
-        self.clock.move_to_ns(deadline)
         seen = self.mailbox.exits + self.mailbox.reported_exits
         listing = "\n".join(f"  - {e!r}" for e in seen) or "  (none)"
         raise AssertionError(
@@ -407,9 +452,14 @@ class Core:
     # -- teardown ---------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
-        """Let channels finish what the test sent them, then stop them all and cancel every timer."""
+        """Let channels finish what the test sent them, then stop them all and cancel every timer.
+
+        After a guard fired (the channels never went idle), settling again would only fire it
+        again: the channels are stopped as they are.
+        """
         try:
-            await self.runtime.settle()
+            if not self.stalled:
+                await self.runtime.settle()
         finally:
             await self.runtime.aclose()
 
@@ -418,11 +468,24 @@ class Core:
         __tracebackhide__ = True
         if self._freezer is not None:
             self._freezer.stop()
-            self._freezer = self._frozen = None
+            self._freezer = None
             if self._inspection_limit is not None:
                 freezegun.api.call_stack_inspection_limit = self._inspection_limit
         self.closed = True
         self.raise_crashes()
+
+
+def describe_time_limit(core: Core) -> str:
+    """Why a test on a virtual loop reached its virtual end of time, and where to look."""
+    busy = [f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in core.runtime.channels if p.doing]
+    timers = core.runtime.describe_timers()
+    return (
+        f"virtual time reached max_time={core.settings.max_time:g}s while the test was still waiting "
+        f"(t={format_ns(core.clock.now_ns())}). Either nothing can ever wake up (a deadlock: something "
+        "awaits an event nobody sets), or timers keep firing while a wait is never satisfied (a periodic "
+        "refresh). Raise max_time (@pytest.mark.channels(max_time=...)) if the test really spans that long.\n"
+        f"Channels busy:\n{chr(10).join(busy) or '  (none)'}\nRuntime timers pending:\n{timers or '  (none)'}"
+    )
 
 
 def _process(socket: Socket) -> ChannelProcess:
