@@ -99,6 +99,7 @@ def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    __tracebackhide__ = True
     # An async test's channels stop inside its own event loop, right after its body, so that
     # an async terminate can still await (see AsyncChannelCase._finish_in_loop).
     case = item.stash.get(_CASE, None)

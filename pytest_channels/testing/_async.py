@@ -104,7 +104,9 @@ class AsyncChannelCase(CaseBase):
                 finally:
                     if not guard.cancel_called:
                         await self._finish_in_loop()
-        raise VirtualTimeLimit(describe_time_limit(core))
+            core.stalled = True
+            stalled = describe_time_limit(core)  # while the channels are still there to describe
+        raise VirtualTimeLimit(stalled)
 
     async def _finish_in_loop(self) -> None:
         """Stop the channels inside the test's own event loop, right after the test body.

@@ -130,6 +130,7 @@ class Core:
             RuntimeError: `virtual_loop` was asked for but the loop is not virtual, which
                 happens when a conftest's own loop-factory hook or anyio backend won.
         """
+        __tracebackhide__ = True
         if self._bound:
             return self.on_loop
         self._bound = True
