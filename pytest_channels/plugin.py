@@ -112,7 +112,7 @@ def _stopping_channels_after(test: Callable[..., Any], case: AsyncChannelCase) -
     @functools.wraps(test)
     async def run(*args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        return await case._run_test(test(*args, **kwargs))
+        return await case._run_test(functools.partial(test, *args, **kwargs))
 
     return run
 

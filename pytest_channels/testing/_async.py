@@ -87,20 +87,24 @@ class AsyncChannelCase(CaseBase):
         self._pending.append(waiting)
         return waiting
 
-    async def _run_test(self, body: Awaitable[T]) -> T:
+    async def _run_test(self, body: Callable[[], Awaitable[T]]) -> T:
         """Run the test body inside its loop: on a virtual loop with the runtime serving and a
-        guard at the virtual end of time; then stop the channels, still inside the loop."""
+        guard at the virtual end of time; then stop the channels, still inside the loop.
+
+        `body` is called only once the loop is known to fit, so a refused test leaves no
+        coroutine behind that was never awaited.
+        """
         __tracebackhide__ = True
         core = self._core
         if not core.bind():
             try:
-                return await body
+                return await body()
             finally:
                 await self._finish_in_loop()
         async with core.runtime.serving():
             with anyio.move_on_after(core.settings.max_time) as guard:
                 try:
-                    return await body
+                    return await body()
                 finally:
                     if not guard.cancel_called:
                         await self._finish_in_loop()
