@@ -267,8 +267,12 @@ class ChannelProcess:
 
     async def _call(self, callback: str, *args: Any) -> Any:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
-        result = await _resolve(getattr(self.channel, callback)(*args))
-        return check_result(self.name, callback, result)
+        function = getattr(self.channel, callback)
+        result = await _resolve(function(*args))
+        try:
+            return check_result(self.name, callback, result)
+        except InvalidReturn as exc:
+            raise InvalidReturn(f"{exc} ({_where(function)})") from None
 
     async def _apply(self, callback: str, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
@@ -367,6 +371,11 @@ class ChannelProcess:
         """Stop from outside (teardown), without telling the client."""
         self.mailbox.clear()
         await self._exit(reason, graceful_close=False, report=False)
+
+
+def _where(function: Any) -> str:
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    return f"defined at {code.co_filename}:{code.co_firstlineno}" if code else "defined in a builtin"
 
 
 def _is_socket(value: object) -> bool:

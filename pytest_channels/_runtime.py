@@ -360,6 +360,7 @@ class Runtime:
 
     def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
         """Queue a client push for the channel behind `socket`; returns its ref. A dead channel ignores it."""
+        __tracebackhide__ = True
         process = _process_of(socket, "push")
         ref = ref or self.make_ref()
         wire = to_wire(payload, where=f"push {event!r} to {process.name}", check=self.check_payloads)
@@ -390,6 +391,7 @@ class Runtime:
 
         Returns a BroadcastError when the adapter could not publish to other nodes.
         """
+        __tracebackhide__ = True
         return self._publish(topic, event, payload, from_, local=False)
 
     def local_broadcast(self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None) -> None:
@@ -399,6 +401,7 @@ class Runtime:
     def _publish(
         self, topic: str, event: str, payload: Any, from_: Subscriber | None, *, local: bool
     ) -> BroadcastError | None:
+        __tracebackhide__ = True
         if not isinstance(topic, str) or not isinstance(event, str):
             raise TypeError(f"broadcast needs a str topic and event (got topic={topic!r}, event={event!r})")
         wire = to_wire(payload, where=f"broadcast {event!r} on {topic!r}", check=self.check_payloads)

@@ -51,6 +51,18 @@ class Waiting(Generic[T]):
         self._case._pending.remove(self)
         return self._function(*self._args).__await__()
 
+    def __getattr__(self, name: str) -> Any:
+        # `(channels.connect(...)).socket` without `await`: say so now, not at teardown.
+        __tracebackhide__ = True
+        if name.startswith("__"):  # protocol probing by other tools stays an AttributeError
+            raise AttributeError(name)
+        if self in self._case._pending:
+            self._case._pending.remove(self)  # reported here: not again at the next call
+        raise NeverAwaited(
+            f"channels.{self.where} was used as its result ({name!r}) without being awaited. "
+            "Add `await`: `(await channels.connect(...)).socket`."
+        )
+
     def __repr__(self) -> str:
         return f"<channels.{self.where}>"
 
@@ -243,7 +255,7 @@ class AsyncChannelCase(CaseBase):
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True
-        forgotten = [f"never awaited: {w.where}" for w in self._pending]
+        forgotten = [f"never awaited (add `await`): {w.where}" for w in self._pending]
         self._pending.clear()
         try:
             if self._shutdown_error is not None:

@@ -97,6 +97,7 @@ class CaseBase:
         `settle`, `advance`, `get_state`). The payload is normalized as the wire would
         (string keys, a fresh copy). A channel that has exited ignores it.
         """
+        __tracebackhide__ = True
         self._check()
         return self._core.push(socket, event, payload)
 
@@ -107,6 +108,7 @@ class CaseBase:
         (Phoenix's fastlane); intercepted ones go through the channel's `handle_out`.
         Returns a BroadcastError when the broadcast could not reach other nodes.
         """
+        __tracebackhide__ = True
         self._check()
         return self._core.broadcast_from(socket, event, payload)
 

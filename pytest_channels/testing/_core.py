@@ -207,9 +207,11 @@ class Core:
         self.runtime.pubsub.unsubscribe(topic, self.mailbox)
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
+        __tracebackhide__ = True
         return self.runtime.push(self._own(socket, "push"), event, payload)
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
+        __tracebackhide__ = True
         socket = self._own(socket, "broadcast_from")
         if socket.topic is None:
             raise ValueError("broadcast_from needs a joined socket: this one has no topic")
@@ -291,6 +293,7 @@ class Core:
         score: Callable[[Message], int],
         timeout: float | None,
         close: str = "same event",
+        payload: Any = None,
     ) -> M:
         """Selective receive in virtual time: the first matching message, consumed."""
         __tracebackhide__ = True
@@ -320,6 +323,7 @@ class Core:
                 score=score,
                 timers=self.clock.pending_timers(),
                 close=close,
+                payload=payload,
             )
         )
 
@@ -352,6 +356,7 @@ class Core:
             lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
             _scorer(Push, event, topic),
             timeout,
+            payload=payload,
         )
 
     async def refute_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
@@ -380,6 +385,7 @@ class Core:
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
             timeout,
             close="same ref",
+            payload=payload,
         )
 
     async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
@@ -405,6 +411,7 @@ class Core:
             lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
             _scorer(Broadcast, event, topic),
             timeout,
+            payload=payload,
         )
 
     async def refute_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
