@@ -12,8 +12,9 @@ import itertools
 import logging
 import secrets
 import sys
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -143,6 +144,18 @@ class Runtime:
             return
         if not self._runq:
             return
+        deadline = time.monotonic() + self.idle_timeout
+        while self._runq:
+            process = self._runq[0]
+            if not process.inline:
+                await self._settle_in_tasks()
+                return
+            # Plain callbacks never wait: run the drain right here, without a task of its own.
+            self._runq.popleft()
+            await process.drain(deadline)
+
+    async def _settle_in_tasks(self) -> None:
+        # Channels with async callbacks may wait on one another: each drain gets a task.
         self._started = []
         try:
             with anyio.move_on_after(self.idle_timeout) as scope:
@@ -155,13 +168,15 @@ class Runtime:
             self._tg = None
         started, self._started = self._started, None
         if scope.cancelled_caught:
-            busy = dict.fromkeys(p for p in started or () if p.doing is not None)
-            described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in busy)
-            raise NotIdle(
-                f"the channels were still busy after {self.idle_timeout}s of real time:\n{described or '  (unknown)'}\n"
-                "A handler is awaiting something that never completes (real I/O, an event nobody sets). "
-                "Raise idle_timeout if the wait is real and slow."
-            )
+            raise self._not_idle(dict.fromkeys(p for p in started or () if p.doing is not None))
+
+    def _not_idle(self, busy: Iterable[ChannelProcess]) -> NotIdle:
+        described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in busy)
+        return NotIdle(
+            f"the channels were still busy after {self.idle_timeout}s of real time:\n{described or '  (unknown)'}\n"
+            "A handler is awaiting something that never completes (real I/O, an event nobody sets). "
+            "Raise idle_timeout if the wait is real and slow."
+        )
 
     async def run_until(self, limit_ns: int, done: Callable[[], bool]) -> bool:
         """The one wait loop: let channels work, check `done()`, let time move, repeat.
@@ -192,8 +207,8 @@ class Runtime:
                 clock.move_to_ns(max(limit_ns, clock.now_ns()))
                 return False
             if clock.now_ns() != instant:
-                instant, since = clock.now_ns(), anyio.current_time()
-            elif anyio.current_time() - since > self.idle_timeout:
+                instant, since = clock.now_ns(), time.monotonic()
+            elif time.monotonic() - since > self.idle_timeout:
                 raise NotIdle(
                     f"timers kept firing at t={format_ns(instant)} for {self.idle_timeout}s of real time without "
                     f"time moving on; the last one: {timer.description}\n"

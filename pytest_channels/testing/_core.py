@@ -8,6 +8,7 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -37,6 +38,8 @@ M = TypeVar("M", bound=Message)
 # frames up would make time real in code that these modules merely call, such as a test body
 # run by trio or a channel handler run by anyio.
 _REAL_TIME_MODULES = [
+    "pytest_channels._runtime",  # the real-time idle guards
+    "pytest_channels._process",
     "_pytest.timing",
     "_pytest.runner",
     "_pytest.terminal",
@@ -288,7 +291,7 @@ class Core:
         self,
         call: str,
         kind: type[M],
-        expected: str,
+        expected: Callable[[], str],
         matches: Callable[[M], bool],
         score: Callable[[Message], int],
         timeout: float | None,
@@ -315,7 +318,7 @@ class Core:
         raise AssertionError(
             explain_missing(
                 call=call,
-                expected=expected,
+                expected=expected(),
                 start_ns=start,
                 end_ns=deadline,
                 mailbox=self.mailbox.messages,
@@ -328,7 +331,7 @@ class Core:
         )
 
     async def refute(
-        self, call: str, kind: type[M], expected: str, matches: Callable[[M], bool], timeout: float | None
+        self, call: str, kind: type[M], expected: Callable[[], str], matches: Callable[[M], bool], timeout: float | None
     ) -> None:
         """Wait the whole timeout in virtual time; fail as soon as a matching message is there."""
         __tracebackhide__ = True
@@ -340,7 +343,7 @@ class Core:
             message = self.mailbox.find(kind, matches)
             if message is not None:
                 raise AssertionError(
-                    explain_unexpected(call=call, expected=expected, found=message, at_ns=self.clock.now_ns())
+                    explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
                 )
             return False
 
@@ -348,7 +351,7 @@ class Core:
 
     async def assert_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Push:
         __tracebackhide__ = True
-        expected = describe_expected("Push", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(describe_expected, "Push", _fields(topic, event=event, payload=payload))
         return await self.receive(
             f"assert_push({event!r})",
             Push,
@@ -361,7 +364,7 @@ class Core:
 
     async def refute_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = describe_expected("Push", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(describe_expected, "Push", _fields(topic, event=event, payload=payload))
         await self.refute(
             "refute_push",
             Push,
@@ -374,7 +377,8 @@ class Core:
         self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
     ) -> Reply:
         __tracebackhide__ = True
-        expected = describe_expected("Reply", _fields(topic, ref=ref, status=status, payload=payload))
+        fields = _fields(topic, ref=ref, status=status, payload=payload)
+        expected = functools.partial(describe_expected, "Reply", fields)
         return await self.receive(
             f"assert_reply({ref!r})",
             Reply,
@@ -390,7 +394,8 @@ class Core:
 
     async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = describe_expected("Reply", _fields(topic, ref=ref, status=status, payload=payload))
+        fields = _fields(topic, ref=ref, status=status, payload=payload)
+        expected = functools.partial(describe_expected, "Reply", fields)
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
@@ -403,7 +408,7 @@ class Core:
 
     async def assert_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Broadcast:
         __tracebackhide__ = True
-        expected = describe_expected("Broadcast", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(describe_expected, "Broadcast", _fields(topic, event=event, payload=payload))
         return await self.receive(
             f"assert_broadcast({event!r})",
             Broadcast,
@@ -416,7 +421,7 @@ class Core:
 
     async def refute_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = describe_expected("Broadcast", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(describe_expected, "Broadcast", _fields(topic, event=event, payload=payload))
         await self.refute(
             "refute_broadcast",
             Broadcast,
