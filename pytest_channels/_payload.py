@@ -123,13 +123,17 @@ def _said(where: str | Callable[[], str]) -> str:
 
 def copy_wire(value: Any) -> Any:
     """A fresh copy of a value that already went through `to_wire`, for each receiver of a broadcast."""
-    if isinstance(value, dict):
-        return {k: copy_wire(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_wire(v) for v in value]
-    if value is None or isinstance(value, (str, int, float)):
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else copy_wire(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else copy_wire(v) for v in value]
+    if kind in _SCALARS:
         return value
     try:
         return copy.deepcopy(value)
     except Exception:
         return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})

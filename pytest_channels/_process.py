@@ -13,7 +13,7 @@ import anyio
 from ._channel import Channel, SocketRef
 from ._clock import Timer, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
-from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, is_graceful
+from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, built, is_graceful
 from ._payload import copy_wire, to_wire
 from ._results import Error, NoReply, Ok, Replied, Stop, check_result
 from ._socket import Socket
@@ -161,7 +161,7 @@ class ChannelProcess:
             self.runtime._enqueue(self, broadcast.copy())
         else:
             payload = copy_wire(broadcast.payload)
-            self.transport.deliver(Push(broadcast.topic, broadcast.event, payload, None, broadcast.at_ns))
+            self.transport.deliver(built(Push, broadcast.topic, broadcast.event, payload, None, broadcast.at_ns))
 
     def send(self, message: Any) -> None:
         if self.alive:
@@ -195,14 +195,14 @@ class ChannelProcess:
     def push(self, event: str, payload: Any) -> None:
         self._require_joined(f"push({event!r})")
         wire = to_wire(payload, where=lambda: f"{self.name} push {event!r}", check=self.runtime.check_payloads)
-        self.transport.deliver(Push(self.topic, event, wire, self.socket.join_ref, self.runtime.clock.now_ns()))
+        self.transport.deliver(built(Push, self.topic, event, wire, self.socket.join_ref, self.runtime.clock.now_ns()))
 
     def reply(self, ref: str, status: str, payload: Any) -> None:
         if not isinstance(status, str):
             raise TypeError(f"{self.name} reply status must be a str (got {status!r})")
         wire = to_wire(payload, where=lambda: f"{self.name} reply to ref {ref!r}", check=self.runtime.check_payloads)
         now = self.runtime.clock.now_ns()
-        self.transport.deliver(Reply(self.topic, ref, status, wire, self.socket.join_ref, now))
+        self.transport.deliver(built(Reply, self.topic, ref, status, wire, self.socket.join_ref, now))
 
     def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> BroadcastError | None:
         self._require_joined(f"broadcast({event!r})")
