@@ -6,16 +6,20 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._loop import virtual_loop_factory
-from .testing import AsyncChannelCase, ChannelCase, Settings
-from .testing._settings import SETTING_NAMES
+# Import-light on purpose: pytest imports this module in every run of every project that
+# installs us, so the harness (and freezegun) load only when a test asks for `channels`.
+from ._settings import SETTING_NAMES, Settings
 
-Case = ChannelCase | AsyncChannelCase
-_CASE = pytest.StashKey[Case]()
+if TYPE_CHECKING:
+    from .testing import AsyncChannelCase, ChannelCase
+
+    Case = ChannelCase | AsyncChannelCase
+
+_CASE = pytest.StashKey["Case"]()
 
 _INI_SETTINGS = pytest.StashKey[Settings]()
 
@@ -89,6 +93,8 @@ def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
     """
     settings = _settings(request.config, _channels_markers(request.node))
     is_async = inspect.iscoroutinefunction(getattr(request, "function", None))
+    from .testing import AsyncChannelCase, ChannelCase
+
     case: Case = AsyncChannelCase(settings) if is_async else ChannelCase(settings)
     request.node.stash[_CASE] = case
     yield case
@@ -103,16 +109,16 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # An async test's channels stop inside its own event loop, right after its body, so that
     # an async terminate can still await (see AsyncChannelCase._finish_in_loop).
     case = item.stash.get(_CASE, None)
-    if isinstance(case, AsyncChannelCase) and isinstance(item, pytest.Function):
+    if case is not None and case.is_async and isinstance(item, pytest.Function):
         item.obj = _stopping_channels_after(item.obj, case)
     return (yield)
 
 
-def _stopping_channels_after(test: Callable[..., Any], case: AsyncChannelCase) -> Callable[..., Any]:
+def _stopping_channels_after(test: Callable[..., Any], case: Case) -> Callable[..., Any]:
     @functools.wraps(test)
     async def run(*args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        return await case._run_test(functools.partial(test, *args, **kwargs))
+        return await case._run_test(functools.partial(test, *args, **kwargs))  # type: ignore[union-attr]
 
     return run
 
@@ -126,7 +132,11 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
         virtual = _settings(config, _channels_markers(item)).virtual_loop
     except pytest.fail.Exception:  # a bad marker: the fixture reports it, in the test
         virtual = False
-    return {"virtual": virtual_loop_factory} if virtual else {"asyncio": asyncio.new_event_loop}
+    if not virtual:
+        return {"asyncio": asyncio.new_event_loop}
+    from ._loop import virtual_loop_factory
+
+    return {"virtual": virtual_loop_factory}
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

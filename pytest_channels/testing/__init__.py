@@ -12,6 +12,7 @@ from .._loop import Deadlock as Deadlock
 from .._loop import VirtualTimeLimit as VirtualTimeLimit
 from .._loop import VirtualTimeLoop as VirtualTimeLoop
 from .._loop import virtual_loop_factory as virtual_loop_factory
+from .._settings import Settings as Settings
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
 from ._async import Waiting as Waiting
@@ -20,7 +21,6 @@ from ._core import ChannelCrashed as ChannelCrashed
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
 from ._matchers import Where as Where
-from ._settings import Settings as Settings
 from ._sync import ChannelCase as ChannelCase
 
 __all__ = (

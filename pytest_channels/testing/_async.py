@@ -85,6 +85,8 @@ class AsyncChannelCase(CaseBase):
     are plain calls; every wait is awaited: `await channels.assert_push("number")`.
     """
 
+    is_async = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending: list[Waiting[Any]] = []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .._loop import VirtualTimeLoop, virtual_loop_factory
 
 if TYPE_CHECKING:
-    from ._settings import Settings
+    from .._settings import Settings
 
 VirtualBackend = tuple[Callable[[], float], Callable[[], Awaitable[None]]]
 

@@ -9,13 +9,16 @@ from .._clock import NS_PER_SECOND, LoopClock, VirtualClock
 from .._errors import BroadcastError
 from .._messages import Exit, Message
 from .._runtime import Runtime
+from .._settings import Settings
 from .._socket import Socket, SocketHandler
 from ._core import Core
-from ._settings import Settings
 
 
 class CaseBase:
     """The non-waiting half of the harness; see `ChannelCase` for the whole story."""
+
+    is_async = False
+    """Whether its waits are awaited (`AsyncChannelCase`)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._core = Core(settings or Settings())

@@ -14,9 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
-import freezegun.api
-from freezegun import freeze_time
-
 from .._channel import Channel
 from .._clock import LoopClock, VirtualClock, format_ns, to_ns
 from .._errors import BroadcastError
@@ -24,11 +21,11 @@ from .._messages import Broadcast, Exit, Message, Push, Reason, Reply
 from .._process import ChannelProcess
 from .._results import Error, Ok
 from .._runtime import Runtime
+from .._settings import Settings
 from .._socket import Socket, SocketHandler
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected
 from ._mailbox import Mailbox
-from ._settings import Settings
 
 M = TypeVar("M", bound=Message)
 
@@ -95,7 +92,9 @@ class Core:
         self._inspection_limit: int | None = None
         self.clock: VirtualClock | LoopClock = VirtualClock(settings.wall_start)
         if settings.freeze_time:
-            self._freezer = freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
+            import freezegun.api  # here, not at import: it costs tens of milliseconds to load
+
+            self._freezer = freezegun.freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
             self._freezer.start()
             # freezegun asks its newest factory for "now" on every call: answering from our
             # clock keeps the wall clock on the test's timeline, whichever clock that is (the
@@ -485,6 +484,8 @@ class Core:
             self._freezer.stop()
             self._freezer = None
             if self._inspection_limit is not None:
+                import freezegun.api
+
                 freezegun.api.call_stack_inspection_limit = self._inspection_limit
         self.closed = True
         self.raise_crashes()

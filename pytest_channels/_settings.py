@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._clock import DEFAULT_WALL_START
+from ._clock import DEFAULT_WALL_START
 
 
 def _seconds(name: str, value: Any) -> float:
