@@ -5,6 +5,9 @@ that the value is a JSON object and returns a fresh copy with the keys JSON woul
 (strings), exactly what a JSON round trip would give. With checking off it still copies
 and converts keys the same way, but lets other values through (for users who push Python
 objects on purpose).
+
+A payload may also be binary as a whole (`bytes`), Phoenix's `{:binary, data}`: the V2
+serializer carries it in a binary frame. Bytes inside a JSON object cannot cross the wire.
 """
 
 from __future__ import annotations
@@ -74,9 +77,12 @@ def to_wire(payload: Any, *, where: str, check: bool = True) -> Any:
     """
     if payload is None:
         return {}
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)  # a binary payload: immutable, so every receiver may share it
     if check and not isinstance(payload, Mapping):
         raise PayloadError(
-            f"{where}: the payload must be a dict (a JSON object), got {type(payload).__name__} {payload!r}"
+            f"{where}: the payload must be a dict (a JSON object) or bytes (a binary frame), "
+            f"got {type(payload).__name__} {payload!r}"
         )
     return _convert(payload, "payload", where, check)
 
@@ -87,7 +93,7 @@ def copy_wire(value: Any) -> Any:
         return {k: copy_wire(v) for k, v in value.items()}
     if isinstance(value, list):
         return [copy_wire(v) for v in value]
-    if value is None or isinstance(value, (str, int, float)):
+    if value is None or isinstance(value, (str, int, float, bytes)):
         return value
     try:
         return copy.deepcopy(value)

@@ -61,8 +61,9 @@ class _Info:
     message: Any
 
 
+@dataclass(frozen=True)
 class _Close:
-    pass
+    reason: Reason = ("shutdown", "closed")
 
 
 _CLOSE = _Close()
@@ -255,8 +256,8 @@ class ChannelProcess:
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
-            elif message is _CLOSE:
-                await self._exit(("shutdown", "closed"), graceful_close=False)
+            elif isinstance(message, _Close):
+                await self._exit(message.reason, graceful_close=False)
         except Exception as exc:
             logger.error(
                 "%s (topic %r) crashed in %s: an exception was raised", self.name, self.topic, self.doing, exc_info=exc
