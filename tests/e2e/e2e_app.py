@@ -53,6 +53,9 @@ class EchoChannel(Channel):
                 self.push("pushed", payload)
             case "broadcast":
                 self.broadcast(payload["event"], payload["payload"])
+            case "broadcast_to":  # what application code does: broadcast on any topic
+                assert socket.runtime is not None
+                socket.runtime.broadcast(payload["topic"], payload["event"], payload["payload"])
             case "crash":
                 raise RuntimeError("crashed on request")
             case "stop":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -49,7 +50,7 @@ def serve_hypercorn(app: ChannelsApp) -> Iterator[str]:
 
     listener = _listener()
     config = Config()
-    config.bind = [f"fd://{listener.fileno()}"]
+    config.bind = [f"fd://{os.dup(listener.fileno())}"]  # hypercorn closes the descriptor it is given
     config.loglevel = "WARNING"
     loop = asyncio.new_event_loop()
     stopping = asyncio.Event()

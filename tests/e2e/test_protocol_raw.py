@@ -122,40 +122,40 @@ async def test_a_crash_sends_phx_error_with_the_join_ref_as_ref(server: str, cap
 
 async def test_a_server_side_stop_replies_then_sends_phx_close(server: str) -> None:
     async with raw_client(server) as client:
-        await client.join("echo:stop", join_ref="3")
-        await client.send("3", "4", "echo:stop", "stop", {})
+        await client.join("echo:raw-stop", join_ref="3")
+        await client.send("3", "4", "echo:raw-stop", "stop", {})
         assert await client.receive() == [
             "3",
             "4",
-            "echo:stop",
+            "echo:raw-stop",
             "phx_reply",
             {"status": "ok", "response": {"stopping": True}},
         ]
-        assert await client.receive() == ["3", "3", "echo:stop", "phx_close", {}]
-    assert terminated("echo:stop") == [("3", "normal")]
+        assert await client.receive() == ["3", "3", "echo:raw-stop", "phx_close", {}]
+    assert terminated("echo:raw-stop") == [("3", "normal")]
 
 
 async def test_a_leave_replies_ok_then_closes_and_leaving_an_unknown_topic_replies_ok(server: str) -> None:
     async with raw_client(server) as client:
-        await client.join("echo:leave", join_ref="3")
-        await client.send("3", "4", "echo:leave", "phx_leave", {})
-        assert await client.receive() == ["3", "4", "echo:leave", "phx_reply", {"status": "ok", "response": {}}]
-        assert await client.receive() == ["3", "3", "echo:leave", "phx_close", {}]
+        await client.join("echo:raw-leave", join_ref="3")
+        await client.send("3", "4", "echo:raw-leave", "phx_leave", {})
+        assert await client.receive() == ["3", "4", "echo:raw-leave", "phx_reply", {"status": "ok", "response": {}}]
+        assert await client.receive() == ["3", "3", "echo:raw-leave", "phx_close", {}]
         await client.send("9", "10", "echo:never", "phx_leave", {})
         assert await client.receive() == ["9", "10", "echo:never", "phx_reply", {"status": "ok", "response": {}}]
-    assert terminated("echo:leave") == [("3", ("shutdown", "left"))]
+    assert terminated("echo:raw-leave") == [("3", ("shutdown", "left"))]
 
 
 async def test_a_duplicate_join_closes_the_old_channel_and_sends_its_phx_close_after_the_new_reply(server: str) -> None:
     async with raw_client(server) as client:
-        await client.join("echo:dup", join_ref="1")
-        new_reply = await client.join("echo:dup", join_ref="2")
-        assert new_reply[:4] == ["2", "2", "echo:dup", "phx_reply"]
+        await client.join("echo:raw-dup", join_ref="1")
+        new_reply = await client.join("echo:raw-dup", join_ref="2")
+        assert new_reply[:4] == ["2", "2", "echo:raw-dup", "phx_reply"]
         assert new_reply[4]["status"] == "ok"
-        assert await client.receive() == ["1", "1", "echo:dup", "phx_close", {}]
-        await client.send("2", "3", "echo:dup", "echo", {"alive": True})
+        assert await client.receive() == ["1", "1", "echo:raw-dup", "phx_close", {}]
+        await client.send("2", "3", "echo:raw-dup", "echo", {"alive": True})
         assert (await client.receive())[:2] == ["2", "3"]
-        assert terminated("echo:dup") == [("1", ("shutdown", "duplicate_join"))]
+        assert terminated("echo:raw-dup") == [("1", ("shutdown", "duplicate_join"))]
 
 
 async def test_frames_with_a_stale_join_ref_are_dropped_and_a_null_join_ref_is_accepted(server: str) -> None:
