@@ -13,14 +13,13 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 import anyio
 
 from ._multiplexer import GOING_AWAY, INVALID_DATA, TOO_BIG, Connection
 from ._results import Error
 from ._runtime import Runtime
-from ._serializer import VSN, FrameError, decode
+from ._serializer import VSN, FrameError, decode, decode_params
 from ._socket import Socket, SocketHandler
 
 logger = logging.getLogger("pytest_channels")
@@ -177,7 +176,7 @@ class ChannelsApp:
             return None
         try:
             raw = scope.get("query_string", b"").decode("latin-1")
-            params: dict[str, Any] = dict(parse_qsl(raw, keep_blank_values=True, max_num_fields=_MAX_PARAMS))
+            params: dict[str, Any] = dict(decode_params(raw, max_params=_MAX_PARAMS))
         except ValueError as exc:
             logger.warning("%s refused: bad query string: %s", name, exc)
             return None

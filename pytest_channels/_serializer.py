@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, quote
 
 from ._errors import ChannelsError, PayloadError
 from ._messages import Close, Message, Push, Reply
@@ -126,6 +127,62 @@ def decode_client(data: str | bytes) -> Frame:
     return Frame(join_ref, ref, topic, event, payload)
 
 
+# -- connect params: the query string of the WebSocket URL --------------------------------------
+
+
+def decode_params(query: str, *, max_params: int = 100) -> dict[str, str]:
+    """The connect params the server reads from a query string: flat, every value a string.
+
+    A key given twice keeps its last value. phoenix.js's nested keys (`user[id]=1`) stay as
+    they are: `{"user[id]": "1"}`.
+
+    Raises:
+        ValueError: more than `max_params` parameters.
+
+    Example:
+        >>> decode_params("vsn=2.0.0&token=a%20b&n=1")
+        {'vsn': '2.0.0', 'token': 'a b', 'n': '1'}
+    """
+    return dict(parse_qsl(query, keep_blank_values=True, max_num_fields=max_params))
+
+
+def encode_params(params: Mapping[str, Any], parent: str | None = None) -> str:
+    """A query string as phoenix.js builds it from `params` (its `serialize`).
+
+    Numbers and booleans become text, nested objects and lists become `key[sub]=...`, and a
+    null value is left out, as JavaScript's `for...in` over `null` yields nothing.
+
+    Example:
+        >>> encode_params({"token": "a b", "n": 1, "ok": True, "user": {"id": 7}, "gone": None})
+        'token=a%20b&n=1&ok=true&user%5Bid%5D=7'
+    """
+    parts: list[str] = []
+    for key, value in params.items():
+        name = f"{parent}[{key}]" if parent is not None else str(key)
+        if isinstance(value, Mapping):
+            nested = encode_params(value, name)
+        elif isinstance(value, (list, tuple)):
+            nested = encode_params({str(index): item for index, item in enumerate(value)}, name)
+        elif value is None:
+            continue
+        else:
+            nested = f"{quote(name, safe=_JS_SAFE)}={quote(_js_text(value), safe=_JS_SAFE)}"
+        if nested:
+            parts.append(nested)
+    return "&".join(parts)
+
+
+_JS_SAFE = "-_.!~*'()"  # what encodeURIComponent leaves alone
+
+
+def _js_text(value: Any) -> str:
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JavaScript prints 1.0 as "1"
+    return str(value)
+
+
 # -- messages and frames ------------------------------------------------------------------------
 
 
@@ -196,6 +253,8 @@ def _sized(fields: list[str], frame: Frame) -> bytes:
 
 
 def _describe(frame: Frame) -> str:
+    if frame.event == "phx_reply":
+        return f"the reply to ref {frame.ref!r} on {frame.topic!r}"
     return f"{frame.event!r} on {frame.topic!r}"
 
 

@@ -25,6 +25,7 @@ _INI: dict[str, tuple[Any, str]] = {
     "freeze_time": (bool, "keep datetime.now() and time.time() on the virtual clock with freezegun (default true)"),
     "wall_start": (str, "wall-clock time of virtual instant 0, ISO 8601 (default 2024-01-01T00:00:00Z)"),
     "check_payloads": (bool, "refuse payloads that could not cross the wire as JSON (default true)"),
+    "wire": (bool, "send every message through the real V2 serializer, both ways (default false)"),
 }
 
 
@@ -43,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
-        "wall_start=None, check_payloads=None): settings for the `channels` fixture in this test.",
+        "wall_start=None, check_payloads=None, wire=None): settings for the `channels` fixture in this test.",
     )
     ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}
     try:  # read once, and fail at start-up rather than in every test

@@ -58,6 +58,8 @@ class Settings:
         freeze_time: keep `datetime.now()` and `time.time()` in step with the virtual clock (freezegun).
         wall_start: the wall-clock time of virtual instant 0.
         check_payloads: refuse payloads that could not cross the wire as JSON.
+        wire: send every message through the real V2 serializer, both ways, as a `ChannelsApp`
+            connection to phoenix.js would: a payload the wire would change or refuse fails here.
     """
 
     assert_timeout: float = 0.1
@@ -66,6 +68,7 @@ class Settings:
     freeze_time: bool = True
     wall_start: dt.datetime = DEFAULT_WALL_START
     check_payloads: bool = True
+    wire: bool = False
 
     def updated(self, values: Mapping[str, Any], *, source: str, prefix: str = "") -> Settings:
         """Return a copy with `values` applied, each validated.
@@ -92,6 +95,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "freeze_time": _bool,
     "wall_start": _wall,
     "check_payloads": _bool,
+    "wire": _bool,
 }
 
 SETTING_NAMES = tuple(_PARSERS)
