@@ -11,7 +11,7 @@ import base64
 import binascii
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import anyio
@@ -53,6 +53,10 @@ class ChannelsApp:
         connect_timeout: real seconds `connect` and `id` may take before the connection is refused.
         fallback: an ASGI application for every other request (a page, an API); without one
             they get a 404.
+        check_origin: the origins a browser may connect from, such as
+            `["https://example.com"]` (Phoenix's `check_origin`). A connection whose `Origin`
+            header is not listed is refused, which stops other sites' pages from using a
+            visitor's cookies to connect. None (the default) accepts every origin.
 
     Example:
         >>> from pytest_channels import SocketHandler
@@ -73,6 +77,7 @@ class ChannelsApp:
         join_timeout: float = 30.0,
         connect_timeout: float = 10.0,
         fallback: ASGIApp | None = None,
+        check_origin: Sequence[str] | None = None,
     ) -> None:
         self._handlers: dict[str, type[SocketHandler]] = {}
         for path, handler in sockets.items():
@@ -98,6 +103,9 @@ class ChannelsApp:
         self.join_timeout = join_timeout
         self.connect_timeout = connect_timeout
         self.fallback = fallback
+        if isinstance(check_origin, str):
+            raise TypeError(f"check_origin must be a list of origins (got {check_origin!r})")
+        self.check_origin = None if check_origin is None else frozenset(o.rstrip("/") for o in check_origin)
         self.connections: set[Connection] = set()
         self._serving = False
 
@@ -174,6 +182,11 @@ class ChannelsApp:
         if not self._serving:
             logger.error("%s refused: the runtime is not serving (run the ASGI server with its lifespan on)", name)
             return None
+        if self.check_origin is not None:
+            origin = _header(scope, b"origin")
+            if origin not in self.check_origin:
+                logger.warning("%s refused: origin %r is not in check_origin", name, origin)
+                return None
         try:
             raw = scope.get("query_string", b"").decode("latin-1")
             params: dict[str, Any] = dict(decode_params(raw, max_params=_MAX_PARAMS))
@@ -253,6 +266,13 @@ def _size(data: str | bytes, limit: int) -> int:
     if isinstance(data, bytes) or 4 * len(data) <= limit:  # UTF-8 needs at most 4 bytes a character
         return len(data)
     return len(data.encode("utf-8"))
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _describe(scope: Scope, handler: type[SocketHandler]) -> str:

@@ -43,6 +43,8 @@ class EchoChannel(Channel):
             return error({"reason": "refused on request"})
         if payload.get("crash"):
             raise RuntimeError("join crashed on request")
+        if payload.get("greet"):
+            self.send("after_join")
         return ok(socket, {"topic": topic, "user": socket.assigns.get("user"), "params": payload})
 
     def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
@@ -67,6 +69,11 @@ class EchoChannel(Channel):
             case "disconnect":
                 if socket.runtime is not None and socket.id is not None:
                     socket.runtime.broadcast(socket.id, "disconnect", {})
+        return noreply(socket)
+
+    def handle_info(self, message: Any, socket: Socket) -> InfoResult:
+        if message == "after_join":
+            self.push("welcome", {"topic": socket.topic})
         return noreply(socket)
 
     def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:

@@ -17,6 +17,7 @@ from e2e_servers import WAIT, eventually, raw_client, serve_uvicorn
 from websockets.exceptions import InvalidStatus
 
 from pytest_channels import Reason
+from pytest_channels.testing import Partial
 
 pytestmark = pytest.mark.asyncio  # the websockets client runs on asyncio
 
@@ -48,6 +49,14 @@ async def test_connect_params_come_from_the_query_string_and_a_join_is_answered_
         "phx_reply",
         {"status": "ok", "response": {"topic": "echo:lobby", "user": "ada", "params": {"color": "red"}}},
     ]
+
+
+async def test_the_join_reply_comes_before_what_the_channel_sends_right_after_joining(server: str) -> None:
+    async with raw_client(server) as client:
+        reply = await client.join("echo:greet", {"greet": True})
+        pushed = await client.receive()
+    assert reply[3:] == ["phx_reply", {"status": "ok", "response": Partial(topic="echo:greet")}]
+    assert pushed == ["1", None, "echo:greet", "welcome", {"topic": "echo:greet"}]
 
 
 async def test_a_refused_join_replies_error_with_the_channels_reply(server: str) -> None:
@@ -325,3 +334,19 @@ async def test_binary_payloads_travel_in_binary_frames_both_ways(server: str) ->
         await client.send("1", "4", "echo:bin", "broadcast", {"event": "news", "payload": {"x": 1}})
         assert await listener.receive() == [None, None, "echo:bin", "news", {"x": 1}]
     assert WAIT > 0
+
+
+async def test_check_origin_refuses_a_page_from_another_site(caplog: pytest.LogCaptureFixture) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.typing import Origin
+
+    with serve_uvicorn(make_app(check_origin=["https://good.example"])) as address:
+        url = f"ws://{address}/protocol/websocket?vsn=2.0.0"
+        async with connect(url, origin=Origin("https://good.example")) as ws:
+            await ws.send(json.dumps([None, "1", "phoenix", "heartbeat", {}]))
+            assert json.loads(await ws.recv())[1] == "1"
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, origin=Origin("https://evil.example")):
+                pass
+    assert refused.value.response.status_code == 403
+    assert "origin 'https://evil.example' is not in check_origin" in caplog.text
