@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import textwrap
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -82,3 +84,11 @@ def test_the_ini_option_turns_the_wire_on_for_every_test(pytester: pytest.Pytest
     pytester.makepyprojecttoml(PYPROJECT + 'asyncio_default_fixture_loop_scope = "function"\n')
     pytester.makepyfile(test_inner=textwrap.dedent(INNER_TEST))
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+def test_every_test_the_coverage_table_names_exists() -> None:
+    page = (Path(__file__).parent / "running-for-real.md").read_text()
+    sources = "\n".join(path.read_text() for path in (Path(__file__).parents[1] / "tests").rglob("test_*.py"))
+    named = set(re.findall(r"`(test_\w+)`", page))
+    assert len(named) > 30
+    assert sorted(name for name in named if f"def {name}(" not in sources) == []
