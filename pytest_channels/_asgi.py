@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from ._multiplexer import GOING_AWAY, INVALID_DATA, TOO_BIG, Connection
+from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, TOO_BIG, Connection
 from ._results import Error
 from ._runtime import Runtime
 from ._serializer import VSN, FrameError, decode, decode_params
@@ -241,6 +241,10 @@ class ChannelsApp:
                 except FrameError as exc:
                     logger.warning("%s: closed: %s", connection.name, exc)
                     connection.request_close(INVALID_DATA, "invalid frame")
+                    return
+                except Exception:  # a bug of ours must cost this connection only, and say so
+                    logger.exception("%s: closed: handling a frame raised", connection.name)
+                    connection.request_close(INTERNAL_ERROR, "internal error")
                     return
         finally:
             if connection.close_code is None:  # the client went away: nothing more to send

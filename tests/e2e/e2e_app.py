@@ -14,6 +14,7 @@ from pytest_channels import (
     InResult,
     JoinResult,
     Reason,
+    Route,
     Runtime,
     Socket,
     SocketHandler,
@@ -97,10 +98,18 @@ class ProtocolSocket(SocketHandler):
         return f"user:{user}" if user else None
 
 
+class BrokenSocket(SocketHandler):
+    """Its routing raises: a stand-in for a bug on the server's side of a frame."""
+
+    @classmethod
+    def route_for(cls, topic: str) -> Route | None:
+        raise RuntimeError(f"routing {topic!r} is broken")
+
+
 def make_app(**options: Any) -> ChannelsApp:
     """The e2e application on a fresh runtime; `options` go to `ChannelsApp`."""
     return ChannelsApp(
-        {"/socket": UserSocket, "/auth_socket": AuthSocket, "/protocol": ProtocolSocket},
+        {"/socket": UserSocket, "/auth_socket": AuthSocket, "/protocol": ProtocolSocket, "/broken": BrokenSocket},
         runtime=Runtime(secret_key_base="an e2e secret of at least twenty characters"),
         **options,
     )

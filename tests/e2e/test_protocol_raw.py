@@ -259,6 +259,18 @@ async def test_an_unknown_path_is_refused(server: str) -> None:
             pass
 
 
+async def test_an_error_of_the_server_closes_only_that_connection_with_1011_and_its_traceback(
+    server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with raw_client(server, path="/broken") as broken, raw_client(server) as bystander:
+        await broken.send("1", "1", "room:1", "phx_join", {})
+        assert await broken.closed() == (1011, "internal error")
+        await bystander.send(None, "2", "phoenix", "heartbeat", {})
+        assert (await bystander.receive())[1] == "2"
+    assert "handling a frame raised" in caplog.text
+    assert "RuntimeError: routing 'room:1' is broken" in caplog.text
+
+
 BAD_FRAMES = {
     "not JSON": ("[1, 2", "not JSON"),
     "an object": ('{"topic": "echo:a"}', "expected [join_ref, ref, topic, event, payload]"),
@@ -311,15 +323,15 @@ async def test_a_silent_connection_is_closed_after_the_idle_timeout_and_a_talkin
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "pytest_channels")
-    with serve_uvicorn(make_app(idle_timeout=0.3)) as address:
+    with serve_uvicorn(make_app(idle_timeout=0.5)) as address:
         async with raw_client(address) as silent, raw_client(address) as talking:
-            for ref in range(4):  # 4 x 0.15 s of heartbeats outlive the silent one's 0.3 s
-                await asyncio.sleep(0.15)  # real-time: the idle timeout is a real-time server guard
+            for ref in range(8):  # 8 x 0.1 s of heartbeats outlive the silent one's 0.5 s
+                await asyncio.sleep(0.1)  # real-time: the idle timeout is a real-time server guard
                 await talking.send(None, str(ref), "phoenix", "heartbeat", {})
                 await talking.receive()
             assert await silent.closed() == (1001, "idle timeout")
             assert talking.ws.close_code is None
-    assert "closed after 0.3s without a frame" in caplog.text
+    assert "closed after 0.5s without a frame" in caplog.text
 
 
 async def test_binary_payloads_travel_in_binary_frames_both_ways(server: str) -> None:
