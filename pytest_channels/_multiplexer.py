@@ -139,7 +139,9 @@ class Connection:
             self._send(reply_frame(frame, "error", {"reason": "too many channels joined"}, join_ref=frame.join_ref))
             return
         try:
-            started = self.runtime.start_join(self.socket, frame.topic, frame.payload, self, join_ref=frame.join_ref)
+            # Phoenix's `join_ref || ref`: a client that names no join_ref joins under its push ref.
+            join_ref = frame.join_ref or frame.ref
+            started = self.runtime.start_join(self.socket, frame.topic, frame.payload, self, join_ref=join_ref)
         except PayloadError as exc:
             raise FrameError(str(exc)) from None
         if not isinstance(started, ChannelProcess):  # no route: Phoenix's reply carries no join_ref

@@ -59,6 +59,14 @@ async def test_the_join_reply_comes_before_what_the_channel_sends_right_after_jo
     assert pushed == ["1", None, "echo:greet", "welcome", {"topic": "echo:greet"}]
 
 
+async def test_a_join_without_join_ref_joins_under_its_ref_as_in_phoenix(server: str) -> None:
+    async with raw_client(server) as client:
+        await client.send(None, "4", "echo:no-join-ref", "phx_join", {})
+        assert (await client.receive())[:4] == [None, "4", "echo:no-join-ref", "phx_reply"]
+        await client.send(None, "5", "echo:no-join-ref", "push", {"x": 1})
+        assert await client.receive() == ["4", None, "echo:no-join-ref", "pushed", {"x": 1}]
+
+
 async def test_a_refused_join_replies_error_with_the_channels_reply(server: str) -> None:
     async with raw_client(server) as client:
         reply = await client.join("echo:x", {"refuse": True})
