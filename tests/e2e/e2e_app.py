@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from hello_sockets.sockets import AuthSocket, UserSocket
 
 from pytest_channels import (
@@ -39,7 +40,9 @@ class EchoChannel(Channel):
         assert socket.topic is not None
         TERMINATED.append((socket.topic, socket.join_ref, reason))
 
-    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+    async def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        if payload.get("hang"):
+            await anyio.sleep_forever()
         if payload.get("refuse"):
             return error({"reason": "refused on request"})
         if payload.get("crash"):

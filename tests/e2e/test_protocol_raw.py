@@ -320,6 +320,18 @@ async def test_a_frame_over_max_frame_size_closes_with_1009(caplog: pytest.LogCa
     assert "a frame over max_frame_size (1000 bytes)" in caplog.text
 
 
+async def test_a_join_that_never_answers_is_refused_after_the_join_timeout_and_the_connection_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve_uvicorn(make_app(join_timeout=0.2)) as address:  # real time: the join timeout is a real-time guard
+        async with raw_client(address) as client:
+            reply = await client.join("echo:hang", {"hang": True})
+            await client.send(None, "2", "phoenix", "heartbeat", {})
+            assert (await client.receive())[1] == "2"
+    assert reply == ["1", "1", "echo:hang", "phx_reply", {"status": "error", "response": {"reason": "join timeout"}}]
+    assert "EchoChannel.join on 'echo:hang' took over 0.2s" in caplog.text
+
+
 async def test_max_channels_is_configurable() -> None:
     with serve_uvicorn(make_app(max_channels=2)) as address:
         async with raw_client(address) as client:
