@@ -6,12 +6,16 @@ Not a test: it prints figures. For each server it measures, over loopback:
   still answer a heartbeat (the echo server: an echo) afterwards;
 - memory per idle connection: the server process's resident memory growth divided by them;
 - round trips per second: N concurrent clients, each pushing and awaiting the reply (the
-  echo server: sending a frame and awaiting it back) for a fixed time.
+  echo server: sending a frame and awaiting it back) for a fixed time, in rounds that
+  alternate between the servers; the medians are reported.
+
+The server runs on CPU 0 and the load generator on the other CPUs (when there are two or
+more), so that they do not fight over the same ones.
 
 The echo server is the floor: the same ASGI server and WebSocket implementation with no
 protocol at all. Ratios compare ours to it. Usage:
 
-    python benchmarks/bench_ws.py                 # 50 clients for 5 s, 1000 idle connections
+    python benchmarks/bench_ws.py                 # 50 clients, 3 rounds of 5 s, 1000 idle connections
     python benchmarks/bench_ws.py --smoke         # a few seconds, for CI
     python benchmarks/bench_ws.py --clients 100 --seconds 10 --idle 5000
 """
@@ -24,6 +28,7 @@ import contextlib
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -34,6 +39,8 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 
 HERE = Path(__file__).parent
+PINNED = False
+"""Whether the server runs on CPU 0 and the load generator on the others (set by main)."""
 WAIT = 10.0
 """Real seconds any single network step may take before the benchmark gives up."""
 
@@ -41,15 +48,15 @@ WAIT = 10.0
 @dataclass
 class Result:
     server: str
-    round_trips: int
-    seconds: float
+    rates: list[float]
     held: int
     idle_asked: int
     bytes_per_connection: float
 
     @property
     def per_second(self) -> float:
-        return self.round_trips / self.seconds
+        """The median round trips per second over the rounds."""
+        return statistics.median(self.rates)
 
 
 @contextlib.contextmanager
@@ -75,6 +82,8 @@ def server(app: str) -> Iterator[tuple[str, int]]:
         "4096",
     ]
     process = subprocess.Popen(command, pass_fds=[listener.fileno()])
+    if PINNED:
+        os.sched_setaffinity(process.pid, {0})  # the server gets CPU 0 to itself; see main()
     try:
         yield f"127.0.0.1:{listener.getsockname()[1]}", process.pid
     finally:
@@ -126,20 +135,21 @@ class Client:
             await self.round_trip()
 
 
-async def measure(name: str, address: str, pid: int, clients: int, seconds: float, idle: int) -> Result:
-    channels = name == "pytest-channels"
+async def hold_idle(address: str, pid: int, channels: bool, idle: int) -> tuple[int, float]:
+    """Open `idle` connections (joined, for channels); how many still answer, and the memory each took."""
     before = rss_bytes(pid)
-    held: list[Client] = []
-    for n in range(idle):
-        held.append(await Client.open(address, channels, n))
+    held = [await Client.open(address, channels, n) for n in range(idle)]
     await asyncio.sleep(0.5)  # let the server settle before reading its memory
     grown = rss_bytes(pid) - before
     answered = await asyncio.gather(*(c.heartbeat() for c in held), return_exceptions=True)
-    alive = sum(1 for a in answered if a is None)
     for client in held:
         await client.ws.close()
+    return sum(1 for a in answered if a is None), grown / idle
 
-    workers = [await Client.open(address, channels, idle + n) for n in range(clients)]
+
+async def round_trips(address: str, channels: bool, clients: int, seconds: float) -> float:
+    """Round trips per second from `clients` concurrent clients, each awaiting its reply before the next push."""
+    workers = [await Client.open(address, channels, 100_000 + n) for n in range(clients)]
     counts = [0] * clients
     deadline = time.perf_counter() + seconds
 
@@ -153,7 +163,7 @@ async def measure(name: str, address: str, pid: int, clients: int, seconds: floa
     elapsed = time.perf_counter() - started
     for client in workers:
         await client.ws.close()
-    return Result(name, sum(counts), elapsed, alive, idle, grown / max(idle, 1))
+    return sum(counts) / elapsed
 
 
 def main() -> None:
@@ -162,17 +172,37 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of round trips per server (default 5)")
     parser.add_argument("--idle", type=int, default=1000, help="idle connections to hold (default 1000)")
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI: 4 clients, 1 s, 50 idle connections")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of round trips per server; medians (default 3)")
+    parser.add_argument("--no-pin", action="store_true", help="let the server and the load share every CPU")
     args = parser.parse_args()
+    global PINNED
+    cpus = sorted(os.sched_getaffinity(0))
+    if not args.no_pin and len(cpus) >= 2 and 0 in cpus:
+        # Server and load generator on separate CPUs: otherwise they fight over the same ones
+        # and the figures swing with the scheduler, the floor's most of all.
+        os.sched_setaffinity(0, set(cpus) - {0})
+        PINNED = True
     if args.smoke:
-        args.clients, args.seconds, args.idle = 4, 1.0, 50
-    if min(args.clients, args.idle) < 1 or not 0 < args.seconds <= 600:
-        parser.error("--clients and --idle must be >= 1, --seconds in (0, 600]")
+        args.clients, args.seconds, args.idle, args.rounds = 4, 1.0, 50, 1
+    if min(args.clients, args.idle, args.rounds) < 1 or not 0 < args.seconds <= 600:
+        parser.error("--clients, --idle and --rounds must be >= 1, --seconds in (0, 600]")
 
-    results = []
-    for name, app in (("echo (floor)", "echo_app"), ("pytest-channels", "channels_app")):
-        with server(app) as (address, pid):
+    servers = (("echo (floor)", "echo_app"), ("pytest-channels", "channels_app"))
+    with server("echo_app") as echo, server("channels_app") as ours:
+        running = {"echo_app": echo, "channels_app": ours}
+        results = []
+        for name, app in servers:
+            address, pid = running[app]
             wait_until_listening(address)
-            results.append(asyncio.run(measure(name, address, pid, args.clients, args.seconds, args.idle)))
+            held, per_connection = asyncio.run(hold_idle(address, pid, app == "channels_app", args.idle))
+            results.append(Result(name, [], held, args.idle, per_connection))
+        for round_ in range(args.rounds):
+            # Alternate which server goes first, so that drift in the machine's load evens out.
+            order = [0, 1] if round_ % 2 == 0 else [1, 0]
+            for index in order:
+                address, _ = running[servers[index][1]]
+                rate = asyncio.run(round_trips(address, index == 1, args.clients, args.seconds))
+                results[index].rates.append(rate)
     report(results, args)
     if any(r.held != r.idle_asked for r in results):
         sys.exit("some idle connections were dropped")
@@ -189,12 +219,17 @@ def wait_until_listening(address: str) -> None:
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
     floor, ours = results
-    print(f"uvicorn (websockets-sansio), {os.cpu_count()} CPUs, loopback;")
-    print(f"{args.clients} clients for {args.seconds:g} s, {args.idle} idle connections held per server.\n")
-    print(f"{'server':<18}{'round trips/s':>15}{'held':>8}{'KiB/idle conn':>15}")
+    placement = "server on CPU 0, load on the others" if PINNED else "server and load sharing the CPUs"
+    print(f"uvicorn (websockets-sansio), {os.cpu_count()} CPUs ({placement}), loopback;")
+    print(f"{args.idle} idle connections held per server; {args.clients} clients doing round trips,")
+    print(f"{args.rounds} round(s) of {args.seconds:g} s per server, alternating; medians.\n")
+    print(f"{'server':<18}{'round trips/s':>15}{'rounds':>30}{'held':>7}{'KiB/idle conn':>15}")
     for r in results:
-        print(f"{r.server:<18}{r.per_second:>15,.0f}{r.held:>8}{r.bytes_per_connection / 1024:>15.1f}")
-    print(f"\nround trips/s, ours / floor: {ours.per_second / floor.per_second:.2f}")
+        rounds = " ".join(f"{rate:,.0f}" for rate in r.rates)
+        print(f"{r.server:<18}{r.per_second:>15,.0f}{rounds:>30}{r.held:>7}{r.bytes_per_connection / 1024:>15.1f}")
+    ratios = [o / f for o, f in zip(ours.rates, floor.rates, strict=True)]
+    print(f"\nround trips/s, ours / floor: {ours.per_second / floor.per_second:.2f} (per round: ", end="")
+    print(", ".join(f"{ratio:.2f}" for ratio in ratios) + ")")
     if floor.bytes_per_connection > 0:
         print(f"memory per idle connection, ours / floor: {ours.bytes_per_connection / floor.bytes_per_connection:.2f}")
 
