@@ -11,6 +11,7 @@ from ._asgi import ChannelsApp as ChannelsApp
 from ._channel import Channel as Channel
 from ._channel import SocketRef as SocketRef
 from ._clock import Clock as Clock
+from ._clock import LoopClock as LoopClock
 from ._clock import SystemClock as SystemClock
 from ._clock import Timer as Timer
 from ._clock import VirtualClock as VirtualClock
@@ -102,6 +103,7 @@ __all__ = (
     "Clock",
     "SystemClock",
     "VirtualClock",
+    "LoopClock",
     "Timer",
     # errors
     "ChannelsError",

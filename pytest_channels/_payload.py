@@ -21,6 +21,7 @@ from ._errors import PayloadError
 
 
 def _key(key: Any, where: str, check: bool) -> str:
+    __tracebackhide__ = True
     # json.dumps' own key rules, so both modes agree: True -> "true", None -> "null", 1 -> "1".
     if isinstance(key, str):
         return key
@@ -34,6 +35,7 @@ def _key(key: Any, where: str, check: bool) -> str:
 
 
 def _convert(value: Any, path: str, where: str, check: bool) -> Any:
+    __tracebackhide__ = True
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
@@ -52,9 +54,17 @@ def _convert(value: Any, path: str, where: str, check: bool) -> Any:
         return value  # cannot be copied (a lock, a connection): the receiver shares it, on purpose
 
 
+def _type_name(value: Any) -> str:
+    # Under freezegun a datetime is a FakeDatetime: name the class the user wrote.
+    for cls in type(value).__mro__:
+        if not cls.__module__.startswith("freezegun"):
+            return cls.__name__
+    return type(value).__name__
+
+
 def _unserializable(where: str, path: str, value: Any) -> str:
     return (
-        f"{where}: {path} = {value!r} ({type(value).__name__}) cannot be sent as JSON. "
+        f"{where}: {path} = {value!r} ({_type_name(value)}) cannot be sent as JSON. "
         "Convert it to str, int, float, bool, None, list or dict, or turn payload checking off "
         "(ini channels_check_payloads = false, or @pytest.mark.channels(check_payloads=False))."
     )
@@ -75,6 +85,7 @@ def to_wire(payload: Any, *, where: str, check: bool = True) -> Any:
         >>> to_wire({"n": 1, 2: [3], None: (4,)}, where="a test")
         {'n': 1, '2': [3], 'null': [4]}
     """
+    __tracebackhide__ = True
     if payload is None:
         return {}
     if isinstance(payload, (bytes, bytearray, memoryview)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,10 +17,10 @@ from ._errors import BroadcastError, InvalidReturn, NotJoined
 from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, is_graceful
 from ._payload import copy_wire, to_wire
 from ._results import Error, NoReply, Ok, Replied, Stop, check_result
+from ._socket import Socket
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
-    from ._socket import Socket
 
 logger = logging.getLogger("pytest_channels")
 
@@ -117,6 +118,8 @@ class ChannelProcess:
         self.exit: Exit | None = None
         self.join_done: anyio.Event | None = None  # set once join_result is known, when serving
         self._timers: set[Timer] = set()
+        self._deadline: float | None = None
+        self.inline = channel._plain_callbacks
         self._extra = _Extra(self)
         self._extra_topics: set[str] = set()
 
@@ -210,10 +213,16 @@ class ChannelProcess:
 
     # -- the actor loop -------------------------------------------------------------------------
 
-    async def drain(self) -> None:
-        """Handle queued messages one at a time until the mailbox is empty."""
+    async def drain(self, deadline: float | None = None) -> None:
+        """Handle queued messages one at a time until the mailbox is empty.
+
+        With a `deadline` (`time.monotonic()` seconds) the drain runs inline in its caller's
+        task and checks the deadline itself; without one it runs in its own task and yields
+        now and then, so that a deadline outside can cancel it.
+        """
         runtime = self.runtime
         handled = 0
+        self._deadline = deadline
         try:
             while self.mailbox:
                 message = self.mailbox.popleft()
@@ -222,11 +231,17 @@ class ChannelProcess:
                         await self._handle(message)
                 finally:
                     runtime._inflight -= 1
+                    if not runtime._inflight and runtime._idle is not None:
+                        runtime._idle.set()
                 # Left set when cancelled, so that NotIdle can say what was stuck.
                 self.doing = None
                 handled += 1
                 if handled % _YIELD_EVERY == 0:
-                    await anyio.lowlevel.checkpoint()
+                    if deadline is None:
+                        await anyio.lowlevel.checkpoint()
+                    elif time.monotonic() > deadline:
+                        self.doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
+                        raise runtime._not_idle([self])
         except BaseException:
             if self.doing is None:  # cancelled between messages: it was busy with its own mailbox
                 self.doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
@@ -264,10 +279,30 @@ class ChannelProcess:
             )
             await self._exit(exc)
 
+    async def _resolved(self, value: Any) -> Any:
+        """Await what a callback returned, if it is awaitable.
+
+        A drain running inline has no task of its own for a deadline to cancel, so a plain
+        function that returns something awaitable is awaited under the deadline here.
+        """
+        __tracebackhide__ = True
+        if not inspect.isawaitable(value):
+            return value
+        if self._deadline is None:
+            return await value
+        with anyio.move_on_after(max(0.0, self._deadline - time.monotonic())) as scope:
+            return await value
+        if scope.cancelled_caught:
+            raise self.runtime._not_idle([self])
+
     async def _call(self, callback: str, *args: Any) -> Any:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
-        result = await _resolve(getattr(self.channel, callback)(*args))
-        return check_result(self.name, callback, result)
+        function = getattr(self.channel, callback)
+        result = await self._resolved(function(*args))
+        try:
+            return check_result(self.name, callback, result)
+        except InvalidReturn as exc:
+            raise InvalidReturn(f"{exc} ({_where(function)})") from None
 
     async def _apply(self, callback: str, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
@@ -276,7 +311,10 @@ class ChannelProcess:
                 f"{self.name}.{callback} returned {type(result).__name__.lower()}({result.socket!r}, ...); "
                 "the first argument must be the socket"
             )
-        self.socket = result.socket._replace(ref=None, channel_pid=self)
+        socket = result.socket
+        self.socket = (
+            socket if socket.ref is None and socket.channel_pid is self else socket._replace(ref=None, channel_pid=self)
+        )
         if isinstance(result, Replied):
             assert ref is not None
             self.reply(ref, result.status, result.payload)
@@ -326,7 +364,7 @@ class ChannelProcess:
         """Run the channel's terminate; returns the exception it raised, else `reason`."""
         self.state = "stopping"
         try:
-            await _resolve(self.channel.terminate(reason, self.socket))
+            await self._resolved(self.channel.terminate(reason, self.socket))
         except Exception as exc:
             logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
             return exc
@@ -368,7 +406,10 @@ class ChannelProcess:
         await self._exit(reason, graceful_close=False, report=False)
 
 
-def _is_socket(value: object) -> bool:
-    from ._socket import Socket
+def _where(function: Any) -> str:
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    return f"defined at {code.co_filename}:{code.co_firstlineno}" if code else "defined in a builtin"
 
+
+def _is_socket(value: object) -> bool:
     return isinstance(value, Socket)

@@ -12,12 +12,16 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, TypeVar
 from unittest.mock import ANY
 
+import anyio
+
 from .._channel import Channel
 from .._clock import to_ns
+from .._loop import VirtualTimeLimit
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
 from ._base import CaseBase
+from ._core import describe_time_limit
 
 T = TypeVar("T")
 
@@ -46,6 +50,18 @@ class Waiting(Generic[T]):
         self._awaited = True
         self._case._pending.remove(self)
         return self._function(*self._args).__await__()
+
+    def __getattr__(self, name: str) -> Any:
+        # `(channels.connect(...)).socket` without `await`: say so now, not at teardown.
+        __tracebackhide__ = True
+        if name.startswith("__"):  # protocol probing by other tools stays an AttributeError
+            raise AttributeError(name)
+        if self in self._case._pending:
+            self._case._pending.remove(self)  # reported here: not again at the next call
+        raise NeverAwaited(
+            f"channels.{self.where} was used as its result ({name!r}) without being awaited. "
+            "Add `await`: `(await channels.connect(...)).socket`."
+        )
 
     def __repr__(self) -> str:
         return f"<channels.{self.where}>"
@@ -82,6 +98,31 @@ class AsyncChannelCase(CaseBase):
         waiting = Waiting(self, function, args, f"{name}(...) at {caller.f_code.co_filename}:{caller.f_lineno}")
         self._pending.append(waiting)
         return waiting
+
+    async def _run_test(self, body: Callable[[], Awaitable[T]]) -> T:
+        """Run the test body inside its loop: on a virtual loop with the runtime serving and a
+        guard at the virtual end of time; then stop the channels, still inside the loop.
+
+        `body` is called only once the loop is known to fit, so a refused test leaves no
+        coroutine behind that was never awaited.
+        """
+        __tracebackhide__ = True
+        core = self._core
+        if not core.bind():
+            try:
+                return await body()
+            finally:
+                await self._finish_in_loop()
+        async with core.runtime.serving():
+            with anyio.move_on_after(core.settings.max_time) as guard:
+                try:
+                    return await body()
+                finally:
+                    if not guard.cancel_called:
+                        await self._finish_in_loop()
+            core.stalled = True
+            stalled = describe_time_limit(core)  # while the channels are still there to describe
+        raise VirtualTimeLimit(stalled)
 
     async def _finish_in_loop(self) -> None:
         """Stop the channels inside the test's own event loop, right after the test body.
@@ -214,7 +255,7 @@ class AsyncChannelCase(CaseBase):
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True
-        forgotten = [f"never awaited: {w.where}" for w in self._pending]
+        forgotten = [f"never awaited (add `await`): {w.where}" for w in self._pending]
         self._pending.clear()
         try:
             if self._shutdown_error is not None:

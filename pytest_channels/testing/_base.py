@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._clock import NS_PER_SECOND, VirtualClock
+from .._clock import NS_PER_SECOND, LoopClock, VirtualClock
 from .._errors import BroadcastError
 from .._messages import Exit, Message
 from .._runtime import Runtime
@@ -34,8 +34,8 @@ class CaseBase:
         return self._core.runtime
 
     @property
-    def clock(self) -> VirtualClock:
-        """This test's virtual clock."""
+    def clock(self) -> VirtualClock | LoopClock:
+        """This test's clock: a `VirtualClock`, or the loop's own on a virtual event loop."""
         return self._core.clock
 
     @property
@@ -97,6 +97,7 @@ class CaseBase:
         `settle`, `advance`, `get_state`). The payload is normalized as the wire would
         (string keys, a fresh copy). A channel that has exited ignores it.
         """
+        __tracebackhide__ = True
         self._check()
         return self._core.push(socket, event, payload)
 
@@ -107,6 +108,7 @@ class CaseBase:
         (Phoenix's fastlane); intercepted ones go through the channel's `handle_out`.
         Returns a BroadcastError when the broadcast could not reach other nodes.
         """
+        __tracebackhide__ = True
         self._check()
         return self._core.broadcast_from(socket, event, payload)
 

@@ -8,6 +8,7 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -17,13 +18,14 @@ import freezegun.api
 from freezegun import freeze_time
 
 from .._channel import Channel
-from .._clock import VirtualClock, format_ns, to_ns
+from .._clock import LoopClock, VirtualClock, format_ns, to_ns
 from .._errors import BroadcastError
 from .._messages import Broadcast, Exit, Message, Push, Reason, Reply
 from .._process import ChannelProcess, Transport
 from .._results import Error, Ok
 from .._runtime import Runtime
 from .._socket import Socket, SocketHandler
+from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected
 from ._mailbox import Mailbox
 from ._settings import Settings
@@ -37,6 +39,8 @@ M = TypeVar("M", bound=Message)
 # frames up would make time real in code that these modules merely call, such as a test body
 # run by trio or a channel handler run by anyio.
 _REAL_TIME_MODULES = [
+    "pytest_channels._runtime",  # the real-time idle guards
+    "pytest_channels._process",
     "_pytest.timing",
     "_pytest.runner",
     "_pytest.terminal",
@@ -49,9 +53,26 @@ _REAL_TIME_MODULES = [
     "outcome",
 ]
 
+_NOT_VIRTUAL = (
+    "channels(virtual_loop=True) was asked for, but this test runs on {loop}, whose clock is real. "
+    "A pytest_asyncio_loop_factories hook in your conftest.py probably won over the plugin's: return "
+    '{{"virtual": pytest_channels.testing.virtual_loop_factory}} for such tests. With anyio, use '
+    "pytest_channels.testing.virtual_anyio_backend(...) as the anyio_backend fixture's value."
+)
+
 TEST_SECRET = "pytest-channels test secret, not for production"
 
 logger = logging.getLogger("pytest_channels")
+
+
+class _WallFromClock:
+    """A freezegun time factory that reads a clock: freezegun wants naive UTC datetimes."""
+
+    def __init__(self, wall: Callable[[], dt.datetime]) -> None:
+        self._wall = wall
+
+    def __call__(self) -> dt.datetime:
+        return self._wall().astimezone(dt.UTC).replace(tzinfo=None)
 
 
 class ChannelCrashed(AssertionError):
@@ -71,31 +92,62 @@ class Core:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._frozen: Any = None
         self._freezer: Any = None
         self._inspection_limit: int | None = None
+        self.clock: VirtualClock | LoopClock = VirtualClock(settings.wall_start)
         if settings.freeze_time:
             self._freezer = freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
-            self._frozen = self._freezer.start()
+            self._freezer.start()
+            # freezegun asks its newest factory for "now" on every call: answering from our
+            # clock keeps the wall clock on the test's timeline, whichever clock that is (the
+            # runtime's, or a virtual loop's that moves on its own), with nothing to sync.
+            freezegun.api.freeze_factories[-1] = _WallFromClock(lambda: self.clock.wall())  # type: ignore[call-overload]
             self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
                 freezegun.api.call_stack_inspection_limit,
                 1,
             )
-        self.clock = VirtualClock(settings.wall_start, on_move=self._on_move)
         self.runtime = Runtime(
             clock=self.clock,
             secret_key_base=TEST_SECRET,
             check_payloads=settings.check_payloads,
             idle_timeout=settings.idle_timeout,
         )
-        self.mailbox = Mailbox()
+        self.mailbox = Mailbox(on_change=self.runtime.notify)
         self.transport: Transport = WireTransport(self.mailbox) if settings.wire else self.mailbox
         self.closed = False
+        self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
+        self._bound = False
         self._join_errors: dict[str, BaseException | None] = {}
 
-    def _on_move(self, wall: dt.datetime) -> None:
-        if self._frozen is not None:
-            self._frozen.move_to(wall)
+    @property
+    def on_loop(self) -> bool:
+        """Whether the runtime runs on the event loop's own (virtual) clock."""
+        return isinstance(self.clock, LoopClock)
+
+    def bind(self) -> bool:
+        """Inside the test's event loop, before any work: adopt the loop's clock if it is virtual.
+
+        On a `VirtualTimeLoop` or under trio's `MockClock` with autojump, channel code's own
+        sleeps are virtual, so the runtime must share that clock (one timeline) and serve
+        messages as they arrive. Returns whether it does.
+
+        Raises:
+            RuntimeError: `virtual_loop` was asked for but the loop is not virtual, which
+                happens when a conftest's own loop-factory hook or anyio backend won.
+        """
+        __tracebackhide__ = True
+        if self._bound:
+            return self.on_loop
+        self._bound = True
+        found = current_virtual_backend()
+        if found is None:
+            if self.settings.virtual_loop:
+                raise RuntimeError(_NOT_VIRTUAL.format(loop=describe_current_loop()))
+            return False
+        time_source, wait_idle = found
+        self.clock = self.runtime.clock = LoopClock(time_source, wait_idle, self.settings.wall_start)
+        configure_loop(self.settings)
+        return True
 
     # -- sockets ---------------------------------------------------------------------------------
 
@@ -164,6 +216,7 @@ class Core:
         self.runtime.pubsub.unsubscribe(topic, self.mailbox)
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
+        __tracebackhide__ = True
         socket = self._own(socket, "push")
         if not self.settings.wire:
             return self.runtime.push(socket, event, payload)
@@ -172,6 +225,7 @@ class Core:
         return self.runtime.push(socket, event, wired, ref=ref)
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
+        __tracebackhide__ = True
         socket = self._own(socket, "broadcast_from")
         if socket.topic is None:
             raise ValueError("broadcast_from needs a joined socket: this one has no topic")
@@ -248,11 +302,12 @@ class Core:
         self,
         call: str,
         kind: type[M],
-        expected: str,
+        expected: Callable[[], str],
         matches: Callable[[M], bool],
         score: Callable[[Message], int],
         timeout: float | None,
         close: str = "same event",
+        payload: Any = None,
     ) -> M:
         """Selective receive in virtual time: the first matching message, consumed."""
         __tracebackhide__ = True
@@ -271,11 +326,10 @@ class Core:
 
         if await self.runtime.run_until(deadline, done):
             return found[0]
-        self.clock.move_to_ns(deadline)
         raise AssertionError(
             explain_missing(
                 call=call,
-                expected=expected,
+                expected=expected(),
                 start_ns=start,
                 end_ns=deadline,
                 mailbox=self.mailbox.messages,
@@ -283,11 +337,12 @@ class Core:
                 score=score,
                 timers=self.clock.pending_timers(),
                 close=close,
+                payload=payload,
             )
         )
 
     async def refute(
-        self, call: str, kind: type[M], expected: str, matches: Callable[[M], bool], timeout: float | None
+        self, call: str, kind: type[M], expected: Callable[[], str], matches: Callable[[M], bool], timeout: float | None
     ) -> None:
         """Wait the whole timeout in virtual time; fail as soon as a matching message is there."""
         __tracebackhide__ = True
@@ -299,16 +354,15 @@ class Core:
             message = self.mailbox.find(kind, matches)
             if message is not None:
                 raise AssertionError(
-                    explain_unexpected(call=call, expected=expected, found=message, at_ns=self.clock.now_ns())
+                    explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
                 )
             return False
 
         await self.runtime.run_until(deadline, done)
-        self.clock.move_to_ns(deadline)
 
     async def assert_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Push:
         __tracebackhide__ = True
-        expected = describe_expected("Push", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(describe_expected, "Push", _fields(topic, event=event, payload=payload))
         return await self.receive(
             f"assert_push({event!r})",
             Push,
@@ -316,11 +370,12 @@ class Core:
             lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
             _scorer(Push, event, topic),
             timeout,
+            payload=payload,
         )
 
     async def refute_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = describe_expected("Push", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(describe_expected, "Push", _fields(topic, event=event, payload=payload))
         await self.refute(
             "refute_push",
             Push,
@@ -333,7 +388,8 @@ class Core:
         self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
     ) -> Reply:
         __tracebackhide__ = True
-        expected = describe_expected("Reply", _fields(topic, ref=ref, status=status, payload=payload))
+        fields = _fields(topic, ref=ref, status=status, payload=payload)
+        expected = functools.partial(describe_expected, "Reply", fields)
         return await self.receive(
             f"assert_reply({ref!r})",
             Reply,
@@ -344,11 +400,13 @@ class Core:
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
             timeout,
             close="same ref",
+            payload=payload,
         )
 
     async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = describe_expected("Reply", _fields(topic, ref=ref, status=status, payload=payload))
+        fields = _fields(topic, ref=ref, status=status, payload=payload)
+        expected = functools.partial(describe_expected, "Reply", fields)
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
@@ -361,7 +419,7 @@ class Core:
 
     async def assert_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Broadcast:
         __tracebackhide__ = True
-        expected = describe_expected("Broadcast", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(describe_expected, "Broadcast", _fields(topic, event=event, payload=payload))
         return await self.receive(
             f"assert_broadcast({event!r})",
             Broadcast,
@@ -369,11 +427,12 @@ class Core:
             lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
             _scorer(Broadcast, event, topic),
             timeout,
+            payload=payload,
         )
 
     async def refute_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = describe_expected("Broadcast", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(describe_expected, "Broadcast", _fields(topic, event=event, payload=payload))
         await self.refute(
             "refute_broadcast",
             Broadcast,
@@ -406,7 +465,6 @@ class Core:
         if await self.runtime.run_until(deadline, done):
             self.raise_crashes()
             return found[0]
-        self.clock.move_to_ns(deadline)
         seen = self.mailbox.exits + self.mailbox.reported_exits
         listing = "\n".join(f"  - {e!r}" for e in seen) or "  (none)"
         raise AssertionError(
@@ -418,9 +476,14 @@ class Core:
     # -- teardown ---------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
-        """Let channels finish what the test sent them, then stop them all and cancel every timer."""
+        """Let channels finish what the test sent them, then stop them all and cancel every timer.
+
+        After a guard fired (the channels never went idle), settling again would only fire it
+        again: the channels are stopped as they are.
+        """
         try:
-            await self.runtime.settle()
+            if not self.stalled:
+                await self.runtime.settle()
         finally:
             await self.runtime.aclose()
 
@@ -429,11 +492,24 @@ class Core:
         __tracebackhide__ = True
         if self._freezer is not None:
             self._freezer.stop()
-            self._freezer = self._frozen = None
+            self._freezer = None
             if self._inspection_limit is not None:
                 freezegun.api.call_stack_inspection_limit = self._inspection_limit
         self.closed = True
         self.raise_crashes()
+
+
+def describe_time_limit(core: Core) -> str:
+    """Why a test on a virtual loop reached its virtual end of time, and where to look."""
+    busy = [f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in core.runtime.channels if p.doing]
+    timers = core.runtime.describe_timers()
+    return (
+        f"virtual time reached max_time={core.settings.max_time:g}s while the test was still waiting "
+        f"(t={format_ns(core.clock.now_ns())}). Either nothing can ever wake up (a deadlock: something "
+        "awaits an event nobody sets), or timers keep firing while a wait is never satisfied (a periodic "
+        "refresh). Raise max_time (@pytest.mark.channels(max_time=...)) if the test really spans that long.\n"
+        f"Channels busy:\n{chr(10).join(busy) or '  (none)'}\nRuntime timers pending:\n{timers or '  (none)'}"
+    )
 
 
 def _process(socket: Socket) -> ChannelProcess:
