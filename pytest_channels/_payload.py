@@ -14,40 +14,61 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._errors import PayloadError
 
 
-def _key(key: Any, where: str, check: bool) -> str:
-    __tracebackhide__ = True
+class _Unsendable(Exception):
+    """A value JSON cannot carry; `path` grows as the error climbs out of the nesting."""
+
+    def __init__(self, value: Any, path: str = "") -> None:
+        self.value = value
+        self.path = path
+
+
+def _key(key: Any, check: bool) -> str:
     # json.dumps' own key rules, so both modes agree: True -> "true", None -> "null", 1 -> "1".
-    if isinstance(key, str):
-        return key
     if key is True or key is False or key is None:
         return {True: "true", False: "false", None: "null"}[key]
     if isinstance(key, (int, float)):
         return repr(key) if isinstance(key, float) else str(key)
     if check:
-        raise PayloadError(_unserializable(where, f"key {key!r}", key))
+        raise _Unsendable(key, f" (key {key!r})")
     return str(key)
 
 
-def _convert(value: Any, path: str, where: str, check: bool) -> Any:
-    __tracebackhide__ = True
-    if value is None or isinstance(value, (str, bool, int)):
+def _convert(value: Any, check: bool) -> Any:
+    # Exact type checks first: this runs for every payload, and ABC checks are slow.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
         return value
-    if isinstance(value, float):
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        converted = {}
+        for key, item in value.items():
+            wire_key = key if type(key) is str else _key(key, check)
+            try:
+                converted[wire_key] = _convert(item, check)
+            except _Unsendable as exc:
+                exc.path = f"[{key!r}]{exc.path}"
+                raise
+        return converted
+    if kind is list or kind is tuple:
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_convert(item, check))
+            except _Unsendable as exc:
+                exc.path = f"[{index}]{exc.path}"
+                raise
+        return items
+    if kind is float or isinstance(value, (int, float)):
         if check and not math.isfinite(value):
-            raise PayloadError(_unserializable(where, path, value))
+            raise _Unsendable(value)
         return value
-    if isinstance(value, Mapping):
-        return {_key(k, where, check): _convert(v, f"{path}[{k!r}]", where, check) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_convert(v, f"{path}[{i}]", where, check) for i, v in enumerate(value)]
     if check:
-        raise PayloadError(_unserializable(where, path, value))
+        raise _Unsendable(value)
     try:
         return copy.deepcopy(value)
     except Exception:
@@ -70,12 +91,13 @@ def _unserializable(where: str, path: str, value: Any) -> str:
     )
 
 
-def to_wire(payload: Any, *, where: str, check: bool = True) -> Any:
+def to_wire(payload: Any, *, where: str | Callable[[], str], check: bool = True) -> Any:
     """Return `payload` as the other side of the wire would receive it.
 
     Args:
         payload: the value to send; None stands for an empty object.
-        where: who sends it and as what, for the error message (``"DedupeChannel push 'number'"``).
+        where: who sends it and as what, for the error message (``"DedupeChannel push 'number'"``),
+            or a function that says so (called only when there is an error: this is a hot path).
         check: refuse values that JSON cannot carry.
 
     Raises:
@@ -92,10 +114,17 @@ def to_wire(payload: Any, *, where: str, check: bool = True) -> Any:
         return bytes(payload)  # a binary payload: immutable, so every receiver may share it
     if check and not isinstance(payload, Mapping):
         raise PayloadError(
-            f"{where}: the payload must be a dict (a JSON object) or bytes (a binary frame), "
+            f"{_said(where)}: the payload must be a dict (a JSON object) or bytes (a binary frame), "
             f"got {type(payload).__name__} {payload!r}"
         )
-    return _convert(payload, "payload", where, check)
+    try:
+        return _convert(payload, check)
+    except _Unsendable as exc:
+        raise PayloadError(_unserializable(_said(where), f"payload{exc.path}", exc.value)) from None
+
+
+def _said(where: str | Callable[[], str]) -> str:
+    return where if isinstance(where, str) else where()
 
 
 def copy_wire(value: Any) -> Any:

@@ -6,7 +6,6 @@ import inspect
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -40,34 +39,40 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+# Mailbox entries: plain slotted classes, since one is built for every message handled.
 class _Join:
-    payload: Any
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
 
 
-@dataclass(frozen=True)
 class _In:
-    event: str
-    payload: Any
-    ref: str
+    __slots__ = ("event", "payload", "ref")
+
+    def __init__(self, event: str, payload: Any, ref: str) -> None:
+        self.event, self.payload, self.ref = event, payload, ref
 
 
-@dataclass(frozen=True)
 class _Leave:
-    ref: str
+    __slots__ = ("ref",)
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
 
 
-@dataclass(frozen=True)
 class _Info:
-    message: Any
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
 
 
-@dataclass(frozen=True)
 class _Close:
-    reason: Reason = ("shutdown", "closed")
+    __slots__ = ("reason",)
 
-
-_CLOSE = _Close()
+    def __init__(self, reason: Reason = ("shutdown", "closed")) -> None:
+        self.reason = reason
 
 
 async def _resolve(value: Any) -> Any:
@@ -88,6 +93,8 @@ class _Extra:
     def receive_broadcast(self, broadcast: Broadcast) -> None:
         self.process.send(broadcast.copy())
 
+
+_PLAIN_RESULTS = frozenset({Ok, Error, NoReply, Replied, Stop, type(None)})
 
 # A channel that keeps sending itself messages never leaves its drain loop; yielding now and
 # then lets the real-time idle guard cancel it instead of hanging the test run.
@@ -112,7 +119,7 @@ class ChannelProcess:
         self.mailbox: deque[Any] = deque()
         self.scheduled = False
         self.state = "joining"
-        self.doing: str | None = None
+        self._doing: str | tuple[str, Any] | None = None  # what it is handling now, for NotIdle
         self.join_result: Ok | Error | None = None
         self.join_error: BaseException | None = None
         self.exit: Exit | None = None
@@ -125,6 +132,14 @@ class ChannelProcess:
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
+
+    @property
+    def doing(self) -> str | None:
+        """What the channel is handling now, as `handle_in('ping')`; None between messages."""
+        if isinstance(self._doing, tuple):
+            callback, detail = self._doing
+            return f"{callback}({detail!r})"
+        return self._doing
 
     @property
     def topic(self) -> str:
@@ -179,14 +194,13 @@ class ChannelProcess:
 
     def push(self, event: str, payload: Any) -> None:
         self._require_joined(f"push({event!r})")
-        wire = to_wire(payload, where=f"{self.name} push {event!r}", check=self.runtime.check_payloads)
+        wire = to_wire(payload, where=lambda: f"{self.name} push {event!r}", check=self.runtime.check_payloads)
         self.transport.deliver(Push(self.topic, event, wire, self.socket.join_ref, self.runtime.clock.now_ns()))
 
     def reply(self, ref: str, status: str, payload: Any) -> None:
         if not isinstance(status, str):
             raise TypeError(f"{self.name} reply status must be a str (got {status!r})")
-        where = f"{self.name} reply to ref {ref!r}"
-        wire = to_wire(payload, where=where, check=self.runtime.check_payloads)
+        wire = to_wire(payload, where=lambda: f"{self.name} reply to ref {ref!r}", check=self.runtime.check_payloads)
         now = self.runtime.clock.now_ns()
         self.transport.deliver(Reply(self.topic, ref, status, wire, self.socket.join_ref, now))
 
@@ -234,17 +248,17 @@ class ChannelProcess:
                     if not runtime._inflight and runtime._idle is not None:
                         runtime._idle.set()
                 # Left set when cancelled, so that NotIdle can say what was stuck.
-                self.doing = None
+                self._doing = None
                 handled += 1
                 if handled % _YIELD_EVERY == 0:
                     if deadline is None:
                         await anyio.lowlevel.checkpoint()
                     elif time.monotonic() > deadline:
-                        self.doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
+                        self._doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
                         raise runtime._not_idle([self])
         except BaseException:
-            if self.doing is None:  # cancelled between messages: it was busy with its own mailbox
-                self.doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
+            if self._doing is None:  # cancelled between messages: it was busy with its own mailbox
+                self._doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
             raise
         finally:
             self.scheduled = False
@@ -256,16 +270,16 @@ class ChannelProcess:
             return
         try:
             if isinstance(message, _In):
-                self.doing = f"handle_in({message.event!r})"
+                self._doing = ("handle_in", message.event)
                 socket = self.socket._replace(ref=message.ref)
                 result = await self._call("handle_in", message.event, message.payload, socket)
                 await self._apply("handle_in", result, ref=message.ref)
             elif isinstance(message, Broadcast):
-                self.doing = f"handle_out({message.event!r})"
+                self._doing = ("handle_out", message.event)
                 result = await self._call("handle_out", message.event, message.payload, self.socket)
                 await self._apply("handle_out", result)
             elif isinstance(message, _Info):
-                self.doing = f"handle_info({message.message!r})"
+                self._doing = ("handle_info", message.message)
                 result = await self._call("handle_info", message.message, self.socket)
                 await self._apply("handle_info", result)
             elif isinstance(message, _Leave):
@@ -286,7 +300,7 @@ class ChannelProcess:
         function that returns something awaitable is awaited under the deadline here.
         """
         __tracebackhide__ = True
-        if not inspect.isawaitable(value):
+        if type(value) in _PLAIN_RESULTS or not inspect.isawaitable(value):  # the common case, first
             return value
         if self._deadline is None:
             return await value
@@ -333,7 +347,7 @@ class ChannelProcess:
 
     async def _run_join(self, payload: Any) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
-        self.doing = "join"
+        self._doing = "join"
         socket = self.socket
         try:
             result = await self._call("join", socket.topic, payload, socket)

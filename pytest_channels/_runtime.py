@@ -383,7 +383,7 @@ class Runtime:
         __tracebackhide__ = True
         process = _process_of(socket, "push")
         ref = ref or self.make_ref()
-        wire = to_wire(payload, where=f"push {event!r} to {process.name}", check=self.check_payloads)
+        wire = to_wire(payload, where=lambda: f"push {event!r} to {process.name}", check=self.check_payloads)
         if process.alive:
             self._enqueue(process, _In(event, wire, ref))
         return ref
@@ -428,7 +428,7 @@ class Runtime:
         __tracebackhide__ = True
         if not isinstance(topic, str) or not isinstance(event, str):
             raise TypeError(f"broadcast needs a str topic and event (got topic={topic!r}, event={event!r})")
-        wire = to_wire(payload, where=f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
+        wire = to_wire(payload, where=lambda: f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
         message = Broadcast(topic, event, wire, self.clock.now_ns())
         if local:
             self.pubsub.local_broadcast(message, from_=from_)

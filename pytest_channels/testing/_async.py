@@ -33,16 +33,27 @@ class NeverAwaited(AssertionError):
 class Waiting(Generic[T]):
     """An awaitable harness call. The work starts when it is awaited."""
 
-    __slots__ = ("_args", "_awaited", "_case", "_function", "where")
+    __slots__ = ("_args", "_awaited", "_case", "_function", "_line", "_name", "_path")
 
     def __init__(
-        self, case: AsyncChannelCase, function: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], where: str
+        self,
+        case: AsyncChannelCase,
+        function: Callable[..., Coroutine[Any, Any, T]],
+        args: tuple[Any, ...],
+        name: str,
+        path: str,
+        line: int,
     ) -> None:
         self._case = case
         self._function = function
         self._args = args
         self._awaited = False
-        self.where = where
+        self._name, self._path, self._line = name, path, line
+
+    @property
+    def where(self) -> str:
+        """The call and the line that made it (built only when a message needs it)."""
+        return f"{self._name}(...) at {self._path}:{self._line}"
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._awaited:
@@ -95,7 +106,7 @@ class AsyncChannelCase(CaseBase):
         __tracebackhide__ = True
         self._check()
         caller = sys._getframe(2)
-        waiting = Waiting(self, function, args, f"{name}(...) at {caller.f_code.co_filename}:{caller.f_lineno}")
+        waiting = Waiting(self, function, args, name, caller.f_code.co_filename, caller.f_lineno)
         self._pending.append(waiting)
         return waiting
 

@@ -296,7 +296,11 @@ class Core:
         raise ChannelCrashed(message) from cause
 
     def _deadline(self, timeout: float | None, default: float) -> int:
-        return self.clock.now_ns() + to_ns(default if timeout is None else timeout, name="timeout")
+        if timeout is None:
+            timeout = default
+        elif timeout == 0:
+            return self.clock.now_ns()
+        return self.clock.now_ns() + to_ns(timeout, name="timeout")
 
     async def receive(
         self,
@@ -362,7 +366,7 @@ class Core:
 
     async def assert_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Push:
         __tracebackhide__ = True
-        expected = functools.partial(describe_expected, "Push", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(_describe, "Push", topic, event=event, payload=payload)
         return await self.receive(
             f"assert_push({event!r})",
             Push,
@@ -375,7 +379,7 @@ class Core:
 
     async def refute_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = functools.partial(describe_expected, "Push", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(_describe, "Push", topic, event=event, payload=payload)
         await self.refute(
             "refute_push",
             Push,
@@ -388,8 +392,7 @@ class Core:
         self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
     ) -> Reply:
         __tracebackhide__ = True
-        fields = _fields(topic, ref=ref, status=status, payload=payload)
-        expected = functools.partial(describe_expected, "Reply", fields)
+        expected = functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload)
         return await self.receive(
             f"assert_reply({ref!r})",
             Reply,
@@ -405,8 +408,7 @@ class Core:
 
     async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        fields = _fields(topic, ref=ref, status=status, payload=payload)
-        expected = functools.partial(describe_expected, "Reply", fields)
+        expected = functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload)
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
@@ -419,7 +421,7 @@ class Core:
 
     async def assert_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Broadcast:
         __tracebackhide__ = True
-        expected = functools.partial(describe_expected, "Broadcast", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(_describe, "Broadcast", topic, event=event, payload=payload)
         return await self.receive(
             f"assert_broadcast({event!r})",
             Broadcast,
@@ -432,7 +434,7 @@ class Core:
 
     async def refute_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = functools.partial(describe_expected, "Broadcast", _fields(topic, event=event, payload=payload))
+        expected = functools.partial(_describe, "Broadcast", topic, event=event, payload=payload)
         await self.refute(
             "refute_broadcast",
             Broadcast,
@@ -516,6 +518,10 @@ def _process(socket: Socket) -> ChannelProcess:
     if socket.channel_pid is None:
         raise ValueError(f"this socket has not joined a channel: {socket!r}. Join it with subscribe_and_join first.")
     return socket.channel_pid
+
+
+def _describe(kind: str, topic: str | None, **fields: Any) -> str:
+    return describe_expected(kind, _fields(topic, **fields))
 
 
 def _fields(topic: str | None, **fields: Any) -> list[tuple[str, Any]]:

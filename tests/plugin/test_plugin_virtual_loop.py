@@ -189,7 +189,7 @@ def test_a_conftest_hook_of_its_own_coexists_and_a_real_loop_is_refused_clearly(
     result.stdout.fnmatch_lines(
         [
             "E *RuntimeError: channels(virtual_loop=True) was asked for, but this test runs on "
-            "<_UnixSelectorEventLoop *>, whose clock is real. A pytest_asyncio_loop_factories hook in your "
+            "<*UnixSelectorEventLoop *>, whose clock is real. A pytest_asyncio_loop_factories hook in your "
             "conftest.py probably won over the plugin's: return "
             '{"virtual": pytest_channels.testing.virtual_loop_factory} for such tests. With anyio, use '
             "pytest_channels.testing.virtual_anyio_backend(...) as the anyio_backend fixture's value."
