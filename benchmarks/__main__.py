@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running: {name}", file=sys.stderr)
         rows += module.run(options.smoke)
 
+    print("running: WebSocket server (benchmarks/bench_ws.py)", file=sys.stderr)
+    served = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_ws.py"), *(["--smoke"] if options.smoke else [])],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
     report = "\n".join(
         [
             f"Measured {time.strftime('%Y-%m-%d')} on {platform.python_implementation()} "
@@ -73,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
             + f"; the whole run took {time.perf_counter() - started:.0f} s.",
             "",
             table(rows),
+            "",
+            "Over WebSocket (`benchmarks/bench_ws.py`, against a bare echo server under the same uvicorn):",
+            "",
+            "```text",
+            served.rstrip(),
+            "```",
             "",
         ]
     )

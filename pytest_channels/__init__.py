@@ -7,6 +7,7 @@ come from the pytest plugin `pytest_channels.plugin`.
 from __future__ import annotations
 
 from . import _public
+from ._asgi import ChannelsApp as ChannelsApp
 from ._channel import Channel as Channel
 from ._channel import SocketRef as SocketRef
 from ._clock import Clock as Clock
@@ -49,6 +50,7 @@ from ._results import ok as ok
 from ._results import reply as reply
 from ._results import stop as stop
 from ._runtime import Runtime as Runtime
+from ._serializer import FrameError as FrameError
 from ._socket import Route as Route
 from ._socket import Socket as Socket
 from ._socket import SocketHandler as SocketHandler
@@ -90,6 +92,7 @@ __all__ = (
     "Reason",
     # running them
     "Runtime",
+    "ChannelsApp",
     "ChannelProcess",
     "Transport",
     "PubSub",
@@ -110,6 +113,7 @@ __all__ = (
     "NotJoined",
     "NotIdle",
     "TokenError",
+    "FrameError",
 )
 
 

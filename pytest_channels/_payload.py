@@ -5,6 +5,9 @@ that the value is a JSON object and returns a fresh copy with the keys JSON woul
 (strings), exactly what a JSON round trip would give. With checking off it still copies
 and converts keys the same way, but lets other values through (for users who push Python
 objects on purpose).
+
+A payload may also be binary as a whole (`bytes`), Phoenix's `{:binary, data}`: the V2
+serializer carries it in a binary frame. Bytes inside a JSON object cannot cross the wire.
 """
 
 from __future__ import annotations
@@ -107,9 +110,12 @@ def to_wire(payload: Any, *, where: str | Callable[[], str], check: bool = True)
     __tracebackhide__ = True
     if payload is None:
         return {}
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)  # a binary payload: immutable, so every receiver may share it
     if check and not isinstance(payload, Mapping):
         raise PayloadError(
-            f"{_said(where)}: the payload must be a dict (a JSON object), got {type(payload).__name__} {payload!r}"
+            f"{_said(where)}: the payload must be a dict (a JSON object) or bytes (a binary frame), "
+            f"got {type(payload).__name__} {payload!r}"
         )
     try:
         return _convert(payload, check)
@@ -136,4 +142,4 @@ def copy_wire(value: Any) -> Any:
         return value
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})  # immutable: shared, not copied

@@ -69,10 +69,10 @@ class _Info:
 
 
 class _Close:
-    pass
+    __slots__ = ("reason",)
 
-
-_CLOSE = _Close()
+    def __init__(self, reason: Reason = ("shutdown", "closed")) -> None:
+        self.reason = reason
 
 
 async def _resolve(value: Any) -> Any:
@@ -285,8 +285,8 @@ class ChannelProcess:
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
-            elif message is _CLOSE:
-                await self._exit(("shutdown", "closed"), graceful_close=False)
+            elif isinstance(message, _Close):
+                await self._exit(message.reason, graceful_close=False)
         except Exception as exc:
             logger.error(
                 "%s (topic %r) crashed in %s: an exception was raised", self.name, self.topic, self.doing, exc_info=exc

@@ -24,9 +24,9 @@ import anyio.abc
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns
 from ._errors import BroadcastError, InvalidReturn, NotIdle
-from ._messages import Broadcast
+from ._messages import Broadcast, Reason
 from ._payload import to_wire
-from ._process import _CLOSE, ChannelProcess, Transport, _In, _Join, _Leave, _resolve
+from ._process import ChannelProcess, Transport, _Close, _In, _Join, _Leave, _resolve
 from ._pubsub import PubSub, Subscriber
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
@@ -358,9 +358,14 @@ class Runtime:
         transport: Transport,
         *,
         channel: type[Channel] | None = None,
+        join_ref: str | None = None,
     ) -> Ok | Error:
-        """Join `topic` and settle; returns `Ok(joined_socket, reply)` or `Error(reply)`."""
-        started = self.start_join(socket, topic, payload, transport, channel=channel)
+        """Join `topic` and settle; returns `Ok(joined_socket, reply)` or `Error(reply)`.
+
+        `join_ref` is the client's reference for this join (a fresh one by default); a
+        network transport passes the one from the client's `phx_join` frame.
+        """
+        started = self.start_join(socket, topic, payload, transport, channel=channel, join_ref=join_ref)
         if isinstance(started, Error):
             return started
         if self._serving:
@@ -391,11 +396,15 @@ class Runtime:
             self._enqueue(process, _Leave(ref))
         return ref
 
-    def close(self, socket: Socket) -> None:
-        """Queue a close: the channel terminates with ("shutdown", "closed"), without a Close message."""
+    def close(self, socket: Socket, reason: Reason = ("shutdown", "closed")) -> None:
+        """Queue a close: the channel terminates with `reason`, without a Close message.
+
+        The default is what a channel sees when its transport goes away; a transport closing
+        the old channel of a duplicate join passes ("shutdown", "duplicate_join").
+        """
         process = _process_of(socket, "close")
         if process.alive:
-            self._enqueue(process, _CLOSE)
+            self._enqueue(process, _Close(reason))
 
     # -- broadcasts ------------------------------------------------------------------------------
 

@@ -64,6 +64,8 @@ class Settings:
             (`VirtualTimeLimit`) instead of letting periodic timers run time away.
         io_grace: on a virtual loop, real seconds to wait for socket I/O before each jump
             of time while sockets are open (0: jump at once).
+        wire: send every message through the real V2 serializer, both ways, as a `ChannelsApp`
+            connection to phoenix.js would: a payload the wire would change or refuse fails here.
     """
 
     assert_timeout: float = 0.1
@@ -75,6 +77,7 @@ class Settings:
     virtual_loop: bool = False
     max_time: float = 86_400.0
     io_grace: float = 0.0
+    wire: bool = False
 
     def updated(self, values: Mapping[str, Any], *, source: str, prefix: str = "") -> Settings:
         """Return a copy with `values` applied, each validated.
@@ -104,6 +107,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "virtual_loop": _bool,
     "max_time": _seconds,
     "io_grace": _seconds,
+    "wire": _bool,
 }
 
 SETTING_NAMES = tuple(_PARSERS)

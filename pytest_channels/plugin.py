@@ -34,6 +34,7 @@ _INI: dict[str, tuple[Any, str]] = {
     "virtual_loop": (bool, "run tests on a virtual-time event loop, so channel code's own sleeps are virtual"),
     "max_time": (float, "on a virtual loop, virtual seconds after which a test fails (default 86400)"),
     "io_grace": (float, "on a virtual loop, real seconds to wait for socket I/O before time jumps (default 0)"),
+    "wire": (bool, "send every message through the real V2 serializer, both ways (default false)"),
 }
 
 
@@ -52,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
-        "wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, io_grace=None): "
+        "wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, io_grace=None, wire=None): "
         "settings for the `channels` fixture in this test.",
     )
     ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}

@@ -18,7 +18,7 @@ from .._channel import Channel
 from .._clock import LoopClock, VirtualClock, format_ns, to_ns
 from .._errors import BroadcastError
 from .._messages import Broadcast, Exit, Message, Push, Reason, Reply
-from .._process import ChannelProcess
+from .._process import ChannelProcess, Transport
 from .._results import Error, Ok
 from .._runtime import Runtime
 from .._settings import Settings
@@ -26,6 +26,7 @@ from .._socket import Socket, SocketHandler
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected
 from ._mailbox import Mailbox
+from ._wire import WireTransport, client_payload, connect_params
 
 M = TypeVar("M", bound=Message)
 
@@ -111,6 +112,7 @@ class Core:
             idle_timeout=settings.idle_timeout,
         )
         self.mailbox = Mailbox(on_change=self.runtime.notify)
+        self.transport: Transport = WireTransport(self.mailbox) if settings.wire else self.mailbox
         self.closed = False
         self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
         self._bound = False
@@ -161,6 +163,8 @@ class Core:
     async def connect(
         self, handler: type[SocketHandler], params: Mapping[str, Any] | None, connect_info: Mapping[str, Any] | None
     ) -> Ok | Error:
+        if self.settings.wire:
+            params = connect_params(params)
         result = await self.runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
             self.runtime.pubsub.subscribe(result.socket.id, self.mailbox)
@@ -175,7 +179,9 @@ class Core:
                 "Pass channel=YourChannel, or build the socket from your SocketHandler "
                 "(channels.socket(UserSocket) or channels.connect(UserSocket, params))."
             )
-        started = self.runtime.start_join(socket, topic, payload, self.mailbox, channel=channel)
+        if self.settings.wire:
+            payload = client_payload(topic, "phx_join", payload, None, None)
+        started = self.runtime.start_join(socket, topic, payload, self.transport, channel=channel)
         if isinstance(started, Error):
             return started
         await self.settle()
@@ -210,7 +216,12 @@ class Core:
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
         __tracebackhide__ = True
-        return self.runtime.push(self._own(socket, "push"), event, payload)
+        socket = self._own(socket, "push")
+        if not self.settings.wire:
+            return self.runtime.push(socket, event, payload)
+        ref = self.runtime.make_ref()
+        wired = client_payload(socket.topic or "", event, payload, socket.join_ref, ref)
+        return self.runtime.push(socket, event, wired, ref=ref)
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
         __tracebackhide__ = True
