@@ -207,13 +207,13 @@ class AsyncChannelCase(CaseBase):
         self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> Awaitable[Push]:
         """See `ChannelCase.assert_push`."""
-        return self._wait("assert_push", self._core.assert_push, event, payload, timeout, topic)
+        return self._wait("assert_push", self._core.assert_event, Push, event, payload, timeout, topic)
 
     def refute_push(
         self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_push`."""
-        return self._wait("refute_push", self._core.refute_push, event, payload, timeout, topic)
+        return self._wait("refute_push", self._core.refute_event, Push, event, payload, timeout, topic)
 
     def assert_reply(
         self,
@@ -243,13 +243,13 @@ class AsyncChannelCase(CaseBase):
         self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> Awaitable[Broadcast]:
         """See `ChannelCase.assert_broadcast`."""
-        return self._wait("assert_broadcast", self._core.assert_broadcast, event, payload, timeout, topic)
+        return self._wait("assert_broadcast", self._core.assert_event, Broadcast, event, payload, timeout, topic)
 
     def refute_broadcast(
         self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_broadcast`."""
-        return self._wait("refute_broadcast", self._core.refute_broadcast, event, payload, timeout, topic)
+        return self._wait("refute_broadcast", self._core.refute_event, Broadcast, event, payload, timeout, topic)
 
     def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Awaitable[Exit]:
         """See `ChannelCase.assert_exit`."""

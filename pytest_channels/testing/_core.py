@@ -29,6 +29,7 @@ from ._mailbox import Mailbox
 from ._wire import WireTransport, client_payload, connect_params
 
 M = TypeVar("M", bound=Message)
+E = TypeVar("E", Push, Broadcast)
 
 # Direct callers that must keep reading the real clock: pytest's own timing (durations, junit
 # times) and the event loops' scheduling (trio's clock would otherwise freeze and hang real
@@ -363,27 +364,31 @@ class Core:
 
         await self.runtime.run_until(deadline, done)
 
-    async def assert_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Push:
+    async def assert_event(
+        self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
+    ) -> E:
+        """`assert_push` (kind `Push`) and `assert_broadcast` (kind `Broadcast`)."""
         __tracebackhide__ = True
-        expected = functools.partial(_describe, "Push", topic, event=event, payload=payload)
         return await self.receive(
-            f"assert_push({event!r})",
-            Push,
-            expected,
-            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
-            _scorer(Push, event, topic),
+            f"assert_{kind.__name__.lower()}({event!r})",
+            kind,
+            functools.partial(_describe, kind.__name__, topic, event=event, payload=payload),
+            _event_matcher(event, payload, topic),
+            _scorer(kind, event, topic),
             timeout,
             payload=payload,
         )
 
-    async def refute_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
+    async def refute_event(
+        self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
+    ) -> None:
+        """`refute_push` and `refute_broadcast`."""
         __tracebackhide__ = True
-        expected = functools.partial(_describe, "Push", topic, event=event, payload=payload)
         await self.refute(
-            "refute_push",
-            Push,
-            expected,
-            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
+            f"refute_{kind.__name__.lower()}",
+            kind,
+            functools.partial(_describe, kind.__name__, topic, event=event, payload=payload),
+            _event_matcher(event, payload, topic),
             timeout,
         )
 
@@ -391,14 +396,11 @@ class Core:
         self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
     ) -> Reply:
         __tracebackhide__ = True
-        expected = functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload)
         return await self.receive(
             f"assert_reply({ref!r})",
             Reply,
-            expected,
-            lambda m: (
-                m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
-            ),
+            functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload),
+            _reply_matcher(ref, status, payload, topic),
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
             timeout,
             close="same ref",
@@ -407,38 +409,11 @@ class Core:
 
     async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload)
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
-            expected,
-            lambda m: (
-                m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
-            ),
-            timeout,
-        )
-
-    async def assert_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Broadcast:
-        __tracebackhide__ = True
-        expected = functools.partial(_describe, "Broadcast", topic, event=event, payload=payload)
-        return await self.receive(
-            f"assert_broadcast({event!r})",
-            Broadcast,
-            expected,
-            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
-            _scorer(Broadcast, event, topic),
-            timeout,
-            payload=payload,
-        )
-
-    async def refute_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
-        __tracebackhide__ = True
-        expected = functools.partial(_describe, "Broadcast", topic, event=event, payload=payload)
-        await self.refute(
-            "refute_broadcast",
-            Broadcast,
-            expected,
-            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
+            functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload),
+            _reply_matcher(ref, status, payload, topic),
             timeout,
         )
 
@@ -519,6 +494,16 @@ def _process(socket: Socket) -> ChannelProcess:
     if socket.channel_pid is None:
         raise ValueError(f"this socket has not joined a channel: {socket!r}. Join it with subscribe_and_join first.")
     return socket.channel_pid
+
+
+def _event_matcher(event: Any, payload: Any, topic: str | None) -> Callable[[Push | Broadcast], bool]:
+    return lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
+
+
+def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Callable[[Reply], bool]:
+    return lambda m: (
+        m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
+    )
 
 
 def _describe(kind: str, topic: str | None, **fields: Any) -> str:

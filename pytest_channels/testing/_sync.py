@@ -168,14 +168,14 @@ class ChannelCase(CaseBase):
     ) -> Push:
         """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds."""
         __tracebackhide__ = True
-        return self._run(self._core.assert_push(event, payload, timeout, topic))
+        return self._run(self._core.assert_event(Push, event, payload, timeout, topic))
 
     def refute_push(
         self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> None:
         """Fail if a matching `Push` is there or arrives within `timeout` virtual seconds."""
         __tracebackhide__ = True
-        self._run(self._core.refute_push(event, payload, timeout, topic))
+        self._run(self._core.refute_event(Push, event, payload, timeout, topic))
 
     def assert_reply(
         self,
@@ -208,14 +208,14 @@ class ChannelCase(CaseBase):
     ) -> Broadcast:
         """Consume the first `Broadcast` the test received on its own subscriptions."""
         __tracebackhide__ = True
-        return self._run(self._core.assert_broadcast(event, payload, timeout, topic))
+        return self._run(self._core.assert_event(Broadcast, event, payload, timeout, topic))
 
     def refute_broadcast(
         self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> None:
         """Fail if a matching `Broadcast` is there or arrives within `timeout`."""
         __tracebackhide__ = True
-        self._run(self._core.refute_broadcast(event, payload, timeout, topic))
+        self._run(self._core.refute_event(Broadcast, event, payload, timeout, topic))
 
     def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Exit:
         """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
