@@ -7,9 +7,11 @@ come from the pytest plugin `pytest_channels.plugin`.
 from __future__ import annotations
 
 from . import _public
+from ._asgi import ChannelsApp as ChannelsApp
 from ._channel import Channel as Channel
 from ._channel import SocketRef as SocketRef
 from ._clock import Clock as Clock
+from ._clock import LoopClock as LoopClock
 from ._clock import SystemClock as SystemClock
 from ._clock import Timer as Timer
 from ._clock import VirtualClock as VirtualClock
@@ -60,6 +62,7 @@ from ._results import ok as ok
 from ._results import reply as reply
 from ._results import stop as stop
 from ._runtime import Runtime as Runtime
+from ._serializer import FrameError as FrameError
 from ._socket import Route as Route
 from ._socket import Socket as Socket
 from ._socket import SocketHandler as SocketHandler
@@ -101,6 +104,7 @@ __all__ = (
     "Reason",
     # running them
     "Runtime",
+    "ChannelsApp",
     "ChannelProcess",
     "Transport",
     "PubSub",
@@ -111,6 +115,7 @@ __all__ = (
     "Clock",
     "SystemClock",
     "VirtualClock",
+    "LoopClock",
     "Timer",
     # several nodes, and the network between them
     "Cluster",
@@ -130,6 +135,7 @@ __all__ = (
     "NotJoined",
     "NotIdle",
     "TokenError",
+    "FrameError",
     "UnknownNode",
     "NodeStopped",
     "BrokerUnreachable",

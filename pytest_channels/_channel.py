@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -39,11 +40,15 @@ class Channel:
     """Broadcast events that go through `handle_out`; every other one goes straight to the client."""
 
     _process: ChannelProcess
+    _plain_callbacks: ClassVar[bool] = True
+    """No callback is `async def`: the runtime may then run this channel's mailbox inline."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if isinstance(cls.intercept, str) or not all(isinstance(e, str) for e in cls.intercept):
             raise TypeError(f"{cls.__name__}.intercept must be a list of event names (got {cls.intercept!r})")
+        callbacks = ("join", "handle_in", "handle_out", "handle_info", "terminate")
+        cls._plain_callbacks = not any(inspect.iscoroutinefunction(getattr(cls, name)) for name in callbacks)
 
     # -- callbacks -------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import anyio
@@ -89,6 +89,10 @@ class Clock(Protocol):
 
     def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
         """Run `callback` once the runtime reaches `deadline_ns`."""
+        ...
+
+    def pending_timers(self) -> list[Timer]:
+        """Every pending timer, earliest first."""
         ...
 
 
@@ -233,36 +237,32 @@ class VirtualClock:
         return f"<VirtualClock now={format_ns(self._now_ns)} timers={len(self.pending_timers())}>"
 
 
-class SystemClock:
-    """The real clock, for running channels in production.
-
-    Timers fire only while a runtime serves (`Runtime.serving()`): its timer driver sleeps
-    until the earliest deadline and is woken early when an earlier timer is set.
-    """
+class _DrivenClock:
+    """Timers kept in our own heap and fired by a driver task that sleeps on the event loop."""
 
     def __init__(self) -> None:
-        self._origin = time.monotonic_ns()
         self._timers = _TimerHeap()
-        self._wakeup = anyio.Event()
+        self._wakeup: anyio.Event | None = None
 
     def now_ns(self) -> int:
-        return time.monotonic_ns() - self._origin
-
-    def wall(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
+        raise NotImplementedError
 
     def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
         current = self._timers.next_deadline()
         timer = self._timers.push(deadline_ns, callback, description)
-        if current is None or deadline_ns < current:
+        if self._wakeup is not None and (current is None or deadline_ns < current):
             self._wakeup.set()
         return timer
+
+    def pending_timers(self) -> list[Timer]:
+        """Every pending timer, earliest first."""
+        return self._timers.pending()
 
     def cancel_all(self) -> int:
         return self._timers.cancel_all()
 
     async def drive(self) -> None:
-        """Fire timers as they fall due, forever. Run it in a task group."""
+        """Fire timers as they fall due, forever. `Runtime.serving()` runs it in its task group."""
         while True:
             now = self.now_ns()
             while (timer := self._timers.pop_due(now)) is not None:
@@ -274,3 +274,55 @@ class SystemClock:
             else:
                 with anyio.move_on_after((deadline - self.now_ns()) / NS_PER_SECOND):
                     await self._wakeup.wait()
+
+
+class SystemClock(_DrivenClock):
+    """The real clock, for running channels in production.
+
+    Timers fire only while a runtime serves (`Runtime.serving()`): its timer driver sleeps
+    until the earliest deadline and is woken early when an earlier timer is set.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._origin = time.monotonic_ns()
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns() - self._origin
+
+    def wall(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+class LoopClock(_DrivenClock):
+    """The event loop's own clock: virtual on a `VirtualTimeLoop` or under trio's `MockClock`.
+
+    One timeline for everything: the runtime's timers, and the `asyncio.sleep`, `wait_for`
+    and anyio timeouts in channel code, all read and wait on the loop's time.
+
+    Args:
+        time_source: the loop's time in seconds (`loop.time`, `MockClock.current_time`).
+        wait_idle: returns once nothing is runnable at the current instant.
+        wall_start: the wall-clock time of the instant the clock was created.
+    """
+
+    def __init__(
+        self,
+        time_source: Callable[[], float],
+        wait_idle: Callable[[], Awaitable[None]],
+        wall_start: dt.datetime = DEFAULT_WALL_START,
+    ) -> None:
+        super().__init__()
+        self._source = time_source
+        self._origin = time_source()
+        self.wait_idle = wait_idle
+        self.wall_start = wall_start
+
+    def now_ns(self) -> int:
+        return round((self._source() - self._origin) * NS_PER_SECOND)
+
+    def wall(self) -> dt.datetime:
+        return self.wall_start + dt.timedelta(microseconds=self.now_ns() // 1000)
+
+    def __repr__(self) -> str:
+        return f"<LoopClock now={format_ns(self.now_ns())} timers={len(self.pending_timers())}>"

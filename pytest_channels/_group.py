@@ -9,14 +9,14 @@ timer) drives every node in the order of the one clock without knowing there are
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
-
-import anyio
 
 from ._channel import Channel
 from ._clock import VirtualClock, format_ns
 from ._errors import BroadcastError, NodeStopped, NotIdle
+from ._messages import Reason
 from ._process import ChannelProcess, Transport
 from ._pubsub import Subscriber
 from ._results import Error, Ok
@@ -57,7 +57,7 @@ class Group:
             NotIdle: they kept handing each other work for `idle_timeout` real seconds (two
                 channels on different nodes that answer each other's broadcasts forever).
         """
-        started = anyio.current_time()
+        started = time.monotonic()  # not anyio's clock: teardown may settle outside any event loop
         while True:
             worked = False
             for runtime in list(self.runtimes):
@@ -71,7 +71,7 @@ class Group:
                 worked = await stepper.step() or worked
             if not worked:
                 return
-            if anyio.current_time() - started > self.idle_timeout:
+            if time.monotonic() - started > self.idle_timeout:
                 raise NotIdle(
                     f"the nodes kept handing each other work at t={format_ns(self.clock.now_ns())} for "
                     f"{self.idle_timeout}s of real time without becoming idle.\n"
@@ -164,9 +164,9 @@ class GroupRuntime(Runtime):
         self.check_running("leave")
         return super().leave(socket, ref)
 
-    def close(self, socket: Socket) -> None:
+    def close(self, socket: Socket, reason: Reason = ("shutdown", "closed")) -> None:
         self.check_running("close")
-        super().close(socket)
+        super().close(socket, reason)
 
     def broadcast(
         self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None

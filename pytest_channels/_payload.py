@@ -5,64 +5,99 @@ that the value is a JSON object and returns a fresh copy with the keys JSON woul
 (strings), exactly what a JSON round trip would give. With checking off it still copies
 and converts keys the same way, but lets other values through (for users who push Python
 objects on purpose).
+
+A payload may also be binary as a whole (`bytes`), Phoenix's `{:binary, data}`: the V2
+serializer carries it in a binary frame. Bytes inside a JSON object cannot cross the wire.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._errors import PayloadError
 
 
-def _key(key: Any, where: str, check: bool) -> str:
+class _Unsendable(Exception):
+    """A value JSON cannot carry; `path` grows as the error climbs out of the nesting."""
+
+    def __init__(self, value: Any, path: str = "") -> None:
+        self.value = value
+        self.path = path
+
+
+def _key(key: Any, check: bool) -> str:
     # json.dumps' own key rules, so both modes agree: True -> "true", None -> "null", 1 -> "1".
-    if isinstance(key, str):
-        return key
     if key is True or key is False or key is None:
         return {True: "true", False: "false", None: "null"}[key]
     if isinstance(key, (int, float)):
         return repr(key) if isinstance(key, float) else str(key)
     if check:
-        raise PayloadError(_unserializable(where, f"key {key!r}", key))
+        raise _Unsendable(key, f" (key {key!r})")
     return str(key)
 
 
-def _convert(value: Any, path: str, where: str, check: bool) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
+def _convert(value: Any, check: bool) -> Any:
+    # Exact type checks first: this runs for every payload, and ABC checks are slow.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
         return value
-    if isinstance(value, float):
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        converted = {}
+        for key, item in value.items():
+            wire_key = key if type(key) is str else _key(key, check)
+            try:
+                converted[wire_key] = _convert(item, check)
+            except _Unsendable as exc:
+                exc.path = f"[{key!r}]{exc.path}"
+                raise
+        return converted
+    if kind is list or kind is tuple:
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_convert(item, check))
+            except _Unsendable as exc:
+                exc.path = f"[{index}]{exc.path}"
+                raise
+        return items
+    if kind is float or isinstance(value, (int, float)):
         if check and not math.isfinite(value):
-            raise PayloadError(_unserializable(where, path, value))
+            raise _Unsendable(value)
         return value
-    if isinstance(value, Mapping):
-        return {_key(k, where, check): _convert(v, f"{path}[{k!r}]", where, check) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_convert(v, f"{path}[{i}]", where, check) for i, v in enumerate(value)]
     if check:
-        raise PayloadError(_unserializable(where, path, value))
+        raise _Unsendable(value)
     try:
         return copy.deepcopy(value)
     except Exception:
         return value  # cannot be copied (a lock, a connection): the receiver shares it, on purpose
 
 
+def _type_name(value: Any) -> str:
+    # Under freezegun a datetime is a FakeDatetime: name the class the user wrote.
+    for cls in type(value).__mro__:
+        if not cls.__module__.startswith("freezegun"):
+            return cls.__name__
+    return type(value).__name__
+
+
 def _unserializable(where: str, path: str, value: Any) -> str:
     return (
-        f"{where}: {path} = {value!r} ({type(value).__name__}) cannot be sent as JSON. "
+        f"{where}: {path} = {value!r} ({_type_name(value)}) cannot be sent as JSON. "
         "Convert it to str, int, float, bool, None, list or dict, or turn payload checking off "
         "(ini channels_check_payloads = false, or @pytest.mark.channels(check_payloads=False))."
     )
 
 
-def to_wire(payload: Any, *, where: str, check: bool = True) -> Any:
+def to_wire(payload: Any, *, where: str | Callable[[], str], check: bool = True) -> Any:
     """Return `payload` as the other side of the wire would receive it.
 
     Args:
         payload: the value to send; None stands for an empty object.
-        where: who sends it and as what, for the error message (``"DedupeChannel push 'number'"``).
+        where: who sends it and as what, for the error message (``"DedupeChannel push 'number'"``),
+            or a function that says so (called only when there is an error: this is a hot path).
         check: refuse values that JSON cannot carry.
 
     Raises:
@@ -72,24 +107,39 @@ def to_wire(payload: Any, *, where: str, check: bool = True) -> Any:
         >>> to_wire({"n": 1, 2: [3], None: (4,)}, where="a test")
         {'n': 1, '2': [3], 'null': [4]}
     """
+    __tracebackhide__ = True
     if payload is None:
         return {}
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)  # a binary payload: immutable, so every receiver may share it
     if check and not isinstance(payload, Mapping):
         raise PayloadError(
-            f"{where}: the payload must be a dict (a JSON object), got {type(payload).__name__} {payload!r}"
+            f"{_said(where)}: the payload must be a dict (a JSON object) or bytes (a binary frame), "
+            f"got {type(payload).__name__} {payload!r}"
         )
-    return _convert(payload, "payload", where, check)
+    try:
+        return _convert(payload, check)
+    except _Unsendable as exc:
+        raise PayloadError(_unserializable(_said(where), f"payload{exc.path}", exc.value)) from None
+
+
+def _said(where: str | Callable[[], str]) -> str:
+    return where if isinstance(where, str) else where()
 
 
 def copy_wire(value: Any) -> Any:
     """A fresh copy of a value that already went through `to_wire`, for each receiver of a broadcast."""
-    if isinstance(value, dict):
-        return {k: copy_wire(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_wire(v) for v in value]
-    if value is None or isinstance(value, (str, int, float)):
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else copy_wire(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else copy_wire(v) for v in value]
+    if kind in _SCALARS:
         return value
     try:
         return copy.deepcopy(value)
     except Exception:
         return value
+
+
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})  # immutable: shared, not copied

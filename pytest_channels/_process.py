@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -13,14 +13,14 @@ import anyio
 from ._channel import Channel, SocketRef
 from ._clock import Timer, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
-from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, is_graceful
+from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, built, is_graceful
 from ._payload import copy_wire, to_wire
 from ._pubsub import publisher
 from ._results import Error, NoReply, Ok, Replied, Stop, check_result
+from ._socket import Socket
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
-    from ._socket import Socket
 
 logger = logging.getLogger("pytest_channels")
 
@@ -40,33 +40,40 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+# Mailbox entries: plain slotted classes, since one is built for every message handled.
 class _Join:
-    payload: Any
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
 
 
-@dataclass(frozen=True)
 class _In:
-    event: str
-    payload: Any
-    ref: str
+    __slots__ = ("event", "payload", "ref")
+
+    def __init__(self, event: str, payload: Any, ref: str) -> None:
+        self.event, self.payload, self.ref = event, payload, ref
 
 
-@dataclass(frozen=True)
 class _Leave:
-    ref: str
+    __slots__ = ("ref",)
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
 
 
-@dataclass(frozen=True)
 class _Info:
-    message: Any
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
 
 
 class _Close:
-    pass
+    __slots__ = ("reason",)
 
-
-_CLOSE = _Close()
+    def __init__(self, reason: Reason = ("shutdown", "closed")) -> None:
+        self.reason = reason
 
 
 async def _resolve(value: Any) -> Any:
@@ -87,6 +94,8 @@ class _Extra:
     def receive_broadcast(self, broadcast: Broadcast) -> None:
         self.process.send(broadcast.copy())
 
+
+_PLAIN_RESULTS = frozenset({Ok, Error, NoReply, Replied, Stop, type(None)})
 
 # A channel that keeps sending itself messages never leaves its drain loop; yielding now and
 # then lets the real-time idle guard cancel it instead of hanging the test run.
@@ -111,17 +120,27 @@ class ChannelProcess:
         self.mailbox: deque[Any] = deque()
         self.scheduled = False
         self.state = "joining"
-        self.doing: str | None = None
+        self._doing: str | tuple[str, Any] | None = None  # what it is handling now, for NotIdle
         self.join_result: Ok | Error | None = None
         self.join_error: BaseException | None = None
         self.exit: Exit | None = None
         self.join_done: anyio.Event | None = None  # set once join_result is known, when serving
         self._timers: set[Timer] = set()
+        self._deadline: float | None = None
+        self.inline = channel._plain_callbacks
         self._extra = _Extra(self)
         self._extra_topics: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
+
+    @property
+    def doing(self) -> str | None:
+        """What the channel is handling now, as `handle_in('ping')`; None between messages."""
+        if isinstance(self._doing, tuple):
+            callback, detail = self._doing
+            return f"{callback}({detail!r})"
+        return self._doing
 
     @property
     def topic(self) -> str:
@@ -143,7 +162,7 @@ class ChannelProcess:
             self.runtime._enqueue(self, broadcast.copy())
         else:
             payload = copy_wire(broadcast.payload)
-            push = Push(broadcast.topic, broadcast.event, payload, None, broadcast.at_ns, broadcast.origin)
+            push = built(Push, broadcast.topic, broadcast.event, payload, None, broadcast.at_ns, broadcast.origin)
             self.transport.deliver(push)
 
     def send(self, message: Any) -> None:
@@ -177,17 +196,16 @@ class ChannelProcess:
 
     def push(self, event: str, payload: Any) -> None:
         self._require_joined(f"push({event!r})")
-        wire = to_wire(payload, where=f"{self.name} push {event!r}", check=self.runtime.check_payloads)
+        wire = to_wire(payload, where=lambda: f"{self.name} push {event!r}", check=self.runtime.check_payloads)
         now, node = self.runtime.clock.now_ns(), self.runtime.pubsub.node
-        self.transport.deliver(Push(self.topic, event, wire, self.socket.join_ref, now, node))
+        self.transport.deliver(built(Push, self.topic, event, wire, self.socket.join_ref, now, node))
 
     def reply(self, ref: str, status: str, payload: Any) -> None:
         if not isinstance(status, str):
             raise TypeError(f"{self.name} reply status must be a str (got {status!r})")
-        where = f"{self.name} reply to ref {ref!r}"
-        wire = to_wire(payload, where=where, check=self.runtime.check_payloads)
+        wire = to_wire(payload, where=lambda: f"{self.name} reply to ref {ref!r}", check=self.runtime.check_payloads)
         now = self.runtime.clock.now_ns()
-        self.transport.deliver(Reply(self.topic, ref, status, wire, self.socket.join_ref, now))
+        self.transport.deliver(built(Reply, self.topic, ref, status, wire, self.socket.join_ref, now))
 
     def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> BroadcastError | None:
         self._require_joined(f"broadcast({event!r})")
@@ -216,10 +234,16 @@ class ChannelProcess:
 
     # -- the actor loop -------------------------------------------------------------------------
 
-    async def drain(self) -> None:
-        """Handle queued messages one at a time until the mailbox is empty."""
+    async def drain(self, deadline: float | None = None) -> None:
+        """Handle queued messages one at a time until the mailbox is empty.
+
+        With a `deadline` (`time.monotonic()` seconds) the drain runs inline in its caller's
+        task and checks the deadline itself; without one it runs in its own task and yields
+        now and then, so that a deadline outside can cancel it.
+        """
         runtime = self.runtime
         handled = 0
+        self._deadline = deadline
         try:
             while self.mailbox:
                 message = self.mailbox.popleft()
@@ -228,14 +252,20 @@ class ChannelProcess:
                         await self._handle(message)
                 finally:
                     runtime._inflight -= 1
+                    if not runtime._inflight and runtime._idle is not None:
+                        runtime._idle.set()
                 # Left set when cancelled, so that NotIdle can say what was stuck.
-                self.doing = None
+                self._doing = None
                 handled += 1
                 if handled % _YIELD_EVERY == 0:
-                    await anyio.lowlevel.checkpoint()
+                    if deadline is None:
+                        await anyio.lowlevel.checkpoint()
+                    elif time.monotonic() > deadline:
+                        self._doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
+                        raise runtime._not_idle([self])
         except BaseException:
-            if self.doing is None:  # cancelled between messages: it was busy with its own mailbox
-                self.doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
+            if self._doing is None:  # cancelled between messages: it was busy with its own mailbox
+                self._doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
             raise
         finally:
             self.scheduled = False
@@ -247,33 +277,53 @@ class ChannelProcess:
             return
         try:
             if isinstance(message, _In):
-                self.doing = f"handle_in({message.event!r})"
+                self._doing = ("handle_in", message.event)
                 socket = self.socket._replace(ref=message.ref)
                 result = await self._call("handle_in", message.event, message.payload, socket)
                 await self._apply("handle_in", result, ref=message.ref)
             elif isinstance(message, Broadcast):
-                self.doing = f"handle_out({message.event!r})"
+                self._doing = ("handle_out", message.event)
                 result = await self._call("handle_out", message.event, message.payload, self.socket)
                 await self._apply("handle_out", result)
             elif isinstance(message, _Info):
-                self.doing = f"handle_info({message.message!r})"
+                self._doing = ("handle_info", message.message)
                 result = await self._call("handle_info", message.message, self.socket)
                 await self._apply("handle_info", result)
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
-            elif message is _CLOSE:
-                await self._exit(("shutdown", "closed"), graceful_close=False)
+            elif isinstance(message, _Close):
+                await self._exit(message.reason, graceful_close=False)
         except Exception as exc:
             logger.error(
                 "%s (topic %r) crashed in %s: an exception was raised", self.name, self.topic, self.doing, exc_info=exc
             )
             await self._exit(exc)
 
+    async def _resolved(self, value: Any) -> Any:
+        """Await what a callback returned, if it is awaitable.
+
+        A drain running inline has no task of its own for a deadline to cancel, so a plain
+        function that returns something awaitable is awaited under the deadline here.
+        """
+        __tracebackhide__ = True
+        if type(value) in _PLAIN_RESULTS or not inspect.isawaitable(value):  # the common case, first
+            return value
+        if self._deadline is None:
+            return await value
+        with anyio.move_on_after(max(0.0, self._deadline - time.monotonic())) as scope:
+            return await value
+        if scope.cancelled_caught:
+            raise self.runtime._not_idle([self])
+
     async def _call(self, callback: str, *args: Any) -> Any:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
-        result = await _resolve(getattr(self.channel, callback)(*args))
-        return check_result(self.name, callback, result)
+        function = getattr(self.channel, callback)
+        result = await self._resolved(function(*args))
+        try:
+            return check_result(self.name, callback, result)
+        except InvalidReturn as exc:
+            raise InvalidReturn(f"{exc} ({_where(function)})") from None
 
     async def _apply(self, callback: str, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
@@ -282,7 +332,10 @@ class ChannelProcess:
                 f"{self.name}.{callback} returned {type(result).__name__.lower()}({result.socket!r}, ...); "
                 "the first argument must be the socket"
             )
-        self.socket = result.socket._replace(ref=None, channel_pid=self)
+        socket = result.socket
+        self.socket = (
+            socket if socket.ref is None and socket.channel_pid is self else socket._replace(ref=None, channel_pid=self)
+        )
         if isinstance(result, Replied):
             assert ref is not None
             self.reply(ref, result.status, result.payload)
@@ -301,7 +354,7 @@ class ChannelProcess:
 
     async def _run_join(self, payload: Any) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
-        self.doing = "join"
+        self._doing = "join"
         socket = self.socket
         try:
             result = await self._call("join", socket.topic, payload, socket)
@@ -332,7 +385,7 @@ class ChannelProcess:
         """Run the channel's terminate; returns the exception it raised, else `reason`."""
         self.state = "stopping"
         try:
-            await _resolve(self.channel.terminate(reason, self.socket))
+            await self._resolved(self.channel.terminate(reason, self.socket))
         except Exception as exc:
             logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
             return exc
@@ -387,7 +440,10 @@ class ChannelProcess:
         return self.exit
 
 
-def _is_socket(value: object) -> bool:
-    from ._socket import Socket
+def _where(function: Any) -> str:
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    return f"defined at {code.co_filename}:{code.co_firstlineno}" if code else "defined in a builtin"
 
+
+def _is_socket(value: object) -> bool:
     return isinstance(value, Socket)

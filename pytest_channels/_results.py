@@ -121,6 +121,10 @@ _ACCEPTED: dict[str, tuple[type, ...]] = {
 
 def check_result(owner: str, callback: str, result: object) -> Any:
     """Return `result` if `callback` may return it, else raise InvalidReturn naming the shapes."""
+    __tracebackhide__ = True
+    kind = type(result)
+    if kind is NoReply or (kind is Replied and type(result.status) is str):  # type: ignore[attr-defined]
+        return result  # the common, well-formed cases, without the checks below
     if isinstance(result, _ACCEPTED[callback]):
         if isinstance(result, Replied) and not isinstance(result.status, str):
             raise InvalidReturn(f"{owner}.{callback} replied with status {result.status!r}; a status must be a str")

@@ -7,11 +7,14 @@ fact the runtime knows, never a guess from a wall-clock window.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import secrets
+import sys
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,11 +22,11 @@ import anyio
 import anyio.abc
 
 from ._channel import Channel
-from ._clock import Clock, SystemClock, VirtualClock, format_ns
+from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns
 from ._errors import BroadcastError, InvalidReturn, NotIdle
-from ._messages import Broadcast
+from ._messages import Broadcast, Reason
 from ._payload import to_wire
-from ._process import _CLOSE, ChannelProcess, Transport, _In, _Join, _Leave, _resolve
+from ._process import ChannelProcess, Transport, _Close, _In, _Join, _Leave, _resolve
 from ._pubsub import PubSub, Subscriber
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
@@ -64,6 +67,9 @@ class Runtime:
         self._refs = itertools.count(1)
         self._started: list[ChannelProcess] | None = None  # drains started by the current settle()
         self._serving = False
+        self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
+        self._changed: anyio.Event | None = None  # set by notify()
+        self._parked: anyio.Event | None = None  # set when work is queued from outside the loop
 
     def __repr__(self) -> str:
         return f"<Runtime clock={self.clock!r} channels={len(self._processes)} in_flight={self._inflight}>"
@@ -101,7 +107,21 @@ class Runtime:
         assert self._tg is not None
         if self._started is not None:
             self._started.append(process)
-        self._tg.start_soon(process.drain)
+        if _in_event_loop():
+            self._tg.start_soon(process.drain)
+        else:
+            # Queued from outside the event loop (a sync test between two waits, on a virtual
+            # loop): park it, and let the serving loop pick it up when it next runs.
+            self._runq.append(process)
+            if self._parked is not None:
+                self._parked.set()
+
+    async def _pick_up_parked(self) -> None:
+        while True:
+            self._parked = anyio.Event()
+            while self._runq:
+                self._enqueue_drain(self._runq.popleft())
+            await self._parked.wait()
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -117,9 +137,25 @@ class Runtime:
                 awaits something that never comes); the message names them.
         """
         if self._serving:
-            raise RuntimeError("settle() is for tests: a serving runtime runs messages as they arrive")
+            # Messages run as they arrive: wait for the last one to be handled.
+            while self._inflight:
+                self._idle = anyio.Event()
+                await self._idle.wait()
+            return
         if not self._runq:
             return
+        deadline = time.monotonic() + self.idle_timeout
+        while self._runq:
+            process = self._runq[0]
+            if not process.inline:
+                await self._settle_in_tasks()
+                return
+            # Plain callbacks never wait: run the drain right here, without a task of its own.
+            self._runq.popleft()
+            await process.drain(deadline)
+
+    async def _settle_in_tasks(self) -> None:
+        # Channels with async callbacks may wait on one another: each drain gets a task.
         self._started = []
         try:
             with anyio.move_on_after(self.idle_timeout) as scope:
@@ -132,25 +168,34 @@ class Runtime:
             self._tg = None
         started, self._started = self._started, None
         if scope.cancelled_caught:
-            busy = dict.fromkeys(p for p in started or () if p.doing is not None)
-            described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in busy)
-            raise NotIdle(
-                f"the channels were still busy after {self.idle_timeout}s of real time:\n{described or '  (unknown)'}\n"
-                "A handler is awaiting something that never completes (real I/O, an event nobody sets). "
-                "Raise idle_timeout if the wait is real and slow."
-            )
+            raise self._not_idle(dict.fromkeys(p for p in started or () if p.doing is not None))
+
+    def _not_idle(self, busy: Iterable[ChannelProcess]) -> NotIdle:
+        described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in busy)
+        return NotIdle(
+            f"the channels were still busy after {self.idle_timeout}s of real time:\n{described or '  (unknown)'}\n"
+            "A handler is awaiting something that never completes (real I/O, an event nobody sets). "
+            "Raise idle_timeout if the wait is real and slow."
+        )
 
     async def run_until(self, limit_ns: int, done: Callable[[], bool]) -> bool:
-        """The one wait loop: settle, check `done()`, fire the next timer due by `limit_ns`, repeat.
+        """The one wait loop: let channels work, check `done()`, let time move, repeat.
 
-        Returns True as soon as `done()` is true, False when no timer is left by `limit_ns`
-        (time then stands at the last timer fired). Only a `VirtualClock` can be driven.
+        Returns True as soon as `done()` is true after the channels went idle; False once
+        time has reached `limit_ns` (inclusive: what happens at that instant still counts),
+        with time left at `limit_ns`.
+
+        On a `VirtualClock`, time moves only here, by firing the next timer due by the limit
+        (lazy autojump). On a `LoopClock` the runtime is serving and the event loop moves
+        time whenever everything waits, so channel code's own sleeps share the timeline.
 
         Raises:
             NotIdle: timers kept firing at one instant for `idle_timeout` real seconds (a
                 zero-delay timer that re-arms itself), so time could never move on.
         """
         __tracebackhide__ = True  # a plain local: pytest hides this frame, the runtime needs no pytest
+        if isinstance(self.clock, LoopClock):
+            return await self._run_until_on_loop(self.clock, limit_ns, done)
         clock = self.virtual_clock()
         instant, since = -1, 0.0
         while True:
@@ -159,27 +204,45 @@ class Runtime:
                 return True
             timer = clock.fire_next(limit_ns)
             if timer is None:
+                clock.move_to_ns(max(limit_ns, clock.now_ns()))
                 return False
             if clock.now_ns() != instant:
-                instant, since = clock.now_ns(), anyio.current_time()
-            elif anyio.current_time() - since > self.idle_timeout:
+                instant, since = clock.now_ns(), time.monotonic()
+            elif time.monotonic() - since > self.idle_timeout:
                 raise NotIdle(
                     f"timers kept firing at t={format_ns(instant)} for {self.idle_timeout}s of real time without "
                     f"time moving on; the last one: {timer.description}\n"
                     "A timer with no delay that sets itself again never lets time move: give it a delay."
                 )
 
+    async def _run_until_on_loop(self, clock: LoopClock, limit_ns: int, done: Callable[[], bool]) -> bool:
+        __tracebackhide__ = True
+        while True:
+            await clock.wait_idle()
+            if done():
+                return True
+            now = clock.now_ns()
+            if now >= limit_ns:
+                return False
+            self._changed = anyio.Event()
+            with anyio.move_on_after((limit_ns - now) / NS_PER_SECOND):
+                await self._changed.wait()
+
+    def notify(self) -> None:
+        """Wake a `run_until` on a loop clock: something it may be waiting for has happened."""
+        if self._changed is not None:
+            self._changed.set()
+
     async def advance_to_ns(self, instant_ns: int) -> None:
-        """Fire every timer due by `instant_ns` in order, settling after each, then move there.
+        """Fire every timer due by `instant_ns` in order, letting channels finish after each; end there.
 
         Raises:
             ValueError: the instant lies in the past.
         """
-        clock = self.virtual_clock()
-        if instant_ns < clock.now_ns():
-            clock.move_to_ns(instant_ns)  # raises "time can't go backwards", naming both instants
+        now = self.clock.now_ns()
+        if instant_ns < now:
+            raise ValueError(f"time can't go backwards: now is {format_ns(now)}, asked for {format_ns(instant_ns)}")
         await self.run_until(instant_ns, lambda: False)
-        clock.move_to_ns(instant_ns)
 
     def virtual_clock(self) -> VirtualClock:
         """The runtime's clock, which must be virtual."""
@@ -200,8 +263,9 @@ class Runtime:
             self._tg, self._serving = tg, True
             while self._runq:
                 self._enqueue_drain(self._runq.popleft())
-            if isinstance(self.clock, SystemClock):
+            if isinstance(self.clock, (SystemClock, LoopClock)):
                 tg.start_soon(self.clock.drive)
+            tg.start_soon(self._pick_up_parked)
             try:
                 yield self
             finally:
@@ -294,9 +358,14 @@ class Runtime:
         transport: Transport,
         *,
         channel: type[Channel] | None = None,
+        join_ref: str | None = None,
     ) -> Ok | Error:
-        """Join `topic` and settle; returns `Ok(joined_socket, reply)` or `Error(reply)`."""
-        started = self.start_join(socket, topic, payload, transport, channel=channel)
+        """Join `topic` and settle; returns `Ok(joined_socket, reply)` or `Error(reply)`.
+
+        `join_ref` is the client's reference for this join (a fresh one by default); a
+        network transport passes the one from the client's `phx_join` frame.
+        """
+        started = self.start_join(socket, topic, payload, transport, channel=channel, join_ref=join_ref)
         if isinstance(started, Error):
             return started
         if self._serving:
@@ -311,9 +380,10 @@ class Runtime:
 
     def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
         """Queue a client push for the channel behind `socket`; returns its ref. A dead channel ignores it."""
+        __tracebackhide__ = True
         process = _process_of(socket, "push")
         ref = ref or self.make_ref()
-        wire = to_wire(payload, where=f"push {event!r} to {process.name}", check=self.check_payloads)
+        wire = to_wire(payload, where=lambda: f"push {event!r} to {process.name}", check=self.check_payloads)
         if process.alive:
             self._enqueue(process, _In(event, wire, ref))
         return ref
@@ -326,11 +396,15 @@ class Runtime:
             self._enqueue(process, _Leave(ref))
         return ref
 
-    def close(self, socket: Socket) -> None:
-        """Queue a close: the channel terminates with ("shutdown", "closed"), without a Close message."""
+    def close(self, socket: Socket, reason: Reason = ("shutdown", "closed")) -> None:
+        """Queue a close: the channel terminates with `reason`, without a Close message.
+
+        The default is what a channel sees when its transport goes away; a transport closing
+        the old channel of a duplicate join passes ("shutdown", "duplicate_join").
+        """
         process = _process_of(socket, "close")
         if process.alive:
-            self._enqueue(process, _CLOSE)
+            self._enqueue(process, _Close(reason))
 
     # -- broadcasts ------------------------------------------------------------------------------
 
@@ -341,6 +415,7 @@ class Runtime:
 
         Returns a BroadcastError when the adapter could not publish to other nodes.
         """
+        __tracebackhide__ = True
         return self._publish(topic, event, payload, from_, local=False)
 
     def local_broadcast(self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None) -> None:
@@ -350,9 +425,10 @@ class Runtime:
     def _publish(
         self, topic: str, event: str, payload: Any, from_: Subscriber | None, *, local: bool
     ) -> BroadcastError | None:
+        __tracebackhide__ = True
         if not isinstance(topic, str) or not isinstance(event, str):
             raise TypeError(f"broadcast needs a str topic and event (got topic={topic!r}, event={event!r})")
-        wire = to_wire(payload, where=f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
+        wire = to_wire(payload, where=lambda: f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
         message = Broadcast(topic, event, wire, self.clock.now_ns(), origin=self.pubsub.node)
         if local:
             self.pubsub.local_broadcast(message, from_=from_)
@@ -380,9 +456,21 @@ class Runtime:
 
     def describe_timers(self) -> str:
         """Pending timers, for failure messages."""
-        if not isinstance(self.clock, VirtualClock):
-            return ""
         return "\n".join(f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in self.clock.pending_timers())
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        trio = sys.modules.get("trio")  # optional: only where a trio backend is in use
+        if trio is None:
+            return False
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            return False
+    return True
 
 
 def _process_of(socket: Socket, action: str) -> ChannelProcess:

@@ -91,7 +91,15 @@ class Socket:
         return dataclasses.replace(self, assigns=MappingProxyType(merged))
 
     def _replace(self, **changes: Any) -> Socket:
-        return dataclasses.replace(self, **changes)
+        # dataclasses.replace re-runs __init__ and __post_init__: this is the hot path of
+        # every message a channel handles, so copy the fields directly.
+        socket = object.__new__(Socket)
+        fields = socket.__dict__
+        fields.update(self.__dict__)
+        fields.update(changes)
+        if "assigns" in changes and not isinstance(fields["assigns"], MappingProxyType):
+            fields["assigns"] = MappingProxyType(dict(fields["assigns"]))
+        return socket
 
 
 class SocketHandler:

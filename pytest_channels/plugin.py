@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .testing import AsyncChannelCase, ChannelCase, Settings
-from .testing._settings import SETTING_NAMES
+# Import-light on purpose: pytest imports this module in every run of every project that
+# installs us, so the harness (and freezegun) load only when a test asks for `channels`.
+from ._settings import SETTING_NAMES, Settings
 
-Case = ChannelCase | AsyncChannelCase
-_CASE = pytest.StashKey[Case]()
+if TYPE_CHECKING:
+    from .testing import AsyncChannelCase, ChannelCase
+
+    Case = ChannelCase | AsyncChannelCase
+
+_CASE = pytest.StashKey["Case"]()
 
 _INI_SETTINGS = pytest.StashKey[Settings]()
 
@@ -25,6 +31,10 @@ _INI: dict[str, tuple[Any, str]] = {
     "freeze_time": (bool, "keep datetime.now() and time.time() on the virtual clock with freezegun (default true)"),
     "wall_start": (str, "wall-clock time of virtual instant 0, ISO 8601 (default 2024-01-01T00:00:00Z)"),
     "check_payloads": (bool, "refuse payloads that could not cross the wire as JSON (default true)"),
+    "virtual_loop": (bool, "run tests on a virtual-time event loop, so channel code's own sleeps are virtual"),
+    "max_time": (float, "on a virtual loop, virtual seconds after which a test fails (default 86400)"),
+    "io_grace": (float, "on a virtual loop, real seconds to wait for socket I/O before time jumps (default 0)"),
+    "wire": (bool, "send every message through the real V2 serializer, both ways (default false)"),
 }
 
 
@@ -43,7 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
-        "wall_start=None, check_payloads=None): settings for the `channels` fixture in this test.",
+        "wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, io_grace=None, wire=None): "
+        "settings for the `channels` fixture in this test.",
     )
     ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}
     try:  # read once, and fail at start-up rather than in every test
@@ -54,16 +65,23 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _channels_markers(node: pytest.Item) -> list[pytest.Mark]:
+    return list(reversed(list(node.iter_markers("channels"))))  # farthest first: the closest wins
+
+
 def _settings(config: pytest.Config, markers: list[pytest.Mark]) -> Settings:
     __tracebackhide__ = True
     settings = config.stash[_INI_SETTINGS]
+    problem = None
     try:
         for mark in markers:
             if mark.args:
                 raise ValueError("@pytest.mark.channels takes keyword arguments only")
             settings = settings.updated(mark.kwargs, source="@pytest.mark.channels")
     except ValueError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem is not None:  # outside the except block, so pytest shows no chained traceback
+        pytest.fail(problem, pytrace=False)
     return settings
 
 
@@ -74,9 +92,10 @@ def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
     A `ChannelCase` in a `def` test, an `AsyncChannelCase` (await its waits) in an
     `async def` test. Every channel is stopped before other fixtures are finalized.
     """
-    markers = list(reversed(list(request.node.iter_markers("channels"))))
-    settings = _settings(request.config, markers)
+    settings = _settings(request.config, _channels_markers(request.node))
     is_async = inspect.iscoroutinefunction(getattr(request, "function", None))
+    from .testing import AsyncChannelCase, ChannelCase
+
     case: Case = AsyncChannelCase(settings) if is_async else ChannelCase(settings)
     request.node.stash[_CASE] = case
     yield case
@@ -87,23 +106,38 @@ def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    __tracebackhide__ = True
     # An async test's channels stop inside its own event loop, right after its body, so that
     # an async terminate can still await (see AsyncChannelCase._finish_in_loop).
     case = item.stash.get(_CASE, None)
-    if isinstance(case, AsyncChannelCase) and isinstance(item, pytest.Function):
+    if case is not None and case.is_async and isinstance(item, pytest.Function):
         item.obj = _stopping_channels_after(item.obj, case)
     return (yield)
 
 
-def _stopping_channels_after(test: Callable[..., Any], case: AsyncChannelCase) -> Callable[..., Any]:
+def _stopping_channels_after(test: Callable[..., Any], case: Case) -> Callable[..., Any]:
     @functools.wraps(test)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await test(*args, **kwargs)
-        finally:
-            await case._finish_in_loop()
+        __tracebackhide__ = True
+        return await case._run_test(functools.partial(test, *args, **kwargs))  # type: ignore[union-attr]
 
     return run
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:
+    # pytest-asyncio asks every hook for the loops of every async test, so this answers for
+    # all of them: the virtual loop where the test (or the suite) asks for it, asyncio's own
+    # otherwise. A conftest's own implementation wins over this one; then the fixture checks.
+    try:
+        virtual = _settings(config, _channels_markers(item)).virtual_loop
+    except pytest.fail.Exception:  # a bad marker: the fixture reports it, in the test
+        virtual = False
+    if not virtual:
+        return {"asyncio": asyncio.new_event_loop}
+    from ._loop import virtual_loop_factory
+
+    return {"virtual": virtual_loop_factory}
 
 
 _CLUSTER_NOTE = pytest.StashKey[str]()

@@ -8,9 +8,15 @@ as a context manager, which stops its channels and freezegun on exit:
 from __future__ import annotations
 
 from .. import _public
+from .._loop import Deadlock as Deadlock
+from .._loop import VirtualTimeLimit as VirtualTimeLimit
+from .._loop import VirtualTimeLoop as VirtualTimeLoop
+from .._loop import virtual_loop_factory as virtual_loop_factory
+from .._settings import Settings as Settings
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
 from ._async import Waiting as Waiting
+from ._backends import virtual_anyio_backend as virtual_anyio_backend
 from ._client import Client as Client
 from ._client import ClientChannel as ClientChannel
 from ._client import ClientEvent as ClientEvent
@@ -19,7 +25,6 @@ from ._core import ChannelCrashed as ChannelCrashed
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
 from ._matchers import Where as Where
-from ._settings import Settings as Settings
 from ._sync import ChannelCase as ChannelCase
 
 __all__ = (
@@ -29,6 +34,10 @@ __all__ = (
     "Settings",
     "Mailbox",
     "Waiting",
+    # virtual time for channel code's own sleeps
+    "VirtualTimeLoop",
+    "virtual_loop_factory",
+    "virtual_anyio_backend",
     # a simulated official JavaScript client
     "Client",
     "ClientChannel",
@@ -40,6 +49,8 @@ __all__ = (
     # failures
     "ChannelCrashed",
     "NeverAwaited",
+    "Deadlock",
+    "VirtualTimeLimit",
 )
 
 

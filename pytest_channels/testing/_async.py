@@ -12,13 +12,17 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, TypeVar
 from unittest.mock import ANY
 
+import anyio
+
 from .._channel import Channel
 from .._clock import to_ns
+from .._loop import VirtualTimeLimit
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
 from . import _faults
 from ._base import CaseBase
+from ._core import describe_time_limit
 
 T = TypeVar("T")
 
@@ -30,16 +34,27 @@ class NeverAwaited(AssertionError):
 class Waiting(Generic[T]):
     """An awaitable harness call. The work starts when it is awaited."""
 
-    __slots__ = ("_args", "_awaited", "_case", "_function", "where")
+    __slots__ = ("_args", "_awaited", "_case", "_function", "_line", "_name", "_path")
 
     def __init__(
-        self, case: AsyncChannelCase, function: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], where: str
+        self,
+        case: AsyncChannelCase,
+        function: Callable[..., Coroutine[Any, Any, T]],
+        args: tuple[Any, ...],
+        name: str,
+        path: str,
+        line: int,
     ) -> None:
         self._case = case
         self._function = function
         self._args = args
         self._awaited = False
-        self.where = where
+        self._name, self._path, self._line = name, path, line
+
+    @property
+    def where(self) -> str:
+        """The call and the line that made it (built only when a message needs it)."""
+        return f"{self._name}(...) at {self._path}:{self._line}"
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._awaited:
@@ -47,6 +62,18 @@ class Waiting(Generic[T]):
         self._awaited = True
         self._case._pending.remove(self)
         return self._function(*self._args).__await__()
+
+    def __getattr__(self, name: str) -> Any:
+        # `(channels.connect(...)).socket` without `await`: say so now, not at teardown.
+        __tracebackhide__ = True
+        if name.startswith("__"):  # protocol probing by other tools stays an AttributeError
+            raise AttributeError(name)
+        if self in self._case._pending:
+            self._case._pending.remove(self)  # reported here: not again at the next call
+        raise NeverAwaited(
+            f"channels.{self.where} was used as its result ({name!r}) without being awaited. "
+            "Add `await`: `(await channels.connect(...)).socket`."
+        )
 
     def __repr__(self) -> str:
         return f"<channels.{self.where}>"
@@ -58,6 +85,8 @@ class AsyncChannelCase(CaseBase):
     Non-waiting calls (`socket`, `push`, `broadcast_from`, `mailbox`, `flush`, `subscribe`)
     are plain calls; every wait is awaited: `await channels.assert_push("number")`.
     """
+
+    is_async = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,9 +109,34 @@ class AsyncChannelCase(CaseBase):
         __tracebackhide__ = True
         self._check()
         caller = sys._getframe(2)
-        waiting = Waiting(self, function, args, f"{name}(...) at {caller.f_code.co_filename}:{caller.f_lineno}")
+        waiting = Waiting(self, function, args, name, caller.f_code.co_filename, caller.f_lineno)
         self._pending.append(waiting)
         return waiting
+
+    async def _run_test(self, body: Callable[[], Awaitable[T]]) -> T:
+        """Run the test body inside its loop: on a virtual loop with the runtime serving and a
+        guard at the virtual end of time; then stop the channels, still inside the loop.
+
+        `body` is called only once the loop is known to fit, so a refused test leaves no
+        coroutine behind that was never awaited.
+        """
+        __tracebackhide__ = True
+        core = self._core
+        if not core.bind():
+            try:
+                return await body()
+            finally:
+                await self._finish_in_loop()
+        async with core.runtime.serving():
+            with anyio.move_on_after(core.settings.max_time) as guard:
+                try:
+                    return await body()
+                finally:
+                    if not guard.cancel_called:
+                        await self._finish_in_loop()
+            core.stalled = True
+            stalled = describe_time_limit(core)  # while the channels are still there to describe
+        raise VirtualTimeLimit(stalled)
 
     async def _finish_in_loop(self) -> None:
         """Stop the channels inside the test's own event loop, right after the test body.
@@ -160,13 +214,13 @@ class AsyncChannelCase(CaseBase):
         self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> Awaitable[Push]:
         """See `ChannelCase.assert_push`."""
-        return self._wait("assert_push", self._core.assert_push, event, payload, timeout, topic)
+        return self._wait("assert_push", self._core.assert_event, Push, event, payload, timeout, topic)
 
     def refute_push(
         self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_push`."""
-        return self._wait("refute_push", self._core.refute_push, event, payload, timeout, topic)
+        return self._wait("refute_push", self._core.refute_event, Push, event, payload, timeout, topic)
 
     def assert_reply(
         self,
@@ -196,13 +250,13 @@ class AsyncChannelCase(CaseBase):
         self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> Awaitable[Broadcast]:
         """See `ChannelCase.assert_broadcast`."""
-        return self._wait("assert_broadcast", self._core.assert_broadcast, event, payload, timeout, topic)
+        return self._wait("assert_broadcast", self._core.assert_event, Broadcast, event, payload, timeout, topic)
 
     def refute_broadcast(
         self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_broadcast`."""
-        return self._wait("refute_broadcast", self._core.refute_broadcast, event, payload, timeout, topic)
+        return self._wait("refute_broadcast", self._core.refute_event, Broadcast, event, payload, timeout, topic)
 
     def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Awaitable[Exit]:
         """See `ChannelCase.assert_exit`."""
@@ -221,7 +275,7 @@ class AsyncChannelCase(CaseBase):
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True
-        forgotten = [f"never awaited: {w.where}" for w in self._pending]
+        forgotten = [f"never awaited (add `await`): {w.where}" for w in self._pending]
         self._pending.clear()
         try:
             if self._shutdown_error is not None:

@@ -5,20 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._clock import NS_PER_SECOND, VirtualClock
+from .._clock import NS_PER_SECOND, LoopClock, VirtualClock
 from .._cluster import Cluster
 from .._errors import BroadcastError
 from .._messages import Exit, Message, Reason
 from .._runtime import Runtime
+from .._settings import Settings
 from .._socket import Socket, SocketHandler
 from . import _faults, _nodes
 from ._client import Client
 from ._core import TEST_SECRET, Core
-from ._settings import Settings
 
 
 class CaseBase:
     """The non-waiting half of the harness; see `ChannelCase` for the whole story."""
+
+    is_async = False
+    """Whether its waits are awaited (`AsyncChannelCase`)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._core = Core(settings or Settings())
@@ -43,8 +46,8 @@ class CaseBase:
         return _nodes.runtime_for(self._core, None, "runtime")
 
     @property
-    def clock(self) -> VirtualClock:
-        """This test's virtual clock."""
+    def clock(self) -> VirtualClock | LoopClock:
+        """This test's clock: a `VirtualClock`, or the loop's own on a virtual event loop."""
         return self._core.clock
 
     @property
@@ -135,6 +138,7 @@ class CaseBase:
         self._check()
         if not (isinstance(handler, type) and issubclass(handler, SocketHandler)):
             raise TypeError(f"client needs a SocketHandler subclass (got {handler!r})")
+        _nodes.require_own_clock(self._core, "channels.client()")
         _nodes.runtime_for(self._core, node, "client")  # an unknown node fails here, not at the first connect
         client = Client(
             self._core, handler, params, node=node, connect_info=connect_info, number=len(self._clients) + 1
@@ -161,6 +165,7 @@ class CaseBase:
         `settle`, `advance`, `get_state`). The payload is normalized as the wire would
         (string keys, a fresh copy). A channel that has exited ignores it.
         """
+        __tracebackhide__ = True
         self._check()
         return self._core.push(socket, event, payload)
 
@@ -171,6 +176,7 @@ class CaseBase:
         (Phoenix's fastlane); intercepted ones go through the channel's `handle_out`.
         Returns a BroadcastError when the broadcast could not reach other nodes.
         """
+        __tracebackhide__ = True
         self._check()
         return self._core.broadcast_from(socket, event, payload)
 

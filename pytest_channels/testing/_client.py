@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from .._clock import Timer, to_ns
+from .._clock import NS_PER_SECOND, Timer, to_ns
 from .._errors import NodeStopped
 from .._messages import Broadcast, Close, Exit, Message, Push, Reply
 from .._process import ChannelProcess
@@ -583,7 +583,7 @@ class Client:
     # -- internals -----------------------------------------------------------------------------------
 
     def _now(self) -> float:
-        return self._core.clock.now()
+        return self._core.clock.now_ns() / NS_PER_SECOND
 
     def _log(self, what: str) -> None:
         self.history.append(ClientEvent(self._now(), what))

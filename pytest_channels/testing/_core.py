@@ -8,30 +8,31 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
-import freezegun.api
-from freezegun import freeze_time
-
 from .._channel import Channel
-from .._clock import VirtualClock, format_ns, to_ns
+from .._clock import LoopClock, VirtualClock, format_ns, to_ns
 from .._cluster import Cluster
 from .._errors import BroadcastError
 from .._group import GroupRuntime
 from .._messages import Broadcast, Exit, Message, Push, Reason, Reply
-from .._process import ChannelProcess
+from .._process import ChannelProcess, Transport
 from .._results import Error, Ok
 from .._runtime import Runtime
+from .._settings import Settings
 from .._socket import Socket, SocketHandler
 from . import _nodes
+from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected
 from ._mailbox import Mailbox
-from ._settings import Settings
+from ._wire import WireTransport, client_payload, connect_params
 
 M = TypeVar("M", bound=Message)
+E = TypeVar("E", Push, Broadcast)
 
 # Direct callers that must keep reading the real clock: pytest's own timing (durations, junit
 # times) and the event loops' scheduling (trio's clock would otherwise freeze and hang real
@@ -39,6 +40,9 @@ M = TypeVar("M", bound=Message)
 # frames up would make time real in code that these modules merely call, such as a test body
 # run by trio or a channel handler run by anyio.
 _REAL_TIME_MODULES = [
+    "pytest_channels._runtime",  # the real-time idle guards
+    "pytest_channels._process",
+    "pytest_channels._group",  # the real-time guard of several nodes settling together
     "_pytest.timing",
     "_pytest.runner",
     "_pytest.terminal",
@@ -51,9 +55,26 @@ _REAL_TIME_MODULES = [
     "outcome",
 ]
 
+_NOT_VIRTUAL = (
+    "channels(virtual_loop=True) was asked for, but this test runs on {loop}, whose clock is real. "
+    "A pytest_asyncio_loop_factories hook in your conftest.py probably won over the plugin's: return "
+    '{{"virtual": pytest_channels.testing.virtual_loop_factory}} for such tests. With anyio, use '
+    "pytest_channels.testing.virtual_anyio_backend(...) as the anyio_backend fixture's value."
+)
+
 TEST_SECRET = "pytest-channels test secret, not for production"
 
 logger = logging.getLogger("pytest_channels")
+
+
+class _WallFromClock:
+    """A freezegun time factory that reads a clock: freezegun wants naive UTC datetimes."""
+
+    def __init__(self, wall: Callable[[], dt.datetime]) -> None:
+        self._wall = wall
+
+    def __call__(self) -> dt.datetime:
+        return self._wall().astimezone(dt.UTC).replace(tzinfo=None)
 
 
 class ChannelCrashed(AssertionError):
@@ -73,17 +94,22 @@ class Core:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._frozen: Any = None
         self._freezer: Any = None
         self._inspection_limit: int | None = None
+        self.clock: VirtualClock | LoopClock = VirtualClock(settings.wall_start)
         if settings.freeze_time:
-            self._freezer = freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
-            self._frozen = self._freezer.start()
+            import freezegun.api  # here, not at import: it costs tens of milliseconds to load
+
+            self._freezer = freezegun.freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
+            self._freezer.start()
+            # freezegun asks its newest factory for "now" on every call: answering from our
+            # clock keeps the wall clock on the test's timeline, whichever clock that is (the
+            # runtime's, or a virtual loop's that moves on its own), with nothing to sync.
+            freezegun.api.freeze_factories[-1] = _WallFromClock(lambda: self.clock.wall())  # type: ignore[call-overload]
             self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
                 freezegun.api.call_stack_inspection_limit,
                 1,
             )
-        self.clock = VirtualClock(settings.wall_start, on_move=self._on_move)
         # A group runtime settles every node of a cluster the test may start (see _nodes), so each
         # wait below drives them all; alone, it is a plain Runtime.
         self.runtime: Runtime = GroupRuntime(
@@ -92,15 +118,44 @@ class Core:
             check_payloads=settings.check_payloads,
             idle_timeout=settings.idle_timeout,
         )
-        self.mailbox = Mailbox()
+        self.mailbox = Mailbox(on_change=self.runtime.notify)
+        self.transport: Transport = WireTransport(self.mailbox) if settings.wire else self.mailbox
         self.closed = False
+        self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
+        self._bound = False
         self._join_errors: dict[str, BaseException | None] = {}
         self.cluster: Cluster | None = None
         self.first_node: str | None = None
 
-    def _on_move(self, wall: dt.datetime) -> None:
-        if self._frozen is not None:
-            self._frozen.move_to(wall)
+    @property
+    def on_loop(self) -> bool:
+        """Whether the runtime runs on the event loop's own (virtual) clock."""
+        return isinstance(self.clock, LoopClock)
+
+    def bind(self) -> bool:
+        """Inside the test's event loop, before any work: adopt the loop's clock if it is virtual.
+
+        On a `VirtualTimeLoop` or under trio's `MockClock` with autojump, channel code's own
+        sleeps are virtual, so the runtime must share that clock (one timeline) and serve
+        messages as they arrive. Returns whether it does.
+
+        Raises:
+            RuntimeError: `virtual_loop` was asked for but the loop is not virtual, which
+                happens when a conftest's own loop-factory hook or anyio backend won.
+        """
+        __tracebackhide__ = True
+        if self._bound:
+            return self.on_loop
+        self._bound = True
+        found = current_virtual_backend()
+        if found is None:
+            if self.settings.virtual_loop:
+                raise RuntimeError(_NOT_VIRTUAL.format(loop=describe_current_loop()))
+            return False
+        time_source, wait_idle = found
+        self.clock = self.runtime.clock = LoopClock(time_source, wait_idle, self.settings.wall_start)
+        configure_loop(self.settings)
+        return True
 
     # -- sockets ---------------------------------------------------------------------------------
 
@@ -132,10 +187,12 @@ class Core:
         node: str | None = None,
     ) -> Ok | Error:
         runtime = _nodes.runtime_for(self, node, "connect")
+        if self.settings.wire:
+            params = connect_params(params)
         result = await runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
             runtime.pubsub.subscribe(result.socket.id, self.mailbox)
-            _nodes.stop_on_disconnect(runtime, result.socket.id, self.mailbox)
+            _nodes.stop_on_disconnect(runtime, result.socket.id, self.transport)
         return result
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
@@ -147,7 +204,9 @@ class Core:
                 "Pass channel=YourChannel, or build the socket from your SocketHandler "
                 "(channels.socket(UserSocket) or channels.connect(UserSocket, params))."
             )
-        started = self._runtime_of(socket).start_join(socket, topic, payload, self.mailbox, channel=channel)
+        if self.settings.wire:
+            payload = client_payload(topic, "phx_join", payload, None, None)
+        started = self._runtime_of(socket).start_join(socket, topic, payload, self.transport, channel=channel)
         if isinstance(started, Error):
             return started
         await self.settle()
@@ -181,9 +240,17 @@ class Core:
         _nodes.runtime_for(self, node, "unsubscribe").pubsub.unsubscribe(topic, self.mailbox)
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
-        return self._runtime_of(self._own(socket, "push")).push(socket, event, payload)
+        __tracebackhide__ = True
+        socket = self._own(socket, "push")
+        runtime = self._runtime_of(socket)
+        if not self.settings.wire:
+            return runtime.push(socket, event, payload)
+        ref = runtime.make_ref()
+        wired = client_payload(socket.topic or "", event, payload, socket.join_ref, ref)
+        return runtime.push(socket, event, wired, ref=ref)
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
+        __tracebackhide__ = True
         socket = self._own(socket, "broadcast_from")
         if socket.topic is None:
             raise ValueError("broadcast_from needs a joined socket: this one has no topic")
@@ -254,17 +321,22 @@ class Core:
         raise ChannelCrashed(message) from cause
 
     def _deadline(self, timeout: float | None, default: float) -> int:
-        return self.clock.now_ns() + to_ns(default if timeout is None else timeout, name="timeout")
+        if timeout is None:
+            timeout = default
+        elif timeout == 0:
+            return self.clock.now_ns()
+        return self.clock.now_ns() + to_ns(timeout, name="timeout")
 
     async def receive(
         self,
         call: str,
         kind: type[M],
-        expected: str,
+        expected: Callable[[], str],
         matches: Callable[[M], bool],
         score: Callable[[Message], int],
         timeout: float | None,
         close: str = "same event",
+        payload: Any = None,
     ) -> M:
         """Selective receive in virtual time: the first matching message, consumed."""
         __tracebackhide__ = True
@@ -283,11 +355,10 @@ class Core:
 
         if await self.runtime.run_until(deadline, done):
             return found[0]
-        self.clock.move_to_ns(deadline)
         raise AssertionError(
             explain_missing(
                 call=call,
-                expected=expected,
+                expected=expected(),
                 start_ns=start,
                 end_ns=deadline,
                 mailbox=self.mailbox.messages,
@@ -295,11 +366,12 @@ class Core:
                 score=score,
                 timers=self.clock.pending_timers(),
                 close=close,
+                payload=payload,
             )
         )
 
     async def refute(
-        self, call: str, kind: type[M], expected: str, matches: Callable[[M], bool], timeout: float | None
+        self, call: str, kind: type[M], expected: Callable[[], str], matches: Callable[[M], bool], timeout: float | None
     ) -> None:
         """Wait the whole timeout in virtual time; fail as soon as a matching message is there."""
         __tracebackhide__ = True
@@ -311,33 +383,37 @@ class Core:
             message = self.mailbox.find(kind, matches)
             if message is not None:
                 raise AssertionError(
-                    explain_unexpected(call=call, expected=expected, found=message, at_ns=self.clock.now_ns())
+                    explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
                 )
             return False
 
         await self.runtime.run_until(deadline, done)
-        self.clock.move_to_ns(deadline)
 
-    async def assert_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Push:
+    async def assert_event(
+        self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
+    ) -> E:
+        """`assert_push` (kind `Push`) and `assert_broadcast` (kind `Broadcast`)."""
         __tracebackhide__ = True
-        expected = describe_expected("Push", _fields(topic, event=event, payload=payload))
         return await self.receive(
-            f"assert_push({event!r})",
-            Push,
-            expected,
-            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
-            _scorer(Push, event, topic),
+            f"assert_{kind.__name__.lower()}({event!r})",
+            kind,
+            functools.partial(_describe, kind.__name__, topic, event=event, payload=payload),
+            _event_matcher(event, payload, topic),
+            _scorer(kind, event, topic),
             timeout,
+            payload=payload,
         )
 
-    async def refute_push(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
+    async def refute_event(
+        self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
+    ) -> None:
+        """`refute_push` and `refute_broadcast`."""
         __tracebackhide__ = True
-        expected = describe_expected("Push", _fields(topic, event=event, payload=payload))
         await self.refute(
-            "refute_push",
-            Push,
-            expected,
-            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
+            f"refute_{kind.__name__.lower()}",
+            kind,
+            functools.partial(_describe, kind.__name__, topic, event=event, payload=payload),
+            _event_matcher(event, payload, topic),
             timeout,
         )
 
@@ -345,52 +421,24 @@ class Core:
         self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
     ) -> Reply:
         __tracebackhide__ = True
-        expected = describe_expected("Reply", _fields(topic, ref=ref, status=status, payload=payload))
         return await self.receive(
             f"assert_reply({ref!r})",
             Reply,
-            expected,
-            lambda m: (
-                m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
-            ),
+            functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload),
+            _reply_matcher(ref, status, payload, topic),
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
             timeout,
             close="same ref",
+            payload=payload,
         )
 
     async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
         __tracebackhide__ = True
-        expected = describe_expected("Reply", _fields(topic, ref=ref, status=status, payload=payload))
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
-            expected,
-            lambda m: (
-                m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
-            ),
-            timeout,
-        )
-
-    async def assert_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> Broadcast:
-        __tracebackhide__ = True
-        expected = describe_expected("Broadcast", _fields(topic, event=event, payload=payload))
-        return await self.receive(
-            f"assert_broadcast({event!r})",
-            Broadcast,
-            expected,
-            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
-            _scorer(Broadcast, event, topic),
-            timeout,
-        )
-
-    async def refute_broadcast(self, event: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
-        __tracebackhide__ = True
-        expected = describe_expected("Broadcast", _fields(topic, event=event, payload=payload))
-        await self.refute(
-            "refute_broadcast",
-            Broadcast,
-            expected,
-            lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic),
+            functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload),
+            _reply_matcher(ref, status, payload, topic),
             timeout,
         )
 
@@ -418,7 +466,6 @@ class Core:
         if await self.runtime.run_until(deadline, done):
             self.raise_crashes()
             return found[0]
-        self.clock.move_to_ns(deadline)
         seen = self.mailbox.exits + self.mailbox.reported_exits
         listing = "\n".join(f"  - {e!r}" for e in seen) or "  (none)"
         raise AssertionError(
@@ -430,9 +477,14 @@ class Core:
     # -- teardown ---------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
-        """Let channels finish what the test sent them, then stop them all and cancel every timer."""
+        """Let channels finish what the test sent them, then stop them all and cancel every timer.
+
+        After a guard fired (the channels never went idle), settling again would only fire it
+        again: the channels are stopped as they are.
+        """
         try:
-            await self.runtime.settle()
+            if not self.stalled:
+                await self.runtime.settle()
         finally:
             await self.runtime.aclose()
 
@@ -441,17 +493,46 @@ class Core:
         __tracebackhide__ = True
         if self._freezer is not None:
             self._freezer.stop()
-            self._freezer = self._frozen = None
+            self._freezer = None
             if self._inspection_limit is not None:
+                import freezegun.api
+
                 freezegun.api.call_stack_inspection_limit = self._inspection_limit
         self.closed = True
         self.raise_crashes()
+
+
+def describe_time_limit(core: Core) -> str:
+    """Why a test on a virtual loop reached its virtual end of time, and where to look."""
+    busy = [f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in core.runtime.channels if p.doing]
+    timers = core.runtime.describe_timers()
+    return (
+        f"virtual time reached max_time={core.settings.max_time:g}s while the test was still waiting "
+        f"(t={format_ns(core.clock.now_ns())}). Either nothing can ever wake up (a deadlock: something "
+        "awaits an event nobody sets), or timers keep firing while a wait is never satisfied (a periodic "
+        "refresh). Raise max_time (@pytest.mark.channels(max_time=...)) if the test really spans that long.\n"
+        f"Channels busy:\n{chr(10).join(busy) or '  (none)'}\nRuntime timers pending:\n{timers or '  (none)'}"
+    )
 
 
 def _process(socket: Socket) -> ChannelProcess:
     if socket.channel_pid is None:
         raise ValueError(f"this socket has not joined a channel: {socket!r}. Join it with subscribe_and_join first.")
     return socket.channel_pid
+
+
+def _event_matcher(event: Any, payload: Any, topic: str | None) -> Callable[[Push | Broadcast], bool]:
+    return lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
+
+
+def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Callable[[Reply], bool]:
+    return lambda m: (
+        m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
+    )
+
+
+def _describe(kind: str, topic: str | None, **fields: Any) -> str:
+    return describe_expected(kind, _fields(topic, **fields))
 
 
 def _fields(topic: str | None, **fields: Any) -> list[tuple[str, Any]]:

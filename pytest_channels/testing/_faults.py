@@ -66,7 +66,6 @@ async def wait_until(core: Core, condition: Callable[[], object], timeout: float
 
     if await core.runtime.run_until(deadline, done):
         return
-    core.clock.move_to_ns(deadline)
     lines = [
         f"wait_until({_describe(condition)}): still false after {(deadline - start) / 1e6:g} ms of virtual time "
         f"(t={format_ns(start)} to t={format_ns(deadline)})."

@@ -34,8 +34,12 @@ def explain_missing(
     score: Callable[[Message], int],
     timers: Sequence[Timer],
     close: str = "same event",
+    payload: Any = None,
 ) -> str:
-    """The message for an `assert_*` that found nothing; `close` labels the nearest candidates."""
+    """The message for an `assert_*` that found nothing; `close` labels the nearest candidates.
+
+    With the expected `payload`, the nearest candidate's payload is compared key by key.
+    """
     waited_ms = (end_ns - start_ns) / NS_PER_SECOND * 1000
     lines = [
         f"{call}: nothing matched within {waited_ms:g} ms of virtual time "
@@ -46,6 +50,9 @@ def explain_missing(
     if ranked:
         lines.append(f"The mailbox holds {len(ranked)} unconsumed message(s), closest first:")
         lines += _bullets(ranked, lambda m: f"  <- {close}" if score(m) >= 6 else "")
+        difference = _payload_difference(payload, getattr(ranked[0], "payload", None)) if score(ranked[0]) >= 6 else ""
+        if difference:
+            lines.append(f"The closest one's payload differs: {difference}")
     else:
         lines.append("The mailbox is empty.")
     if consumed:
@@ -61,6 +68,19 @@ def explain_missing(
                 "Pass a longer timeout= or call channels.advance(...) first."
             )
     return "\n".join(lines)
+
+
+def _payload_difference(expected: Any, actual: Any) -> str:
+    if not (isinstance(expected, dict) and isinstance(actual, dict)):
+        return ""
+    parts = [f"missing key {key!r}" for key in expected if key not in actual]
+    parts += [f"unexpected key {key!r}" for key in actual if key not in expected]
+    parts += [
+        f"{key!r}: expected {value!r}, got {actual[key]!r}"
+        for key, value in expected.items()
+        if key in actual and not value == actual[key]  # noqa: SIM201 -- a matcher may define only __eq__
+    ]
+    return "; ".join(parts)
 
 
 def explain_unexpected(*, call: str, expected: str, found: Message, at_ns: int) -> str:

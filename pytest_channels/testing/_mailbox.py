@@ -17,22 +17,26 @@ class Mailbox:
     what assertions took, so failure output can show everything that was received.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
         self.messages: list[Message] = []
         self.consumed: list[Message] = []
         self.exits: list[Exit] = []
         self.reported_exits: list[Exit] = []
+        self._on_change = on_change  # wakes a wait that is watching the mailbox
 
     # Transport
     def deliver(self, message: Message) -> None:
         self.messages.append(message)
+        self._on_change()
 
     def exited(self, exit: Exit) -> None:
         self.exits.append(exit)
+        self._on_change()
 
     # Subscriber
     def receive_broadcast(self, broadcast: Broadcast) -> None:
         self.messages.append(broadcast.copy())
+        self._on_change()
 
     def take(self, kind: type[M], matches: Callable[[M], bool]) -> M | None:
         """Remove and return the first message of `kind` that `matches` (a selective receive)."""

@@ -155,6 +155,7 @@ def test_a_failed_assert_push_shows_expected_mailbox_consumed_and_timers(channel
             "The mailbox holds 2 unconsumed message(s), closest first:",
             "  - Push(topic='t:1', event='number', payload={'value': 10}, t=0.000s)  <- same event",
             "  - Push(topic='t:1', event='other', payload={'n': 1}, t=0.000s)",
+            "The closest one's payload differs: 'value': expected 1, got 10",
             "Consumed earlier by other assertions (1):",
             "  - Push(topic='t:1', event='seen', payload={}, t=0.000s)",
             "Timers still pending:",
@@ -239,3 +240,13 @@ def test_time_in_the_test_body_follows_the_virtual_clock(channels: ChannelCase) 
 
     channels.advance(10)
     assert time.time() == 1704067210.0
+
+
+def test_a_failed_assertion_spells_out_how_the_closest_payload_differs(channels: ChannelCase) -> None:
+    socket = join(channels)
+    ref = channels.push(socket, "ask")
+    with pytest.raises(AssertionError) as info:
+        channels.assert_reply(ref, "ok", {"answer": 41, "extra": True}, timeout=0)
+    assert str(info.value).splitlines()[4] == (
+        "The closest one's payload differs: missing key 'extra'; 'answer': expected 41, got 42"
+    )

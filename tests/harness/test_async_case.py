@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from pytest_channels import Channel, InfoResult, InResult, JoinResult, Socket, noreply, ok, reply
+from pytest_channels import Channel, InfoResult, InResult, JoinResult, Socket, SocketHandler, noreply, ok, reply
 from pytest_channels.testing import AsyncChannelCase, NeverAwaited
 
 
@@ -77,10 +77,14 @@ async def test_a_call_that_is_never_awaited_is_reported_at_teardown(channels: As
     channels.refute_push()  # type: ignore[unused-awaitable]  # the mistake under test
     problems = channels._teardown()
     assert len(problems) == 1
-    assert problems[0].startswith("never awaited: refute_push(...) at ")
+    assert problems[0].startswith("never awaited (add `await`): refute_push(...) at ")
 
 
 terminated: list[str] = []
+
+
+class AsyncFarewellSocket(SocketHandler):
+    """Accepts everyone (the default connect)."""
 
 
 class AsyncFarewell(Channel):
@@ -141,3 +145,10 @@ async def test_time_in_the_test_body_follows_the_virtual_clock_under_pytest_asyn
 ) -> None:
     await channels.advance(10)
     assert time.time() == 1704067210.0
+
+
+@pytest.mark.asyncio
+async def test_using_a_call_as_its_result_without_await_says_to_add_await(channels: AsyncChannelCase) -> None:
+    with pytest.raises(NeverAwaited, match=r"^channels.connect\(\.\.\.\) at .* was used as its result \('socket'\)"):
+        _ = channels.connect(AsyncFarewellSocket).socket  # type: ignore[attr-defined]  # the mistake under test
+    assert (await channels.connect(AsyncFarewellSocket)).socket.id is None

@@ -60,10 +60,10 @@ def test_error_at_teardown_when_the_last_harness_call_is_never_awaited(pytester:
         [
             "*ERROR at teardown of test_forgets_the_last_await[[]asyncio[]]*",
             "channels teardown found problems:",
-            "  - never awaited: assert_reply(...) at */test_forgetful.py:8",
+            "  - never awaited (add `await`): assert_reply(...) at */test_forgetful.py:8",
             "*ERROR at teardown of test_forgets_the_last_await[[]trio[]]*",
             "channels teardown found problems:",
-            "  - never awaited: assert_reply(...) at */test_forgetful.py:8",
+            "  - never awaited (add `await`): assert_reply(...) at */test_forgetful.py:8",
         ],
     )
 

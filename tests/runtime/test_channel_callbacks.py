@@ -182,8 +182,10 @@ def test_an_invalid_handle_in_result_crashes_with_a_message_naming_the_shapes(
     exit = channels.assert_exit(socket)
     message = str(exit.reason)
     assert message.startswith(f"Room.handle_in returned {shown}")
+    line = Room.handle_in.__code__.co_firstlineno
     assert message.endswith(
-        "; expected noreply(socket), reply(socket, status, payload) or stop(socket, reason, reply=...)"
+        "; expected noreply(socket), reply(socket, status, payload) or stop(socket, reason, reply=...) "
+        f"(defined at {__file__}:{line})"
     )
 
 

@@ -223,7 +223,8 @@ def test_a_stop_with_a_reply_outside_handle_in_names_the_callback(channels: Chan
         channels.join(channels.socket(), "w", channel=Wrong)  # the join settles, so handle_info runs
     assert str(info.value.__cause__) == (
         "Wrong.handle_info returned stop(socket, reason, reply=...), but only handle_in has a client push "
-        "to reply to; expected noreply(socket) or stop(socket, reason)"
+        "to reply to; expected noreply(socket) or stop(socket, reason) "
+        f"(defined at {__file__}:{Wrong.handle_info.__code__.co_firstlineno})"
     )
 
 

@@ -36,7 +36,10 @@ def test_nan_cannot_cross_the_wire() -> None:
 
 
 def test_a_payload_must_be_a_json_object() -> None:
-    with pytest.raises(PayloadError, match=r"^test: the payload must be a dict \(a JSON object\), got list \[1\]$"):
+    with pytest.raises(
+        PayloadError,
+        match=r"^test: the payload must be a dict \(a JSON object\) or bytes \(a binary frame\), got list \[1\]$",
+    ):
         to_wire([1], where="test")
 
 

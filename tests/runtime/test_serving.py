@@ -110,11 +110,17 @@ def test_a_serving_runtime_handles_pushes_as_they_arrive(backend: str) -> None:
     assert messages[-1].payload == {"x": 1}
 
 
-def test_settle_is_refused_while_serving() -> None:
-    async def main() -> None:
+def test_settle_while_serving_waits_until_every_message_is_handled() -> None:
+    async def main() -> list[Reply]:
         runtime = Runtime()
+        transport = Collect()
         async with runtime.serving():
-            with pytest.raises(RuntimeError, match="settle\\(\\) is for tests"):
-                await runtime.settle()
+            socket = (await runtime.join(runtime.socket(), "t", {}, transport, channel=Timed)).socket
+            for n in range(5):
+                runtime.push(socket, "echo", {"n": n})
+            await runtime.settle()
+            assert runtime.idle
+            return [m for m in transport.messages if isinstance(m, Reply)]
 
-    anyio.run(main)
+    replies = anyio.run(main)
+    assert [r.payload for r in replies] == [{"n": n} for n in range(5)]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._clock import DEFAULT_WALL_START
+from ._clock import DEFAULT_WALL_START
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -58,6 +58,14 @@ class Settings:
         freeze_time: keep `datetime.now()` and `time.time()` in step with the virtual clock (freezegun).
         wall_start: the wall-clock time of virtual instant 0.
         check_payloads: refuse payloads that could not cross the wire as JSON.
+        virtual_loop: run the test on a `VirtualTimeLoop`, so that `asyncio.sleep`, `wait_for`
+            and anyio timeouts in channel code are virtual too, on the runtime's timeline.
+        max_time: on a virtual loop, the virtual seconds after which a test fails
+            (`VirtualTimeLimit`) instead of letting periodic timers run time away.
+        io_grace: on a virtual loop, real seconds to wait for socket I/O before each jump
+            of time while sockets are open (0: jump at once).
+        wire: send every message through the real V2 serializer, both ways, as a `ChannelsApp`
+            connection to phoenix.js would: a payload the wire would change or refuse fails here.
     """
 
     assert_timeout: float = 0.1
@@ -66,6 +74,10 @@ class Settings:
     freeze_time: bool = True
     wall_start: dt.datetime = DEFAULT_WALL_START
     check_payloads: bool = True
+    virtual_loop: bool = False
+    max_time: float = 86_400.0
+    io_grace: float = 0.0
+    wire: bool = False
 
     def updated(self, values: Mapping[str, Any], *, source: str, prefix: str = "") -> Settings:
         """Return a copy with `values` applied, each validated.
@@ -92,6 +104,10 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "freeze_time": _bool,
     "wall_start": _wall,
     "check_payloads": _bool,
+    "virtual_loop": _bool,
+    "max_time": _seconds,
+    "io_grace": _seconds,
+    "wire": _bool,
 }
 
 SETTING_NAMES = tuple(_PARSERS)

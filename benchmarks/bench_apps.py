@@ -1,0 +1,44 @@
+"""The two servers the benchmark compares, both run by uvicorn: our channels, and a bare echo as the floor."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from pytest_channels import Channel, ChannelsApp, InResult, JoinResult, Socket, SocketHandler, ok, reply, route
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class BenchChannel(Channel):
+    """Replies to every push with its payload: the smallest channel that does a round trip."""
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        return reply(socket, "ok", payload)
+
+
+class BenchSocket(SocketHandler):
+    channels = (route("bench:*", BenchChannel),)
+
+
+channels_app = ChannelsApp({"/socket": BenchSocket})
+
+
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The floor: accept, then send every text frame straight back. No JSON, no channels."""
+    if scope["type"] == "lifespan":
+        while (message := await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while (message := await receive())["type"] == "websocket.receive":
+        await send({"type": "websocket.send", "text": message.get("text")})

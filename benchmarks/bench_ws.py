@@ -1,0 +1,238 @@
+"""Benchmark: pytest-channels over WebSocket against a bare echo server, both under uvicorn.
+
+Not a test: it prints figures. For each server it measures, over loopback:
+
+- connections held: idle connections opened (each joined to a channel, for ours) that all
+  still answer a heartbeat (the echo server: an echo) afterwards;
+- memory per idle connection: the server process's resident memory growth divided by them;
+- round trips per second: N concurrent clients, each pushing and awaiting the reply (the
+  echo server: sending a frame and awaiting it back) for a fixed time, in rounds that
+  alternate between the servers; the medians are reported.
+
+The server runs on CPU 0 and the load generator on the other CPUs (when there are two or
+more), so that they do not fight over the same ones.
+
+The echo server is the floor: the same ASGI server and WebSocket implementation with no
+protocol at all. Ratios compare ours to it. Usage:
+
+    python benchmarks/bench_ws.py                 # 50 clients, 3 rounds of 5 s, 1000 idle connections
+    python benchmarks/bench_ws.py --smoke         # a few seconds, for CI
+    python benchmarks/bench_ws.py --clients 100 --seconds 10 --idle 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from websockets.asyncio.client import ClientConnection, connect
+
+HERE = Path(__file__).parent
+PINNED = False
+"""Whether the server runs on CPU 0 and the load generator on the others (set by main)."""
+WAIT = 10.0
+"""Real seconds any single network step may take before the benchmark gives up."""
+
+
+@dataclass
+class Result:
+    server: str
+    rates: list[float]
+    held: int
+    idle_asked: int
+    bytes_per_connection: float
+
+    @property
+    def per_second(self) -> float:
+        """The median round trips per second over the rounds."""
+        return statistics.median(self.rates)
+
+
+@contextlib.contextmanager
+def server(app: str) -> Iterator[tuple[str, int]]:
+    """uvicorn serving `bench_apps:<app>` in its own process, on an inherited loopback socket."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4096)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"bench_apps:{app}",
+        "--app-dir",
+        str(HERE),
+        "--fd",
+        str(listener.fileno()),
+        "--ws",
+        "websockets-sansio",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "4096",
+    ]
+    process = subprocess.Popen(command, pass_fds=[listener.fileno()])
+    if PINNED:
+        os.sched_setaffinity(process.pid, {0})  # the server gets CPU 0 to itself; see main()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=WAIT)
+        listener.close()
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+class Client:
+    """One connection speaking either the V2 protocol (channels) or raw frames (echo)."""
+
+    def __init__(self, ws: ClientConnection, channels: bool, topic: str) -> None:
+        self.ws, self.channels, self.topic, self.ref = ws, channels, topic, 0
+
+    @classmethod
+    async def open(cls, address: str, channels: bool, n: int) -> Client:
+        path = "/socket/websocket?vsn=2.0.0" if channels else "/"
+        async with asyncio.timeout(WAIT):
+            ws = await connect(f"ws://{address}{path}", max_size=None, ping_interval=None)
+        client = cls(ws, channels, f"bench:{n}")
+        if channels:
+            await client.round_trip("phx_join")
+        return client
+
+    async def round_trip(self, event: str = "ping", topic: str | None = None) -> None:
+        self.ref += 1
+        frame = json.dumps(["1", str(self.ref), topic or self.topic, event, {"n": self.ref}])
+        await self.ws.send(frame)
+        async with asyncio.timeout(WAIT):
+            answer = await self.ws.recv()
+        if self.channels and json.loads(answer)[4]["status"] != "ok":
+            raise RuntimeError(f"{event} was answered {answer!r}")
+
+    async def heartbeat(self) -> None:
+        if self.channels:
+            await self.round_trip("heartbeat", topic="phoenix")
+        else:
+            await self.round_trip()
+
+
+async def hold_idle(address: str, pid: int, channels: bool, idle: int) -> tuple[int, float]:
+    """Open `idle` connections (joined, for channels); how many still answer, and the memory each took."""
+    before = rss_bytes(pid)
+    held = [await Client.open(address, channels, n) for n in range(idle)]
+    await asyncio.sleep(0.5)  # let the server settle before reading its memory
+    grown = rss_bytes(pid) - before
+    answered = await asyncio.gather(*(c.heartbeat() for c in held), return_exceptions=True)
+    for client in held:
+        await client.ws.close()
+    return sum(1 for a in answered if a is None), grown / idle
+
+
+async def round_trips(address: str, channels: bool, clients: int, seconds: float) -> float:
+    """Round trips per second from `clients` concurrent clients, each awaiting its reply before the next push."""
+    workers = [await Client.open(address, channels, 100_000 + n) for n in range(clients)]
+    counts = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    async def work(index: int) -> None:
+        while time.perf_counter() < deadline:
+            await workers[index].round_trip()
+            counts[index] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(work(i) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    for client in workers:
+        await client.ws.close()
+    return sum(counts) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients doing round trips (default 50)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds of round trips per server (default 5)")
+    parser.add_argument("--idle", type=int, default=1000, help="idle connections to hold (default 1000)")
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI: 4 clients, 1 s, 50 idle connections")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of round trips per server; medians (default 3)")
+    parser.add_argument("--no-pin", action="store_true", help="let the server and the load share every CPU")
+    args = parser.parse_args()
+    global PINNED
+    cpus = sorted(os.sched_getaffinity(0))
+    if not args.no_pin and len(cpus) >= 2 and 0 in cpus:
+        # Server and load generator on separate CPUs: otherwise they fight over the same ones
+        # and the figures swing with the scheduler, the floor's most of all.
+        os.sched_setaffinity(0, set(cpus) - {0})
+        PINNED = True
+    if args.smoke:
+        args.clients, args.seconds, args.idle, args.rounds = 4, 1.0, 50, 1
+    if min(args.clients, args.idle, args.rounds) < 1 or not 0 < args.seconds <= 600:
+        parser.error("--clients, --idle and --rounds must be >= 1, --seconds in (0, 600]")
+
+    servers = (("echo (floor)", "echo_app"), ("pytest-channels", "channels_app"))
+    with server("echo_app") as echo, server("channels_app") as ours:
+        running = {"echo_app": echo, "channels_app": ours}
+        results = []
+        for name, app in servers:
+            address, pid = running[app]
+            wait_until_listening(address)
+            held, per_connection = asyncio.run(hold_idle(address, pid, app == "channels_app", args.idle))
+            results.append(Result(name, [], held, args.idle, per_connection))
+        for round_ in range(args.rounds):
+            # Alternate which server goes first, so that drift in the machine's load evens out.
+            order = [0, 1] if round_ % 2 == 0 else [1, 0]
+            for index in order:
+                address, _ = running[servers[index][1]]
+                rate = asyncio.run(round_trips(address, index == 1, args.clients, args.seconds))
+                results[index].rates.append(rate)
+    report(results, args)
+    if any(r.held != r.idle_asked for r in results):
+        sys.exit("some idle connections were dropped")
+
+
+def wait_until_listening(address: str) -> None:
+    host, port = address.split(":")
+    for _ in range(int(WAIT / 0.05)):
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
+            return
+        time.sleep(0.05)  # real-time: the server process starts in real time
+    raise TimeoutError(f"nothing listens on {address} after {WAIT}s")
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    floor, ours = results
+    placement = "server on CPU 0, load on the others" if PINNED else "server and load sharing the CPUs"
+    print(f"uvicorn (websockets-sansio), {os.cpu_count()} CPUs ({placement}), loopback;")
+    print(f"{args.idle} idle connections held per server; {args.clients} clients doing round trips,")
+    print(f"{args.rounds} round(s) of {args.seconds:g} s per server, alternating; medians.\n")
+    print(f"{'server':<18}{'round trips/s':>15}{'rounds':>30}{'held':>7}{'KiB/idle conn':>15}")
+    for r in results:
+        rounds = " ".join(f"{rate:,.0f}" for rate in r.rates)
+        print(f"{r.server:<18}{r.per_second:>15,.0f}{rounds:>30}{r.held:>7}{r.bytes_per_connection / 1024:>15.1f}")
+    ratios = [o / f for o, f in zip(ours.rates, floor.rates, strict=True)]
+    print(f"\nround trips/s, ours / floor: {ours.per_second / floor.per_second:.2f} (per round: ", end="")
+    print(", ".join(f"{ratio:.2f}" for ratio in ratios) + ")")
+    if floor.bytes_per_connection > 0:
+        print(f"memory per idle connection, ours / floor: {ours.bytes_per_connection / floor.bytes_per_connection:.2f}")
+
+
+if __name__ == "__main__":
+    main()

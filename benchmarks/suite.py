@@ -1,0 +1,130 @@
+"""A whole suite: 1,000 generated channel tests through pytest, against the same tests with
+the channel logic called as plain functions; and the same suite on two xdist workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._report import Row, best_of
+
+CHANNEL = """
+from typing import Any
+
+from pytest_channels import Channel, InfoResult, InResult, JoinResult, Socket, noreply, ok, reply
+
+
+class Counter(Channel):
+    intercept = ("reset",)
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket.assign(count=0))
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        count = socket.assigns["count"] + payload["by"]
+        self.send_after(1, "tick")
+        return reply(socket, "ok", {"count": count})
+
+    def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:
+        self.push("reset", payload)
+        return noreply(socket)
+
+    def handle_info(self, message: Any, socket: Socket) -> InfoResult:
+        self.push("tick", {})
+        return noreply(socket)
+"""
+
+HARNESS_TEST = """
+def test_{n}(channels):
+    socket = channels.subscribe_and_join_or_raise(channels.socket(), "counter:{n}", channel=Counter)
+    ref = channels.push(socket, "inc", {{"by": {n}}})
+    channels.assert_reply(ref, "ok", {{"count": {n}}})
+    channels.assert_push("tick", {{}}, timeout=1)
+    channels.broadcast_from(socket, "reset", {{"to": 0}})
+    channels.assert_push("reset", {{"to": 0}})
+"""
+
+PLAIN_TEST = """
+def test_{n}():
+    channel = Counter()
+    socket = channel.join("counter:{n}", {{}}, Socket()).socket
+    assert channel_reply(channel, socket, {n}) == {{"count": {n}}}
+"""
+
+PLAIN_HELPERS = """
+from pytest_channels import Socket
+
+
+def channel_reply(channel, socket, by):
+    channel.send_after = lambda seconds, message: None
+    return channel.handle_in("inc", {"by": by}, socket).payload
+"""
+
+
+def write_suite(root: Path, count: int) -> None:
+    (root / "counter.py").write_text(CHANNEL)
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\nasyncio_default_fixture_loop_scope = "function"\n')
+    harness = ["from counter import Counter", *(HARNESS_TEST.format(n=n) for n in range(count))]
+    plain = ["from counter import Counter", PLAIN_HELPERS, *(PLAIN_TEST.format(n=n) for n in range(count))]
+    (root / "test_harness.py").write_text("\n".join(harness))
+    (root / "test_plain.py").write_text("\n".join(plain))
+
+
+def pytest_seconds(root: Path, *args: str) -> float:
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", *args]
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"the generated suite failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def run(smoke: bool) -> list[Row]:
+    count = 50 if smoke else 1_000
+    repeats = 1 if smoke else 3
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        write_suite(root, count)
+        harness = best_of(repeats, lambda: pytest_seconds(root, "test_harness.py"))
+        unfrozen = best_of(repeats, lambda: pytest_seconds(root, "test_harness.py", "-o", "channels_freeze_time=false"))
+        plain = best_of(repeats, lambda: pytest_seconds(root, "test_plain.py"))
+        rows = [
+            Row(
+                f"{count:,} channel tests, per test beyond plain pytest",
+                (unfrozen - plain) / count,
+                plain / count,
+                "s",
+                "a plain-function test",
+                "< 1 ms",
+                (unfrozen - plain) / count < 1e-3,
+            ),
+            Row(
+                "  the same, with freezegun keeping the wall clock virtual (the default)",
+                (harness - plain) / count,
+                plain / count,
+                "s",
+                "a plain-function test",
+                "n/a (reported)",
+                None,
+            ),
+        ]
+        if not smoke:
+            parallel = best_of(repeats, lambda: pytest_seconds(root, "test_harness.py", "-n", "2"))
+            rows.append(
+                Row(
+                    f"{count:,} channel tests on 2 xdist workers",
+                    parallel,
+                    harness,
+                    "s",
+                    "one process",
+                    "near-linear (about 0.5x)",
+                    parallel <= 0.65 * harness,
+                )
+            )
+    return rows

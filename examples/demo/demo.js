@@ -1,0 +1,37 @@
+// The demo page's client: the official phoenix.js (window.Phoenix), unchanged.
+const show = (id, text) => {
+  document.getElementById(id).textContent = text;
+};
+
+const userSocket = new Phoenix.Socket("/socket");
+userSocket.onOpen(() => show("socket", "connected"));
+userSocket.onError(() => show("socket", "error"));
+userSocket.connect();
+
+const ping = userSocket.channel("ping");
+ping.join().receive("ok", () => {
+  ping.push("ping", {}).receive("ok", (reply) => show("ping", reply.ping));
+});
+
+const numbers = [];
+const dupe = userSocket.channel("dupe");
+dupe.on("number", ({ value }) => {
+  numbers.push(value);
+  show("dupe", numbers.join(", "));
+});
+dupe.join().receive("ok", () => fetch("/dupe?numbers=1,2,1,3,2", { method: "POST" }));
+
+// A real application renders the token into the page; the demo asks its stand-in for one.
+fetch("/token?user_id=1", { method: "POST" })
+  .then((response) => response.json())
+  .then(({ token }) => {
+    const authSocket = new Phoenix.Socket("/auth_socket", { params: { token } });
+    authSocket.connect();
+    let count = 0;
+    const recurring = authSocket.channel("recurring");
+    recurring.on("new_token", ({ token: fresh }) => {
+      show("tokens", String(++count));
+      show("last-token", fresh);
+    });
+    recurring.join();
+  });

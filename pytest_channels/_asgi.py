@@ -1,0 +1,305 @@
+"""An ASGI application that serves socket handlers over WebSocket, speaking Phoenix's V2 protocol.
+
+No web framework is needed: any ASGI server with WebSocket support runs it (uvicorn and
+hypercorn are tested). The runtime serves for as long as the application's lifespan lasts,
+so the server must run the ASGI lifespan protocol (uvicorn and hypercorn do by default).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from typing import Any
+
+import anyio
+
+from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, TOO_BIG, Connection
+from ._results import Error
+from ._runtime import Runtime
+from ._serializer import VSN, FrameError, decode, decode_params
+from ._socket import Socket, SocketHandler
+
+logger = logging.getLogger("pytest_channels")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_AUTH_TOKEN_PREFIX = "base64url.bearer.phx."
+_MAX_PARAMS = 100
+_REFUSED = 1008  # a close before accept: the server answers the upgrade with HTTP 403
+
+
+class ChannelsApp:
+    """Serves socket handlers to real clients, such as the official `phoenix` JavaScript client.
+
+    Each handler is mounted at a path, as Phoenix's `socket "/socket", UserSocket` is: the
+    client connects to `<path>/websocket?vsn=2.0.0&...`, which is what phoenix.js does for
+    `new Socket("<path>")`. The query parameters are the connect params.
+
+    Args:
+        sockets: path -> socket handler, for example `{"/socket": UserSocket}`.
+        runtime: the runtime to serve (on the system clock); a new one by default. Keep it to
+            broadcast from application code (`app.runtime.broadcast(...)`).
+        idle_timeout: real seconds a connection may stay silent before the server closes it
+            (Phoenix: 60 s). The client's heartbeat (every 30 s) keeps a live one open.
+        max_frame_size: bytes a client frame may have; a larger one closes the connection (1009).
+        max_channels: channels one connection may join (Phoenix: 100).
+        join_timeout: real seconds a join may take before it is refused with "join timeout".
+        connect_timeout: real seconds `connect` and `id` may take before the connection is refused.
+        fallback: an ASGI application for every other request (a page, an API); without one
+            they get a 404.
+        check_origin: the origins a browser may connect from, such as
+            `["https://example.com"]` (Phoenix's `check_origin`). A connection whose `Origin`
+            header is not listed is refused, which stops other sites' pages from using a
+            visitor's cookies to connect. None (the default) accepts every origin.
+
+    Example:
+        >>> from pytest_channels import SocketHandler
+        >>> class UserSocket(SocketHandler): ...
+        >>> app = ChannelsApp({"/socket": UserSocket})
+        >>> app.paths
+        ['/socket/websocket']
+    """
+
+    def __init__(
+        self,
+        sockets: Mapping[str, type[SocketHandler]],
+        *,
+        runtime: Runtime | None = None,
+        idle_timeout: float = 60.0,
+        max_frame_size: int = 1_000_000,
+        max_channels: int = 100,
+        join_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        fallback: ASGIApp | None = None,
+        check_origin: Sequence[str] | None = None,
+    ) -> None:
+        self._handlers: dict[str, type[SocketHandler]] = {}
+        for path, handler in sockets.items():
+            if not path.startswith("/"):
+                raise ValueError(f"a socket path must start with / (got {path!r})")
+            if not (isinstance(handler, type) and issubclass(handler, SocketHandler)):
+                raise TypeError(f"the socket at {path!r} must be a SocketHandler subclass (got {handler!r})")
+            self._handlers[path.rstrip("/") + "/websocket"] = handler
+        for name, value in (
+            ("idle_timeout", idle_timeout),
+            ("join_timeout", join_timeout),
+            ("connect_timeout", connect_timeout),
+        ):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number of seconds > 0 (got {value!r})")
+        for name, count in (("max_frame_size", max_frame_size), ("max_channels", max_channels)):
+            if not isinstance(count, int) or count < 1:
+                raise ValueError(f"{name} must be an int >= 1 (got {count!r})")
+        self.runtime = runtime if runtime is not None else Runtime()
+        self.idle_timeout = idle_timeout
+        self.max_frame_size = max_frame_size
+        self.max_channels = max_channels
+        self.join_timeout = join_timeout
+        self.connect_timeout = connect_timeout
+        self.fallback = fallback
+        if isinstance(check_origin, str):
+            raise TypeError(f"check_origin must be a list of origins (got {check_origin!r})")
+        self.check_origin = None if check_origin is None else frozenset(o.rstrip("/") for o in check_origin)
+        self.connections: set[Connection] = set()
+        self._serving = False
+
+    @property
+    def serving(self) -> bool:
+        """Whether the runtime serves: between the lifespan's startup and its shutdown."""
+        return self._serving
+
+    @property
+    def paths(self) -> list[str]:
+        """The WebSocket paths served."""
+        return list(self._handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        handler = self._handlers.get(scope.get("path", ""))
+        if kind == "websocket" and handler is not None:
+            await self._websocket(scope, receive, send, handler)
+        elif self.fallback is not None:
+            await self.fallback(scope, receive, send)
+        elif kind == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": _REFUSED})
+        elif kind == "http":
+            text = b"Not found: this server speaks Phoenix channels over WebSocket at " + ", ".join(self.paths).encode()
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": text})
+
+    # -- lifespan ---------------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        async with self.runtime.serving():
+            self._serving = True
+            await send({"type": "lifespan.startup.complete"})
+            try:
+                await receive()  # lifespan.shutdown
+            finally:
+                self._serving = False
+        await send({"type": "lifespan.shutdown.complete"})
+
+    # -- connections ----------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler]) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        name = _describe(scope, handler)
+        socket = await self._connect(scope, handler, name)
+        if socket is None:
+            await send({"type": "websocket.close", "code": _REFUSED})
+            return
+        subprotocols = scope.get("subprotocols") or []
+        await send({"type": "websocket.accept", "subprotocol": "phoenix" if "phoenix" in subprotocols else None})
+        connection = Connection(
+            self.runtime, socket, name=name, max_channels=self.max_channels, join_timeout=self.join_timeout
+        )
+        self.connections.add(connection)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._read, connection, receive, tg.cancel_scope)
+                await self._write(connection, send)
+                tg.cancel_scope.cancel()
+        finally:
+            self.connections.discard(connection)
+            connection.shutdown()
+
+    async def _connect(self, scope: Scope, handler: type[SocketHandler], name: str) -> Socket | None:
+        """Negotiate the version and run the handler's connect; the socket, or None when refused."""
+        if not self._serving:
+            logger.error("%s refused: the runtime is not serving (run the ASGI server with its lifespan on)", name)
+            return None
+        if self.check_origin is not None:
+            origin = _header(scope, b"origin")
+            if origin not in self.check_origin:
+                logger.warning("%s refused: origin %r is not in check_origin", name, origin)
+                return None
+        try:
+            raw = scope.get("query_string", b"").decode("latin-1")
+            params: dict[str, Any] = dict(decode_params(raw, max_params=_MAX_PARAMS))
+        except ValueError as exc:
+            logger.warning("%s refused: bad query string: %s", name, exc)
+            return None
+        vsn = params.get("vsn", "1.0.0")  # Phoenix's default when the client names none
+        if not vsn.startswith("2.0."):
+            logger.warning(
+                "%s refused: protocol version vsn=%r is not served; only vsn=%s (the V2 JSON serializer, "
+                "which phoenix.js uses) is",
+                name,
+                vsn,
+                VSN,
+            )
+            return None
+        try:
+            with anyio.fail_after(self.connect_timeout):
+                result = await self.runtime.connect(handler, params, _connect_info(scope))
+        except TimeoutError:
+            logger.error("%s refused: %s.connect took over %ss", name, handler.__qualname__, self.connect_timeout)
+            return None
+        except Exception:
+            logger.exception("%s refused: %s.connect raised", name, handler.__qualname__)
+            return None
+        if isinstance(result, Error):
+            logger.info("%s refused by %s.connect: %r", name, handler.__qualname__, result.reply)
+            return None
+        return result.socket
+
+    async def _read(self, connection: Connection, receive: Receive, scope: anyio.CancelScope) -> None:
+        try:
+            while connection.close_code is None:
+                with anyio.move_on_after(self.idle_timeout) as idle:
+                    message = await receive()
+                if idle.cancelled_caught:
+                    logger.info("%s: closed after %ss without a frame", connection.name, self.idle_timeout)
+                    connection.request_close(GOING_AWAY, "idle timeout")
+                    return
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                if _size(data, self.max_frame_size) > self.max_frame_size:
+                    limit = self.max_frame_size
+                    logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, limit)
+                    connection.request_close(TOO_BIG, "frame too big")
+                    return
+                try:
+                    await connection.handle(decode(data))
+                except FrameError as exc:
+                    logger.warning("%s: closed: %s", connection.name, exc)
+                    connection.request_close(INVALID_DATA, "invalid frame")
+                    return
+                except Exception:  # a bug of ours must cost this connection only, and say so
+                    logger.exception("%s: closed: handling a frame raised", connection.name)
+                    connection.request_close(INTERNAL_ERROR, "internal error")
+                    return
+        finally:
+            if connection.close_code is None:  # the client went away: nothing more to send
+                connection.gone = True
+                connection.request_close(1000, "")
+                scope.cancel()
+
+    async def _write(self, connection: Connection, send: Send) -> None:
+        try:
+            while (data := await connection.next_outgoing()) is not None:
+                key = "text" if isinstance(data, str) else "bytes"
+                await send({"type": "websocket.send", key: data})
+            if not connection.gone and connection.close_code is not None:
+                code, reason = connection.close_code, connection.close_reason
+                await send({"type": "websocket.close", "code": code, "reason": reason})
+        except Exception as exc:  # the client vanished mid-send; the server has logged the details
+            logger.debug("%s: sending failed: %r", connection.name, exc)
+            connection.gone = True
+
+
+def _size(data: str | bytes, limit: int) -> int:
+    """The frame's size in bytes, without encoding a text frame that is surely under `limit`."""
+    if isinstance(data, bytes) or 4 * len(data) <= limit:  # UTF-8 needs at most 4 bytes a character
+        return len(data)
+    return len(data.encode("utf-8"))
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _describe(scope: Scope, handler: type[SocketHandler]) -> str:
+    client = scope.get("client")
+    peer = f"{client[0]}:{client[1]}" if client else "an unknown peer"
+    return f"{handler.__qualname__} connection from {peer}"
+
+
+def _connect_info(scope: Scope) -> dict[str, Any]:
+    """What Phoenix's `connect_info` offers: peer data, the URI, x- headers, and the auth token."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    client = scope.get("client")
+    info: dict[str, Any] = {
+        "peer_data": {"address": client[0], "port": client[1]} if client else None,
+        "uri": scope.get("path", ""),
+        "x_headers": {k: v for k, v in headers.items() if k.startswith("x-")},
+        "user_agent": headers.get("user-agent"),
+    }
+    for protocol in scope.get("subprotocols") or []:
+        if protocol.startswith(_AUTH_TOKEN_PREFIX):
+            encoded = protocol[len(_AUTH_TOKEN_PREFIX) :]
+            try:
+                info["auth_token"] = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                info["auth_token"] = None
+    return info

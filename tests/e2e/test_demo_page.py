@@ -1,0 +1,61 @@
+"""The demo page (examples/server.py) in headless Chromium, with the official client, checked by what it shows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import server
+from e2e_chromium import chromium_path, open_page
+from e2e_servers import serve_uvicorn
+from hello_sockets import dedupe_channel, recurring_channel
+
+pytestmark = pytest.mark.asyncio  # the DevTools client runs on asyncio
+
+PAGE_TIMEOUT = 15.0
+"""Real seconds the page may take to show everything."""
+
+SHOWN = """JSON.stringify(Object.fromEntries(
+  ["socket", "ping", "dupe", "tokens", "last-token"].map((id) => [id, document.getElementById(id).textContent])
+))"""
+
+
+@pytest.fixture
+def chromium() -> None:
+    if chromium_path() is None:
+        reason = "chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: CI must run the browser test", pytrace=False)
+        pytest.skip(reason)
+    if not server.PHOENIX_JS.exists():
+        reason = "the phoenix npm package is not installed (run `npm ci` at the repository root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: CI must run the browser test", pytrace=False)
+        pytest.skip(reason)
+
+
+async def test_the_demo_page_shows_pong_the_deduplicated_numbers_and_fresh_tokens(
+    chromium: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Real time in the browser: the chapter's 1 s and 5 s would only slow the test down.
+    monkeypatch.setattr(dedupe_channel, "FLUSH_AFTER", 0.2)
+    monkeypatch.setattr(recurring_channel, "SEND_AFTER", 0.2)
+    app = server.make_app()
+    with serve_uvicorn(app) as address:
+        async with open_page(f"http://{address}/") as page:
+            shown: dict[str, Any] = {}
+            async with asyncio.timeout(PAGE_TIMEOUT):
+                while not (shown.get("dupe") == "1, 2, 3" and int(shown.get("tokens") or 0) >= 2):
+                    await asyncio.sleep(0.05)  # real-time: the page talks to a real server
+                    raw = await page.evaluate(SHOWN)  # None until the page has loaded
+                    shown = json.loads(raw) if raw else {}
+            await page.screenshot(tmp_path / "demo.png")
+    assert shown["socket"] == "connected"
+    assert shown["ping"] == "pong"
+    assert shown["dupe"] == "1, 2, 3"
+    assert app.runtime.tokens.verify("salt identifier", shown["last-token"], max_age=60) == 1
+    assert (tmp_path / "demo.png").stat().st_size > 1000

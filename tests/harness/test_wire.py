@@ -1,0 +1,167 @@
+"""The `wire` setting: the harness's messages cross the real V2 serializer, both ways.
+
+Each test shows a payload that passes without the wire and fails (or changes) with it,
+because a real `ChannelsApp` connection to phoenix.js would change or refuse it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_channels import (
+    Channel,
+    ConnectResult,
+    InResult,
+    JoinResult,
+    PayloadError,
+    Socket,
+    SocketHandler,
+    noreply,
+    ok,
+    reply,
+)
+from pytest_channels.testing import ChannelCase, ChannelCrashed, Where
+
+ROOT = Path(__file__).parents[2]
+
+seen: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    seen.clear()
+
+
+class Counter(SocketHandler):
+    def connect(self, params: dict[str, Any], socket: Socket, connect_info: dict[str, Any]) -> ConnectResult:
+        seen.append(params)
+        return ok(socket)
+
+
+class Ledger(Channel):
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        seen.append(payload)
+        return ok(socket, {"joined": topic})
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        match event:
+            case "echo":
+                return reply(socket, "ok", payload)
+            case "big":
+                self.push("balance", {"cents": 2**60})
+            case "when":
+                return reply(socket, "ok", {"at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)})
+            case "surrogate":
+                return reply(socket, "ok", {"text": "\ud800"})
+            case "bytes":
+                return reply(socket, "ok", bytes(payload))
+        return noreply(socket)
+
+
+def join(channels: ChannelCase, topic: str = "ledger:1") -> Socket:
+    return channels.subscribe_and_join_or_raise(channels.socket(), topic, channel=Ledger)
+
+
+@pytest.mark.channels(wire=True)
+def test_connect_params_arrive_as_the_strings_of_a_query_string_with_the_protocol_version(
+    channels: ChannelCase,
+) -> None:
+    channels.connect(Counter, {"user_id": 42, "admin": True, "team": {"id": 7}, "none": None})
+    assert seen == [{"user_id": "42", "admin": "true", "team[id]": "7", "vsn": "2.0.0"}]
+
+
+def test_without_the_wire_connect_params_keep_their_python_values(channels: ChannelCase) -> None:
+    channels.connect(Counter, {"user_id": 42})
+    assert seen == [{"user_id": 42}]
+
+
+@pytest.mark.channels(wire=True)
+def test_join_payloads_pushes_and_replies_survive_the_round_trip(channels: ChannelCase) -> None:
+    socket = join(channels)
+    payload = {"n": 1, "x": 1.5, "tags": ("a", "b"), 3: None, "nested": {"ok": True}, "text": "é✓"}
+    ref = channels.push(socket, "echo", payload)
+    channels.assert_reply(
+        ref, "ok", {"n": 1, "x": 1.5, "tags": ["a", "b"], "3": None, "nested": {"ok": True}, "text": "é✓"}
+    )
+    assert seen == [{}]
+
+
+@pytest.mark.channels(wire=True)
+def test_a_binary_reply_crosses_as_bytes(channels: ChannelCase) -> None:
+    socket = join(channels)
+    channels.assert_reply(channels.push(socket, "bytes", b"\x00\xff"), "ok", b"\x00\xff")
+
+
+@pytest.mark.channels(wire=True)
+def test_an_integer_javascript_would_round_crashes_the_channel_that_pushes_it(channels: ChannelCase) -> None:
+    socket = join(channels)
+    channels.push(socket, "big")
+    exit = channels.assert_exit(socket, Where(lambda reason: isinstance(reason, PayloadError)))
+    assert "payload['cents'] = 1152921504606846976 is beyond JavaScript's safe integers" in str(exit.reason)
+    assert "phoenix.js would receive it rounded" in str(exit.reason)
+
+
+def test_without_the_wire_the_same_integer_passes(channels: ChannelCase) -> None:
+    socket = join(channels)
+    channels.push(socket, "big")
+    channels.assert_push("balance", {"cents": 2**60})
+
+
+@pytest.mark.channels(wire=True)
+def test_a_lone_surrogate_in_a_reply_fails_the_test_as_the_real_server_would_refuse_it(channels: ChannelCase) -> None:
+    socket = join(channels)
+    channels.push(socket, "surrogate")
+    with pytest.raises(ChannelCrashed) as crashed:
+        channels.settle()
+    assert isinstance(crashed.value.__cause__, PayloadError)
+    assert "cannot be sent as a V2 JSON frame" in str(crashed.value.__cause__)
+
+
+@pytest.mark.channels(check_payloads=False)
+def test_with_payload_checks_off_a_datetime_reaches_the_test_unchanged(channels: ChannelCase) -> None:
+    socket = join(channels)
+    channels.assert_reply(channels.push(socket, "when"), "ok", {"at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)})
+
+
+@pytest.mark.channels(check_payloads=False, wire=True)
+def test_with_payload_checks_off_the_wire_still_refuses_a_datetime(channels: ChannelCase) -> None:
+    socket = join(channels)
+    channels.push(socket, "when")
+    exit = channels.assert_exit(socket, Where(lambda reason: isinstance(reason, PayloadError)))
+    assert "the reply to ref '2' on 'ledger:1' cannot be sent as a V2 JSON frame" in str(exit.reason)
+    assert "is not JSON serializable" in str(exit.reason)
+    assert "a real connection would refuse this" in str(exit.reason)
+
+
+@pytest.mark.channels(check_payloads=False, wire=True)
+def test_a_push_the_client_could_not_send_is_refused_at_the_push(channels: ChannelCase) -> None:
+    socket = join(channels)
+    with pytest.raises(PayloadError, match=r"^'echo' on 'ledger:1' cannot be sent as a V2 JSON frame: .*set"):
+        channels.push(socket, "echo", {"tags": {1, 2}})
+
+
+@pytest.mark.channels(wire=True)
+def test_a_binary_push_on_a_topic_over_255_bytes_is_refused(channels: ChannelCase) -> None:
+    socket = join(channels, topic="ledger:" + "x" * 300)
+    with pytest.raises(PayloadError, match=r"a binary frame field must be at most 255 bytes"):
+        channels.push(socket, "bytes", b"\x01")
+
+
+def test_the_chapters_tests_pass_unchanged_through_the_wire() -> None:
+    # The seed chapter's own tests, run again with the switch on from the command line.
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "examples", "-q", "-p", "no:randomly", "-o", "channels_wire=true"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout.splitlines()[-1]
