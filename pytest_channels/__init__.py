@@ -15,13 +15,19 @@ from ._clock import LoopClock as LoopClock
 from ._clock import SystemClock as SystemClock
 from ._clock import Timer as Timer
 from ._clock import VirtualClock as VirtualClock
+from ._cluster import Cluster as Cluster
+from ._cluster import ClusterAdapter as ClusterAdapter
+from ._cluster import Node as Node
 from ._errors import BroadcastError as BroadcastError
+from ._errors import BrokerUnreachable as BrokerUnreachable
 from ._errors import ChannelsError as ChannelsError
 from ._errors import InvalidReturn as InvalidReturn
+from ._errors import NodeStopped as NodeStopped
 from ._errors import NotIdle as NotIdle
 from ._errors import NotJoined as NotJoined
 from ._errors import PayloadError as PayloadError
 from ._errors import TokenError as TokenError
+from ._errors import UnknownNode as UnknownNode
 from ._messages import Broadcast as Broadcast
 from ._messages import Close as Close
 from ._messages import Exit as Exit
@@ -29,6 +35,12 @@ from ._messages import Message as Message
 from ._messages import Push as Push
 from ._messages import Reason as Reason
 from ._messages import Reply as Reply
+from ._network import Distribution as Distribution
+from ._network import Exponential as Exponential
+from ._network import Network as Network
+from ._network import NetworkStatistics as NetworkStatistics
+from ._network import Packet as Packet
+from ._network import Uniform as Uniform
 from ._process import ChannelProcess as ChannelProcess
 from ._process import Transport as Transport
 from ._pubsub import LocalAdapter as LocalAdapter
@@ -105,6 +117,16 @@ __all__ = (
     "VirtualClock",
     "LoopClock",
     "Timer",
+    # several nodes, and the network between them
+    "Cluster",
+    "Node",
+    "ClusterAdapter",
+    "Network",
+    "NetworkStatistics",
+    "Packet",
+    "Distribution",
+    "Uniform",
+    "Exponential",
     # errors
     "ChannelsError",
     "InvalidReturn",
@@ -114,6 +136,9 @@ __all__ = (
     "NotIdle",
     "TokenError",
     "FrameError",
+    "UnknownNode",
+    "NodeStopped",
+    "BrokerUnreachable",
 )
 
 

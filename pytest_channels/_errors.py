@@ -33,3 +33,15 @@ class TokenError(ChannelsError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class UnknownNode(ChannelsError, LookupError):
+    """A node name that the cluster does not have."""
+
+
+class NodeStopped(ChannelsError):
+    """A node (or a socket on it) was used after the node stopped."""
+
+
+class BrokerUnreachable(ChannelsError, ConnectionError):
+    """A message broker (Redis) could not be reached; the message names its URL."""

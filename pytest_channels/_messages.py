@@ -1,7 +1,8 @@
 """What a client receives: small frozen values with a readable repr.
 
-`at_ns` is the virtual (or monotonic) instant the message was sent; it takes no part in
-equality, so tests can compare messages they build by hand.
+`at_ns` is the virtual (or monotonic) instant the message was sent, and `origin` the node it
+came from in a cluster (None on a single node); neither takes part in equality, so tests can
+compare messages they build by hand.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def built(cls: type[M], *values: Any) -> M:
     return message
 
 
-def _stamp(at_ns: int) -> str:
-    return f"t={format_ns(at_ns)}"
+def _stamp(at_ns: int, origin: str | None = None) -> str:
+    return f"t={format_ns(at_ns)}" + ("" if origin is None else f", origin={origin!r}")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Push:
     """An event the server sent on a topic: a channel's `push`, or a broadcast it did not intercept.
 
     `join_ref` is None for a broadcast (Phoenix's fastlane), and the channel's join ref for a push.
+    `origin` is the node that broadcast it, or the channel's node for a push (None on a single node).
     """
 
     topic: str
@@ -50,9 +52,11 @@ class Push:
     payload: Any
     join_ref: str | None = None
     at_ns: int = field(default=0, compare=False)
+    origin: str | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
-        return f"Push(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {_stamp(self.at_ns)})"
+        stamp = _stamp(self.at_ns, self.origin)
+        return f"Push(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {stamp})"
 
 
 @dataclass(frozen=True)
@@ -75,19 +79,24 @@ class Reply:
 
 @dataclass(frozen=True)
 class Broadcast:
-    """A PubSub broadcast as a plain subscriber sees it (Phoenix's `%Broadcast{}`)."""
+    """A PubSub broadcast as a plain subscriber sees it (Phoenix's `%Broadcast{}`).
+
+    `origin` is the node it was published on (None on a single node).
+    """
 
     topic: str
     event: str
     payload: Any
     at_ns: int = field(default=0, compare=False)
+    origin: str | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
-        return f"Broadcast(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {_stamp(self.at_ns)})"
+        stamp = _stamp(self.at_ns, self.origin)
+        return f"Broadcast(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {stamp})"
 
     def copy(self) -> Broadcast:
         """The same broadcast with its own copy of the payload, for one receiver."""
-        return built(Broadcast, self.topic, self.event, copy_wire(self.payload), self.at_ns)
+        return built(Broadcast, self.topic, self.event, copy_wire(self.payload), self.at_ns, self.origin)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from ._clock import Timer, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
 from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, built, is_graceful
 from ._payload import copy_wire, to_wire
+from ._pubsub import publisher
 from ._results import Error, NoReply, Ok, Replied, Stop, check_result
 from ._socket import Socket
 
@@ -161,7 +162,8 @@ class ChannelProcess:
             self.runtime._enqueue(self, broadcast.copy())
         else:
             payload = copy_wire(broadcast.payload)
-            self.transport.deliver(built(Push, broadcast.topic, broadcast.event, payload, None, broadcast.at_ns))
+            push = built(Push, broadcast.topic, broadcast.event, payload, None, broadcast.at_ns, broadcast.origin)
+            self.transport.deliver(push)
 
     def send(self, message: Any) -> None:
         if self.alive:
@@ -195,7 +197,8 @@ class ChannelProcess:
     def push(self, event: str, payload: Any) -> None:
         self._require_joined(f"push({event!r})")
         wire = to_wire(payload, where=lambda: f"{self.name} push {event!r}", check=self.runtime.check_payloads)
-        self.transport.deliver(built(Push, self.topic, event, wire, self.socket.join_ref, self.runtime.clock.now_ns()))
+        now, node = self.runtime.clock.now_ns(), self.runtime.pubsub.node
+        self.transport.deliver(built(Push, self.topic, event, wire, self.socket.join_ref, now, node))
 
     def reply(self, ref: str, status: str, payload: Any) -> None:
         if not isinstance(status, str):
@@ -206,7 +209,11 @@ class ChannelProcess:
 
     def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> BroadcastError | None:
         self._require_joined(f"broadcast({event!r})")
-        return self.runtime.broadcast(self.topic, event, payload, from_=self if exclude_self else None)
+        token = publisher.set(self)  # adapters keep this channel's broadcasts in order (per publisher)
+        try:
+            return self.runtime.broadcast(self.topic, event, payload, from_=self if exclude_self else None)
+        finally:
+            publisher.reset(token)
 
     def subscribe(self, topic: str) -> None:
         self._require_joined(f"subscribe({topic!r})")
@@ -418,6 +425,19 @@ class ChannelProcess:
         """Stop from outside (teardown), without telling the client."""
         self.mailbox.clear()
         await self._exit(reason, graceful_close=False, report=False)
+
+    def kill(self, reason: Reason = "killed") -> Exit | None:
+        """Stop at once, without `terminate` (Erlang's `Process.exit(pid, :kill)`), and report the exit.
+
+        Its in-memory state, timers and subscriptions are gone; messages still queued are
+        dropped when the runtime next runs. Returns the exit (the earlier one if it had ended).
+        """
+        if not self.alive:
+            return self.exit
+        self._discard()
+        self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns(), self)
+        self.transport.exited(self.exit)
+        return self.exit
 
 
 def _where(function: Any) -> str:

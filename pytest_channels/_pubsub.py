@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
 from ._messages import Broadcast
+
+publisher: ContextVar[object | None] = ContextVar("pytest_channels_publisher", default=None)
+"""Who is publishing right now (a channel process inside its own broadcast), for adapters that
+keep order per publisher as Phoenix's PG2 adapter does; None means the node's other code."""
 
 
 class Subscriber(Protocol):
@@ -65,6 +71,14 @@ class PubSub:
     def node_name(self) -> str:
         return self.adapter.node_name
 
+    @property
+    def node(self) -> str | None:
+        """This node's name when broadcasts cross nodes; None for the single-node `LocalAdapter`.
+
+        Broadcasts and pushes carry it as their `origin`.
+        """
+        return None if isinstance(self.adapter, LocalAdapter) else self.adapter.node_name
+
     def subscribe(self, topic: str, subscriber: Subscriber) -> None:
         if not isinstance(topic, str):
             raise TypeError(f"a topic must be a str (got {topic!r})")
@@ -83,6 +97,8 @@ class PubSub:
 
     def broadcast(self, broadcast: Broadcast, *, from_: Subscriber | None = None) -> None:
         """Deliver to every local subscriber except `from_`, then hand to the adapter."""
+        if broadcast.origin is None and self.node is not None:
+            broadcast = dataclasses.replace(broadcast, origin=self.node)
         self.local_broadcast(broadcast, from_=from_)
         self.adapter.publish(broadcast)
 

@@ -436,7 +436,7 @@ class Runtime:
         if not isinstance(topic, str) or not isinstance(event, str):
             raise TypeError(f"broadcast needs a str topic and event (got topic={topic!r}, event={event!r})")
         wire = to_wire(payload, where=lambda: f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
-        message = Broadcast(topic, event, wire, self.clock.now_ns())
+        message = Broadcast(topic, event, wire, self.clock.now_ns(), origin=self.pubsub.node)
         if local:
             self.pubsub.local_broadcast(message, from_=from_)
             return None

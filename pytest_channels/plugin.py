@@ -140,6 +140,39 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
     return {"virtual": virtual_loop_factory}
 
 
+_CLUSTER_NOTE = pytest.StashKey[str]()
+
+
+def _cluster_note(case: Case) -> str | None:
+    """What a failing test with a cluster must print to be repeated: the network's seed."""
+    cluster = case._core.cluster
+    if cluster is None:
+        return None
+    stats = cluster.network.statistics()
+    lost = cluster.network.lost()
+    lines = [
+        f"cluster seed {cluster.seed}: repeat this run with channels.cluster(..., seed={cluster.seed})",
+        f"nodes: {', '.join(cluster.names) or 'none running'}; network: {cluster.network.describe()}; "
+        f"packets: {stats.sent} sent, {stats.delivered} delivered, {stats.lost} lost, {stats.in_flight} in flight",
+        *(f"  - lost: {packet!r}" for packet in lost[:10]),
+    ]
+    if len(lost) > 10:
+        lines.append(f"  ... and {len(lost) - 10} more lost")
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    # A failure that depends on the network's randomness must say how to get it again.
+    report = yield
+    if report.failed:
+        case = item.stash.get(_CASE, None)
+        note = _cluster_note(case) if case is not None else item.stash.get(_CLUSTER_NOTE, None)
+        if note is not None:
+            report.sections.append(("channels cluster", note))
+    return report
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
     # Channels stop before any fixture is finalized, so terminate() still sees the user's fixtures.
@@ -149,6 +182,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     failure: BaseException | None = None
     if case is not None:
         del item.stash[_CASE]
+        note = _cluster_note(case)
+        if note is not None:
+            item.stash[_CLUSTER_NOTE] = note
         try:
             problems = case._teardown()
         except BaseException as exc:

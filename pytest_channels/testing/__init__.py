@@ -17,6 +17,10 @@ from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
 from ._async import Waiting as Waiting
 from ._backends import virtual_anyio_backend as virtual_anyio_backend
+from ._client import Client as Client
+from ._client import ClientChannel as ClientChannel
+from ._client import ClientEvent as ClientEvent
+from ._client import ClientPush as ClientPush
 from ._core import ChannelCrashed as ChannelCrashed
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
@@ -34,6 +38,11 @@ __all__ = (
     "VirtualTimeLoop",
     "virtual_loop_factory",
     "virtual_anyio_backend",
+    # a simulated official JavaScript client
+    "Client",
+    "ClientChannel",
+    "ClientPush",
+    "ClientEvent",
     # matchers
     "Partial",
     "Where",

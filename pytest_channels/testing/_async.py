@@ -20,6 +20,7 @@ from .._loop import VirtualTimeLimit
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
+from . import _faults
 from ._base import CaseBase
 from ._core import describe_time_limit
 
@@ -156,9 +157,11 @@ class AsyncChannelCase(CaseBase):
         handler: type[SocketHandler],
         params: Mapping[str, Any] | None = None,
         connect_info: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
     ) -> Awaitable[Ok | Error]:
         """See `ChannelCase.connect`."""
-        return self._wait("connect", self._core.connect, handler, params, connect_info)
+        return self._wait("connect", self._core.connect, handler, params, connect_info, node)
 
     def join(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
@@ -198,6 +201,10 @@ class AsyncChannelCase(CaseBase):
     def advance(self, seconds: float) -> Awaitable[None]:
         """See `ChannelCase.advance`."""
         return self._wait("advance", self._core.advance_to_ns, self._core.clock.now_ns() + to_ns(seconds))
+
+    def wait_until(self, condition: Callable[[], object], *, timeout: float | None = None) -> Awaitable[None]:
+        """See `ChannelCase.wait_until`."""
+        return self._wait("wait_until", _faults.wait_until, self._core, condition, timeout)
 
     def advance_to(self, instant: float) -> Awaitable[None]:
         """See `ChannelCase.advance_to`."""

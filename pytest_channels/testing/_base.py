@@ -6,12 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._clock import NS_PER_SECOND, LoopClock, VirtualClock
+from .._cluster import Cluster
 from .._errors import BroadcastError
-from .._messages import Exit, Message
+from .._messages import Exit, Message, Reason
 from .._runtime import Runtime
 from .._settings import Settings
 from .._socket import Socket, SocketHandler
-from ._core import Core
+from . import _faults, _nodes
+from ._client import Client
+from ._core import TEST_SECRET, Core
 
 
 class CaseBase:
@@ -22,6 +25,7 @@ class CaseBase:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._core = Core(settings or Settings())
+        self._clients: list[Client] = []
 
     def _check(self) -> None:
         """Hook run before every call (the async case checks for forgotten awaits)."""
@@ -33,8 +37,13 @@ class CaseBase:
 
     @property
     def runtime(self) -> Runtime:
-        """This test's runtime: broadcast from application code with `channels.runtime.broadcast(...)`."""
-        return self._core.runtime
+        """This test's runtime: broadcast from application code with `channels.runtime.broadcast(...)`.
+
+        With a cluster, it is the first node's runtime (its current one, after a restart).
+        """
+        if self._core.cluster is None:
+            return self._core.runtime
+        return _nodes.runtime_for(self._core, None, "runtime")
 
     @property
     def clock(self) -> VirtualClock | LoopClock:
@@ -72,6 +81,8 @@ class CaseBase:
         handler: type[SocketHandler] | None = None,
         id: str | None = None,
         assigns: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
     ) -> Socket:
         """A socket built without running `connect` (Phoenix's `socket/3`).
 
@@ -79,19 +90,72 @@ class CaseBase:
             handler: the socket handler whose routes pick the channel on join.
             id: the socket id.
             assigns: initial assigns.
+            node: the cluster node the socket lives on (default: the first node).
         """
         self._check()
-        return self._core.socket(handler, id, assigns)
+        return self._core.socket(handler, id, assigns, node)
 
-    def subscribe(self, topic: str) -> None:
-        """Receive every broadcast on `topic` as a `Broadcast` (duplicates deliver twice)."""
+    def subscribe(self, topic: str, *, node: str | None = None) -> None:
+        """Receive every broadcast on `topic` (on `node`'s PubSub) as a `Broadcast` (duplicates deliver twice)."""
         self._check()
-        self._core.subscribe(topic)
+        self._core.subscribe(topic, node)
 
-    def unsubscribe(self, topic: str) -> None:
-        """Stop receiving broadcasts on `topic`."""
+    def unsubscribe(self, topic: str, *, node: str | None = None) -> None:
+        """Stop receiving broadcasts on `topic` (on `node`'s PubSub)."""
         self._check()
-        self._core.unsubscribe(topic)
+        self._core.unsubscribe(topic, node)
+
+    # -- several nodes, failing connections ------------------------------------------------------
+
+    def cluster(self, *names: str, seed: int | None = None) -> Cluster:
+        """Run several named nodes on this test's clock: this test's runtime becomes `names[0]`.
+
+        Each node has its own PubSub and sockets; a broadcast on any node reaches every node
+        through `cluster.network` (at most once), and every wait runs all nodes. Pass
+        `node="name"` to `socket`, `connect`, `subscribe` and `client` to choose one.
+
+        Args:
+            names: the nodes to start, in order; more can start later with `cluster.start(name)`.
+            seed: seeds the network's randomness; a random one by default, shown when the test fails.
+        """
+        self._check()
+        return _nodes.start_cluster(self._core, names, seed, TEST_SECRET)
+
+    def client(
+        self,
+        handler: type[SocketHandler],
+        params: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
+        connect_info: Mapping[str, Any] | None = None,
+    ) -> Client:
+        """A simulated official Phoenix JavaScript client for `handler`; call `connect()` on it.
+
+        It rejoins and reconnects with phoenix.js's backoff on the virtual clock, so a test can
+        assert what a real client would see. A crash of one of its channels fails the test
+        unless claimed with `assert_exit`, as for the test's own channels.
+        """
+        self._check()
+        if not (isinstance(handler, type) and issubclass(handler, SocketHandler)):
+            raise TypeError(f"client needs a SocketHandler subclass (got {handler!r})")
+        _nodes.runtime_for(self._core, node, "client")  # an unknown node fails here, not at the first connect
+        client = Client(
+            self._core, handler, params, node=node, connect_info=connect_info, number=len(self._clients) + 1
+        )
+        self._clients.append(client)
+        group = getattr(self._core.runtime, "group", None)
+        assert group is not None
+        group.steppers.append(client)
+        return client
+
+    def crash(self, socket: Socket, reason: Reason = "killed") -> Exit:
+        """Kill the channel behind `socket` now, without `terminate` (Elixir's `Process.exit(pid, :kill)`).
+
+        Its in-memory state is gone. The exit is claimed (the test did it on purpose) and
+        returned; a simulated client sees `phx_error` and rejoins with backoff.
+        """
+        self._check()
+        return _faults.crash(self._core, socket, reason)
 
     def push(self, socket: Socket, event: str, payload: Any = None) -> str:
         """Send `event` to the channel behind `socket`, as the client would; returns the ref.

@@ -16,13 +16,16 @@ from unittest.mock import ANY
 
 from .._channel import Channel
 from .._clock import LoopClock, VirtualClock, format_ns, to_ns
+from .._cluster import Cluster
 from .._errors import BroadcastError
+from .._group import GroupRuntime
 from .._messages import Broadcast, Exit, Message, Push, Reason, Reply
 from .._process import ChannelProcess, Transport
 from .._results import Error, Ok
 from .._runtime import Runtime
 from .._settings import Settings
 from .._socket import Socket, SocketHandler
+from . import _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected
 from ._mailbox import Mailbox
@@ -39,6 +42,7 @@ E = TypeVar("E", Push, Broadcast)
 _REAL_TIME_MODULES = [
     "pytest_channels._runtime",  # the real-time idle guards
     "pytest_channels._process",
+    "pytest_channels._group",
     "_pytest.timing",
     "_pytest.runner",
     "_pytest.terminal",
@@ -106,7 +110,9 @@ class Core:
                 freezegun.api.call_stack_inspection_limit,
                 1,
             )
-        self.runtime = Runtime(
+        # A group runtime settles every node of a cluster the test may start (see _nodes), so each
+        # wait below drives them all; alone, it is a plain Runtime.
+        self.runtime: Runtime = GroupRuntime(
             clock=self.clock,
             secret_key_base=TEST_SECRET,
             check_payloads=settings.check_payloads,
@@ -118,6 +124,8 @@ class Core:
         self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
         self._bound = False
         self._join_errors: dict[str, BaseException | None] = {}
+        self.cluster: Cluster | None = None
+        self.first_node: str | None = None
 
     @property
     def on_loop(self) -> bool:
@@ -154,21 +162,37 @@ class Core:
     def _own(self, socket: Socket, action: str) -> Socket:
         if not isinstance(socket, Socket):
             raise TypeError(f"{action} needs a Socket (got {socket!r})")
-        if socket.runtime is not None and socket.runtime is not self.runtime:
+        if socket.runtime is not None and not _nodes.same_world(self.runtime, socket.runtime):
             raise ValueError(f"{action}: this socket belongs to another runtime (another test's, or your own Runtime)")
         return socket
 
-    def socket(self, handler: type[SocketHandler] | None, id: str | None, assigns: Mapping[str, Any] | None) -> Socket:
-        return self.runtime.socket(handler, id, assigns)
+    def _runtime_of(self, socket: Socket) -> Runtime:
+        """The runtime of the node the socket lives on (the test's own runtime without a cluster)."""
+        return socket.runtime or self.runtime
+
+    def socket(
+        self,
+        handler: type[SocketHandler] | None,
+        id: str | None,
+        assigns: Mapping[str, Any] | None,
+        node: str | None = None,
+    ) -> Socket:
+        return _nodes.runtime_for(self, node, "socket").socket(handler, id, assigns)
 
     async def connect(
-        self, handler: type[SocketHandler], params: Mapping[str, Any] | None, connect_info: Mapping[str, Any] | None
+        self,
+        handler: type[SocketHandler],
+        params: Mapping[str, Any] | None,
+        connect_info: Mapping[str, Any] | None,
+        node: str | None = None,
     ) -> Ok | Error:
         if self.settings.wire:
             params = connect_params(params)
-        result = await self.runtime.connect(handler, params, connect_info)
+        runtime = _nodes.runtime_for(self, node, "connect")
+        result = await runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
-            self.runtime.pubsub.subscribe(result.socket.id, self.mailbox)
+            runtime.pubsub.subscribe(result.socket.id, self.mailbox)
+            _nodes.stop_on_disconnect(runtime, result.socket.id, self.mailbox)
         return result
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
@@ -182,7 +206,7 @@ class Core:
             )
         if self.settings.wire:
             payload = client_payload(topic, "phx_join", payload, None, None)
-        started = self.runtime.start_join(socket, topic, payload, self.transport, channel=channel)
+        started = self._runtime_of(socket).start_join(socket, topic, payload, self.transport, channel=channel)
         if isinstance(started, Error):
             return started
         await self.settle()
@@ -195,7 +219,7 @@ class Core:
     async def subscribe_and_join(
         self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
     ) -> Ok | Error:
-        self.subscribe(topic)
+        self._runtime_of(self._own(socket, "subscribe_and_join")).pubsub.subscribe(topic, self.mailbox)
         return await self.join(socket, topic, payload, channel)
 
     async def subscribe_and_join_or_raise(
@@ -209,36 +233,37 @@ class Core:
             raise AssertionError(f"could not join channel {topic!r}, got error: {result.reply!r}{hint}") from cause
         return result.socket
 
-    def subscribe(self, topic: str) -> None:
-        self.runtime.pubsub.subscribe(topic, self.mailbox)
+    def subscribe(self, topic: str, node: str | None = None) -> None:
+        _nodes.runtime_for(self, node, "subscribe").pubsub.subscribe(topic, self.mailbox)
 
-    def unsubscribe(self, topic: str) -> None:
-        self.runtime.pubsub.unsubscribe(topic, self.mailbox)
+    def unsubscribe(self, topic: str, node: str | None = None) -> None:
+        _nodes.runtime_for(self, node, "unsubscribe").pubsub.unsubscribe(topic, self.mailbox)
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
         __tracebackhide__ = True
         socket = self._own(socket, "push")
+        runtime = self._runtime_of(socket)
         if not self.settings.wire:
-            return self.runtime.push(socket, event, payload)
-        ref = self.runtime.make_ref()
+            return runtime.push(socket, event, payload)
+        ref = runtime.make_ref()
         wired = client_payload(socket.topic or "", event, payload, socket.join_ref, ref)
-        return self.runtime.push(socket, event, wired, ref=ref)
+        return runtime.push(socket, event, wired, ref=ref)
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
         __tracebackhide__ = True
         socket = self._own(socket, "broadcast_from")
         if socket.topic is None:
             raise ValueError("broadcast_from needs a joined socket: this one has no topic")
-        return self.runtime.broadcast(socket.topic, event, payload, from_=self.mailbox)
+        return self._runtime_of(socket).broadcast(socket.topic, event, payload, from_=self.mailbox)
 
     async def leave(self, socket: Socket) -> Exit:
         process = _process(self._own(socket, "leave"))
-        self.runtime.leave(socket)
+        self._runtime_of(socket).leave(socket)
         return await self._await_end(process, ("shutdown", "left"))
 
     async def close(self, socket: Socket) -> Exit:
         process = _process(self._own(socket, "close"))
-        self.runtime.close(socket)
+        self._runtime_of(socket).close(socket)
         return await self._await_end(process, ("shutdown", "closed"))
 
     async def _await_end(self, process: ChannelProcess, reason: Reason) -> Exit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import types
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
@@ -16,6 +16,7 @@ from .._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
+from . import _faults
 from ._base import CaseBase
 
 T = TypeVar("T")
@@ -94,14 +95,17 @@ class ChannelCase(CaseBase):
         handler: type[SocketHandler],
         params: Mapping[str, Any] | None = None,
         connect_info: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
     ) -> Ok | Error:
-        """Run the handler's `connect` and `id` (Phoenix's `connect/3`).
+        """Run the handler's `connect` and `id` (Phoenix's `connect/3`), on `node` in a cluster.
 
         Returns `Ok(socket)` or the handler's `Error(reason)`. A socket with an id subscribes
-        the test to that id, so `assert_broadcast("disconnect")` works.
+        the test to that id, so `assert_broadcast("disconnect")` works, and a "disconnect"
+        broadcast on the id closes the channels joined with it, as Phoenix closes the transport.
         """
         __tracebackhide__ = True
-        return self._run(self._core.connect(handler, params, connect_info))
+        return self._run(self._core.connect(handler, params, connect_info, node))
 
     def join(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
@@ -157,6 +161,15 @@ class ChannelCase(CaseBase):
         """Move virtual time forward, firing due timers in order and settling after each."""
         __tracebackhide__ = True
         self._run(self._core.advance_to_ns(self._core.clock.now_ns() + to_ns(seconds)))
+
+    def wait_until(self, condition: Callable[[], object], *, timeout: float | None = None) -> None:
+        """Run channels, nodes, clients and timers in virtual time until `condition()` is true.
+
+        Fails the test when it is still false after `timeout` virtual seconds (default: the
+        `assert_timeout` setting), leaving the clock at the deadline; `channels.now` then says when.
+        """
+        __tracebackhide__ = True
+        self._run(_faults.wait_until(self._core, condition, timeout))
 
     def advance_to(self, instant: float) -> None:
         """Move virtual time to `instant` (seconds since the test started), as `advance` does."""

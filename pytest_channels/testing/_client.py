@@ -1,0 +1,682 @@
+"""A simulated official Phoenix JavaScript client, so a test can assert what a real client would see.
+
+It follows `phoenix.js` as `../shared/reference/phoenix.md` section 7 describes it: channel
+states (closed, errored, joined, joining, leaving), one `join` per channel, pushes buffered
+until joined, replies and timeouts (10 s), stale `join_ref` messages dropped, a crashed
+channel (`phx_error`) rejoined after 1, 2, 5 then every 10 seconds, and a lost connection
+retried after 10, 50, 100, 150, 200, 250, 500, 1000, 2000 then every 5000 ms, errored
+channels rejoining as soon as it opens again. Its timers run on the test's virtual clock.
+
+Not simulated: heartbeats, the long-poll fallback and serialization (frames are handed over
+as values, at the next wait, with no network delay between client and node).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from .._clock import NS_PER_SECOND, Timer, to_ns
+from .._errors import NodeStopped
+from .._messages import Broadcast, Close, Exit, Message, Push, Reply
+from .._process import ChannelProcess
+from .._results import Error, Ok
+from .._runtime import Runtime
+from .._socket import Socket, SocketHandler
+
+if TYPE_CHECKING:
+    from ._core import Core
+
+RECONNECT_AFTER = (0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0)
+"""phoenix.js `reconnectAfterMs`, in seconds: the delay before reconnect attempt n (then 5 s)."""
+REJOIN_AFTER = (1.0, 2.0, 5.0)
+"""phoenix.js `rejoinAfterMs`, in seconds: the delay before rejoin attempt n (then 10 s)."""
+DEFAULT_TIMEOUT = 10.0
+"""phoenix.js `DEFAULT_TIMEOUT`, in seconds: how long a join, push or leave waits for its reply."""
+
+Params = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+"""A join payload, or a function that returns it (called at every join and rejoin)."""
+
+ChannelState = Literal["closed", "errored", "joined", "joining", "leaving"]
+ConnectionState = Literal["closed", "connecting", "open"]
+
+
+def reconnect_after(tries: int) -> float:
+    """Seconds before reconnect attempt `tries` (1-based), as phoenix.js waits."""
+    return RECONNECT_AFTER[tries - 1] if tries <= len(RECONNECT_AFTER) else 5.0
+
+
+def rejoin_after(tries: int) -> float:
+    """Seconds before rejoin attempt `tries` (1-based), as phoenix.js waits."""
+    return REJOIN_AFTER[tries - 1] if tries <= len(REJOIN_AFTER) else 10.0
+
+
+class ClientEvent(NamedTuple):
+    """Something that happened to a simulated client or one of its channels, at a virtual instant."""
+
+    at: float
+    """Virtual seconds since the test started."""
+    what: str
+    """A channel state (`"joining"`, `"joined"`, ...) or a connection event (`"open"`, `"closed 1006"`, ...)."""
+
+    def __repr__(self) -> str:
+        return f"{self.what}@{self.at:g}s"
+
+
+class _Backoff:
+    """phoenix.js's Timer: `schedule` waits `after(tries + 1)` then counts a try; `reset` starts over."""
+
+    def __init__(self, client: Client, callback: Callable[[], None], after: Callable[[int], float], what: str) -> None:
+        self._client = client
+        self._callback = callback
+        self._after = after
+        self._what = what
+        self.tries = 0
+        self._timer: Timer | None = None
+
+    def reset(self) -> None:
+        self.tries = 0
+        self._cancel()
+
+    def schedule(self) -> None:
+        self._cancel()
+        clock = self._client._core.clock
+        delay = to_ns(self._after(self.tries + 1))
+        description = f"{self._client.name}: {self._what} attempt {self.tries + 1}"
+        self._timer = clock.call_at(clock.now_ns() + delay, self._fire, description)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.tries += 1
+        self._callback()
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class ClientPush:
+    """A join, push or leave sent by a simulated client, and what came back.
+
+    Attributes:
+        event: the event pushed (`"phx_join"` and `"phx_leave"` for joins and leaves).
+        payload: what was pushed.
+        ref: the reference of the latest send (None before it was sent, and after a reset).
+        status: None while waiting; then the reply's status (`"ok"`, `"error"`, ...) or `"timeout"`.
+        response: the reply's payload.
+    """
+
+    def __init__(self, channel: ClientChannel, event: str, payload: Any, timeout: float) -> None:
+        self.channel = channel
+        self.event = event
+        self.payload = payload
+        self.timeout = timeout
+        self.ref: str | None = None
+        self.status: str | None = None
+        self.response: Any = None
+        self.sent = False
+        self._timer: Timer | None = None
+        self._hooks: dict[str, Callable[[Any], None]] = {}
+
+    def __repr__(self) -> str:
+        got = "waiting" if self.status is None else f"{self.status} {self.response!r}"
+        return f"<ClientPush {self.channel.topic!r} {self.event!r} ref={self.ref!r} {got}>"
+
+    def _on(self, status: str, hook: Callable[[Any], None]) -> None:
+        self._hooks[status] = hook
+
+    def _send(self) -> None:
+        if self.status == "timeout":
+            return
+        self._start_timeout()
+        self.sent = True
+        self.channel._client._send(self)
+
+    def _resend(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._reset()
+        self._send()
+
+    def _reset(self) -> None:
+        self._cancel_timeout()
+        self.ref = None
+        self.status = self.response = None
+        self.sent = False
+
+    def _start_timeout(self) -> None:
+        self._cancel_timeout()
+        client = self.channel._client
+        self.ref = client._make_ref()
+        clock = client._core.clock
+        description = f"{client.name} {self.channel.topic!r}: {self.event!r} ref {self.ref} times out"
+        self._timer = clock.call_at(clock.now_ns() + to_ns(self.timeout), self._timed_out, description)
+
+    def _cancel_timeout(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._receive("timeout", {})
+
+    def _receive(self, status: str, response: Any) -> None:
+        self._cancel_timeout()
+        self.status, self.response = status, response
+        hook = self._hooks.get(status)
+        if hook is not None:
+            hook(response)
+
+
+class ClientChannel:
+    """One channel of a simulated client (phoenix.js's `Channel`). Get it with `client.channel(topic)`.
+
+    Attributes:
+        topic: the topic.
+        params: the join payload, or a function returning it, called for every (re)join, as
+            phoenix.js allows (send what the client has seen so far, to catch up on rejoin).
+        state: "closed", "joining", "joined", "errored" or "leaving", as in phoenix.js.
+        history: every state change, with its virtual time.
+        messages: every event the server sent to this channel (pushes and broadcasts), in order.
+        join_push: the join, whose `ref` is the current join ref.
+    """
+
+    def __init__(self, client: Client, topic: str, params: Params | None) -> None:
+        self._client = client
+        self.topic = topic
+        self.params: Params = params if callable(params) else dict(params or {})
+        self.state: ChannelState = "closed"
+        self.history: list[ClientEvent] = []
+        self.messages: list[Push] = []
+        self.timeout = DEFAULT_TIMEOUT
+        self.joined_once = False
+        self.join_push = ClientPush(self, "phx_join", self.params, self.timeout)
+        self._buffer: list[ClientPush] = []
+        self._pushes: dict[str, ClientPush] = {}
+        self._rejoin = _Backoff(client, self._rejoin_due, client.rejoin_after, f"{topic!r} rejoin")
+        self.join_push._on("ok", self._joined)
+        self.join_push._on("error", self._join_refused)
+        self.join_push._on("timeout", self._join_timed_out)
+
+    def __repr__(self) -> str:
+        return f"<ClientChannel {self.topic!r} {self.state} join_ref={self.join_ref!r}>"
+
+    @property
+    def client(self) -> Client:
+        """The client this channel belongs to."""
+        return self._client
+
+    @property
+    def join_ref(self) -> str | None:
+        """The ref of the current join: messages with another join ref are stale and dropped."""
+        return self.join_push.ref
+
+    @property
+    def socket(self) -> Socket | None:
+        """The server-side socket of the channel this client joined now, for `crash` or `get_state`."""
+        connection = self._client._connection
+        process = connection.processes.get(self.topic) if connection is not None else None
+        if process is None or process.socket.join_ref != self.join_ref:
+            return None
+        return process.socket
+
+    @property
+    def states(self) -> list[str]:
+        """The states it went through, in order (`history` without the times)."""
+        return [event.what for event in self.history]
+
+    # -- what a test calls (phoenix.js's public API) --------------------------------------------------
+
+    def join(self, timeout: float | None = None) -> ClientPush:
+        """Join, once per channel instance; it rejoins by itself after errors.
+
+        Raises:
+            RuntimeError: `join` was already called on this channel.
+        """
+        if self.joined_once:
+            raise RuntimeError(
+                f"tried to join {self.topic!r} multiple times. 'join' can only be called a single time per channel"
+                " instance: make a new one with client.channel(topic)"
+            )
+        if timeout is not None:
+            self.timeout = _seconds(timeout, "join timeout")
+        self.joined_once = True
+        self._rejoin_now()
+        return self.join_push
+
+    def push(self, event: str, payload: Any = None, timeout: float | None = None) -> ClientPush:
+        """Push an event; sent at once when joined, else buffered until the join succeeds (its timeout runs now).
+
+        Raises:
+            RuntimeError: `join` was never called.
+        """
+        if not self.joined_once:
+            raise RuntimeError(
+                f"tried to push {event!r} to {self.topic!r} before joining. Use channel.join() before pushing events"
+            )
+        push = ClientPush(self, event, payload or {}, DEFAULT_TIMEOUT if timeout is None else timeout)
+        push.timeout = _seconds(push.timeout, "push timeout")
+        if self._can_push():
+            push._send()
+        else:
+            push._start_timeout()
+            self._buffer.append(push)
+        self._track(push)
+        return push
+
+    def leave(self, timeout: float | None = None) -> ClientPush:
+        """Leave: the channel is closed on the client at once, and `phx_leave` tells the server."""
+        self._rejoin.reset()
+        self.join_push._cancel_timeout()
+        self._set("leaving")
+        leave = ClientPush(self, "phx_leave", {}, self.timeout if timeout is None else _seconds(timeout, "timeout"))
+        leave._on("ok", lambda _: self._closed())
+        leave._on("timeout", lambda _: self._closed())
+        leave._send()
+        self._track(leave)
+        if not self._can_push():  # always true now (leaving), as in phoenix.js: the close is local and at once
+            leave._receive("ok", {})
+        return leave
+
+    # -- reactions -------------------------------------------------------------------------------
+
+    def _set(self, state: ChannelState) -> None:
+        self.state = state
+        self.history.append(ClientEvent(self._client._now(), state))
+
+    def _can_push(self) -> bool:
+        return self._client.connected and self.state == "joined"
+
+    def _track(self, push: ClientPush) -> None:
+        if push.ref is not None:
+            self._pushes[push.ref] = push
+
+    def _rejoin_now(self) -> None:
+        if self.state == "leaving":
+            return
+        self._client._leave_open_topic(self)
+        self._set("joining")
+        self.join_push._resend(self.timeout)
+        self._track(self.join_push)
+
+    def _rejoin_due(self) -> None:
+        if self._client.connected:
+            self._rejoin_now()
+
+    def _joined(self, _: Any) -> None:
+        self._set("joined")
+        self._rejoin.reset()
+        buffered, self._buffer = self._buffer, []
+        for push in buffered:
+            push._send()
+            self._track(push)
+
+    def _join_refused(self, _: Any) -> None:
+        self._set("errored")
+        if self._client.connected:
+            self._rejoin.schedule()
+
+    def _join_timed_out(self, _: Any) -> None:
+        leave = ClientPush(self, "phx_leave", {}, self.timeout)
+        leave._send()
+        self._set("errored")
+        self.join_push._reset()
+        if self._client.connected:
+            self._rejoin.schedule()
+
+    def _errored(self) -> None:
+        if self.state == "joining":
+            self.join_push._reset()
+        self._set("errored")
+        if self._client.connected:
+            self._rejoin.schedule()
+
+    def _closed(self) -> None:
+        self._rejoin.reset()
+        self._set("closed")
+        self._client._remove(self)
+
+    def _is_member(self, topic: str, join_ref: str | None) -> bool:
+        return self.topic == topic and (join_ref is None or join_ref == self.join_ref)
+
+    def _receive(self, message: Message | _ChannelError) -> None:
+        if isinstance(message, Reply):
+            push = self._pushes.get(message.ref)
+            if push is not None and push.ref == message.ref:
+                del self._pushes[message.ref]
+                push._receive(message.status, message.payload)
+        elif isinstance(message, Close):
+            self._closed()
+        elif isinstance(message, _ChannelError):
+            self._errored()
+        elif isinstance(message, Push):
+            self.messages.append(message)
+
+
+@dataclass(frozen=True)
+class _ChannelError:
+    """phx_error: the server-side channel crashed (or the connection failed)."""
+
+    topic: str
+    join_ref: str | None
+
+
+@dataclass(frozen=True)
+class _ConnectionClosed:
+    code: int
+    connection: _Connection
+
+
+class _Connection:
+    """The server's side of one client connection: the transport of its channels, and its multiplexer."""
+
+    def __init__(self, client: Client, runtime: Runtime, socket: Socket) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.socket = socket
+        self.open = True
+        self.processes: dict[str, ChannelProcess] = {}
+        self._joining: list[ChannelProcess] = []
+
+    # Transport: what the channels send arrives at the client at the next wait.
+    def deliver(self, message: Message) -> None:
+        if self.open:
+            self.client._inbox.append(message)
+
+    def exited(self, exit: Exit) -> None:
+        self.client._core.mailbox.exited(exit)  # the test claims crashes here as for its own channels
+        process = exit.channel_pid
+        if self.processes.get(exit.topic) is process:
+            del self.processes[exit.topic]
+        if self.open and exit.crashed and isinstance(process, ChannelProcess):
+            self.client._inbox.append(_ChannelError(exit.topic, process.socket.join_ref))
+
+    # PubSub subscriber on the socket id: Phoenix's disconnect-by-id closes the connection (code 1001).
+    def receive_broadcast(self, broadcast: Broadcast) -> None:
+        if broadcast.event == "disconnect" and self.open:
+            self.close(code=1001)
+
+    def join(self, topic: str, payload: Any, join_ref: str) -> None:
+        old = self.processes.pop(topic, None)
+        now = self.runtime.clock.now_ns()
+        if old is not None and old.alive:  # a duplicate join closes the old channel first, as Phoenix does
+            old.kill(("shutdown", "duplicate_join"))
+            self.client._inbox.append(Close(topic, ("shutdown", "duplicate_join"), old.socket.join_ref, now))
+        started = self.runtime.start_join(self.socket, topic, payload, self, join_ref=join_ref)
+        if isinstance(started, Error):
+            self.client._inbox.append(Reply(topic, join_ref, "error", started.reply, join_ref, now))
+            return
+        self.processes[topic] = started
+        self._joining.append(started)
+
+    def collect_joins(self) -> bool:
+        done = [p for p in self._joining if p.join_result is not None]
+        now = self.runtime.clock.now_ns()
+        for process in done:
+            self._joining.remove(process)
+            result, join_ref = process.join_result, process.socket.join_ref
+            assert join_ref is not None
+            if isinstance(result, Ok):
+                self.deliver(Reply(process.topic, join_ref, "ok", result.reply, join_ref, now))
+            elif isinstance(result, Error):
+                if self.processes.get(process.topic) is process:
+                    del self.processes[process.topic]
+                self.deliver(Reply(process.topic, join_ref, "error", result.reply, join_ref, now))
+        return bool(done)
+
+    def push(self, topic: str, event: str, payload: Any, ref: str, join_ref: str | None) -> None:
+        process = self.processes.get(topic)
+        if process is None or not process.alive:
+            now = self.runtime.clock.now_ns()
+            self.deliver(Reply(topic, ref, "error", {"reason": "unmatched topic"}, None, now))
+        elif join_ref in (None, process.socket.join_ref):  # a stale join ref raced a close: dropped
+            self.runtime.push(process.socket, event, payload, ref)
+
+    def leave(self, topic: str, ref: str, join_ref: str | None) -> None:
+        process = self.processes.get(topic)
+        if process is None or not process.alive:
+            self.deliver(Reply(topic, ref, "ok", {}, join_ref, self.runtime.clock.now_ns()))
+        elif join_ref in (None, process.socket.join_ref):
+            self.runtime.leave(process.socket, ref)
+
+    def close(self, *, code: int, node_down: bool = False) -> None:
+        """Drop the connection: its channels end with ("shutdown", "closed"), and the client hears `code`."""
+        if not self.open:
+            return
+        self.open = False
+        if self.socket.id is not None and not node_down:
+            self.runtime.pubsub.unsubscribe(self.socket.id, self)
+        if not node_down:  # a stopped node shuts its channels down itself
+            for process in list(self.processes.values()):
+                if process.alive:
+                    self.runtime.close(process.socket)
+        self.client._inbox.append(_ConnectionClosed(code, self))
+
+
+class Client:
+    """A simulated official Phoenix JavaScript client. Make one with `channels.client(handler, params)`.
+
+    Drive it as a browser would (`connect`, `channel(topic).join()`, `push`, `leave`,
+    `disconnect`), break it as a network would (`lose_connection`), and read what it saw:
+    `state`, each channel's `state`, `history` and `messages`. Everything happens at the
+    test's next wait; its retries are timers on the virtual clock.
+
+    Attributes:
+        name: "client 1", "client 2", ... in the order the test made them (timers show it).
+        node: the node the next connection goes to (None: the test's own runtime). Set it to
+            send a reconnect elsewhere, as a load balancer would.
+        history: connection events with their virtual times: "connecting", "open",
+            "refused", "closed 1000" (clean), "closed 1001" (server disconnect), "closed 1006" (lost).
+    """
+
+    def __init__(
+        self,
+        core: Core,
+        handler: type[SocketHandler],
+        params: Mapping[str, Any] | None,
+        *,
+        node: str | None,
+        connect_info: Mapping[str, Any] | None,
+        number: int,
+    ) -> None:
+        self._core = core
+        self.name = f"client {number}"
+        self.handler = handler
+        self.params = dict(params or {})
+        self.connect_info = dict(connect_info or {})
+        self.node = node
+        self.history: list[ClientEvent] = []
+        self.channels: list[ClientChannel] = []
+        self.reconnect_after: Callable[[int], float] = reconnect_after
+        self.rejoin_after: Callable[[int], float] = rejoin_after
+        self._connection: _Connection | None = None
+        self._connecting = False
+        self._clean_close = False
+        self._refs = itertools.count(1)
+        self._inbox: deque[Message | _ChannelError | _ConnectionClosed] = deque()
+        self._send_buffer: list[ClientPush] = []
+        self._reconnect = _Backoff(self, self._reconnect_due, lambda n: self.reconnect_after(n), "reconnect")
+
+    def __repr__(self) -> str:
+        where = "" if self.node is None else f" node={self.node!r}"
+        return f"<Client {self.name!r} {self.handler.__qualname__} {self.state}{where}>"
+
+    @property
+    def state(self) -> ConnectionState:
+        """ "closed", "connecting" or "open" (phoenix.js's `connectionState`)."""
+        if self._connection is not None and self._connection.open:
+            return "open"
+        return "connecting" if self._connecting else "closed"
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "open"
+
+    @property
+    def socket(self) -> Socket | None:
+        """The server-side socket of the open connection, or None."""
+        return self._connection.socket if self.connected and self._connection is not None else None
+
+    @property
+    def events(self) -> list[str]:
+        """The connection events, in order (`history` without the times)."""
+        return [event.what for event in self.history]
+
+    def channel(self, topic: str, params: Params | None = None) -> ClientChannel:
+        """A new channel on `topic`; call `join()` on it.
+
+        `params` is the join payload, or a function returning it, called at every (re)join.
+        """
+        if not isinstance(topic, str):
+            raise TypeError(f"a topic must be a str (got {topic!r})")
+        channel = ClientChannel(self, topic, params)
+        self.channels.append(channel)
+        return channel
+
+    def connect(self) -> None:
+        """Open the connection at the next wait; if it is refused or lost, retry with backoff."""
+        if (self._connection is not None and self._connection.open) or self._connecting:
+            return
+        self._clean_close = False
+        self._start_connecting()
+
+    def disconnect(self) -> None:
+        """Close the connection cleanly (code 1000), as `socket.disconnect()` does: no reconnect.
+
+        The server-side channels end with ("shutdown", "closed").
+        """
+        self._clean_close = True
+        self._connecting = False
+        self._reconnect.reset()
+        if self._connection is not None:
+            self._connection.close(code=1000)
+
+    def lose_connection(self) -> None:
+        """Drop the connection abruptly (code 1006), as a network failure does.
+
+        The server-side channels end with ("shutdown", "closed") and their in-memory state is
+        gone; the client reconnects with backoff and its channels rejoin.
+        """
+        if self._connection is None or not self._connection.open:
+            raise RuntimeError(f"{self.name} has no open connection to lose (it is {self.state})")
+        self._connection.close(code=1006)
+
+    # -- the group calls this while settling --------------------------------------------------------
+
+    async def step(self) -> bool:
+        worked = False
+        if self._connecting:
+            self._connecting = False
+            await self._open()
+            worked = True
+        if self._connection is not None and self._connection.open:
+            worked = self._connection.collect_joins() or worked
+        while self._inbox:
+            self._handle(self._inbox.popleft())
+            worked = True
+        return worked
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self._core.clock.now_ns() / NS_PER_SECOND
+
+    def _log(self, what: str) -> None:
+        self.history.append(ClientEvent(self._now(), what))
+
+    def _make_ref(self) -> str:
+        return str(next(self._refs))
+
+    def _start_connecting(self) -> None:
+        self._connecting = True
+        self._log("connecting")
+
+    def _reconnect_due(self) -> None:
+        if not self.connected and not self._clean_close:
+            self._start_connecting()
+
+    async def _open(self) -> None:
+        from . import _nodes
+
+        try:
+            runtime = _nodes.runtime_for(self._core, self.node, "connect")
+            result = await runtime.connect(self.handler, self.params, self.connect_info)
+        except NodeStopped:
+            result = Error({"reason": "node down"})
+        if not isinstance(result, Ok):
+            self._log("refused")
+            for channel in self.channels:  # phoenix.js's onConnError, then onConnClose with code 1006
+                channel._rejoin.reset()
+            for channel in self._live_channels():
+                channel._errored()
+            self._reconnect.schedule()
+            return
+        connection = self._connection = _Connection(self, runtime, result.socket)
+        if result.socket.id is not None:
+            runtime.pubsub.subscribe(result.socket.id, connection)
+        if self.node is not None and self._core.cluster is not None:
+            name = self.node
+            self._core.cluster.node(name).on_stop(lambda: connection.close(code=1006, node_down=True))
+        self._log("open")
+        buffered, self._send_buffer = self._send_buffer, []
+        for push in buffered:
+            self._send(push)
+        self._reconnect.reset()
+        for channel in list(self.channels):
+            channel._rejoin.reset()
+            if channel.state == "errored":
+                channel._rejoin_now()
+
+    def _send(self, push: ClientPush) -> None:
+        connection = self._connection
+        if connection is None or not connection.open:
+            self._send_buffer.append(push)
+            return
+        channel, ref = push.channel, push.ref
+        assert ref is not None
+        payload = push.payload() if callable(push.payload) else push.payload  # the runtime copies it to the wire
+        if push.event == "phx_join":
+            connection.join(channel.topic, payload, ref)
+        elif push.event == "phx_leave":
+            connection.leave(channel.topic, ref, channel.join_ref)
+        else:
+            connection.push(channel.topic, push.event, payload, ref, channel.join_ref)
+
+    def _handle(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
+        if isinstance(message, _ConnectionClosed):
+            if message.connection is self._connection:
+                self._closed(message.code)
+            return
+        join_ref = message.join_ref if isinstance(message, (Push, Reply, Close, _ChannelError)) else None
+        for channel in list(self.channels):
+            if channel._is_member(message.topic, join_ref):
+                channel._receive(message)
+
+    def _closed(self, code: int) -> None:
+        self._log(f"closed {code}")
+        for channel in self._live_channels():
+            channel._errored()
+        if not self._clean_close and code != 1000:
+            self._reconnect.schedule()
+
+    def _live_channels(self) -> list[ClientChannel]:
+        return [c for c in self.channels if c.state not in ("errored", "leaving", "closed")]
+
+    def _leave_open_topic(self, joining: ClientChannel) -> None:
+        for channel in self.channels:
+            if channel is not joining and channel.topic == joining.topic and channel.state in ("joined", "joining"):
+                channel.leave()
+                return
+
+    def _remove(self, channel: ClientChannel) -> None:
+        if channel in self.channels:
+            self.channels.remove(channel)
+
+
+def _seconds(value: float, name: str) -> float:
+    to_ns(value, name=name)
+    return float(value)

@@ -1,0 +1,103 @@
+"""The harness's side of a cluster: node names to runtimes, and Phoenix's disconnect by socket id.
+
+`channels.cluster("server", "remote")` turns the test's own runtime into the first node, so
+sockets made before and after it agree, and `node=None` keeps meaning "the test's runtime".
+Every node's runtime is in the test runtime's group, so each wait drives them all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._cluster import Cluster
+from .._errors import NodeStopped, UnknownNode
+from .._group import GroupRuntime
+from .._messages import Broadcast
+from .._process import Transport
+from .._runtime import Runtime
+
+if TYPE_CHECKING:
+    from ._core import Core
+
+
+def same_world(own: Runtime, other: Runtime) -> bool:
+    """Whether `other` is the test's runtime or one of its cluster's nodes (any incarnation)."""
+    if other is own:
+        return True
+    return isinstance(own, GroupRuntime) and isinstance(other, GroupRuntime) and other.group is own.group
+
+
+def start_cluster(core: Core, names: tuple[str, ...], seed: int | None, secret: str) -> Cluster:
+    """Make the test's runtime the node `names[0]` and start the others on the same clock."""
+    if core.cluster is not None:
+        raise ValueError(
+            f"this test already has a cluster ({', '.join(core.cluster.names)}); "
+            "start more nodes on it with cluster.start(name)"
+        )
+    if not names:
+        raise ValueError("cluster needs at least one node name, as in channels.cluster('server', 'remote')")
+    if core.settings.virtual_loop or core.on_loop:
+        raise RuntimeError(
+            "channels.cluster(...) runs its nodes on the runtime's own virtual clock, which a virtual "
+            "event loop replaces: run cluster tests without virtual_loop (not supported together yet)"
+        )
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"node {twice[0]!r} is named twice")
+    runtime = core.runtime
+    assert isinstance(runtime, GroupRuntime)
+    cluster = Cluster(
+        group=runtime.group,
+        seed=seed,
+        secret_key_base=secret,
+        check_payloads=core.settings.check_payloads,
+        idle_timeout=core.settings.idle_timeout,
+    )
+    cluster.start(names[0], runtime=runtime)
+    for name in names[1:]:
+        cluster.start(name)
+    core.cluster, core.first_node = cluster, names[0]
+    return cluster
+
+
+def runtime_for(core: Core, node: str | None, action: str) -> Runtime:
+    """The runtime behind `node=`: the named node, or the test's first node (its own runtime).
+
+    Raises:
+        UnknownNode: no such node, or no cluster at all.
+        NodeStopped: the node is stopped.
+    """
+    if core.cluster is None:
+        if node is None:
+            return core.runtime
+        raise UnknownNode(
+            f"{action}: unknown node {node!r}: this test has no cluster; start one with channels.cluster({node!r}, ...)"
+        )
+    try:
+        return core.cluster.node(node if node is not None else core.first_node or "").runtime
+    except (UnknownNode, NodeStopped) as exc:
+        raise type(exc)(f"{action}: {exc}") from None
+
+
+class _Disconnect:
+    """The transport's side of Phoenix's disconnect by id: `"disconnect"` on the id closes its channels."""
+
+    def __init__(self, runtime: Runtime, socket_id: str, transport: Transport) -> None:
+        self.runtime = runtime
+        self.socket_id = socket_id
+        self.transport = transport
+
+    def receive_broadcast(self, broadcast: Broadcast) -> None:
+        if broadcast.event != "disconnect":
+            return
+        for process in self.runtime.channels:
+            if process.transport is self.transport and process.socket.id == self.socket_id and process.alive:
+                self.runtime.close(process.socket)
+
+
+def stop_on_disconnect(runtime: Runtime, socket_id: str, transport: Transport) -> None:
+    """Close, on the next wait, every channel joined on `runtime` through `transport` with this socket id
+    when someone broadcasts `"disconnect"` on the id (Phoenix's way to log a user out everywhere)."""
+    subscribers = runtime.pubsub.subscribers(socket_id)
+    if not any(isinstance(s, _Disconnect) and s.transport is transport for s in subscribers):
+        runtime.pubsub.subscribe(socket_id, _Disconnect(runtime, socket_id, transport))
