@@ -57,7 +57,7 @@ class Group:
             NotIdle: they kept handing each other work for `idle_timeout` real seconds (two
                 channels on different nodes that answer each other's broadcasts forever).
         """
-        started = time.monotonic()  # not anyio's clock: teardown may settle outside any event loop
+        started = time.monotonic()
         while True:
             worked = False
             for runtime in list(self.runtimes):

@@ -145,6 +145,7 @@ class Runtime:
         if not self._runq:
             return
         deadline = time.monotonic() + self.idle_timeout
+        drains = 0
         while self._runq:
             process = self._runq[0]
             if not process.inline:
@@ -153,6 +154,12 @@ class Runtime:
             # Plain callbacks never wait: run the drain right here, without a task of its own.
             self._runq.popleft()
             await process.drain(deadline)
+            drains += 1
+            # Channels that answer each other forever hand the work back and forth one message
+            # at a time, so no single drain ever runs long: the guard is checked here too.
+            if drains % 64 == 0 and time.monotonic() > deadline:
+                process._doing = "answering other channels, which answer back"
+                raise self._not_idle([process, *self._runq])
 
     async def _settle_in_tasks(self) -> None:
         # Channels with async callbacks may wait on one another: each drain gets a task.

@@ -42,7 +42,7 @@ E = TypeVar("E", Push, Broadcast)
 _REAL_TIME_MODULES = [
     "pytest_channels._runtime",  # the real-time idle guards
     "pytest_channels._process",
-    "pytest_channels._group",  # the real-time guard of several nodes settling together
+    "pytest_channels._group",
     "_pytest.timing",
     "_pytest.runner",
     "_pytest.terminal",
@@ -186,9 +186,9 @@ class Core:
         connect_info: Mapping[str, Any] | None,
         node: str | None = None,
     ) -> Ok | Error:
-        runtime = _nodes.runtime_for(self, node, "connect")
         if self.settings.wire:
             params = connect_params(params)
+        runtime = _nodes.runtime_for(self, node, "connect")
         result = await runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
             runtime.pubsub.subscribe(result.socket.id, self.mailbox)

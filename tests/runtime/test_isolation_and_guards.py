@@ -253,3 +253,29 @@ def test_a_terminate_that_raises_on_leave_is_reported_by_the_leave(channels: Cha
     socket = channels.join(channels.socket(), "t", channel=BadTerminate).socket
     with pytest.raises(ChannelCrashed, match=r"OSError\('could not flush'\)"):
         channels.leave(socket)
+
+
+class Echoer(Channel):
+    """Answers every "volley" broadcast on its topic with another one: two of them never stop."""
+
+    intercept = ("volley",)
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:
+        self.broadcast_from("volley", {"n": payload["n"] + 1})
+        return noreply(socket)
+
+
+@pytest.mark.channels(idle_timeout=0.05)
+def test_channels_that_answer_each_other_forever_fail_instead_of_hanging(channels: ChannelCase) -> None:
+    first = channels.join(channels.socket(), "court", channel=Echoer).socket
+    channels.join(channels.socket(), "court", channel=Echoer)
+    channels.broadcast_from(first, "volley", {"n": 0})
+    with pytest.raises(NotIdle) as info:
+        channels.settle()
+    assert str(info.value).startswith(
+        "the channels were still busy after 0.05s of real time:\n"
+        "  - Echoer (topic 'court') in answering other channels, which answer back\n"
+    )
