@@ -138,6 +138,7 @@ class CaseBase:
         self._check()
         if not (isinstance(handler, type) and issubclass(handler, SocketHandler)):
             raise TypeError(f"client needs a SocketHandler subclass (got {handler!r})")
+        _nodes.require_own_clock(self._core, "channels.client()")
         _nodes.runtime_for(self._core, node, "client")  # an unknown node fails here, not at the first connect
         client = Client(
             self._core, handler, params, node=node, connect_info=connect_info, number=len(self._clients) + 1

@@ -192,7 +192,7 @@ class Core:
         result = await runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
             runtime.pubsub.subscribe(result.socket.id, self.mailbox)
-            _nodes.stop_on_disconnect(runtime, result.socket.id, self.mailbox)
+            _nodes.stop_on_disconnect(runtime, result.socket.id, self.transport)
         return result
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:

@@ -27,8 +27,22 @@ def same_world(own: Runtime, other: Runtime) -> bool:
     return isinstance(own, GroupRuntime) and isinstance(other, GroupRuntime) and other.group is own.group
 
 
+def require_own_clock(core: Core, what: str) -> None:
+    """Clusters and simulated clients are driven by the harness's waits, on its own `VirtualClock`.
+
+    On a virtual event loop the runtime serves on the loop's clock instead, and nothing would
+    run their deliveries and retries: say so rather than let a test wait for nothing.
+    """
+    if core.on_loop or core.settings.virtual_loop:
+        raise RuntimeError(
+            f"{what} runs on the harness's own virtual clock, but this test runs on a virtual event loop "
+            "(virtual_loop): the two do not combine yet. Run this test without virtual_loop."
+        )
+
+
 def start_cluster(core: Core, names: tuple[str, ...], seed: int | None, secret: str) -> Cluster:
     """Make the test's runtime the node `names[0]` and start the others on the same clock."""
+    require_own_clock(core, "channels.cluster()")
     if core.cluster is not None:
         raise ValueError(
             f"this test already has a cluster ({', '.join(core.cluster.names)}); "

@@ -3,6 +3,8 @@ a server that dies and comes back, and URLs that cannot be reached."""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import socket
 import sys
@@ -15,13 +17,16 @@ from typing import Any
 
 import anyio
 import pytest
+import uvicorn
 from redis_server import RedisServer, running_redis, unavailable
+from websockets.asyncio.client import connect as ws_connect
 
 from pytest_channels import (
     Broadcast,
     BroadcastError,
     BrokerUnreachable,
     Channel,
+    ChannelsApp,
     Exit,
     JoinResult,
     Message,
@@ -29,7 +34,9 @@ from pytest_channels import (
     Push,
     Runtime,
     Socket,
+    SocketHandler,
     ok,
+    route,
 )
 from pytest_channels.redis import RedisAdapter, RedisStatistics
 
@@ -283,3 +290,45 @@ def test_the_server_helper_moves_to_another_port_when_its_port_is_taken(tmp_path
             assert server.process is not None
         finally:
             server.stop()
+
+
+class PingSockets(SocketHandler):
+    channels = (route("room:*", Room),)
+
+
+@pytest.mark.asyncio
+async def test_two_servers_broadcast_to_each_others_clients_through_redis(
+    redis_server: RedisServer, channel: str
+) -> None:
+    apps, listeners, servers = [], [], []
+    for name in ("web-1", "web-2"):
+        adapter = RedisAdapter(redis_server.url, node_name=name, channel=channel)
+        apps.append(ChannelsApp({"/socket": PingSockets}, runtime=Runtime(pubsub=PubSub(adapter))))
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listeners.append(listener)
+        config = uvicorn.Config(apps[-1], lifespan="on", log_level="warning", ws="websockets-sansio")
+        servers.append(uvicorn.Server(config))
+    web1, web2 = apps
+    port = listeners[0].getsockname()[1]
+    async with (
+        _adapter(web1.runtime).connect(web1.runtime.pubsub, clock=web1.runtime.clock),
+        _adapter(web2.runtime).connect(web2.runtime.pubsub, clock=web2.runtime.clock),
+        anyio.create_task_group() as tg,
+    ):
+        for server, listener in zip(servers, listeners, strict=True):
+            tg.start_soon(functools.partial(server.serve, sockets=[listener]))
+        await eventually(lambda: all(server.started for server in servers), "both servers started")
+        async with ws_connect(f"ws://127.0.0.1:{port}/socket/websocket?vsn=2.0.0") as ws:
+            await ws.send(json.dumps(["1", "1", "room:1", "phx_join", {}]))
+            with anyio.fail_after(WITHIN):
+                joined = json.loads(await ws.recv())
+            assert web2.runtime.broadcast("room:1", "news", {"from": "web-2"}) is None
+            with anyio.fail_after(WITHIN):
+                news = json.loads(await ws.recv())
+        for server in servers:
+            server.should_exit = True
+    for listener in listeners:
+        listener.close()
+    assert joined == ["1", "1", "room:1", "phx_reply", {"status": "ok", "response": {}}]
+    assert news == [None, None, "room:1", "news", {"from": "web-2"}]  # the fastlane frame, on web-1

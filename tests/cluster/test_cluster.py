@@ -277,3 +277,12 @@ async def test_an_async_test_runs_a_cluster_on_asyncio_and_trio(channels: AsyncC
     client = channels.client(UserSocket, node="remote")
     client.connect()
     await channels.wait_until(lambda: client.connected)
+
+
+@pytest.mark.channels(virtual_loop=True)
+def test_a_cluster_or_a_client_on_a_virtual_event_loop_is_refused_with_what_to_do(channels: ChannelCase) -> None:
+    on_loop = r"runs on the harness's own virtual clock, but this test runs on a virtual event loop \(virtual_loop\)"
+    with pytest.raises(RuntimeError, match=r"^channels\.cluster\(\) " + on_loop):
+        channels.cluster("server", "remote")
+    with pytest.raises(RuntimeError, match=r"^channels\.client\(\) " + on_loop):
+        channels.client(UserSocket)

@@ -94,3 +94,11 @@ def test_crash_on_a_stopped_node_says_the_node_stopped(channels: ChannelCase) ->
 def test_crash_needs_a_joined_socket(channels: ChannelCase) -> None:
     with pytest.raises(ValueError, match=r"^crash needs a joined socket"):
         channels.crash(channels.socket())
+
+
+@pytest.mark.channels(wire=True)
+def test_a_disconnect_closes_the_channels_through_the_wire_too(channels: ChannelCase) -> None:
+    channels.join(connect(channels, 1), "feed", channel=Feed)
+    channels.runtime.broadcast("auth_socket:1", "disconnect", {})
+    channels.settle()
+    assert TERMINATED == [("auth_socket:1", ("shutdown", "closed"))]
