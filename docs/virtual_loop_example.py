@@ -21,7 +21,7 @@ class Lookup(Channel):
     async def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
         for attempt in (1, 2):
             if attempt == 2:
-                await asyncio.sleep(30)  # back off before the second attempt
+                await asyncio.sleep(30)  # back off before the second attempt; virtual time, not real-time: no real wait
             try:
                 answer = await asyncio.wait_for(slow_backend(payload["delay"]), timeout=2)
             except TimeoutError:
@@ -49,7 +49,7 @@ def test_a_timeout_and_a_backoff_inside_the_channel_cost_no_real_time(channels: 
 async def test_the_test_itself_sleeps_on_the_same_timeline(channels: AsyncChannelCase) -> None:
     socket = await channels.subscribe_and_join_or_raise(channels.socket(), "lookup", channel=Lookup)
     ref = channels.push(socket, "find", {"delay": 1})
-    await asyncio.sleep(0.5)  # virtual: the lookup is still running
+    await asyncio.sleep(0.5)  # virtual: the lookup is still running; virtual time, not real-time: no real wait
     await channels.refute_reply(ref, timeout=0)
     await channels.assert_reply(ref, "ok", {"answer": 42, "attempt": 1}, timeout=0.5)
 

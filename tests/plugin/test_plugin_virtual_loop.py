@@ -23,7 +23,7 @@ class Sleepy(Channel):
             await anyio.Event().wait()
         if event == "poll":
             while True:
-                await asyncio.sleep(5)
+                await asyncio.sleep(5)  # virtual time, not real-time: no real wait
         await anyio.sleep(payload["seconds"])
         return reply(socket, "ok", {"at": dt.datetime.now(dt.UTC).isoformat()})
 """
@@ -48,7 +48,7 @@ def test_sync(channels):
 async def test_pytest_asyncio(channels):
     socket = await channels.subscribe_and_join_or_raise(channels.socket(), "s", channel=Sleepy)
     ref = channels.push(socket, "sleep", {"seconds": 60})
-    await asyncio.sleep(59)
+    await asyncio.sleep(59)  # virtual time, not real-time: no real wait
     await channels.refute_reply(ref, timeout=0)
     await channels.assert_reply(ref, "ok", {"at": "2024-01-01T00:01:00+00:00"}, timeout=1)
 
@@ -57,7 +57,7 @@ async def test_pytest_asyncio(channels):
 async def test_anyio(channels):
     socket = await channels.subscribe_and_join_or_raise(channels.socket(), "s", channel=Sleepy)
     ref = channels.push(socket, "sleep", {"seconds": 60})
-    await anyio.sleep(60)
+    await anyio.sleep(60)  # virtual time, not real-time: no real wait
     await channels.assert_reply(ref, "ok", {"at": "2024-01-01T00:01:00+00:00"}, timeout=0)
 """
 

@@ -46,7 +46,7 @@ class Sleepy(Channel):
                 await anyio.Event().wait()
             case "poll_forever":
                 while True:
-                    await asyncio.sleep(5)
+                    await asyncio.sleep(5)  # virtual time, not real-time: no real wait
         return reply(socket, "ok", {"at": _now()})
 
     def handle_info(self, message: Any, socket: Socket) -> InfoResult:
@@ -118,7 +118,9 @@ def test_a_handler_polling_forever_stops_at_the_virtual_end_of_time(channels: Ch
 @pytest.mark.asyncio
 async def test_async_tests_run_on_the_virtual_loop_under_pytest_asyncio(channels: AsyncChannelCase) -> None:
     socket = await channels.subscribe_and_join_or_raise(channels.socket(), "t", channel=Sleepy)
-    await asyncio.sleep(3)  # the test's own sleep is virtual and on the same timeline
+    await asyncio.sleep(
+        3
+    )  # the test's own sleep is virtual and on the same timeline; virtual time, not real-time: no real wait
     await channels.assert_push("timer", {"at": "00:00:02"}, timeout=0)
     ref = channels.push(socket, "sleep", {"seconds": 10})
     await channels.assert_reply(ref, "ok", {"at": "00:00:13"}, timeout=10)
@@ -133,7 +135,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 @pytest.mark.anyio
 async def test_async_tests_run_in_virtual_time_under_anyio_on_asyncio_and_trio(channels: AsyncChannelCase) -> None:
     socket = await channels.subscribe_and_join_or_raise(channels.socket(), "t", channel=Sleepy)
-    await anyio.sleep(3)
+    await anyio.sleep(3)  # virtual time, not real-time: no real wait
     await channels.assert_push("timer", {"at": "00:00:02"}, timeout=0)
     ref = channels.push(socket, "fail_after", {"seconds": 4})
     await channels.assert_reply(ref, "timeout", {"at": "00:00:07"}, timeout=4)
