@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -83,12 +84,16 @@ async def open_page(url: str) -> AsyncIterator[Page]:
     """Start a headless Chromium on a fresh profile, open `url` in it, and close it all at the end."""
     binary = chromium_path()
     assert binary is not None
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+    # Chromium's helper processes outlive the browser by a moment and may still write to the
+    # profile while it is removed; they get the whole process group's signal, and a leftover
+    # file in a temporary directory is not worth failing a test over.
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "HOME": profile},
+            start_new_session=True,
         )
         try:
             endpoint = await _devtools_endpoint(Path(profile), process)
@@ -102,12 +107,17 @@ async def open_page(url: str) -> AsyncIterator[Page]:
                 with contextlib.suppress(Exception):
                     await _call(browser, ids, "Browser.close", {})
         finally:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
 
 
 async def _devtools_endpoint(profile: Path, process: subprocess.Popen[bytes]) -> str:
