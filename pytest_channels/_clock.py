@@ -18,8 +18,9 @@ from typing import Protocol
 
 import anyio
 
+from ._settings import DEFAULT_WALL_START
+
 NS_PER_SECOND = 1_000_000_000
-DEFAULT_WALL_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def to_ns(seconds: float, *, name: str = "duration") -> int:

@@ -10,7 +10,8 @@ try:
 except ImportError as exc:  # pragma: no cover - the dev install has it
     raise ImportError("pytest_channels.redis needs the redis package: pip install 'pytest-channels[redis]'") from exc
 
-from . import _public
+# _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
+from . import _exports, _public  # noqa: F401
 from ._redis import RedisAdapter as RedisAdapter
 from ._redis import RedisStatistics as RedisStatistics
 

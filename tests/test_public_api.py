@@ -55,3 +55,27 @@ def test_the_runtime_does_not_import_the_harness_or_pytest() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_importing_the_package_loads_no_runtime_until_a_public_name_is_used() -> None:
+    code = (
+        "import sys, pytest_channels\n"
+        "before = sorted(m for m in sys.modules if m.startswith('pytest_channels.'))\n"
+        "pytest_channels.Socket\n"
+        "print(before, 'pytest_channels._socket' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[] True"
+
+
+def test_a_name_that_is_not_public_fails_as_a_missing_attribute() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Sokcet'"):
+        pytest_channels.Sokcet  # noqa: B018
+    with pytest.raises(AttributeError, match="has no attribute '_socket_internals'"):
+        pytest_channels._socket_internals  # noqa: B018
+
+
+def test_runtime_classes_carry_their_public_name_whichever_module_loads_them_first() -> None:
+    code = "import pytest_channels._errors as e, pytest_channels.testing; print(e.NotJoined.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "pytest_channels"

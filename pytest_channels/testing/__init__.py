@@ -7,7 +7,8 @@ as a context manager, which stops its channels and freezegun on exit:
 
 from __future__ import annotations
 
-from .. import _public
+# _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
+from .. import _exports, _public  # noqa: F401
 from .._loop import Deadlock as Deadlock
 from .._loop import VirtualTimeLimit as VirtualTimeLimit
 from .._loop import VirtualTimeLoop as VirtualTimeLoop

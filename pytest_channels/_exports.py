@@ -1,0 +1,144 @@
+"""The runtime's public names, imported for real: loaded on first use of `pytest_channels`.
+
+`pytest_channels/__init__.py` stays light because pytest imports it at every start-up (the
+plugin lives inside the package); importing this module loads the whole runtime at once, so
+every public class is named by its public path (`pytest_channels.Socket`) from then on,
+whichever name was asked for first.
+"""
+
+from __future__ import annotations
+
+from . import _public
+from ._asgi import ChannelsApp as ChannelsApp
+from ._channel import Channel as Channel
+from ._channel import SocketRef as SocketRef
+from ._clock import Clock as Clock
+from ._clock import LoopClock as LoopClock
+from ._clock import SystemClock as SystemClock
+from ._clock import Timer as Timer
+from ._clock import VirtualClock as VirtualClock
+from ._cluster import Cluster as Cluster
+from ._cluster import ClusterAdapter as ClusterAdapter
+from ._cluster import Node as Node
+from ._errors import BroadcastError as BroadcastError
+from ._errors import BrokerUnreachable as BrokerUnreachable
+from ._errors import ChannelsError as ChannelsError
+from ._errors import InvalidReturn as InvalidReturn
+from ._errors import NodeStopped as NodeStopped
+from ._errors import NotIdle as NotIdle
+from ._errors import NotJoined as NotJoined
+from ._errors import PayloadError as PayloadError
+from ._errors import TokenError as TokenError
+from ._errors import UnknownNode as UnknownNode
+from ._messages import Broadcast as Broadcast
+from ._messages import Close as Close
+from ._messages import Exit as Exit
+from ._messages import Message as Message
+from ._messages import Push as Push
+from ._messages import Reason as Reason
+from ._messages import Reply as Reply
+from ._network import Distribution as Distribution
+from ._network import Exponential as Exponential
+from ._network import Network as Network
+from ._network import NetworkStatistics as NetworkStatistics
+from ._network import Packet as Packet
+from ._network import Uniform as Uniform
+from ._process import ChannelProcess as ChannelProcess
+from ._process import Transport as Transport
+from ._pubsub import LocalAdapter as LocalAdapter
+from ._pubsub import PubSub as PubSub
+from ._pubsub import PubSubAdapter as PubSubAdapter
+from ._pubsub import Subscriber as Subscriber
+from ._results import ConnectResult as ConnectResult
+from ._results import Error as Error
+from ._results import InfoResult as InfoResult
+from ._results import InResult as InResult
+from ._results import JoinResult as JoinResult
+from ._results import NoReply as NoReply
+from ._results import Ok as Ok
+from ._results import Replied as Replied
+from ._results import Stop as Stop
+from ._results import error as error
+from ._results import noreply as noreply
+from ._results import ok as ok
+from ._results import reply as reply
+from ._results import stop as stop
+from ._runtime import Runtime as Runtime
+from ._serializer import FrameError as FrameError
+from ._socket import Route as Route
+from ._socket import Socket as Socket
+from ._socket import SocketHandler as SocketHandler
+from ._socket import route as route
+from ._token import Tokens as Tokens
+
+__all__ = (
+    # writing channels
+    "Channel",
+    "Socket",
+    "SocketHandler",
+    "SocketRef",
+    "Route",
+    "route",
+    # what callbacks return
+    "ok",
+    "error",
+    "noreply",
+    "reply",
+    "stop",
+    "Ok",
+    "Error",
+    "NoReply",
+    "Replied",
+    "Stop",
+    "ConnectResult",
+    "JoinResult",
+    "InResult",
+    "InfoResult",
+    # what clients receive
+    "Message",
+    "Push",
+    "Reply",
+    "Broadcast",
+    "Close",
+    "Exit",
+    "Reason",
+    # running them
+    "Runtime",
+    "ChannelsApp",
+    "ChannelProcess",
+    "Transport",
+    "PubSub",
+    "PubSubAdapter",
+    "LocalAdapter",
+    "Subscriber",
+    "Tokens",
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "LoopClock",
+    "Timer",
+    # several nodes, and the network between them
+    "Cluster",
+    "Node",
+    "ClusterAdapter",
+    "Network",
+    "NetworkStatistics",
+    "Packet",
+    "Distribution",
+    "Uniform",
+    "Exponential",
+    # errors
+    "ChannelsError",
+    "InvalidReturn",
+    "PayloadError",
+    "BroadcastError",
+    "NotJoined",
+    "NotIdle",
+    "TokenError",
+    "FrameError",
+    "UnknownNode",
+    "NodeStopped",
+    "BrokerUnreachable",
+)
+
+_public.rename_module(globals(), "pytest_channels")
