@@ -20,16 +20,15 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     # pytest imports this package at every start-up, for the plugin inside it; the runtime
     # loads on the first use of a public name instead, which keeps `pytest --co` fast.
-    # Private and dunder names never load it: the import system probes them.
+    # Private and dunder names never load it: the import system probes them. Nothing is
+    # cached here: whoever empties sys.modules (pytester does, after each in-process run)
+    # must get the runtime that the modules importing it anew will see.
     if name.startswith("_") and name != "__all__":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     exports = importlib.import_module("._exports", __name__)
     if name != "__all__" and name not in exports.__all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    namespace = globals()
-    namespace.update((public, getattr(exports, public)) for public in exports.__all__)
-    namespace["__all__"] = exports.__all__
-    return namespace[name]
+    return getattr(exports, name)
 
 
 def __dir__() -> list[str]:

@@ -7,7 +7,6 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -28,32 +27,12 @@ from .._socket import Socket, SocketHandler
 from . import _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected
+from ._freeze import WallFreeze
 from ._mailbox import Mailbox
 from ._wire import WireTransport, client_payload, connect_params
 
 M = TypeVar("M", bound=Message)
 E = TypeVar("E", Push, Broadcast)
-
-# Direct callers that must keep reading the real clock: pytest's own timing (durations, junit
-# times) and the event loops' scheduling (trio's clock would otherwise freeze and hang real
-# waits). Only the direct caller counts (see _freeze): freezegun's default of looking five
-# frames up would make time real in code that these modules merely call, such as a test body
-# run by trio or a channel handler run by anyio.
-_REAL_TIME_MODULES = [
-    "pytest_channels._runtime",  # the real-time idle guards
-    "pytest_channels._process",
-    "pytest_channels._group",
-    "_pytest.timing",
-    "_pytest.runner",
-    "_pytest.terminal",
-    "_pytest.junitxml",
-    "xdist",
-    "execnet",
-    "trio",
-    "anyio",
-    "sniffio",
-    "outcome",
-]
 
 _NOT_VIRTUAL = (
     "channels(virtual_loop=True) was asked for, but this test runs on {loop}, whose clock is real. "
@@ -65,16 +44,6 @@ _NOT_VIRTUAL = (
 TEST_SECRET = "pytest-channels test secret, not for production"
 
 logger = logging.getLogger("pytest_channels")
-
-
-class _WallFromClock:
-    """A freezegun time factory that reads a clock: freezegun wants naive UTC datetimes."""
-
-    def __init__(self, wall: Callable[[], dt.datetime]) -> None:
-        self._wall = wall
-
-    def __call__(self) -> dt.datetime:
-        return self._wall().astimezone(dt.UTC).replace(tzinfo=None)
 
 
 class ChannelCrashed(AssertionError):
@@ -94,22 +63,10 @@ class Core:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._freezer: Any = None
-        self._inspection_limit: int | None = None
         self.clock: VirtualClock | LoopClock = VirtualClock(settings.wall_start)
+        self._freeze = WallFreeze()
         if settings.freeze_time:
-            import freezegun.api  # here, not at import: it costs tens of milliseconds to load
-
-            self._freezer = freezegun.freeze_time(settings.wall_start, real_asyncio=True, ignore=_REAL_TIME_MODULES)
-            self._freezer.start()
-            # freezegun asks its newest factory for "now" on every call: answering from our
-            # clock keeps the wall clock on the test's timeline, whichever clock that is (the
-            # runtime's, or a virtual loop's that moves on its own), with nothing to sync.
-            freezegun.api.freeze_factories[-1] = _WallFromClock(lambda: self.clock.wall())  # type: ignore[call-overload]
-            self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
-                freezegun.api.call_stack_inspection_limit,
-                1,
-            )
+            self._freeze.start(settings.wall_start, lambda: self.clock.wall())
         # A group runtime settles every node of a cluster the test may start (see _nodes), so each
         # wait below drives them all; alone, it is a plain Runtime.
         self.runtime: Runtime = GroupRuntime(
@@ -491,13 +448,7 @@ class Core:
     def finish(self) -> None:
         """After shutdown: stop freezegun, then fail on any crash nobody claimed (with its traceback)."""
         __tracebackhide__ = True
-        if self._freezer is not None:
-            self._freezer.stop()
-            self._freezer = None
-            if self._inspection_limit is not None:
-                import freezegun.api
-
-                freezegun.api.call_stack_inspection_limit = self._inspection_limit
+        self._freeze.stop()
         self.closed = True
         self.raise_crashes()
 

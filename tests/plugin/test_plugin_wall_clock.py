@@ -130,3 +130,34 @@ def test_the_channels_marker_switches_freezegun_off_for_one_test_only(pytester: 
     )
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=2)
+
+
+def test_a_clock_alias_a_module_gains_between_tests_is_frozen_in_the_next_test(pytester: pytest.Pytester) -> None:
+    # freezegun remembers which modules hold the real clock functions; a module that gains
+    # an alias after that (`now = time.time`) must be patched at the next start all the same.
+    pytester.makepyfile(
+        """
+        import datetime as dt
+        import sys
+        import time
+        import types
+
+        helper = sys.modules["late_helper"] = types.ModuleType("late_helper")
+        VIRTUAL_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp()
+
+        def test_1_freezegun_scans_the_helper_without_an_alias(channels):
+            assert time.time() == VIRTUAL_START
+
+        def test_2_the_helper_gains_an_alias_of_the_real_clock():
+            helper.now = time.time
+            assert helper.now() > VIRTUAL_START
+
+        def test_3_the_alias_reads_the_virtual_clock(channels):
+            assert helper.now() == VIRTUAL_START
+
+        def test_4_and_the_real_clock_again_after():
+            assert helper.now() > VIRTUAL_START
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=4)
