@@ -8,7 +8,7 @@ compare messages they build by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from ._clock import format_ns
 from ._payload import copy_wire
@@ -19,20 +19,6 @@ Payload = dict[str, Any]
 Reason = str | tuple[str, str] | BaseException
 """Why a channel stopped: `"normal"`, `"shutdown"`, `("shutdown", "left")`,
 `("shutdown", "closed")`, any string a channel gave to `stop`, or the exception it raised."""
-
-
-M = TypeVar("M")
-
-
-def built(cls: type[M], *values: Any) -> M:
-    """A frozen message built without running its __init__, from values in field order.
-
-    One is built for every message delivered, and a frozen dataclass's __init__ sets each
-    field through object.__setattr__: this is the hot path of a broadcast to many channels.
-    """
-    message = object.__new__(cls)
-    message.__dict__.update(zip(cls.__dataclass_fields__, values, strict=True))  # type: ignore[attr-defined]
-    return message
 
 
 def _stamp(at_ns: int, origin: str | None = None) -> str:
@@ -96,7 +82,7 @@ class Broadcast:
 
     def copy(self) -> Broadcast:
         """The same broadcast with its own copy of the payload, for one receiver."""
-        return built(Broadcast, self.topic, self.event, copy_wire(self.payload), self.at_ns, self.origin)
+        return new_broadcast(self.topic, self.event, copy_wire(self.payload), self.at_ns, self.origin)
 
 
 @dataclass(frozen=True)
@@ -110,6 +96,38 @@ class Close:
 
     def __repr__(self) -> str:
         return f"Close(topic={self.topic!r}, reason={self.reason!r}, {_stamp(self.at_ns)})"
+
+
+# One message is built for every delivery, and a frozen dataclass's __init__ sets each field
+# through object.__setattr__: on the hot path of a broadcast to many channels, these fill the
+# instance's __dict__ directly (three times faster). Fields in their declared order.
+
+
+def new_push(topic: str, event: str, payload: Any, join_ref: str | None, at_ns: int, origin: str | None) -> Push:
+    """`Push(...)`, built fast."""
+    message = object.__new__(Push)
+    fields = message.__dict__
+    fields["topic"], fields["event"], fields["payload"] = topic, event, payload
+    fields["join_ref"], fields["at_ns"], fields["origin"] = join_ref, at_ns, origin
+    return message
+
+
+def new_reply(topic: str, ref: str, status: str, payload: Any, join_ref: str | None, at_ns: int) -> Reply:
+    """`Reply(...)`, built fast."""
+    message = object.__new__(Reply)
+    fields = message.__dict__
+    fields["topic"], fields["ref"], fields["status"] = topic, ref, status
+    fields["payload"], fields["join_ref"], fields["at_ns"] = payload, join_ref, at_ns
+    return message
+
+
+def new_broadcast(topic: str, event: str, payload: Any, at_ns: int, origin: str | None) -> Broadcast:
+    """`Broadcast(...)`, built fast."""
+    message = object.__new__(Broadcast)
+    fields = message.__dict__
+    fields["topic"], fields["event"], fields["payload"] = topic, event, payload
+    fields["at_ns"], fields["origin"] = at_ns, origin
+    return message
 
 
 Message = Push | Reply | Broadcast | Close

@@ -39,6 +39,10 @@ def _key(key: Any, check: bool) -> str:
     return str(key)
 
 
+# JSON values that need neither a check nor a copy (floats need a finiteness check).
+_PASSED_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def _convert(value: Any, check: bool) -> Any:
     # Exact type checks first: this runs for every payload, and ABC checks are slow.
     kind = type(value)
@@ -49,7 +53,7 @@ def _convert(value: Any, check: bool) -> Any:
         for key, item in value.items():
             wire_key = key if type(key) is str else _key(key, check)
             try:
-                converted[wire_key] = _convert(item, check)
+                converted[wire_key] = item if type(item) in _PASSED_AS_IS else _convert(item, check)
             except _Unsendable as exc:
                 exc.path = f"[{key!r}]{exc.path}"
                 raise
@@ -58,7 +62,7 @@ def _convert(value: Any, check: bool) -> Any:
         items = []
         for index, item in enumerate(value):
             try:
-                items.append(_convert(item, check))
+                items.append(item if type(item) in _PASSED_AS_IS else _convert(item, check))
             except _Unsendable as exc:
                 exc.path = f"[{index}]{exc.path}"
                 raise
@@ -130,10 +134,20 @@ def _said(where: str | Callable[[], str]) -> str:
 def copy_wire(value: Any) -> Any:
     """A fresh copy of a value that already went through `to_wire`, for each receiver of a broadcast."""
     kind = type(value)
+    # A shallow copy in C, then only the nested containers replaced: most payloads are flat,
+    # and this runs once per receiver of every broadcast.
     if kind is dict:
-        return {k: v if type(v) in _SCALARS else copy_wire(v) for k, v in value.items()}
+        copied = value.copy()
+        for key, item in copied.items():
+            if type(item) not in _SCALARS:
+                copied[key] = copy_wire(item)
+        return copied
     if kind is list:
-        return [v if type(v) in _SCALARS else copy_wire(v) for v in value]
+        copied_list = value.copy()
+        for index, item in enumerate(copied_list):
+            if type(item) not in _SCALARS:
+                copied_list[index] = copy_wire(item)
+        return copied_list
     if kind in _SCALARS:
         return value
     try:

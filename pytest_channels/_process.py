@@ -13,7 +13,7 @@ import anyio
 from ._channel import Channel, SocketRef
 from ._clock import Timer, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
-from ._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply, built, is_graceful
+from ._messages import Broadcast, Close, Exit, Message, Reason, is_graceful, new_push, new_reply
 from ._payload import copy_wire, to_wire
 from ._pubsub import publisher
 from ._results import Error, NoReply, Ok, Replied, Stop, check_result
@@ -95,6 +95,9 @@ class _Extra:
         self.process.send(broadcast.copy())
 
 
+# A channel may push and broadcast once joined, and still inside terminate (as in Phoenix).
+_SENDING = ("joined", "stopping")
+
 _PLAIN_RESULTS = frozenset({Ok, Error, NoReply, Replied, Stop, type(None)})
 
 # A channel that keeps sending itself messages never leaves its drain loop; yielding now and
@@ -162,7 +165,7 @@ class ChannelProcess:
             self.runtime._enqueue(self, broadcast.copy())
         else:
             payload = copy_wire(broadcast.payload)
-            push = built(Push, broadcast.topic, broadcast.event, payload, None, broadcast.at_ns, broadcast.origin)
+            push = new_push(broadcast.topic, broadcast.event, payload, None, broadcast.at_ns, broadcast.origin)
             self.transport.deliver(push)
 
     def send(self, message: Any) -> None:
@@ -195,20 +198,22 @@ class ChannelProcess:
             raise NotJoined(f"{self.name}.{what} was called after the channel on {self.topic!r} exited")
 
     def push(self, event: str, payload: Any) -> None:
-        self._require_joined(f"push({event!r})")
+        if self.state not in _SENDING:  # checked here, so the message is formatted only on error
+            self._require_joined(f"push({event!r})")
         wire = to_wire(payload, where=lambda: f"{self.name} push {event!r}", check=self.runtime.check_payloads)
         now, node = self.runtime.clock.now_ns(), self.runtime.pubsub.node
-        self.transport.deliver(built(Push, self.topic, event, wire, self.socket.join_ref, now, node))
+        self.transport.deliver(new_push(self.topic, event, wire, self.socket.join_ref, now, node))
 
     def reply(self, ref: str, status: str, payload: Any) -> None:
         if not isinstance(status, str):
             raise TypeError(f"{self.name} reply status must be a str (got {status!r})")
         wire = to_wire(payload, where=lambda: f"{self.name} reply to ref {ref!r}", check=self.runtime.check_payloads)
         now = self.runtime.clock.now_ns()
-        self.transport.deliver(built(Reply, self.topic, ref, status, wire, self.socket.join_ref, now))
+        self.transport.deliver(new_reply(self.topic, ref, status, wire, self.socket.join_ref, now))
 
     def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> BroadcastError | None:
-        self._require_joined(f"broadcast({event!r})")
+        if self.state not in _SENDING:
+            self._require_joined(f"broadcast({event!r})")
         token = publisher.set(self)  # adapters keep this channel's broadcasts in order (per publisher)
         try:
             return self.runtime.broadcast(self.topic, event, payload, from_=self if exclude_self else None)
@@ -280,20 +285,24 @@ class ChannelProcess:
                 self._doing = ("handle_in", message.event)
                 socket = self.socket._replace(ref=message.ref)
                 result = await self._call("handle_in", message.event, message.payload, socket)
-                await self._apply("handle_in", result, ref=message.ref)
+                self._apply("handle_in", result, ref=message.ref)
             elif isinstance(message, Broadcast):
                 self._doing = ("handle_out", message.event)
                 result = await self._call("handle_out", message.event, message.payload, self.socket)
-                await self._apply("handle_out", result)
+                self._apply("handle_out", result)
             elif isinstance(message, _Info):
                 self._doing = ("handle_info", message.message)
                 result = await self._call("handle_info", message.message, self.socket)
-                await self._apply("handle_info", result)
+                self._apply("handle_info", result)
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
+                return
             elif isinstance(message, _Close):
                 await self._exit(message.reason, graceful_close=False)
+                return
+            if isinstance(result, Stop):
+                await self._exit(result.reason)
         except Exception as exc:
             logger.error(
                 "%s (topic %r) crashed in %s: an exception was raised", self.name, self.topic, self.doing, exc_info=exc
@@ -319,15 +328,18 @@ class ChannelProcess:
     async def _call(self, callback: str, *args: Any) -> Any:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         function = getattr(self.channel, callback)
-        result = await self._resolved(function(*args))
+        result = function(*args)
+        if type(result) not in _PLAIN_RESULTS:  # a coroutine, say: not the common case
+            result = await self._resolved(result)
         try:
             return check_result(self.name, callback, result)
         except InvalidReturn as exc:
             raise InvalidReturn(f"{exc} ({_where(function)})") from None
 
-    async def _apply(self, callback: str, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
+    def _apply(self, callback: str, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
+        """Take the socket a callback returned and send its reply; the caller runs a Stop's exit."""
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
-        if not _is_socket(result.socket):
+        if not isinstance(result.socket, Socket):
             raise InvalidReturn(
                 f"{self.name}.{callback} returned {type(result).__name__.lower()}({result.socket!r}, ...); "
                 "the first argument must be the socket"
@@ -339,11 +351,9 @@ class ChannelProcess:
         if isinstance(result, Replied):
             assert ref is not None
             self.reply(ref, result.status, result.payload)
-        elif isinstance(result, Stop):
-            if result.reply is not None:
-                assert ref is not None  # check_result accepts stop(..., reply=) from handle_in only
-                self.reply(ref, *result.reply)
-            await self._exit(result.reason)
+        elif isinstance(result, Stop) and result.reply is not None:
+            assert ref is not None  # check_result accepts stop(..., reply=) from handle_in only
+            self.reply(ref, *result.reply)
 
     async def _join(self, payload: Any) -> None:
         try:

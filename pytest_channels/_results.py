@@ -89,12 +89,17 @@ def error(reply: Any = None) -> Error:
 
 def noreply(socket: Socket) -> NoReply:
     """Keep the (possibly updated) socket and reply nothing."""
-    return NoReply(socket)
+    result = object.__new__(NoReply)  # a frozen dataclass's __init__ is slow, and this is a hot path
+    result.__dict__["socket"] = socket
+    return result
 
 
 def reply(socket: Socket, status: str, payload: Any = None) -> Replied:
     """Reply to the push being handled with `status` ("ok", "error" or any string)."""
-    return Replied(socket, status, {} if payload is None else payload)
+    result = object.__new__(Replied)  # as in noreply
+    fields = result.__dict__
+    fields["socket"], fields["status"], fields["payload"] = socket, status, {} if payload is None else payload
+    return result
 
 
 def stop(socket: Socket, reason: Reason = "normal", *, reply: tuple[str, Any] | None = None) -> Stop:
