@@ -27,11 +27,21 @@ class Row:
 
 def best_of(repeats: int, run: Callable[[], float]) -> float:
     """The smallest of `repeats` measurements: the one least disturbed by the machine."""
-    results = []
+    return best_of_each(repeats, run)[0]
+
+
+def best_of_each(repeats: int, *runs: Callable[[], float]) -> list[float]:
+    """The smallest of `repeats` measurements of each run, taken in turns.
+
+    Taking turns (ours, the baseline, ours, ...) lets a slow spell of the machine, which
+    lasts seconds on a shared host, hit both sides of a ratio instead of one of them.
+    """
+    results: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        gc.collect()
-        results.append(run())
-    return min(results)
+        for run, measured in zip(runs, results, strict=True):
+            gc.collect()
+            measured.append(run())
+    return [min(measured) for measured in results]
 
 
 def timed(function: Callable[[], object]) -> float:

@@ -25,6 +25,9 @@ NS_PER_SECOND = 1_000_000_000
 
 def to_ns(seconds: float, *, name: str = "duration") -> int:
     """Convert seconds to whole nanoseconds, refusing negative and non-finite values."""
+    kind = type(seconds)
+    if (kind is float or kind is int) and 0 <= seconds < math.inf:  # the common case, first
+        return round(seconds * NS_PER_SECOND)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"{name} must be a number of seconds (got {seconds!r})")
     if not math.isfinite(seconds) or seconds < 0:

@@ -116,7 +116,7 @@ def to_wire(payload: Any, *, where: str | Callable[[], str], check: bool = True)
         return {}
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return bytes(payload)  # a binary payload: immutable, so every receiver may share it
-    if check and not isinstance(payload, Mapping):
+    if check and type(payload) is not dict and not isinstance(payload, Mapping):  # ABC checks are slow
         raise PayloadError(
             f"{_said(where)}: the payload must be a dict (a JSON object) or bytes (a binary frame), "
             f"got {type(payload).__name__} {payload!r}"

@@ -285,15 +285,17 @@ class ChannelProcess:
                 self._doing = ("handle_in", message.event)
                 socket = self.socket._replace(ref=message.ref)
                 result = await self._call("handle_in", message.event, message.payload, socket)
-                self._apply("handle_in", result, ref=message.ref)
+                self._apply("handle_in", result, socket, ref=message.ref)
             elif isinstance(message, Broadcast):
                 self._doing = ("handle_out", message.event)
-                result = await self._call("handle_out", message.event, message.payload, self.socket)
-                self._apply("handle_out", result)
+                socket = self.socket
+                result = await self._call("handle_out", message.event, message.payload, socket)
+                self._apply("handle_out", result, socket)
             elif isinstance(message, _Info):
                 self._doing = ("handle_info", message.message)
-                result = await self._call("handle_info", message.message, self.socket)
-                self._apply("handle_info", result)
+                socket = self.socket
+                result = await self._call("handle_info", message.message, socket)
+                self._apply("handle_info", result, socket)
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
@@ -336,8 +338,11 @@ class ChannelProcess:
         except InvalidReturn as exc:
             raise InvalidReturn(f"{exc} ({_where(function)})") from None
 
-    def _apply(self, callback: str, result: NoReply | Replied | Stop, ref: str | None = None) -> None:
-        """Take the socket a callback returned and send its reply; the caller runs a Stop's exit."""
+    def _apply(self, callback: str, result: NoReply | Replied | Stop, given: Socket, ref: str | None = None) -> None:
+        """Take the socket a callback returned and send its reply; the caller runs a Stop's exit.
+
+        `given` is the socket the callback was called with: returned as it is, nothing changed.
+        """
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         if not isinstance(result.socket, Socket):
             raise InvalidReturn(
@@ -345,9 +350,12 @@ class ChannelProcess:
                 "the first argument must be the socket"
             )
         socket = result.socket
-        self.socket = (
-            socket if socket.ref is None and socket.channel_pid is self else socket._replace(ref=None, channel_pid=self)
-        )
+        if socket is not given:
+            self.socket = (
+                socket
+                if socket.ref is None and socket.channel_pid is self
+                else socket._replace(ref=None, channel_pid=self)
+            )
         if isinstance(result, Replied):
             assert ref is not None
             self.reply(ref, result.status, result.payload)

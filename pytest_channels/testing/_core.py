@@ -7,7 +7,6 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -354,7 +353,7 @@ class Core:
         return await self.receive(
             f"assert_{kind.__name__.lower()}({event!r})",
             kind,
-            functools.partial(_describe, kind.__name__, topic, event=event, payload=payload),
+            lambda: _describe(kind.__name__, topic, event=event, payload=payload),
             _event_matcher(event, payload, topic),
             _scorer(kind, event, topic),
             timeout,
@@ -369,7 +368,7 @@ class Core:
         await self.refute(
             f"refute_{kind.__name__.lower()}",
             kind,
-            functools.partial(_describe, kind.__name__, topic, event=event, payload=payload),
+            lambda: _describe(kind.__name__, topic, event=event, payload=payload),
             _event_matcher(event, payload, topic),
             timeout,
         )
@@ -381,7 +380,7 @@ class Core:
         return await self.receive(
             f"assert_reply({ref!r})",
             Reply,
-            functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload),
+            lambda: _describe("Reply", topic, ref=ref, status=status, payload=payload),
             _reply_matcher(ref, status, payload, topic),
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
             timeout,
@@ -394,7 +393,7 @@ class Core:
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
-            functools.partial(_describe, "Reply", topic, ref=ref, status=status, payload=payload),
+            lambda: _describe("Reply", topic, ref=ref, status=status, payload=payload),
             _reply_matcher(ref, status, payload, topic),
             timeout,
         )
