@@ -25,13 +25,8 @@ class Row:
         return self.ours / self.baseline if self.baseline else float("inf")
 
 
-def best_of(repeats: int, run: Callable[[], float]) -> float:
-    """The smallest of `repeats` measurements: the one least disturbed by the machine."""
-    return best_of_each(repeats, run)[0]
-
-
 def best_of_each(repeats: int, *runs: Callable[[], float]) -> list[float]:
-    """The smallest of `repeats` measurements of each run, taken in turns.
+    """The smallest of `repeats` measurements of each run (the least disturbed), taken in turns.
 
     Taking turns (ours, the baseline, ours, ...) lets a slow spell of the machine, which
     lasts seconds on a shared host, hit both sides of a ratio instead of one of them.

@@ -84,8 +84,11 @@ def _floor(n: int) -> tuple[float, float]:
 def measure(sizes: list[int]) -> list[FanOut]:
     results = []
     for n in sizes:
-        ours, ours_memory = min(_ours(n) for _ in range(3 if n <= 10_000 else 1))
-        floor, floor_memory = min(_floor(n) for _ in range(3))
+        ours_runs, floor_runs = [], []
+        for _ in range(3 if n <= 10_000 else 1):  # in turns, as best_of_each does
+            ours_runs.append(_ours(n))
+            floor_runs.append(_floor(n))
+        (ours, ours_memory), (floor, floor_memory) = min(ours_runs), min(floor_runs)
         results.append(FanOut(n, ours, floor, ours_memory, floor_memory))
     return results
 

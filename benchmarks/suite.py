@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._report import Row, best_of
+from ._report import Row, best_of_each
 
 CHANNEL = """
 from typing import Any
@@ -91,9 +91,12 @@ def run(smoke: bool) -> list[Row]:
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         write_suite(root, count)
-        harness = best_of(repeats, lambda: pytest_seconds(root, "test_harness.py"))
-        unfrozen = best_of(repeats, lambda: pytest_seconds(root, "test_harness.py", "-o", "channels_freeze_time=false"))
-        plain = best_of(repeats, lambda: pytest_seconds(root, "test_plain.py"))
+        harness, unfrozen, plain = best_of_each(
+            repeats,
+            lambda: pytest_seconds(root, "test_harness.py"),
+            lambda: pytest_seconds(root, "test_harness.py", "-o", "channels_freeze_time=false"),
+            lambda: pytest_seconds(root, "test_plain.py"),
+        )
         rows = [
             Row(
                 f"{count:,} channel tests, per test beyond plain pytest",
@@ -114,8 +117,11 @@ def run(smoke: bool) -> list[Row]:
                 None,
             ),
         ]
-        parallel = best_of(repeats, lambda: pytest_seconds(root, "test_harness.py", "-n", "2"))
-        plain_parallel = best_of(repeats, lambda: pytest_seconds(root, "test_plain.py", "-n", "2"))
+        parallel, plain_parallel = best_of_each(
+            repeats,
+            lambda: pytest_seconds(root, "test_harness.py", "-n", "2"),
+            lambda: pytest_seconds(root, "test_plain.py", "-n", "2"),
+        )
         if not smoke:  # at smoke sizes the workers' start-up dominates: run it, report nothing
             rows += [
                 Row(
