@@ -162,7 +162,7 @@ class ChannelProcess:
         Each receiver gets its own copy, so no channel or client can change what another sees.
         """
         if broadcast.event in self.intercepts:
-            self.runtime._enqueue(self, broadcast.copy())
+            self.runtime._enqueue(self, broadcast)  # shared until handled: _handle copies the payload
         else:
             payload = copy_wire(broadcast.payload)
             push = new_push(broadcast.topic, broadcast.event, payload, None, broadcast.at_ns, broadcast.origin)
@@ -200,9 +200,11 @@ class ChannelProcess:
     def push(self, event: str, payload: Any) -> None:
         if self.state not in _SENDING:  # checked here, so the message is formatted only on error
             self._require_joined(f"push({event!r})")
-        wire = to_wire(payload, where=lambda: f"{self.name} push {event!r}", check=self.runtime.check_payloads)
-        now, node = self.runtime.clock.now_ns(), self.runtime.pubsub.node
-        self.transport.deliver(new_push(self.topic, event, wire, self.socket.join_ref, now, node))
+        runtime, name = self.runtime, self.name  # locals: the closure below would make `self` a cell
+        wire = to_wire(payload, where=lambda: f"{name} push {event!r}", check=runtime.check_payloads)
+        socket = self.socket
+        push = new_push(self.topic, event, wire, socket.join_ref, runtime.clock.now_ns(), runtime.pubsub.node)
+        self.transport.deliver(push)
 
     def reply(self, ref: str, status: str, payload: Any) -> None:
         if not isinstance(status, str):
@@ -289,7 +291,7 @@ class ChannelProcess:
             elif isinstance(message, Broadcast):
                 self._doing = ("handle_out", message.event)
                 socket = self.socket
-                result = await self._call("handle_out", message.event, message.payload, socket)
+                result = await self._call("handle_out", message.event, copy_wire(message.payload), socket)
                 self._apply("handle_out", result, socket)
             elif isinstance(message, _Info):
                 self._doing = ("handle_info", message.message)
@@ -344,12 +346,14 @@ class ChannelProcess:
         `given` is the socket the callback was called with: returned as it is, nothing changed.
         """
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
-        if not isinstance(result.socket, Socket):
+        socket = result.socket
+        if socket is given and type(result) is NoReply:  # nothing changed, nothing to send
+            return
+        if not isinstance(socket, Socket):
             raise InvalidReturn(
                 f"{self.name}.{callback} returned {type(result).__name__.lower()}({result.socket!r}, ...); "
                 "the first argument must be the socket"
             )
-        socket = result.socket
         if socket is not given:
             self.socket = (
                 socket

@@ -85,6 +85,26 @@ def test_every_receiver_of_a_broadcast_gets_its_own_copy(channels: ChannelCase) 
     assert [m.payload for m in channels.mailbox if isinstance(m, Broadcast)] == [{"number": 2}, {"number": 2}]
 
 
+class Grower(Channel):
+    intercept = ("grow",)
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:
+        payload["items"].append("mine")
+        self.push("grown", payload)
+        return noreply(socket)
+
+
+def test_each_intercepting_channel_changes_only_its_own_copy_of_a_broadcast(channels: ChannelCase) -> None:
+    for _ in range(3):
+        channels.subscribe_and_join_or_raise(channels.socket(), "garden", channel=Grower)
+    channels.runtime.broadcast("garden", "grow", {"items": []})
+    for _ in range(3):
+        channels.assert_push("grown", {"items": ["mine"]})
+
+
 def test_assert_exit_on_a_socket_waits_for_that_channel_not_another_on_its_topic(channels: ChannelCase) -> None:
     a, b = join(channels), join(channels)
     channels.close(b)
