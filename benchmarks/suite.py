@@ -3,7 +3,9 @@ the channel logic called as plain functions; and the same suite on two xdist wor
 
 from __future__ import annotations
 
+import functools
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -75,14 +77,26 @@ def write_suite(root: Path, count: int) -> None:
 
 
 def pytest_seconds(root: Path, *args: str) -> float:
+    """Wall seconds of one pytest run of the generated suite."""
+    return _pytest_run(root, *args)[0]
+
+
+def pytest_cpu_seconds(root: Path, *args: str) -> float:
+    """CPU seconds (user and system) that run spent, in pytest and in every worker it started."""
+    return _pytest_run(root, *args)[1]
+
+
+def _pytest_run(root: Path, *args: str) -> tuple[float, float]:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", *args]
     environment = {**os.environ, "PYTHONPATH": str(root)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise RuntimeError(f"the generated suite failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def run(smoke: bool) -> list[Row]:
@@ -143,4 +157,22 @@ def run(smoke: bool) -> list[Row]:
                     None,
                 ),
             ]
+            # Why neither scales on two cores: the CPU all processes spend, workers included.
+            for label, test_file in (("channel", "test_harness.py"), ("plain-function", "test_plain.py")):
+                on_two, alone = best_of_each(
+                    repeats,
+                    functools.partial(pytest_cpu_seconds, root, test_file, "-n", "2"),
+                    functools.partial(pytest_cpu_seconds, root, test_file),
+                )
+                rows.append(
+                    Row(
+                        f"  CPU time of the {count:,} {label} tests on 2 xdist workers",
+                        on_two,
+                        alone,
+                        "s",
+                        "CPU time in one process",
+                        "n/a (reported)",
+                        None,
+                    )
+                )
     return rows
