@@ -94,11 +94,9 @@ class Socket:
         # dataclasses.replace re-runs __init__ and __post_init__: this is the hot path of
         # every message a channel handles, so copy the fields directly.
         socket = object.__new__(Socket)
-        fields = socket.__dict__
-        fields.update(self.__dict__)
-        fields.update(changes)
-        if "assigns" in changes and not isinstance(fields["assigns"], MappingProxyType):
-            fields["assigns"] = MappingProxyType(dict(fields["assigns"]))
+        object.__setattr__(socket, "__dict__", {**self.__dict__, **changes})
+        if "assigns" in changes and not isinstance(changes["assigns"], MappingProxyType):
+            object.__setattr__(socket, "assigns", MappingProxyType(dict(changes["assigns"])))
         return socket
 
 

@@ -8,7 +8,7 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
@@ -118,7 +118,8 @@ class Core:
     def _own(self, socket: Socket, action: str) -> Socket:
         if not isinstance(socket, Socket):
             raise TypeError(f"{action} needs a Socket (got {socket!r})")
-        if socket.runtime is not None and not _nodes.same_world(self.runtime, socket.runtime):
+        other = socket.runtime
+        if other is not None and other is not self.runtime and not _nodes.same_world(self.runtime, other):
             raise ValueError(f"{action}: this socket belongs to another runtime (another test's, or your own Runtime)")
         return socket
 
@@ -345,12 +346,15 @@ class Core:
 
         await self.runtime.run_until(deadline, done)
 
-    async def assert_event(
+    def assert_event(
         self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
-    ) -> E:
-        """`assert_push` (kind `Push`) and `assert_broadcast` (kind `Broadcast`)."""
-        __tracebackhide__ = True
-        return await self.receive(
+    ) -> Coroutine[Any, Any, E]:
+        """`assert_push` (kind `Push`) and `assert_broadcast` (kind `Broadcast`).
+
+        Returns `receive`'s coroutine itself, as `assert_reply` does: one frame less on every
+        assertion, the hottest path of a test.
+        """
+        return self.receive(
             f"assert_{kind.__name__.lower()}({event!r})",
             kind,
             lambda: _describe(kind.__name__, topic, event=event, payload=payload),
@@ -373,11 +377,10 @@ class Core:
             timeout,
         )
 
-    async def assert_reply(
+    def assert_reply(
         self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
-    ) -> Reply:
-        __tracebackhide__ = True
-        return await self.receive(
+    ) -> Coroutine[Any, Any, Reply]:
+        return self.receive(
             f"assert_reply({ref!r})",
             Reply,
             lambda: _describe("Reply", topic, ref=ref, status=status, payload=payload),
