@@ -9,27 +9,92 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    # What type checkers see; at run time, `__getattr__` below loads the same names on first use.
-    from ._exports import *  # noqa: F403
-    from ._exports import __all__ as __all__
-
 __version__ = "0.1.0"
 
+__all__ = (
+    # writing channels
+    "Channel",
+    "Socket",
+    "SocketHandler",
+    "SocketRef",
+    "Route",
+    "route",
+    # what callbacks return
+    "ok",
+    "error",
+    "noreply",
+    "reply",
+    "stop",
+    "Ok",
+    "Error",
+    "NoReply",
+    "Replied",
+    "Stop",
+    "ConnectResult",
+    "JoinResult",
+    "InResult",
+    "InfoResult",
+    # what clients receive
+    "Message",
+    "Push",
+    "Reply",
+    "Broadcast",
+    "Close",
+    "Exit",
+    "Reason",
+    # running them
+    "Runtime",
+    "ChannelsApp",
+    "ChannelProcess",
+    "Transport",
+    "PubSub",
+    "PubSubAdapter",
+    "LocalAdapter",
+    "Subscriber",
+    "Tokens",
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "LoopClock",
+    "Timer",
+    # several nodes, and the network between them
+    "Cluster",
+    "Node",
+    "ClusterAdapter",
+    "Network",
+    "NetworkStatistics",
+    "Packet",
+    "Distribution",
+    "Uniform",
+    "Exponential",
+    # errors
+    "ChannelsError",
+    "InvalidReturn",
+    "PayloadError",
+    "BroadcastError",
+    "NotJoined",
+    "NotIdle",
+    "TokenError",
+    "FrameError",
+    "UnknownNode",
+    "NodeStopped",
+    "BrokerUnreachable",
+)
 
-def __getattr__(name: str) -> object:
+if TYPE_CHECKING:
+    from ._exports import *  # noqa: F403
+else:
     # pytest imports this package at every start-up, for the plugin inside it; the runtime
-    # loads on the first use of a public name instead, which keeps `pytest --co` fast.
-    # Private and dunder names never load it: the import system probes them. Nothing is
-    # cached here: whoever empties sys.modules (pytester does, after each in-process run)
-    # must get the runtime that the modules importing it anew will see.
-    if name.startswith("_") and name != "__all__":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    exports = importlib.import_module("._exports", __name__)
-    if name != "__all__" and name not in exports.__all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(exports, name)
+    # loads on the first use of a public name instead, which keeps `pytest --co` fast. Type
+    # checkers see the imports above instead, so a misspelt name is still an error there.
 
+    def __getattr__(name: str) -> object:
+        # Nothing is cached here: whoever empties sys.modules (pytester does, after each
+        # in-process run) must get the runtime that the modules importing it anew will see.
+        if name not in __all__:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(importlib.import_module("._exports", __name__), name)
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *importlib.import_module("._exports", __name__).__all__})
+    def __dir__() -> list[str]:
+        # Without importing the runtime: freezegun calls dir() on every loaded module.
+        return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

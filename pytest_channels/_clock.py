@@ -142,7 +142,7 @@ class VirtualClock:
 
     Args:
         wall_start: the wall-clock time that virtual instant 0 stands for.
-        on_move: called with the new wall time whenever time moves (keeps freezegun in step).
+        on_move: called with the new wall time whenever time moves (to keep another clock in step).
 
     Example:
         >>> clock = VirtualClock()

@@ -1,4 +1,4 @@
-"""The runtime's public names, imported for real: loaded on first use of `pytest_channels`.
+"""The runtime's public names (`pytest_channels.__all__`), imported for real on first use.
 
 `pytest_channels/__init__.py` stays light because pytest imports it at every start-up (the
 plugin lives inside the package); importing this module loads the whole runtime at once, so
@@ -8,8 +8,9 @@ whichever name was asked for first.
 
 from __future__ import annotations
 
-from types import FunctionType
+from types import FunctionType as FunctionType_
 
+from . import __all__ as _names  # the package lists the public names; each is imported here
 from . import _public
 from ._asgi import ChannelsApp as ChannelsApp
 from ._channel import Channel as Channel
@@ -73,78 +74,8 @@ from ._socket import SocketHandler as SocketHandler
 from ._socket import route as route
 from ._token import Tokens as Tokens
 
-__all__ = (
-    # writing channels
-    "Channel",
-    "Socket",
-    "SocketHandler",
-    "SocketRef",
-    "Route",
-    "route",
-    # what callbacks return
-    "ok",
-    "error",
-    "noreply",
-    "reply",
-    "stop",
-    "Ok",
-    "Error",
-    "NoReply",
-    "Replied",
-    "Stop",
-    "ConnectResult",
-    "JoinResult",
-    "InResult",
-    "InfoResult",
-    # what clients receive
-    "Message",
-    "Push",
-    "Reply",
-    "Broadcast",
-    "Close",
-    "Exit",
-    "Reason",
-    # running them
-    "Runtime",
-    "ChannelsApp",
-    "ChannelProcess",
-    "Transport",
-    "PubSub",
-    "PubSubAdapter",
-    "LocalAdapter",
-    "Subscriber",
-    "Tokens",
-    "Clock",
-    "SystemClock",
-    "VirtualClock",
-    "LoopClock",
-    "Timer",
-    # several nodes, and the network between them
-    "Cluster",
-    "Node",
-    "ClusterAdapter",
-    "Network",
-    "NetworkStatistics",
-    "Packet",
-    "Distribution",
-    "Uniform",
-    "Exponential",
-    # errors
-    "ChannelsError",
-    "InvalidReturn",
-    "PayloadError",
-    "BroadcastError",
-    "NotJoined",
-    "NotIdle",
-    "TokenError",
-    "FrameError",
-    "UnknownNode",
-    "NodeStopped",
-    "BrokerUnreachable",
-)
-
-_public.rename_module(globals(), "pytest_channels")
+_public.rename_module(globals(), "pytest_channels", _names)
 
 # doctest skips objects that say they come from another module, as these now do: listing
 # them here is what runs the examples in their docstrings.
-__test__ = {name: value for name in __all__ if isinstance(value := globals()[name], type | FunctionType)}
+__test__ = {name: globals()[name] for name in _names if isinstance(globals()[name], type | FunctionType_)}

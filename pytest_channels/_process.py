@@ -40,7 +40,8 @@ class Transport(Protocol):
         ...
 
 
-# Mailbox entries: plain slotted classes, since one is built for every message handled.
+# Mailbox entries: plain slotted classes, since one is built for every message handled (and
+# intercepted broadcasts, the one Broadcast shared by all its receivers).
 class _Join:
     __slots__ = ("payload",)
 
@@ -282,6 +283,7 @@ class ChannelProcess:
         if isinstance(message, _Join):
             await self._join(message.payload)
             return
+        result: Any = None  # an entry of another kind (none exists yet) would do nothing
         try:
             if isinstance(message, _In):
                 self._doing = ("handle_in", message.event)

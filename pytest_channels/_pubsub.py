@@ -19,7 +19,11 @@ class Subscriber(Protocol):
     """Anything that can receive broadcasts: a channel process, a test client."""
 
     def receive_broadcast(self, broadcast: Broadcast) -> None:
-        """Take one broadcast; must not block."""
+        """Take one broadcast; must not block.
+
+        Every subscriber gets the same `Broadcast`: treat its payload as read-only, and copy
+        it to keep or change it (channels copy it when they handle it).
+        """
         ...
 
 
@@ -33,7 +37,7 @@ class PubSubAdapter(Protocol):
     node_name: str
 
     def publish(self, broadcast: Broadcast) -> None:
-        """Send the broadcast to every other node."""
+        """Send the broadcast to every other node. Its payload is shared: read-only here too."""
         ...
 
 

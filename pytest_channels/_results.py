@@ -128,7 +128,7 @@ def check_result(owner: str, callback: str, result: object) -> Any:
     """Return `result` if `callback` may return it, else raise InvalidReturn naming the shapes."""
     __tracebackhide__ = True
     kind = type(result)
-    if kind is NoReply or (kind is Replied and type(result.status) is str):  # type: ignore[attr-defined]
+    if kind is NoReply or (kind is Replied and callback == "handle_in" and type(result.status) is str):  # type: ignore[attr-defined]
         return result  # the common, well-formed cases, without the checks below
     if isinstance(result, _ACCEPTED[callback]):
         if isinstance(result, Replied) and not isinstance(result.status, str):

@@ -39,13 +39,17 @@ class _WallFromClock:
         return self._wall().astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _module_key(module: types.ModuleType) -> tuple[int, int]:
+def _module_key(module: types.ModuleType) -> object:
     # freezegun caches, per module, which names hold the real time functions, and checks that
-    # cache with a hash of `dir(module)`: sorting every module's names at every start was most
-    # of a channel test's cost (4 ms of 5 in a pytest process). The module's identity and its
-    # number of names tell the same story for modules that gain or lose names, which is what
-    # that hash detects; neither notices a name rebound in place.
-    return (id(module), len(vars(module)))
+    # cache with a hash of the set of the module's names: sorting every module's names at every
+    # start was most of a channel test's cost (4 ms of 5 in a pytest process). The number of
+    # names and the newest one tell the same story (a name added always comes last in a dict)
+    # without a pass over them; like freezegun's hash, neither notices a name rebound in place.
+    try:
+        names = vars(module)
+    except TypeError:  # an odd entry in sys.modules, with no names to scan: freezegun finds none
+        return (id(module), -1, None)
+    return (id(module), len(names), next(reversed(names), None))
 
 
 class WallFreeze:
@@ -54,12 +58,14 @@ class WallFreeze:
     def __init__(self) -> None:
         self._freezer: Any = None
         self._inspection_limit = 0
+        self._original_key: Callable[[types.ModuleType], str] | None = None
 
     def start(self, wall_start: dt.datetime, wall: Callable[[], dt.datetime]) -> None:
         """Patch the wall clock; from now on it reads `wall()`."""
         import freezegun.api  # here, not at import: it costs tens of milliseconds to load
 
-        if hasattr(freezegun.api, "_get_module_attributes_hash"):
+        self._original_key = getattr(freezegun.api, "_get_module_attributes_hash", None)
+        if self._original_key is not None:  # a freezegun without it simply runs at its own speed
             freezegun.api._get_module_attributes_hash = _module_key  # type: ignore[assignment]  # it only compares keys
         self._freezer = freezegun.freeze_time(wall_start, real_asyncio=True, ignore=REAL_TIME_MODULES)
         self._freezer.start()
@@ -81,3 +87,5 @@ class WallFreeze:
         self._freezer.stop()
         self._freezer = None
         freezegun.api.call_stack_inspection_limit = self._inspection_limit
+        if self._original_key is not None:  # the user's own freeze_time, later, runs as it always did
+            freezegun.api._get_module_attributes_hash = self._original_key  # type: ignore[assignment]

@@ -134,7 +134,9 @@ def test_the_channels_marker_switches_freezegun_off_for_one_test_only(pytester: 
 
 def test_a_clock_alias_a_module_gains_between_tests_is_frozen_in_the_next_test(pytester: pytest.Pytester) -> None:
     # freezegun remembers which modules hold the real clock functions; a module that gains
-    # an alias after that (`now = time.time`) must be patched at the next start all the same.
+    # an alias after that (`now = time.time`), even while losing another name, must be
+    # patched at the next start all the same. An entry of sys.modules without names (some
+    # libraries put objects there) must not break the scan.
     pytester.makepyfile(
         """
         import datetime as dt
@@ -142,21 +144,34 @@ def test_a_clock_alias_a_module_gains_between_tests_is_frozen_in_the_next_test(p
         import time
         import types
 
+        import freezegun
+        import freezegun.api
+
+        class Nameless:
+            __slots__ = ("__name__",)
+
+        sys.modules["nameless_entry"] = Nameless()
+        sys.modules["nameless_entry"].__name__ = "nameless_entry"
         helper = sys.modules["late_helper"] = types.ModuleType("late_helper")
+        helper.placeholder = None
         VIRTUAL_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp()
 
         def test_1_freezegun_scans_the_helper_without_an_alias(channels):
             assert time.time() == VIRTUAL_START
 
-        def test_2_the_helper_gains_an_alias_of_the_real_clock():
+        def test_2_the_helper_swaps_a_name_for_an_alias_of_the_real_clock():
+            del helper.placeholder
             helper.now = time.time
             assert helper.now() > VIRTUAL_START
 
         def test_3_the_alias_reads_the_virtual_clock(channels):
             assert helper.now() == VIRTUAL_START
 
-        def test_4_and_the_real_clock_again_after():
+        def test_4_the_real_clock_again_after_and_freezegun_as_it_was():
             assert helper.now() > VIRTUAL_START
+            assert freezegun.api._get_module_attributes_hash.__module__ == "freezegun.api"
+            with freezegun.freeze_time("2030-01-01"):
+                assert helper.now() == dt.datetime(2030, 1, 1, tzinfo=dt.UTC).timestamp()
         """
     )
     result = pytester.runpytest("-p", "no:randomly")

@@ -12,6 +12,7 @@ from pytest_channels import (
     Close,
     InfoResult,
     InResult,
+    InvalidReturn,
     JoinResult,
     Reason,
     Reply,
@@ -208,3 +209,22 @@ def test_pushing_to_a_stopped_channel_is_ignored(channels: ChannelCase) -> None:
     channels.assert_exit(socket)
     channels.push(socket, "reply")
     channels.refute_reply("2")
+
+
+class RepliesFromHandleInfo(Channel):
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_info(self, message: Any, socket: Socket) -> Any:
+        return reply(socket, "ok", {})  # there is no client push to reply to
+
+
+def test_a_reply_from_handle_info_crashes_with_a_message_naming_the_shapes(channels: ChannelCase) -> None:
+    socket = channels.subscribe_and_join_or_raise(channels.socket(), "room:1", channel=RepliesFromHandleInfo)
+    socket.channel_pid.send("tick")  # type: ignore[union-attr]
+    exit = channels.assert_exit(socket)
+    assert isinstance(exit.reason, InvalidReturn)
+    assert str(exit.reason).startswith(
+        "RepliesFromHandleInfo.handle_info returned Replied(status='ok', payload={}); "
+        "expected noreply(socket) or stop(socket, reason)"
+    )
