@@ -48,9 +48,9 @@ def timed(function: Callable[[], object]) -> float:
 
 def format_value(value: float, unit: str) -> str:
     if unit == "s":
-        if value < 1e-3:
+        if abs(value) < 1e-3:
             return f"{value * 1e6:.1f} µs"
-        if value < 1:
+        if abs(value) < 1:
             return f"{value * 1e3:.2f} ms"
         return f"{value:.2f} s"
     if unit == "B":
