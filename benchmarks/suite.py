@@ -57,6 +57,17 @@ def test_{n}():
     assert channel_reply(channel, socket, {n}) == {{"count": {n}}}
 """
 
+# A test with work of its own: a thousand round trips, about as much as a test that walks a
+# channel through a long session. Shows what xdist does once its per-test cost is amortized.
+HEAVY_TEST = """
+def test_heavy_{n}(channels):
+    socket = channels.subscribe_and_join_or_raise(channels.socket(), "counter:{n}", channel=Counter)
+    for i in range(1_000):
+        channels.assert_reply(channels.push(socket, "inc", {{"by": i}}), "ok", {{"count": i}})
+"""
+
+HEAVY_COUNT = 200
+
 PLAIN_HELPERS = """
 from pytest_channels import Socket
 
@@ -72,8 +83,10 @@ def write_suite(root: Path, count: int) -> None:
     (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\nasyncio_default_fixture_loop_scope = "function"\n')
     harness = ["from counter import Counter", *(HARNESS_TEST.format(n=n) for n in range(count))]
     plain = ["from counter import Counter", PLAIN_HELPERS, *(PLAIN_TEST.format(n=n) for n in range(count))]
+    heavy = ["from counter import Counter", *(HEAVY_TEST.format(n=n) for n in range(HEAVY_COUNT))]
     (root / "test_harness.py").write_text("\n".join(harness))
     (root / "test_plain.py").write_text("\n".join(plain))
+    (root / "test_heavy.py").write_text("\n".join(heavy))
 
 
 def pytest_seconds(root: Path, *args: str) -> float:
@@ -159,7 +172,23 @@ def run(smoke: bool) -> list[Row]:
                     None,
                 ),
             ]
-            # Why neither scales on two cores: the CPU all processes spend, workers included.
+            heavy_parallel, heavy = best_of_each(
+                repeats,
+                lambda: pytest_seconds(root, "test_heavy.py", "-n", "2"),
+                lambda: pytest_seconds(root, "test_heavy.py"),
+            )
+            rows.append(
+                Row(
+                    f"{HEAVY_COUNT} channel tests of 1,000 round trips each, on 2 xdist workers",
+                    heavy_parallel,
+                    heavy,
+                    "s",
+                    "one process",
+                    "near-linear (about 0.5x)",
+                    heavy_parallel <= 0.65 * heavy,
+                )
+            )
+            # Why small tests do not scale on two cores: the CPU all processes spend, workers included.
             # CPU time hardly depends on what else the machine does: one run of each is enough.
             for label, test_file in (("channel", "test_harness.py"), ("plain-function", "test_plain.py")):
                 on_two, alone = best_of_each(

@@ -94,9 +94,11 @@ class Socket:
         # dataclasses.replace re-runs __init__ and __post_init__: this is the hot path of
         # every message a channel handles, so copy the fields directly.
         socket = object.__new__(Socket)
-        object.__setattr__(socket, "__dict__", {**self.__dict__, **changes})
-        if "assigns" in changes and not isinstance(changes["assigns"], MappingProxyType):
-            object.__setattr__(socket, "assigns", MappingProxyType(dict(changes["assigns"])))
+        fields = socket.__dict__  # filled in place, it stays a key-sharing dict: smaller and faster
+        fields.update(self.__dict__)
+        fields.update(changes)
+        if "assigns" in changes and not isinstance(fields["assigns"], MappingProxyType):
+            fields["assigns"] = MappingProxyType(dict(fields["assigns"]))
         return socket
 
 
