@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import sys
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -39,17 +43,47 @@ class _WallFromClock:
         return self._wall().astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _module_key(module: types.ModuleType) -> object:
-    # freezegun caches, per module, which names hold the real time functions, and checks that
-    # cache with a hash of the set of the module's names: sorting every module's names at every
-    # start was most of a channel test's cost (4 ms of 5 in a pytest process). The number of
-    # names and the newest one tell the same story (a name added always comes last in a dict)
-    # without a pass over them; like freezegun's hash, neither notices a name rebound in place.
+def _module_key(module: types.ModuleType) -> tuple[int, str | None]:
+    # The number of a module's names and the newest one (a name added always comes last in a
+    # dict) tell whether it gained or lost names since it was scanned, without a pass over
+    # them; like freezegun's own check, neither notices a name rebound in place.
     try:
         names = vars(module)
-    except TypeError:  # an odd entry in sys.modules, with no names to scan: freezegun finds none
-        return (id(module), -1, None)
-    return (id(module), len(names), next(reversed(names), None))
+    except TypeError:  # an odd entry in sys.modules, with no names to scan
+        return (-1, None)
+    return (len(names), next(reversed(names), None))
+
+
+# Each module freezegun scanned, by id: (a weak reference to the module, so that another
+# module reusing the id is told apart; its key then; its names that held a real clock function).
+_scanned: dict[int, tuple[weakref.ref[Any], tuple[int, str | None], list[tuple[str, Any]]]] = {}
+
+
+def _clock_attributes(module: types.ModuleType) -> list[tuple[str, Any]]:
+    """freezegun's per-module scan, remembered per module object and checked cheaply.
+
+    freezegun remembers its scans by module name and checks each with a hash of the sorted
+    set of the module's names, for every loaded module at every start: that was most of a
+    channel test's cost (4 ms of 5 in a pytest process). Keyed by name, the scans of `io` and
+    `_io` (both named "io") also replaced each other at every start.
+    """
+    key = _module_key(module)
+    entry = _scanned.get(id(module))
+    if entry is not None and entry[0]() is module and entry[1] == key:
+        return entry[2]
+    api = sys.modules["freezegun.api"]
+    found = [
+        (name, value) for name, value in api._get_module_attributes(module) if id(value) in api._real_time_object_ids
+    ]
+    with contextlib.suppress(TypeError):  # an odd sys.modules entry with no weak reference: scanned each time
+        _scanned[id(module)] = (weakref.ref(module), key, found)
+    return found
+
+
+_LOOP_TIME = asyncio.BaseEventLoop.time
+
+# The parts of freezegun's private API that _clock_attributes stands in for or relies on.
+_FREEZEGUN_PARTS = ("_get_cached_module_attributes", "_get_module_attributes", "_real_time_object_ids")
 
 
 class WallFreeze:
@@ -58,17 +92,22 @@ class WallFreeze:
     def __init__(self) -> None:
         self._freezer: Any = None
         self._inspection_limit = 0
-        self._original_key: Callable[[types.ModuleType], str] | None = None
+        self._original_scan: Callable[[types.ModuleType], list[tuple[str, Any]]] | None = None
 
     def start(self, wall_start: dt.datetime, wall: Callable[[], dt.datetime]) -> None:
         """Patch the wall clock; from now on it reads `wall()`."""
         import freezegun.api  # here, not at import: it costs tens of milliseconds to load
 
-        self._original_key = getattr(freezegun.api, "_get_module_attributes_hash", None)
-        if self._original_key is not None:  # a freezegun without it simply runs at its own speed
-            freezegun.api._get_module_attributes_hash = _module_key  # type: ignore[assignment]  # it only compares keys
-        self._freezer = freezegun.freeze_time(wall_start, real_asyncio=True, ignore=REAL_TIME_MODULES)
+        api = freezegun.api
+        if all(hasattr(api, name) for name in _FREEZEGUN_PARTS):  # otherwise freezegun runs at its own speed
+            self._original_scan = api._get_cached_module_attributes
+            api._get_cached_module_attributes = _clock_attributes
+        self._freezer = freezegun.freeze_time(wall_start, ignore=REAL_TIME_MODULES)
         self._freezer.start()
+        # What freezegun's real_asyncio does, without building and closing an event loop at
+        # every start to learn the loop's class: asyncio's loops keep scheduling in real time.
+        real_monotonic = api.real_monotonic
+        asyncio.BaseEventLoop.time = lambda _loop: real_monotonic()  # type: ignore[method-assign, assignment]
         # freezegun asks its newest factory for "now" on every call: answering from our clock
         # keeps the wall clock on the test's timeline, whichever clock that is (the runtime's,
         # or a virtual loop's that moves on its own), with nothing to sync.
@@ -86,6 +125,8 @@ class WallFreeze:
 
         self._freezer.stop()
         self._freezer = None
+        asyncio.BaseEventLoop.time = _LOOP_TIME  # type: ignore[method-assign]
         freezegun.api.call_stack_inspection_limit = self._inspection_limit
-        if self._original_key is not None:  # the user's own freeze_time, later, runs as it always did
-            freezegun.api._get_module_attributes_hash = self._original_key  # type: ignore[assignment]
+        if self._original_scan is not None:  # the user's own freeze_time, later, runs as it always did
+            freezegun.api._get_cached_module_attributes = self._original_scan  # type: ignore[assignment]
+            self._original_scan = None

@@ -169,10 +169,36 @@ def test_a_clock_alias_a_module_gains_between_tests_is_frozen_in_the_next_test(p
 
         def test_4_the_real_clock_again_after_and_freezegun_as_it_was():
             assert helper.now() > VIRTUAL_START
-            assert freezegun.api._get_module_attributes_hash.__module__ == "freezegun.api"
+            assert freezegun.api._get_cached_module_attributes.__module__ == "freezegun.api"
             with freezegun.freeze_time("2030-01-01"):
                 assert helper.now() == dt.datetime(2030, 1, 1, tzinfo=dt.UTC).timestamp()
         """
     )
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=4)
+
+
+def test_asyncio_loops_keep_scheduling_in_real_time_while_the_wall_clock_is_virtual(
+    pytester: pytest.Pytester,
+) -> None:
+    # Were the loop's clock frozen with time.monotonic, every real-time wait would hang.
+    pytester.makepyfile(
+        """
+        import asyncio
+        import time
+
+        import freezegun.api
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_loop_time_is_real(channels):
+            loop = asyncio.get_running_loop()
+            assert loop.time() == pytest.approx(freezegun.api.real_monotonic(), abs=5)
+            assert time.monotonic() != pytest.approx(loop.time(), abs=5)  # frozen for channel code
+
+        def test_and_the_loops_clock_is_asyncios_own_again_after():
+            assert asyncio.BaseEventLoop.time.__module__ == "asyncio.base_events"
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2)
