@@ -162,8 +162,7 @@ class GroupRuntime(Runtime):
         return super().start_join(socket, topic, payload, transport, channel=channel, join_ref=join_ref)
 
     def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
-        if self.stopped is not None:  # checked here first: push is the hot path
-            self.check_running("push")
+        self.check_running("push")
         return super().push(socket, event, payload, ref)
 
     def leave(self, socket: Socket, ref: str | None = None) -> str:

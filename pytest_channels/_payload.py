@@ -112,17 +112,16 @@ def to_wire(payload: Any, *, where: str | Callable[[], str], check: bool = True)
         {'n': 1, '2': [3], 'null': [4]}
     """
     __tracebackhide__ = True
-    if type(payload) is dict:  # nearly every payload: straight to the conversion
-        pass
-    elif payload is None:
-        return {}
-    elif isinstance(payload, (bytes, bytearray, memoryview)):
-        return bytes(payload)  # a binary payload: immutable, so every receiver may share it
-    elif check and not isinstance(payload, Mapping):
-        raise PayloadError(
-            f"{_said(where)}: the payload must be a dict (a JSON object) or bytes (a binary frame), "
-            f"got {type(payload).__name__} {payload!r}"
-        )
+    if type(payload) is not dict:  # nearly every payload is one, and goes straight to the conversion
+        if payload is None:
+            return {}
+        if isinstance(payload, (bytes, bytearray, memoryview)):
+            return bytes(payload)  # a binary payload: immutable, so every receiver may share it
+        if check and not isinstance(payload, Mapping):
+            raise PayloadError(
+                f"{_said(where)}: the payload must be a dict (a JSON object) or bytes (a binary frame), "
+                f"got {type(payload).__name__} {payload!r}"
+            )
     try:
         return _convert(payload, check)
     except _Unsendable as exc:

@@ -189,18 +189,20 @@ class ChannelProcess:
 
     # -- channel functions --------------------------------------------------------------------
 
-    def _require_joined(self, what: str) -> None:
+    def _require_joined(self, function: str, argument: Any) -> None:
+        """Refuse `function(argument)` before the channel joined or after it exited."""
+        if self.state in _SENDING:  # the common case: the message below is built only on error
+            return
+        what = f"{function}({argument!r})"
         if self.state == "joining":
             raise NotJoined(
                 f"{self.name}.{what} was called inside join, before the channel joined. "
                 "Call self.send('after_join') in join and do it from handle_info instead."
             )
-        if self.state == "exited":
-            raise NotJoined(f"{self.name}.{what} was called after the channel on {self.topic!r} exited")
+        raise NotJoined(f"{self.name}.{what} was called after the channel on {self.topic!r} exited")
 
     def push(self, event: str, payload: Any) -> None:
-        if self.state not in _SENDING:  # checked here, so the message is formatted only on error
-            self._require_joined(f"push({event!r})")
+        self._require_joined("push", event)
         runtime, name = self.runtime, self.name  # locals: the closure below would make `self` a cell
         wire = to_wire(payload, where=lambda: f"{name} push {event!r}", check=runtime.check_payloads)
         socket = self.socket
@@ -215,8 +217,7 @@ class ChannelProcess:
         self.transport.deliver(new_reply(self.topic, ref, status, wire, self.socket.join_ref, now))
 
     def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> BroadcastError | None:
-        if self.state not in _SENDING:
-            self._require_joined(f"broadcast({event!r})")
+        self._require_joined("broadcast", event)
         token = publisher.set(self)  # adapters keep this channel's broadcasts in order (per publisher)
         try:
             return self.runtime.broadcast(self.topic, event, payload, from_=self if exclude_self else None)
@@ -224,7 +225,7 @@ class ChannelProcess:
             publisher.reset(token)
 
     def subscribe(self, topic: str) -> None:
-        self._require_joined(f"subscribe({topic!r})")
+        self._require_joined("subscribe", topic)
         if topic not in self._extra_topics:
             self._extra_topics.add(topic)
             self.runtime.pubsub.subscribe(topic, self._extra)

@@ -107,8 +107,7 @@ class AsyncChannelCase(CaseBase):
 
     def _wait(self, name: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> Waiting[T]:
         __tracebackhide__ = True
-        if self._pending:
-            self._check()
+        self._check()
         caller = sys._getframe(2)
         waiting = Waiting(self, function, args, name, caller.f_code.co_filename, caller.f_lineno)
         self._pending.append(waiting)

@@ -118,8 +118,7 @@ class Core:
     def _own(self, socket: Socket, action: str) -> Socket:
         if not isinstance(socket, Socket):
             raise TypeError(f"{action} needs a Socket (got {socket!r})")
-        other = socket.runtime
-        if other is not None and other is not self.runtime and not _nodes.same_world(self.runtime, other):
+        if socket.runtime is not None and not _nodes.same_world(self.runtime, socket.runtime):
             raise ValueError(f"{action}: this socket belongs to another runtime (another test's, or your own Runtime)")
         return socket
 
