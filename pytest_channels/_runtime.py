@@ -470,13 +470,19 @@ def _in_event_loop() -> bool:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        trio = sys.modules.get("trio")  # optional: only where a trio backend is in use
-        if trio is None:
-            return False
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            return False
+        return running_trio()
+    return True
+
+
+def running_trio() -> bool:
+    """Whether this code runs in a trio task (trio is optional: never imported here)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
     return True
 
 

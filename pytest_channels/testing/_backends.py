@@ -7,11 +7,11 @@ autojump (it jumps to the next deadline as soon as every task waits).
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._loop import VirtualTimeLoop, virtual_loop_factory
+from .._runtime import running_trio
 
 if TYPE_CHECKING:
     from .._settings import Settings
@@ -19,24 +19,12 @@ if TYPE_CHECKING:
 VirtualBackend = tuple[Callable[[], float], Callable[[], Awaitable[None]]]
 
 
-def _running_trio() -> bool:
-    if "trio" not in sys.modules:  # trio is optional, and never imported here unless in use
-        return False
-    import trio
-
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
-
-
 def current_virtual_backend() -> VirtualBackend | None:
     """For the running loop, if its time is virtual: its time source and its wait-idle.
 
     Must be called inside the test's event loop. Returns None on a loop with a real clock.
     """
-    if _running_trio():
+    if running_trio():
         import trio
         import trio.testing
 
@@ -51,7 +39,7 @@ def current_virtual_backend() -> VirtualBackend | None:
 
 
 def describe_current_loop() -> str:
-    if _running_trio():
+    if running_trio():
         import trio
 
         return f"trio with {trio.lowlevel.current_clock()!r}"
@@ -60,7 +48,7 @@ def describe_current_loop() -> str:
 
 def configure_loop(settings: Settings) -> None:
     """Apply the test's guards to the running virtual loop (trio's guard is the test's deadline)."""
-    if _running_trio():
+    if running_trio():
         return
     loop = asyncio.get_running_loop()
     if isinstance(loop, VirtualTimeLoop):

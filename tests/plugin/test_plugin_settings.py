@@ -171,72 +171,56 @@ def test_payloads_are_checked_by_default(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
 
 
-def test_the_ini_options_are_read_from_pyproject_toml(pytester: pytest.Pytester) -> None:
-    make_pyproject(
-        pytester,
-        "tool.pytest.ini_options",
-        """
-        channels_assert_timeout = "3"
-        channels_refute_timeout = "0.5"
-        channels_idle_timeout = "9"
-        channels_freeze_time = "false"
-        channels_wall_start = "2030-05-01T12:00:00+02:00"
-        channels_check_payloads = "no"
-        """,
+EVERY_SETTING_TEST = """
+import datetime as dt
+from pytest_channels.testing import Settings
+
+def test_every_setting_comes_from_the_configuration(channels):
+    assert channels.settings == Settings(
+        assert_timeout=3,
+        refute_timeout=0.5,
+        idle_timeout=9,
+        freeze_time=False,
+        wall_start=dt.datetime(2030, 5, 1, 10, tzinfo=dt.UTC),
+        check_payloads=False,
     )
-    pytester.makepyfile(
-        """
-        import datetime as dt
-        from pytest_channels.testing import Settings
-
-        def test_every_setting_comes_from_the_ini(channels):
-            assert channels.settings == Settings(
-                assert_timeout=3,
-                refute_timeout=0.5,
-                idle_timeout=9,
-                freeze_time=False,
-                wall_start=dt.datetime(2030, 5, 1, 10, tzinfo=dt.UTC),
-                check_payloads=False,
-            )
-        """
-    )
-    result = pytester.runpytest()
-    result.assert_outcomes(passed=1)
+"""
 
 
-def test_the_ini_options_take_native_toml_values(pytester: pytest.Pytester) -> None:
-    """pytest 9 recommends `[tool.pytest]` with native TOML types: a number or a bool must do.
-
-    wall_start stays a quoted string: pytest has no ini type for a TOML datetime.
-    """
-    make_pyproject(
-        pytester,
-        "tool.pytest",
-        """
-        channels_assert_timeout = 3
-        channels_refute_timeout = 0.5
-        channels_idle_timeout = 9
-        channels_freeze_time = false
-        channels_wall_start = "2030-05-01T12:00:00Z"
-        channels_check_payloads = false
-        """,
-    )
-    pytester.makepyfile(
-        """
-        import datetime as dt
-        from pytest_channels.testing import Settings
-
-        def test_every_setting_comes_from_the_toml(channels):
-            assert channels.settings == Settings(
-                assert_timeout=3,
-                refute_timeout=0.5,
-                idle_timeout=9,
-                freeze_time=False,
-                wall_start=dt.datetime(2030, 5, 1, 12, tzinfo=dt.UTC),
-                check_payloads=False,
-            )
-        """
-    )
+@pytest.mark.parametrize(
+    ("table", "options"),
+    [
+        pytest.param(
+            "tool.pytest.ini_options",
+            """
+            channels_assert_timeout = "3"
+            channels_refute_timeout = "0.5"
+            channels_idle_timeout = "9"
+            channels_freeze_time = "false"
+            channels_wall_start = "2030-05-01T12:00:00+02:00"
+            channels_check_payloads = "no"
+            """,
+            id="ini_options strings",
+        ),
+        # pytest 9 recommends `[tool.pytest]` with native TOML types: a number or a bool must
+        # do. wall_start stays a quoted string: pytest has no ini type for a TOML datetime.
+        pytest.param(
+            "tool.pytest",
+            """
+            channels_assert_timeout = 3
+            channels_refute_timeout = 0.5
+            channels_idle_timeout = 9
+            channels_freeze_time = false
+            channels_wall_start = "2030-05-01T10:00:00Z"
+            channels_check_payloads = false
+            """,
+            id="native TOML values",
+        ),
+    ],
+)
+def test_the_ini_options_are_read_from_pyproject_toml(pytester: pytest.Pytester, table: str, options: str) -> None:
+    make_pyproject(pytester, table, options)
+    pytester.makepyfile(EVERY_SETTING_TEST)
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
 
