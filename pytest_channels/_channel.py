@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -39,6 +40,13 @@ class Channel:
     intercept: ClassVar[Sequence[str]] = ()
     """Broadcast events that go through `handle_out`; every other one goes straight to the client."""
 
+    shutdown: ClassVar[float] = 5.0
+    """Seconds `terminate` may take before the channel is killed (exit reason "killed").
+
+    Phoenix's `use Phoenix.Channel, shutdown: 5_000`. The seconds are virtual where the
+    channel's own waits are (on a virtual event loop), real otherwise.
+    """
+
     _process: ChannelProcess
     _plain_callbacks: ClassVar[bool] = True
     """No callback is `async def`: the runtime may then run this channel's mailbox inline."""
@@ -47,6 +55,12 @@ class Channel:
         super().__init_subclass__(**kwargs)
         if isinstance(cls.intercept, str) or not all(isinstance(e, str) for e in cls.intercept):
             raise TypeError(f"{cls.__name__}.intercept must be a list of event names (got {cls.intercept!r})")
+        bound = cls.shutdown
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 0 <= bound < math.inf:
+            raise TypeError(
+                f"{cls.__name__}.shutdown must be a finite number of seconds >= 0, the time terminate may "
+                f"take before the channel is killed (got {bound!r})"
+            )
         callbacks = ("join", "handle_in", "handle_out", "handle_info", "terminate")
         cls._plain_callbacks = not any(inspect.iscoroutinefunction(getattr(cls, name)) for name in callbacks)
 

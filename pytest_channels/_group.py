@@ -169,9 +169,9 @@ class GroupRuntime(Runtime):
         self.check_running("leave")
         return super().leave(socket, ref)
 
-    def close(self, socket: Socket, reason: Reason = ("shutdown", "closed")) -> None:
+    def close(self, socket: Socket, reason: Reason = ("shutdown", "closed"), *, timeout: float | None = None) -> None:
         self.check_running("close")
-        super().close(socket, reason)
+        super().close(socket, reason, timeout=timeout)
 
     def broadcast(
         self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None

@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import heapq
 import itertools
+import math
 import selectors
 from asyncio import events
 from collections.abc import Callable
@@ -155,7 +156,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                         f"(at t={format_ns(self._now_ns)} virtual)"
                     )
                 return ready
-        if timeout is None:
+        # A timer at infinity (`anyio.sleep_forever()`, `asyncio.sleep(math.inf)`) never fires: no timer at all.
+        if timeout is None or self._internals._scheduled[0]._when == math.inf:
             ready = self._real_select(self.idle_timeout)
             if not ready:
                 raise Deadlock(self._describe_deadlock())

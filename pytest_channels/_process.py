@@ -5,14 +5,18 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import traceback
 from collections import deque
+from collections.abc import Awaitable
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from ._channel import Channel, SocketRef
-from ._clock import Timer, to_ns
+from ._clock import LoopClock, Timer, VirtualClock, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
+from ._loop import _LIBRARIES
 from ._messages import Broadcast, Close, Exit, Message, Reason, is_graceful, new_push, new_reply
 from ._payload import copy_wire, to_wire
 from ._pubsub import publisher
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
     from ._runtime import Runtime
 
 logger = logging.getLogger("pytest_channels")
+
+KILLED = "killed"
+"""The exit reason of a channel whose `terminate` outlived its bound (Erlang's `:killed`)."""
 
 
 class Transport(Protocol):
@@ -71,10 +78,10 @@ class _Info:
 
 
 class _Close:
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "timeout")
 
-    def __init__(self, reason: Reason = ("shutdown", "closed")) -> None:
-        self.reason = reason
+    def __init__(self, reason: Reason = ("shutdown", "closed"), timeout: float | None = None) -> None:
+        self.reason, self.timeout = reason, timeout
 
 
 async def _resolve(value: Any) -> Any:
@@ -134,6 +141,8 @@ class ChannelProcess:
         self.inline = channel._plain_callbacks
         self._extra = _Extra(self)
         self._extra_topics: set[str] = set()
+        self.kill_note: str | None = None  # why terminate was cut short, once it was
+        self._waiting_at = ""  # where terminate was when its bound cancelled it
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
@@ -278,6 +287,7 @@ class ChannelProcess:
             raise
         finally:
             self.scheduled = False
+            self._deadline = None
 
     async def _handle(self, message: Any) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
@@ -306,7 +316,7 @@ class ChannelProcess:
                 await self._exit(("shutdown", "left"))
                 return
             elif isinstance(message, _Close):
-                await self._exit(message.reason, graceful_close=False)
+                await self._exit(message.reason, graceful_close=False, within=message.timeout)
                 return
             if isinstance(result, Stop):
                 await self._exit(result.reason)
@@ -406,15 +416,80 @@ class ChannelProcess:
             self.join_error = exc
             self._discard()
 
-    async def _terminate(self, reason: Reason) -> Reason:
-        """Run the channel's terminate; returns the exception it raised, else `reason`."""
+    async def _terminate(self, reason: Reason, within: float | None = None) -> Reason:
+        """Run the channel's terminate for at most `within` seconds (default: the channel's `shutdown`).
+
+        Returns the exception it raised, KILLED when it outlived its bound, else `reason`.
+        """
         self.state = "stopping"
+        self._doing = ("terminate", reason)
         try:
-            await self._resolved(self.channel.terminate(reason, self.socket))
+            ending = self.channel.terminate(reason, self.socket)
+            if ending is not None and inspect.isawaitable(ending) and await self._outlived(ending, reason, within):
+                return KILLED
         except Exception as exc:
             logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
             return exc
         return reason
+
+    def _bound(self, within: float | None) -> tuple[float, str]:
+        """How long terminate may take, and that bound in words (for the message when it passes)."""
+        seconds = self.channel.shutdown if within is None else within
+        source = f"{self.name}.shutdown" if within is None else "the close timeout"
+        clock = self.runtime.clock
+        if isinstance(clock, LoopClock):  # the loop's time is virtual: so are terminate's own waits
+            return seconds, f"{seconds:g} virtual seconds ({source})"
+        if not isinstance(clock, VirtualClock):
+            return seconds, f"{seconds:g} seconds ({source})"
+        # A virtual runtime clock on a real loop: terminate can only be waiting for something
+        # real, and virtual time cannot move while it runs. The real-time guard bounds it too.
+        left = self.runtime.idle_timeout if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+        if left < seconds:
+            return left, self._guard_words()
+        return seconds, f"{seconds:g} real seconds ({source})"
+
+    def _guard_words(self) -> str:
+        return f"the real-time guard (idle_timeout={self.runtime.idle_timeout:g} real seconds)"
+
+    async def _outlived(self, ending: Awaitable[Any], reason: Reason, within: float | None) -> bool:
+        """Await what terminate returned within its bound; return whether the bound passed first."""
+        __tracebackhide__ = True
+        try:
+            cancelled = anyio.get_cancelled_exc_class()
+        except RuntimeError:  # no event loop (a hand-built case stopped outside one): nothing to bound by
+            await ending
+            return False
+        seconds, bound = self._bound(within)
+        with anyio.move_on_after(seconds) as scope:
+            try:
+                await ending
+            except cancelled as exc:  # by this bound or by a guard outside: remember where it waited
+                self._waiting_at = _waiting_at(exc.__traceback__)
+                raise
+        if not scope.cancel_called:
+            return False
+        self._note_kill(reason, bound)
+        return True
+
+    def _note_kill(self, reason: Reason, bound: str) -> None:
+        self.kill_note = (
+            f"its terminate({reason!r}) did not return within {bound} and was cut short. It was waiting at:\n"
+            f"{self._waiting_at or '  (no frame outside the event loop libraries)'}\n"
+            f"Make terminate return sooner, or give it more time: {self.name}.shutdown = <seconds> "
+            f"(now {self.channel.shutdown:g})."
+        )
+        logger.error("%s (topic %r) was killed: %s", self.name, self.socket.topic, self.kill_note)
+
+    def killed_in_terminate(self) -> Exit:
+        """End a channel whose terminate the runtime's real-time guard cancelled (its drain is gone): killed."""
+        reason = self._doing[1] if isinstance(self._doing, tuple) else "shutdown"
+        self._note_kill(reason, self._guard_words())
+        self.runtime._inflight -= len(self.mailbox)
+        self.mailbox.clear()
+        self._discard()
+        self.exit = Exit(self.topic, self.name, KILLED, self.runtime.clock.now_ns(), self)
+        self.transport.exited(self.exit)
+        return self.exit
 
     def _discard(self) -> None:
         self.state = "exited"
@@ -427,8 +502,11 @@ class ChannelProcess:
             self.unsubscribe(topic)
         self.runtime._left(self)
 
-    async def _exit(self, reason: Reason, *, graceful_close: bool = True, report: bool = True) -> None:
-        """Stop: tell the client (graceful reasons only), terminate, then clean up and report.
+    async def _exit(
+        self, reason: Reason, *, graceful_close: bool = True, report: bool = True, within: float | None = None
+    ) -> None:
+        """Stop: tell the client (graceful reasons only), terminate (for `within` seconds at most),
+        then clean up and report.
 
         Phoenix's order: the client hears of the close first; terminate still has a joined
         socket (it may push or broadcast a farewell); timers and subscriptions go last.
@@ -440,10 +518,10 @@ class ChannelProcess:
             self.transport.deliver(Close(self.topic, reason, self.socket.join_ref, now))
         elif not isinstance(reason, BaseException) and not is_graceful(reason):
             logger.error("%s (topic %r) stopped with abnormal reason %r", self.name, self.topic, reason)
-        final = await self._terminate(reason)
+        final = await self._terminate(reason, within)
         self._discard()
         self.exit = Exit(self.topic, self.name, final, self.runtime.clock.now_ns(), self)
-        if report or final is not reason:  # a terminate that raised is never silent
+        if report or final is not reason or self.kill_note:  # a terminate that raised or hung is never silent
             self.transport.exited(self.exit)
 
     async def shutdown(self, reason: Reason) -> None:
@@ -472,3 +550,14 @@ def _where(function: Any) -> str:
 
 def _is_socket(value: object) -> bool:
     return isinstance(value, Socket)
+
+
+def _waiting_at(tb: TracebackType | None) -> str:
+    """The frames a cancellation passed through on its way out of terminate, outside the libraries."""
+    frames = []
+    while tb is not None:
+        frame = tb.tb_frame
+        if not str(frame.f_globals.get("__name__", "")).startswith(_LIBRARIES):
+            frames.append(traceback.FrameSummary(frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name))
+        tb = tb.tb_next
+    return "".join(traceback.StackSummary.from_list(frames).format()).rstrip()

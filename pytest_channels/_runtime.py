@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 
 from ._channel import Channel
-from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns
+from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotIdle
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
@@ -175,7 +175,13 @@ class Runtime:
             self._tg = None
         started, self._started = self._started, None
         if scope.cancelled_caught:
-            raise self._not_idle(dict.fromkeys(p for p in started or () if p.doing is not None))
+            busy = dict.fromkeys(p for p in started or () if p.doing is not None)
+            # A terminate that outlived the guard ends as its own bound would have ended it: killed.
+            for process in [p for p in busy if p.state == "stopping"]:
+                del busy[process]
+                process.killed_in_terminate()
+            if busy:
+                raise self._not_idle(busy)
 
     def _not_idle(self, busy: Iterable[ChannelProcess]) -> NotIdle:
         described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in busy)
@@ -403,15 +409,19 @@ class Runtime:
             self._enqueue(process, _Leave(ref))
         return ref
 
-    def close(self, socket: Socket, reason: Reason = ("shutdown", "closed")) -> None:
+    def close(self, socket: Socket, reason: Reason = ("shutdown", "closed"), *, timeout: float | None = None) -> None:
         """Queue a close: the channel terminates with `reason`, without a Close message.
 
         The default is what a channel sees when its transport goes away; a transport closing
-        the old channel of a duplicate join passes ("shutdown", "duplicate_join").
+        the old channel of a duplicate join passes ("shutdown", "duplicate_join"). A
+        `terminate` still running after `timeout` seconds (default: the channel's
+        `shutdown`) is cut short, and the channel exits with reason "killed".
         """
         process = _process_of(socket, "close")
+        if timeout is not None:
+            to_ns(timeout, name="close timeout")
         if process.alive:
-            self._enqueue(process, _Close(reason))
+            self._enqueue(process, _Close(reason, timeout))
 
     # -- broadcasts ------------------------------------------------------------------------------
 
@@ -452,10 +462,21 @@ class Runtime:
     # -- teardown --------------------------------------------------------------------------------
 
     async def aclose(self, reason: str = "shutdown") -> None:
-        """Stop every channel (calling `terminate`) and cancel every timer."""
+        """Stop every channel (calling `terminate`) and cancel every timer.
+
+        Each `terminate` gets the channel's `shutdown` seconds; one that is still running
+        then is cut short, and its channel exits with reason "killed" (reported, and logged
+        with where it was waiting). On a virtual clock the real-time guard bounds them all
+        together: `idle_timeout` real seconds for the whole teardown.
+        """
         self._runq.clear()
+        guard = time.monotonic() + self.idle_timeout if isinstance(self.clock, VirtualClock) else None
         for process in list(self._processes):
-            await process.shutdown(reason)
+            process._deadline = guard
+            try:
+                await process.shutdown(reason)
+            finally:
+                process._deadline = None
         self._inflight = 0
         cancel_all = getattr(self.clock, "cancel_all", None)
         if cancel_all is not None:

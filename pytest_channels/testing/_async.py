@@ -186,9 +186,9 @@ class AsyncChannelCase(CaseBase):
         """See `ChannelCase.leave`."""
         return self._wait("leave", self._core.leave, socket)
 
-    def close(self, socket: Socket) -> Awaitable[Exit]:
+    def close(self, socket: Socket, *, timeout: float | None = None) -> Awaitable[Exit]:
         """See `ChannelCase.close`."""
-        return self._wait("close", self._core.close, socket)
+        return self._wait("close", self._core.close, socket, timeout)
 
     def get_state(self, socket: Socket) -> Awaitable[Socket]:
         """See `ChannelCase.get_state`."""

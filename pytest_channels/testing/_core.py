@@ -217,22 +217,24 @@ class Core:
         self._runtime_of(socket).leave(socket)
         return await self._await_end(process, ("shutdown", "left"))
 
-    async def close(self, socket: Socket) -> Exit:
+    async def close(self, socket: Socket, timeout: float | None = None) -> Exit:
         process = _process(self._own(socket, "close"))
-        self._runtime_of(socket).close(socket)
+        self._runtime_of(socket).close(socket, timeout=timeout)
         return await self._await_end(process, ("shutdown", "closed"))
 
     async def _await_end(self, process: ChannelProcess, reason: Reason) -> Exit:
-        """Settle and return the channel's exit, claiming it only when this leave or close caused it.
+        """Settle and return the channel's exit, claiming it only when this leave or close caused it
+        (its graceful exit, or "killed" when its terminate outlived the bound).
 
         A crash that happened before (or a terminate that raised) is not swallowed: it fails
         the test like any other unclaimed crash.
         """
         __tracebackhide__ = True
+        ending = process.alive
         await self.runtime.settle()
         exit = process.exit
         assert exit is not None, f"{process.name} did not exit"
-        if exit.reason == reason:
+        if exit.reason == reason or (ending and process.kill_note is not None):
             self.mailbox.take_exit(lambda e: e is exit)
         self.raise_crashes()
         return exit
@@ -269,8 +271,10 @@ class Core:
         others = "".join(f"\n  and {c.channel} on {c.topic!r}: {c.reason!r}" for c in crashes[1:])
         cause = first.reason if isinstance(first.reason, BaseException) else None
         how = "crashed" if cause else "stopped abnormally"
+        note = getattr(first.channel_pid, "kill_note", None)  # its terminate outlived its bound
         message = (
             f"{first.channel} on {first.topic!r} {how} at t={format_ns(first.at_ns)} with {first.reason!r}{others}.\n"
+            + (f"It was killed: {note}\n" if note else "")
             + ("Its traceback is shown above. " if cause else "")
             + "If the test expects this exit, claim it with channels.assert_exit(socket, reason=...)."
         )

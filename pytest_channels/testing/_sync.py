@@ -137,15 +137,20 @@ class ChannelCase(CaseBase):
         """Leave the channel and return its `Exit` (reason `("shutdown", "left")`).
 
         The channel's ok `Reply` and its `Close` stay in the mailbox. Never fails the test;
-        leaving a channel that already exited returns its earlier exit.
+        leaving a channel that already exited returns its earlier exit. A `terminate` still
+        running after the channel's `shutdown` seconds is cut short: the reason is then "killed".
         """
         __tracebackhide__ = True
         return self._run(self._core.leave(socket))
 
-    def close(self, socket: Socket) -> Exit:
-        """Close the channel as if its transport went away: `terminate(("shutdown", "closed"))`, no `Close`."""
+    def close(self, socket: Socket, *, timeout: float | None = None) -> Exit:
+        """Close the channel as if its transport went away: `terminate(("shutdown", "closed"))`, no `Close`.
+
+        A `terminate` still running after `timeout` seconds (default: the channel's
+        `shutdown`, 5) is cut short and the exit's reason is "killed" (Phoenix's `close/2`).
+        """
         __tracebackhide__ = True
-        return self._run(self._core.close(socket))
+        return self._run(self._core.close(socket, timeout))
 
     def get_state(self, socket: Socket) -> Socket:
         """The live channel's socket once it has handled everything sent before (`:sys.get_state`)."""
