@@ -187,7 +187,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         )
 
 
-_LIBRARIES = ("asyncio", "anyio", "trio", "pytest_channels")
+_LIBRARIES = ("asyncio", "anyio", "trio", "outcome", "pytest_channels")  # outcome: trio re-raises through it
 
 
 def _innermost_user_frame(coroutine: Any) -> FrameType | None:
