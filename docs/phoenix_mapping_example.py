@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import pytest
 from chat_app import ChatSocket, RoomChannel
 
-from pytest_channels import Close, Ok, Push, Reply, Socket, TokenError
+from pytest_channels import Channel, Close, JoinResult, Ok, Push, Reason, Reply, Socket, TokenError, ok
 from pytest_channels.testing import ChannelCase, Partial, Where
 
 
@@ -96,6 +99,33 @@ def test_an_expected_crash_is_claimed_with_assert_exit(channels: ChannelCase) ->
     exit = channels.assert_exit(socket, Where(lambda reason: isinstance(reason, KeyError)))
     assert exit.crashed
     assert exit.channel == "RoomChannel"
+
+
+class TimeoutChannel(Channel):
+    """Phoenix's `def terminate(_reason, %{topic: "foo:timeout"}), do: :timer.sleep(:infinity)`."""
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    async def terminate(self, reason: Reason, socket: Socket) -> None:
+        await anyio.sleep_forever()
+
+
+@pytest.mark.channels(virtual_loop=True)
+def test_close_kills_the_channel_when_terminate_does_not_return(channels: ChannelCase) -> None:
+    socket = channels.subscribe_and_join_or_raise(channels.socket(), "foo:timeout", channel=TimeoutChannel)
+    # Phoenix: close(socket, 0); assert_receive {:EXIT, ^pid, :killed}
+    assert channels.close(socket, timeout=0).reason == "killed"
+    # Phoenix: closing again doesn't crash
+    assert channels.close(socket).reason == "killed"
+
+
+@pytest.mark.channels(virtual_loop=True)
+def test_terminate_gets_the_channels_shutdown(channels: ChannelCase) -> None:
+    socket = channels.subscribe_and_join_or_raise(channels.socket(), "foo:timeout", channel=TimeoutChannel)
+    # Phoenix: use Phoenix.Channel, shutdown: 5_000 (the default), in virtual seconds here
+    assert channels.leave(socket).reason == "killed"
+    assert channels.now == 5.0
 
 
 def test_connect_subscribes_the_test_to_the_socket_id(channels: ChannelCase) -> None:
