@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from pytest_channels import Channel, Close, InResult, JoinResult, Reason, Reply, Socket, noreply, ok, stop
-from pytest_channels.testing import AsyncChannelCase, ChannelCase, ChannelCrashed
+from pytest_channels.testing import AsyncChannelCase, ChannelCase, ChannelCrashed, Settings
 
 TERMINATED: list[Reason] = []
 
@@ -167,6 +167,21 @@ def test_a_node_stop_kills_a_channel_whose_terminate_does_not_return(channels: C
     cluster.stop("b")
     assert channels.assert_exit(socket, reason="killed").channel == "Impatient"
     assert TERMINATED == ["shutdown"]
+
+
+def test_on_a_real_loop_the_real_time_guard_bounds_the_whole_teardown() -> None:
+    # real-time: the point is the guard, 0.05 real seconds shared by every terminate of the teardown
+    channels = ChannelCase(Settings(idle_timeout=0.05))
+    for topic in ("room:1", "room:2"):
+        channels.subscribe_and_join_or_raise(channels.socket(), topic, channel=Stuck)
+    with pytest.raises(ChannelCrashed) as info:
+        channels.__exit__(None, None, None)
+    assert str(info.value).startswith(
+        "Stuck on 'room:1' stopped abnormally at t=0.000s with 'killed'\n  and Stuck on 'room:2': 'killed'.\n"
+        "It was killed: its terminate('shutdown') did not return within the real-time guard "
+        "(idle_timeout=0.05 real seconds) and was cut short."
+    )
+    assert TERMINATED == ["shutdown", "shutdown"]
 
 
 @pytest.mark.parametrize("shutdown", ["5", -1, float("inf"), True])
