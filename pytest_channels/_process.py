@@ -6,6 +6,7 @@ import inspect
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -134,6 +135,7 @@ class ChannelProcess:
         self.inline = channel._plain_callbacks
         self._extra = _Extra(self)
         self._extra_topics: set[str] = set()
+        self._on_exit: list[Callable[[ChannelProcess], None]] | None = None
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
@@ -186,6 +188,12 @@ class ChannelProcess:
         )
         self._timers.add(timer)
         return timer
+
+    def on_exit(self, callback: Callable[[ChannelProcess], None]) -> None:
+        """Call `callback(process)` once it has exited, for any reason (Erlang's link, as a tracker uses it)."""
+        if self._on_exit is None:
+            self._on_exit = []
+        self._on_exit.append(callback)
 
     # -- channel functions --------------------------------------------------------------------
 
@@ -426,6 +434,9 @@ class ChannelProcess:
         for topic in list(self._extra_topics):
             self.unsubscribe(topic)
         self.runtime._left(self)
+        callbacks, self._on_exit = self._on_exit, None
+        for callback in callbacks or ():
+            callback(self)
 
     async def _exit(self, reason: Reason, *, graceful_close: bool = True, report: bool = True) -> None:
         """Stop: tell the client (graceful reasons only), terminate, then clean up and report.
