@@ -124,7 +124,10 @@ async def assert_presence(
             return source.state
 
         where = f"as {source.describe()} has synced it"
-        context: list[str] = [f"Events it received:\n{source.describe_events()}"]
+
+        def context() -> list[str]:
+            return [f"Events it received:\n{source.describe_events()}"]
+
     else:
         if not (isinstance(source, type) and issubclass(source, Presence)):
             raise TypeError(
@@ -142,7 +145,10 @@ async def assert_presence(
             return server.list(topic)
 
         where = f"{source.__name__}.list({topic!r}) on {name}"
-        context = [f"Diffs broadcast on {topic!r} there:\n{server.describe_history(topic)}", describe_tracker(server)]
+
+        def context() -> list[str]:
+            return [f"Diffs broadcast on {topic!r} there:\n{server.describe_history(topic)}", describe_tracker(server)]
+
     start = core.clock.now_ns()
     deadline = core._deadline(timeout, core.settings.assert_timeout)
     found: list[Presences] = []
@@ -163,7 +169,7 @@ async def assert_presence(
         f"(t={format_ns(start)} to t={format_ns(deadline)}).",
         f"Expected:\n{describe_expected(expected)}",
         f"Listed at t={format_ns(core.clock.now_ns())}:\n{describe_presences(listed())}",
-        *context,
+        *context(),
     ]
     if core.cluster is not None:
         lines.append(f"Network: {core.cluster.network.describe()}")
