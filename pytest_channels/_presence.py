@@ -22,12 +22,13 @@ import anyio
 
 from ._clock import format_ns
 from ._errors import NotJoined
+from ._messages import new_broadcast
 from ._payload import copy_wire, to_wire
+from ._process import ChannelProcess
 from ._socket import Socket
 from ._tracker import Diff, Entry, Tracker
 
 if TYPE_CHECKING:
-    from ._process import ChannelProcess
     from ._runtime import Runtime
 
 logger = logging.getLogger("pytest_channels")
@@ -274,8 +275,6 @@ def _target(
     function: str, args: tuple[Any, ...], rest: int, *, joined: bool = True
 ) -> tuple[Any, str, tuple[Any, ...]]:
     """The (process, topic, other arguments) of a socket form or a process form of `function`."""
-    from ._process import ChannelProcess
-
     if args and isinstance(args[0], Socket) and len(args) == rest + 1:
         socket: Socket = args[0]
         process = socket.channel_pid
@@ -303,6 +302,8 @@ def _target(
 
 
 def _key(key: Any) -> str:
+    if type(key) is str:
+        return key
     if isinstance(key, bool) or not isinstance(key, (str, int)):
         raise TypeError(f"a presence key must be a str or an int, as a user id (got {key!r})")
     return str(key)  # Phoenix's list casts keys to strings, and clients only ever see strings
@@ -334,15 +335,16 @@ def _lookup(
     return _server(cls, runtime), socket_or_topic
 
 
-def group(entries: list[Entry]) -> Presences:
-    """Phoenix's `Presence.group`: metas by key, in tracking order. Metas are copies."""
+def group(entries: list[Entry], *, copy: bool = True) -> Presences:
+    """Phoenix's `Presence.group`: metas by key, in tracking order; copies of them unless `copy=False`."""
     grouped: Presences = {}
     for entry in entries:
+        meta = copy_wire(entry.meta) if copy else entry.meta
         found = grouped.get(entry.key)
         if found is None:
-            grouped[entry.key] = {"metas": [copy_wire(entry.meta)]}
+            grouped[entry.key] = {"metas": [meta]}
         else:
-            found["metas"].append(copy_wire(entry.meta))
+            found["metas"].append(meta)
     return grouped
 
 
@@ -372,9 +374,10 @@ class PresenceServer:
         self.name = f"{cls.__name__} presence"
         self.mailbox: deque[Diff] = deque()
         self.scheduled = False
-        self.doing: str | None = None
+        self._doing: tuple[str, str] | str | None = None
         self.history: deque[tuple[int, str, dict[str, Presences]]] = deque(maxlen=HISTORY)
         self._handles_metas = type(self.presence).handle_metas is not Presence.handle_metas
+        self._fetches = type(self.presence).fetch is not Presence.fetch
         self._state = self.presence.init()
         self._topics: dict[str, dict[str, list[Any]]] = {}
         self.tracker = Tracker(
@@ -391,6 +394,18 @@ class PresenceServer:
 
     def __repr__(self) -> str:
         return f"<PresenceServer {self.name} on {self.tracker.node!r} queued={len(self.mailbox)}>"
+
+    @property
+    def doing(self) -> str | None:
+        """What it is running now, as `fetch('room:1', ...)`, for NotIdle and error messages."""
+        if isinstance(self._doing, tuple):
+            callback, topic = self._doing
+            return f"{callback}({topic!r}, ...)"
+        return self._doing
+
+    @doing.setter
+    def doing(self, value: tuple[str, str] | str | None) -> None:
+        self._doing = value
 
     @property
     def state(self) -> Any:
@@ -414,11 +429,9 @@ class PresenceServer:
                 try:
                     self._dispatch(diff)
                 except Exception as exc:
-                    logger.error(
-                        "%s: a presence_diff could not be sent (%s raised)", self.name, self.doing, exc_info=exc
-                    )
+                    logger.error("%s: a presence_diff was not sent (%s raised)", self.name, self.doing, exc_info=exc)
                 finally:
-                    self.doing = None
+                    self._doing = None
                     runtime._inflight -= 1
                     if not runtime._inflight and runtime._idle is not None:
                         runtime._idle.set()
@@ -428,17 +441,26 @@ class PresenceServer:
             self.scheduled = False
 
     def _dispatch(self, diff: Diff) -> None:
-        runtime, fetch = self.runtime, self.presence.fetch
+        runtime, fetches = self.runtime, self._fetches
+        if getattr(runtime, "stopped", None) is not None:
+            return  # the node stopped since the diff was queued: its presence died with it
         for topic, (joins, leaves) in diff.items():
-            self.doing = f"fetch({topic!r}, ...)"
-            payload = {"joins": fetch(topic, group(joins)), "leaves": fetch(topic, group(leaves))}
-            self.doing = f"broadcast presence_diff on {topic!r}"
-            if getattr(runtime, "stopped", None) is not None:
-                return
-            self.history.append((runtime.clock.now_ns(), topic, payload))
-            runtime.local_broadcast(topic, "presence_diff", payload)
+            if fetches:
+                self.doing = ("fetch", topic)
+                fetch = self.presence.fetch
+                # fetch is user code: it gets copies, and what it adds is checked on the way out.
+                payload = {"joins": fetch(topic, group(joins)), "leaves": fetch(topic, group(leaves))}
+            else:
+                # The metas are never changed in place, and receivers copy what they keep.
+                payload = {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}
+            now = runtime.clock.now_ns()
+            self.history.append((now, topic, payload))
+            if fetches:
+                runtime.local_broadcast(topic, "presence_diff", payload)
+            else:  # made here of checked metas and string keys: nothing to check again
+                runtime.pubsub.local_broadcast(new_broadcast(topic, "presence_diff", payload, now, runtime.pubsub.node))
             if self._handles_metas:
-                self.doing = f"handle_metas({topic!r}, ...)"
+                self.doing = ("handle_metas", topic)
                 presences = _merge(self._topics, topic, payload)
                 self._state = self.presence.handle_metas(topic, payload, presences, self._state)
 
