@@ -53,7 +53,8 @@ class Entry:
         return f"Entry({self.topic!r}, {self.key!r}, {self.meta!r}, on {self.owner!r})"
 
     def wire(self) -> list[Any]:
-        pid = self.pid if isinstance(self.pid, str) else f"{self.owner}:{self.pid.name}@{id(self.pid):x}"
+        # Another node cannot reach the process: it gets a label, as a remote pid prints.
+        pid = self.pid if isinstance(self.pid, str) else f"{self.owner}:{self.pid.name}:{self.pid.socket.join_ref}"
         return [self.ref, pid, self.topic, self.key, self.meta]
 
 

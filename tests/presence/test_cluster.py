@@ -7,7 +7,7 @@ from unittest.mock import ANY
 import pytest
 
 from pytest_channels import Cluster, Ok, Presence, Socket
-from pytest_channels.testing import ChannelCase
+from pytest_channels.testing import ChannelCase, Partial
 
 from .rooms import RoomChannel, RoomPresence
 
@@ -213,3 +213,26 @@ def test_presence_classes_replicate_separately() -> None:
         pass
 
     assert Other.name != RoomPresence.name
+
+
+def test_an_update_reaches_the_other_nodes_as_a_join_of_the_new_meta_and_a_leave_of_the_old(
+    channels: ChannelCase,
+) -> None:
+    cluster(channels, "server", "remote")
+    alice = join(channels, "alice", "server")
+    join(channels, "bob", "remote")
+    channels.assert_presence(RoomPresence, "room:1", {"alice", "bob"}, node="remote", timeout=PERIOD)
+    channels.flush()
+    channels.push(alice, "status", {"status": "away"})
+    channels.settle()
+    channels.flush()  # alice's own reply and diff, on server
+    to_bob = channels.assert_push("presence_diff", Partial(joins={"alice": ANY}), timeout=PERIOD)
+    assert to_bob.origin == "remote"
+    diff = to_bob.payload
+    [new] = diff["joins"]["alice"]["metas"]
+    [old] = diff["leaves"]["alice"]["metas"]
+    assert new["phx_ref_prev"] == old["phx_ref"]
+    assert new["status"] == "away"
+    channels.assert_presence(
+        RoomPresence, "room:1", {"alice": [{"device": "web", "status": "away"}], "bob": ANY}, node="remote"
+    )

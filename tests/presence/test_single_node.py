@@ -271,3 +271,18 @@ def test_async_callbacks_are_refused_with_the_reason() -> None:
         class Slow(Presence):
             async def fetch(self, topic: str, presences: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
                 return presences
+
+
+def test_a_channel_that_intercepts_presence_diff_gets_it_in_handle_out(channels: ChannelCase) -> None:
+    class Filtered(RoomChannel):
+        intercept = ("presence_diff",)
+
+        def handle_out(self, event: str, payload: Any, socket: Socket) -> Any:
+            from pytest_channels import noreply
+
+            self.push("joined_only", {"keys": sorted(payload["joins"])})
+            return noreply(socket)
+
+    channels.subscribe_and_join_or_raise(channels.socket(), "room:1", {"user": "alice"}, channel=Filtered)
+    channels.assert_push("joined_only", {"keys": ["alice"]})
+    channels.refute_push("presence_diff")
