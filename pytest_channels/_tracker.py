@@ -404,6 +404,7 @@ class Tracker:
             for entry in joins:
                 replica.entries[entry.ref] = entry
             replica.clock = clock
+            replica.needs_sync = False  # caught up: a transfer asked for earlier would bring nothing new
             self._report_entries(joins, leaves, hide=True)
         elif clock > replica.clock:
             replica.needs_sync = True  # a gap: a delta was lost, or this node is new to the sender's state

@@ -286,3 +286,28 @@ def test_a_channel_that_intercepts_presence_diff_gets_it_in_handle_out(channels:
     channels.subscribe_and_join_or_raise(channels.socket(), "room:1", {"user": "alice"}, channel=Filtered)
     channels.assert_push("joined_only", {"keys": ["alice"]})
     channels.refute_push("presence_diff")
+
+
+def test_a_fetch_that_raises_in_a_diff_is_logged_and_the_next_diffs_still_go_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    down = [True]
+
+    class Flaky(Presence):
+        def fetch(self, topic: str, presences: dict[str, Any]) -> dict[str, Any]:
+            if down[0] and presences:
+                raise RuntimeError("the user table is down")
+            return presences
+
+    class FlakyRoom(RoomChannel):
+        presence = Flaky
+
+    with ChannelCase() as channels:
+        channels.subscribe_and_join_or_raise(channels.socket(), "room:1", {"user": "first"}, channel=FlakyRoom)
+        down[0] = False
+        channels.join(channels.socket(), "room:1", {"user": "second"}, channel=FlakyRoom)
+        channels.settle()
+        diffs = [m.payload for m in channels.flush() if getattr(m, "event", None) == "presence_diff"]
+        assert [sorted(d["joins"]) for d in diffs] == [["second"]] * 3  # two channels and the test; first's was lost
+        assert set(channels.presence_list(Flaky, "room:1")) == {"first", "second"}  # the tracker kept both
+    assert "Flaky presence: a presence_diff was not sent (fetch('room:1', ...) raised)" in caplog.text
