@@ -2,7 +2,7 @@
 
 Two pages see each other join and leave, a crashed channel shows as a leave (and its rejoin
 as a join), and a page that reconnects re-syncs from the new join's presence_state. The
-client's Presence and Socket are the npm package's, unchanged.
+client's Presence and Socket are the npm package's, unchanged; the app runs under uvicorn and hypercorn.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_servers import serve_uvicorn
+from e2e_servers import SERVERS
 from rooms.channel import RoomChannel
 from rooms.sockets import RoomSocket
 from test_phoenix_js import NODE_TIMEOUT, ROOT, _node
@@ -37,10 +37,10 @@ class E2ERoomSocket(RoomSocket):
     channels = (route("room:*", CrashableRoom),)
 
 
-@pytest.fixture(scope="module")
-def address() -> Iterator[str]:
+@pytest.fixture(scope="module", params=list(SERVERS))
+def address(request: pytest.FixtureRequest) -> Iterator[str]:
     app = ChannelsApp({"/rooms": E2ERoomSocket}, runtime=Runtime(secret_key_base="an e2e secret for the rooms app"))
-    with serve_uvicorn(app) as served:
+    with SERVERS[request.param](app) as served:
         yield served
 
 
