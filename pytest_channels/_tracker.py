@@ -360,13 +360,20 @@ class Tracker:
         message = broadcast.payload
         if self.stopped or not isinstance(message, dict) or broadcast.event != "tracker":
             return
-        try:
+        try:  # all of it read before anything changes: a malformed message changes nothing
             name, vsn = message["from"]
             kind = message["type"]
+            if name == self.node or message.get("to", self.node) != self.node:
+                return
+            clock = int(message.get("clock", 0))
+            delta = message.get("delta")
+            if kind == "heartbeat" and delta is not None:
+                start = int(delta["start"])
+                joins = [self._entry(value, name) for value in delta["joins"]]
+                leaves = [str(ref) for ref in delta["leaves"]]
+            values = [self._entry(value, name) for value in message["values"]] if kind == "transfer_ack" else []
         except (KeyError, TypeError, ValueError):
             logger.warning("presence %s on %s ignored a malformed message: %r", self.name, self.node, message)
-            return
-        if name == self.node or message.get("to", self.node) != self.node:
             return
         if kind == "permdown":
             replica = self.replicas.get(name)
@@ -375,12 +382,15 @@ class Tracker:
             return
         replica = self._heard(name, vsn)
         if kind == "heartbeat":
-            self._heartbeat(replica, message["clock"], message["delta"])
+            if delta is not None and start == replica.clock:
+                self._apply(replica, clock, joins, leaves)
+            elif clock > replica.clock:
+                replica.needs_sync = True  # a gap: a delta was lost, or this node is new to the sender's state
         elif kind == "transfer_req":
-            values = [e.wire() for e in self.local.values()]
-            self._send({"type": "transfer_ack", "to": name, "clock": self.clock, "values": values})
+            state = [e.wire() for e in self.local.values()]
+            self._send({"type": "transfer_ack", "to": name, "clock": self.clock, "values": state})
         elif kind == "transfer_ack":
-            self._transfer(replica, message["clock"], message["values"])
+            self._transfer(replica, clock, values)
 
     def _heard(self, name: str, vsn: int) -> Replica:
         """Phoenix's `put_heartbeat`: a node heard from is up; a new version means the old one restarted."""
@@ -397,22 +407,19 @@ class Tracker:
         replica.last_heard_ns = now
         return replica
 
-    def _heartbeat(self, replica: Replica, clock: int, delta: dict[str, Any] | None) -> None:
-        if delta is not None and delta["start"] == replica.clock:
-            joins = [self._entry(value, replica.name) for value in delta["joins"]]
-            leaves = [e for ref in delta["leaves"] if (e := replica.entries.pop(ref, None)) is not None]
-            for entry in joins:
-                replica.entries[entry.ref] = entry
-            replica.clock = clock
-            replica.needs_sync = False  # caught up: a transfer asked for earlier would bring nothing new
-            self._report_entries(joins, leaves, hide=True)
-        elif clock > replica.clock:
-            replica.needs_sync = True  # a gap: a delta was lost, or this node is new to the sender's state
+    def _apply(self, replica: Replica, clock: int, joins: list[Entry], leaves: list[str]) -> None:
+        """A delta that starts where this node's copy of the sender ends."""
+        left = [e for ref in leaves if (e := replica.entries.pop(ref, None)) is not None]
+        for entry in joins:
+            replica.entries[entry.ref] = entry
+        replica.clock = clock
+        replica.needs_sync = False  # caught up: a transfer asked for earlier would bring nothing new
+        self._report_entries(joins, left, hide=True)
 
-    def _transfer(self, replica: Replica, clock: int, values: list[list[Any]]) -> None:
+    def _transfer(self, replica: Replica, clock: int, values: list[Entry]) -> None:
         if clock < replica.clock:
             return  # older than what this node applied since it asked
-        received = {entry.ref: entry for entry in (self._entry(value, replica.name) for value in values)}
+        received = {entry.ref: entry for entry in values}
         joins = [entry for ref, entry in received.items() if ref not in replica.entries]
         leaves = [entry for ref, entry in replica.entries.items() if ref not in received]
         kept = {ref: replica.entries.get(ref, entry) for ref, entry in received.items()}
@@ -420,6 +427,8 @@ class Tracker:
         self._report_entries(joins, leaves, hide=True)
 
     @staticmethod
-    def _entry(value: list[Any], owner: str) -> Entry:
+    def _entry(value: Any, owner: str) -> Entry:
         ref, pid, topic, key, meta = value
-        return Entry(ref, pid, topic, key, meta, owner)
+        if not (isinstance(ref, str) and isinstance(topic, str) and isinstance(key, str) and isinstance(meta, dict)):
+            raise TypeError(f"not a presence entry: {value!r}")
+        return Entry(ref, str(pid), topic, key, meta, owner)

@@ -236,3 +236,23 @@ def test_an_update_reaches_the_other_nodes_as_a_join_of_the_new_meta_and_a_leave
     channels.assert_presence(
         RoomPresence, "room:1", {"alice": [{"device": "web", "status": "away"}], "bob": ANY}, node="remote"
     )
+
+
+def test_a_malformed_tracker_message_is_ignored_with_a_warning_and_changes_nothing(
+    channels: ChannelCase, caplog: pytest.LogCaptureFixture
+) -> None:
+    nodes = cluster(channels, "server", "remote")
+    join(channels, "alice", "server")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=PERIOD)
+    bad_delta = {"start": 0, "joins": [["ref", "pid", "room:1"]], "leaves": []}  # an entry cut short
+    nodes["server"].runtime.broadcast(
+        f"phx_presence:{RoomPresence.name}",
+        "tracker",
+        {"type": "heartbeat", "from": ["x", 1], "clock": 1, "delta": bad_delta},
+    )
+    channels.settle()
+    assert "ignored a malformed message" in caplog.text
+    server = RoomPresence.server(nodes["remote"].runtime)
+    assert server is not None
+    assert "x" not in server.tracker.replicas
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=0)
