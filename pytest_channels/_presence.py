@@ -91,6 +91,9 @@ class Presence:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{cls.__name__}.{setting} must be a whole number >= 1 (got {value!r})")
         if cls.__dict__.get("down_period") is not None:
+            given = cls.down_period
+            if isinstance(given, bool) or not isinstance(given, (int, float)) or not given > 0:
+                raise ValueError(f"{cls.__name__}.down_period must be a number of seconds > 0 (got {given!r})")
             cls._down_period_given = True
         if not cls._down_period_given:  # Phoenix's default follows the other two settings
             cls.down_period = float(cls.broadcast_period * cls.max_silent_periods * 2)
@@ -108,8 +111,9 @@ class Presence:
         for callback in ("fetch", "init", "handle_metas"):
             if inspect.iscoroutinefunction(getattr(cls, callback)):
                 raise TypeError(
-                    f"{cls.__name__}.{callback} must be a plain function, not async def: list() calls fetch "
-                    "synchronously, as Phoenix's list/1 does. Load what it needs before, or cache it."
+                    f"{cls.__name__}.{callback} must be a plain function, not async def: presence runs it "
+                    "synchronously (list() calls fetch as Phoenix's list/1 does). Load what it needs "
+                    "beforehand, or cache it."
                 )
 
     # -- callbacks ---------------------------------------------------------------------------------

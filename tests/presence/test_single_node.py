@@ -261,6 +261,11 @@ def test_settings_are_checked_as_phoenix_tracker_checks_them() -> None:
         class TooPatient(Presence):
             permdown_period = 10.0
 
+    with pytest.raises(ValueError, match=r"down_period must be a number of seconds > 0 \(got '30'\)"):
+
+        class Typo(Presence):
+            down_period = "30"  # type: ignore[assignment]
+
     class Quick(Presence):
         broadcast_period = 0.5
 
