@@ -180,19 +180,10 @@ class Presence:
 
     @overload
     @classmethod
-    def update(
-        cls, socket: Socket, key: str | int, meta: Mapping[str, Any] | Callable[[dict[str, Any]], Any], /
-    ) -> str: ...
+    def update(cls, socket: Socket, key: str | int, meta: MetaChange, /) -> str: ...
     @overload
     @classmethod
-    def update(
-        cls,
-        pid: ChannelProcess,
-        topic: str,
-        key: str | int,
-        meta: Mapping[str, Any] | Callable[[dict[str, Any]], Any],
-        /,
-    ) -> str: ...
+    def update(cls, pid: ChannelProcess, topic: str, key: str | int, meta: MetaChange, /) -> str: ...
     @classmethod
     def update(cls, *args: Any) -> str:
         """Replace the meta (a new dict, or a function of the current one); returns the new `phx_ref`.
