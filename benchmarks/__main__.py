@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import fan_out, round_trip, startup, suite, time_travel
+from . import fan_out, presence, round_trip, startup, suite, time_travel
 from ._report import Row, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     print("running: fan-out", file=sys.stderr)
     fan_rows, fan_results = fan_out.run(options.smoke)
     rows += fan_rows
+    print("running: presence", file=sys.stderr)
+    rows += presence.run(options.smoke)
     for name, module in (("suite", suite), ("start-up", startup)):
         print(f"running: {name}", file=sys.stderr)
         rows += module.run(options.smoke)

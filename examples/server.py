@@ -5,7 +5,8 @@ Run it from the repository root (after `npm ci`, which brings the client's phoen
     uvicorn server:app --app-dir examples --host 127.0.0.1 --port 4000
 
 then open http://127.0.0.1:4000/. The page joins the chapter's ping, dedupe and recurring
-channels and shows what they send.
+channels and shows what they send, and who is online in a room (open a second tab with
+`?user=grace` to see both).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from hello_sockets import dedupe_channel
 from hello_sockets.sockets import TOKEN_SALT, AuthSocket, UserSocket
+from rooms.sockets import RoomSocket
 
 from pytest_channels import ChannelsApp, Runtime
 
@@ -72,10 +74,10 @@ async def _respond(send: Send, status: int, content_type: str, body: bytes) -> N
 
 
 def make_app(runtime: Runtime | None = None) -> ChannelsApp:
-    """The chapter's UserSocket at /socket and AuthSocket at /auth_socket, and the demo page at /."""
+    """The chapter's UserSocket at /socket and AuthSocket at /auth_socket, the rooms at /rooms, the page at /."""
     runtime = runtime or Runtime()
     return ChannelsApp(
-        {"/socket": UserSocket, "/auth_socket": AuthSocket},
+        {"/socket": UserSocket, "/auth_socket": AuthSocket, "/rooms": RoomSocket},
         runtime=runtime,
         fallback=DemoPage(runtime),
     )

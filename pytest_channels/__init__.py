@@ -67,6 +67,9 @@ __all__ = (
     "Distribution",
     "Uniform",
     "Exponential",
+    # who is online (Phoenix.Presence)
+    "Presence",
+    "PresenceServer",
     # errors
     "ChannelsError",
     "InvalidReturn",
@@ -79,6 +82,7 @@ __all__ = (
     "UnknownNode",
     "NodeStopped",
     "BrokerUnreachable",
+    "PresenceError",
 )
 
 if TYPE_CHECKING:

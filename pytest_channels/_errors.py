@@ -45,3 +45,7 @@ class NodeStopped(ChannelsError):
 
 class BrokerUnreachable(ChannelsError, ConnectionError):
     """A message broker (Redis) could not be reached; the message names its URL."""
+
+
+class PresenceError(ChannelsError):
+    """A presence was tracked, updated or untracked against the rules (the message says which and why)."""

@@ -31,6 +31,7 @@ from ._errors import NodeStopped as NodeStopped
 from ._errors import NotIdle as NotIdle
 from ._errors import NotJoined as NotJoined
 from ._errors import PayloadError as PayloadError
+from ._errors import PresenceError as PresenceError
 from ._errors import TokenError as TokenError
 from ._errors import UnknownNode as UnknownNode
 from ._messages import Broadcast as Broadcast
@@ -46,6 +47,8 @@ from ._network import Network as Network
 from ._network import NetworkStatistics as NetworkStatistics
 from ._network import Packet as Packet
 from ._network import Uniform as Uniform
+from ._presence import Presence as Presence
+from ._presence import PresenceServer as PresenceServer
 from ._process import ChannelProcess as ChannelProcess
 from ._process import Transport as Transport
 from ._pubsub import LocalAdapter as LocalAdapter

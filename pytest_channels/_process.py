@@ -7,7 +7,7 @@ import logging
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -143,6 +143,7 @@ class ChannelProcess:
         self._extra_topics: set[str] = set()
         self.kill_note: str | None = None  # why terminate was cut short, once it was
         self._waiting_at = ""  # where terminate was when its bound cancelled it
+        self._on_exit: list[Callable[[ChannelProcess], None]] | None = None
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
@@ -195,6 +196,12 @@ class ChannelProcess:
         )
         self._timers.add(timer)
         return timer
+
+    def on_exit(self, callback: Callable[[ChannelProcess], None]) -> None:
+        """Call `callback(process)` once it has exited, for any reason (Erlang's link, as a tracker uses it)."""
+        if self._on_exit is None:
+            self._on_exit = []
+        self._on_exit.append(callback)
 
     # -- channel functions --------------------------------------------------------------------
 
@@ -501,6 +508,9 @@ class ChannelProcess:
         for topic in list(self._extra_topics):
             self.unsubscribe(topic)
         self.runtime._left(self)
+        callbacks, self._on_exit = self._on_exit, None
+        for callback in callbacks or ():
+            callback(self)
 
     async def _exit(
         self, reason: Reason, *, graceful_close: bool = True, report: bool = True, within: float | None = None

@@ -35,3 +35,15 @@ fetch("/token?user_id=1", { method: "POST" })
     });
     recurring.join();
   });
+
+// Who is online: the rooms application's presence, synced by the official client's Presence.
+const user = new URLSearchParams(window.location.search).get("user") || "visitor";
+const roomSocket = new Phoenix.Socket("/rooms", { params: { user } });
+roomSocket.connect();
+const room = roomSocket.channel("room:demo", { device: "browser" });
+const presence = new Phoenix.Presence(room);
+presence.onSync(() => {
+  const names = presence.list((key, { name, metas }) => `${name} (${metas.length})`).sort();
+  show("online", names.join(", ") || "nobody");
+});
+room.join();

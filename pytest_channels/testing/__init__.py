@@ -22,6 +22,9 @@ from ._client import Client as Client
 from ._client import ClientChannel as ClientChannel
 from ._client import ClientEvent as ClientEvent
 from ._client import ClientPush as ClientPush
+from ._client_presence import ClientPresence as ClientPresence
+from ._client_presence import sync_diff as sync_diff
+from ._client_presence import sync_state as sync_state
 from ._core import ChannelCrashed as ChannelCrashed
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
@@ -44,6 +47,9 @@ __all__ = (
     "ClientChannel",
     "ClientPush",
     "ClientEvent",
+    "ClientPresence",
+    "sync_state",
+    "sync_diff",
     # matchers
     "Partial",
     "Where",

@@ -20,7 +20,7 @@ from .._loop import VirtualTimeLimit
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
-from . import _faults
+from . import _faults, _presence
 from ._base import CaseBase
 from ._core import describe_time_limit
 
@@ -261,6 +261,12 @@ class AsyncChannelCase(CaseBase):
     def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Awaitable[Exit]:
         """See `ChannelCase.assert_exit`."""
         return self._wait("assert_exit", self._core.assert_exit, socket, reason, timeout)
+
+    def assert_presence(
+        self, source: Any, *args: Any, node: str | None = None, timeout: float | None = None
+    ) -> Awaitable[Any]:
+        """See `ChannelCase.assert_presence`."""
+        return self._wait("assert_presence", _presence.assert_presence, self._core, source, args, node, timeout)
 
     async def __aenter__(self) -> AsyncChannelCase:
         return self

@@ -9,10 +9,11 @@ from .._clock import NS_PER_SECOND, LoopClock, VirtualClock
 from .._cluster import Cluster
 from .._errors import BroadcastError
 from .._messages import Exit, Message, Reason
+from .._presence import Presence, Presences
 from .._runtime import Runtime
 from .._settings import Settings
 from .._socket import Socket, SocketHandler
-from . import _faults, _nodes
+from . import _faults, _nodes, _presence
 from ._client import Client
 from ._core import TEST_SECRET, Core
 
@@ -185,3 +186,11 @@ class CaseBase:
         failure = self.broadcast_from(socket, event, payload)
         if failure is not None:
             raise failure
+
+    def presence_list(self, presence: type[Presence], topic: str, *, node: str | None = None) -> Presences:
+        """What `presence.list(topic)` returns on `node` (the test's runtime by default) now.
+
+        Nothing runs: `settle` or `advance` first, or wait with `assert_presence`.
+        """
+        self._check()
+        return _presence.presence_list(self._core, presence, topic, node)

@@ -198,6 +198,8 @@ class ClientChannel:
         self._buffer: list[ClientPush] = []
         self._pushes: dict[str, ClientPush] = {}
         self._rejoin = _Backoff(client, self._rejoin_due, client.rejoin_after, f"{topic!r} rejoin")
+        self._bindings: list[tuple[str, int, Callable[[Any], None]]] = []
+        self._binding_refs = itertools.count(1)
         self.join_push._on("ok", self._joined)
         self.join_push._on("error", self._join_refused)
         self.join_push._on("timeout", self._join_timed_out)
@@ -282,6 +284,16 @@ class ClientChannel:
             leave._receive("ok", {})
         return leave
 
+    def on(self, event: str, callback: Callable[[Any], None]) -> int:
+        """Call `callback(payload)` for every `event` the server sends (phoenix.js's `channel.on`); returns a ref."""
+        ref = next(self._binding_refs)
+        self._bindings.append((event, ref, callback))
+        return ref
+
+    def off(self, event: str, ref: int | None = None) -> None:
+        """Remove the callbacks bound to `event` (only the one with `ref`, if given), as phoenix.js's `channel.off`."""
+        self._bindings = [b for b in self._bindings if not (b[0] == event and ref in (None, b[1]))]
+
     # -- reactions -------------------------------------------------------------------------------
 
     def _set(self, state: ChannelState) -> None:
@@ -355,6 +367,9 @@ class ClientChannel:
             self._errored()
         elif isinstance(message, Push):
             self.messages.append(message)
+            for event, _, callback in list(self._bindings):
+                if event == message.event:
+                    callback(message.payload)
 
 
 @dataclass(frozen=True)

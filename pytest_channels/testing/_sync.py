@@ -16,7 +16,7 @@ from .._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
-from . import _faults
+from . import _faults, _presence
 from ._base import CaseBase
 
 T = TypeVar("T")
@@ -239,6 +239,18 @@ class ChannelCase(CaseBase):
         """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
         __tracebackhide__ = True
         return self._run(self._core.assert_exit(socket, reason, timeout))
+
+    def assert_presence(self, source: Any, *args: Any, node: str | None = None, timeout: float | None = None) -> Any:
+        """Wait in virtual time until a presence list is the expected one; returns the list.
+
+        `assert_presence(RoomPresence, topic, expected, node=...)` checks what that node lists;
+        `assert_presence(client_presence, expected)` what a simulated client has synced.
+        `expected` is a collection of keys (`{"alice", "bob"}`) or keys with their metas
+        (`{"alice": [{"status": "away"}]}`, compared without `phx_ref` / `phx_ref_prev`).
+        The failure shows the list, the diffs with their virtual times and what the tracker knows.
+        """
+        __tracebackhide__ = True
+        return self._run(_presence.assert_presence(self._core, source, args, node, timeout))
 
     def __enter__(self) -> ChannelCase:
         return self

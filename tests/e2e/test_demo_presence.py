@@ -1,0 +1,53 @@
+"""The demo page's online list in headless Chromium: the official client's Presence, as a user sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+import server
+from e2e_chromium import Page, chromium_path, open_page
+from e2e_servers import raw_client, serve_uvicorn
+
+pytestmark = pytest.mark.asyncio  # the DevTools client runs on asyncio
+
+PAGE_TIMEOUT = 15.0
+"""Real seconds the page may take to show a change."""
+
+
+def _require_browser() -> None:
+    missing = (
+        "chromium is not installed (apt-get install chromium)"
+        if chromium_path() is None
+        else "the phoenix npm package is not installed (run `npm ci` at the repository root)"
+        if not server.PHOENIX_JS.exists()
+        else None
+    )
+    if missing is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing}: CI must run the browser test", pytrace=False)
+        pytest.skip(missing)
+
+
+async def _online_becomes(page: Page, expected: str) -> bool:
+    shown = None
+    async with asyncio.timeout(PAGE_TIMEOUT):
+        while shown != expected:
+            await asyncio.sleep(0.05)  # real-time: the page talks to a real server
+            shown = await page.evaluate("document.getElementById('online')?.textContent")
+    return True
+
+
+async def test_the_demo_page_shows_who_is_online_as_others_come_and_go() -> None:
+    _require_browser()
+    app = server.make_app()
+    with serve_uvicorn(app) as address:
+        async with open_page(f"http://{address}/?user=ada") as page:
+            assert await _online_becomes(page, "Ada Lovelace (1)")
+            # Grace joins from another client (a hand-written one, on the same room): the page's list grows.
+            async with raw_client(address, "/rooms", "vsn=2.0.0&user=grace") as grace:
+                await grace.join("room:demo", {"device": "script"})
+                assert await _online_becomes(page, "Ada Lovelace (1), Grace Hopper (1)")
+            # Her connection closed: her channel left, and the page hears of it.
+            assert await _online_becomes(page, "Ada Lovelace (1)")
