@@ -110,6 +110,8 @@ class Channel:
         """Also receive broadcasts on `topic`, as `Broadcast` messages in `handle_info`.
 
         Subscribing twice to one topic is a no-op; the subscription ends with the channel.
+        Unlike `push` and `broadcast` it works inside `join` too, as in Phoenix; a join that is
+        refused or crashes drops the subscription again.
         """
         self._process.subscribe(topic)
 

@@ -225,7 +225,10 @@ class ChannelProcess:
             publisher.reset(token)
 
     def subscribe(self, topic: str) -> None:
-        self._require_joined("subscribe", topic)
+        # Allowed inside join, as in Phoenix (its ChannelTest's "external subscriptions"); a
+        # refused or crashed join drops it again in _discard.
+        if self.state != "joining":
+            self._require_joined("subscribe", topic)
         if topic not in self._extra_topics:
             self._extra_topics.add(topic)
             self.runtime.pubsub.subscribe(topic, self._extra)
