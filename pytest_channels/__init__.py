@@ -52,6 +52,7 @@ __all__ = (
     "LocalAdapter",
     "Subscriber",
     "Tokens",
+    "Atom",
     "Clock",
     "SystemClock",
     "VirtualClock",

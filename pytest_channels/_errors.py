@@ -30,8 +30,8 @@ class NotIdle(ChannelsError):
 class TokenError(ChannelsError):
     """Verifying a token failed; `reason` is `"missing"`, `"invalid"` or `"expired"`."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
 
 

@@ -33,6 +33,7 @@ from ._errors import NotJoined as NotJoined
 from ._errors import PayloadError as PayloadError
 from ._errors import TokenError as TokenError
 from ._errors import UnknownNode as UnknownNode
+from ._etf import Atom as Atom
 from ._messages import Broadcast as Broadcast
 from ._messages import Close as Close
 from ._messages import Exit as Exit
