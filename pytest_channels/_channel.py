@@ -11,6 +11,7 @@ from ._clock import Timer
 from ._errors import BroadcastError
 from ._messages import Reason
 from ._results import InfoResult, InResult, JoinResult, noreply
+from ._telemetry import level_of
 
 if TYPE_CHECKING:
     from ._process import ChannelProcess
@@ -39,6 +40,14 @@ class Channel:
     intercept: ClassVar[Sequence[str]] = ()
     """Broadcast events that go through `handle_out`; every other one goes straight to the client."""
 
+    log_join: ClassVar[str | int | bool] = "info"
+    """The level of the line logged when a join returns (`use Phoenix.Channel, log_join:`); False logs none."""
+
+    log_handle_in: ClassVar[str | int | bool] = "debug"
+    """The level of the line logged when `handle_in` returns (`log_handle_in:`); False logs none."""
+
+    _log_levels: ClassVar[tuple[int | None, int | None]] = (logging.INFO, logging.DEBUG)
+
     _process: ChannelProcess
     _plain_callbacks: ClassVar[bool] = True
     """No callback is `async def`: the runtime may then run this channel's mailbox inline."""
@@ -47,6 +56,10 @@ class Channel:
         super().__init_subclass__(**kwargs)
         if isinstance(cls.intercept, str) or not all(isinstance(e, str) for e in cls.intercept):
             raise TypeError(f"{cls.__name__}.intercept must be a list of event names (got {cls.intercept!r})")
+        cls._log_levels = (
+            level_of(cls.__name__, "log_join", cls.log_join),
+            level_of(cls.__name__, "log_handle_in", cls.log_handle_in),
+        )
         callbacks = ("join", "handle_in", "handle_out", "handle_info", "terminate")
         cls._plain_callbacks = not any(inspect.iscoroutinefunction(getattr(cls, name)) for name in callbacks)
 

@@ -18,6 +18,7 @@ from ._payload import copy_wire, to_wire
 from ._pubsub import publisher
 from ._results import Error, NoReply, Ok, Replied, Stop, check_result
 from ._socket import Socket
+from ._telemetry import CHANNEL_HANDLED_IN, CHANNEL_JOINED, Event, filter_values, format_duration
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -134,6 +135,10 @@ class ChannelProcess:
         self.inline = channel._plain_callbacks
         self._extra = _Extra(self)
         self._extra_topics: set[str] = set()
+        self._idle_timer: Timer | None = None  # the timeout of a noreply(socket, timeout=...)
+        # Phoenix.Logger never logs channels on "phoenix..." topics (its own, such as LiveReload).
+        quiet = socket.topic is not None and socket.topic.startswith("phoenix")
+        self._log_join, self._log_in = (None, None) if quiet else channel._log_levels
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
@@ -287,12 +292,20 @@ class ChannelProcess:
         if isinstance(message, _Join):
             await self._join(message.payload)
             return
+        if self._idle_timer is not None:  # a message arrived: no timeout (GenServer's rule)
+            self._idle_timer.cancel()
+            self._timers.discard(self._idle_timer)
+            self._idle_timer = None
         result: Any = None  # an entry of another kind (none exists yet) would do nothing
         try:
             if isinstance(message, _In):
                 self._doing = ("handle_in", message.event)
                 socket = self.socket._replace(ref=message.ref)
+                observed = self._observed(self._log_in, CHANNEL_HANDLED_IN)
+                started = self.runtime.clock.now_ns() if observed else 0
                 result = await self._call("handle_in", message.event, message.payload, socket)
+                if observed:
+                    self._handled_in(started, message, socket)
                 self._apply("handle_in", result, socket, ref=message.ref)
             elif isinstance(message, Broadcast):
                 self._doing = ("handle_out", message.event)
@@ -353,8 +366,11 @@ class ChannelProcess:
         """
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         socket = result.socket
-        if socket is given and type(result) is NoReply:  # nothing changed, nothing to send
-            return
+        if type(result) is NoReply:
+            if result.timeout is not None:
+                self._arm_timeout(result.timeout)
+            if socket is given:  # nothing changed, nothing to send
+                return
         if not isinstance(socket, Socket):
             raise InvalidReturn(
                 f"{self.name}.{callback} returned {type(result).__name__.lower()}({result.socket!r}, ...); "
@@ -373,6 +389,54 @@ class ChannelProcess:
             assert ref is not None  # check_result accepts stop(..., reply=) from handle_in only
             self.reply(ref, *result.reply)
 
+    def _arm_timeout(self, seconds: float) -> None:
+        clock = self.runtime.clock
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self._idle_timer = None
+            if not self.mailbox:  # a message queued but not yet handled still beats the timeout
+                self.send("timeout")
+
+        description = f"{self.name} (topic {self.topic!r}) handle_info('timeout') after {seconds}s without a message"
+        timer = clock.call_at(clock.now_ns() + to_ns(seconds, name="noreply timeout"), fire, description)
+        self._timers.add(timer)
+        self._idle_timer = timer
+
+    # -- what observers see: Phoenix's telemetry events and Phoenix.Logger's lines ---------------
+
+    def _observed(self, level: int | None, event: Event) -> bool:
+        return (level is not None and logger.isEnabledFor(level)) or self.runtime.telemetry.observed(event)
+
+    def _joined_event(self, started_ns: int, payload: Any, socket: Socket, result: str) -> None:
+        duration = self.runtime.clock.now_ns() - started_ns
+        if self._log_join is not None and logger.isEnabledFor(self._log_join):
+            logger.log(
+                self._log_join,
+                "%s %s in %s\n  Parameters: %r",
+                "JOINED" if result == "ok" else "REFUSED JOIN",
+                self.topic,
+                format_duration(duration),
+                filter_values(payload),
+            )
+        metadata = {"params": payload, "socket": socket, "result": result}
+        self.runtime.telemetry.execute(CHANNEL_JOINED, {"duration": duration}, metadata)
+
+    def _handled_in(self, started_ns: int, message: _In, socket: Socket) -> None:
+        duration = self.runtime.clock.now_ns() - started_ns
+        if self._log_in is not None and logger.isEnabledFor(self._log_in):
+            logger.log(
+                self._log_in,
+                "HANDLED %s INCOMING ON %s (%s) in %s\n  Parameters: %r",
+                message.event,
+                self.topic,
+                self.name,
+                format_duration(duration),
+                filter_values(message.payload),
+            )
+        metadata = {"ref": message.ref, "event": message.event, "params": message.payload, "socket": socket}
+        self.runtime.telemetry.execute(CHANNEL_HANDLED_IN, {"duration": duration}, metadata)
+
     async def _join(self, payload: Any) -> None:
         try:
             await self._run_join(payload)
@@ -384,8 +448,12 @@ class ChannelProcess:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         self._doing = "join"
         socket = self.socket
+        observed = self._observed(self._log_join, CHANNEL_JOINED)
+        started = self.runtime.clock.now_ns()
         try:
             result = await self._call("join", socket.topic, payload, socket)
+            if observed:
+                self._joined_event(started, payload, socket, "ok" if isinstance(result, Ok) else "error")
             if isinstance(result, Ok):
                 if not _is_socket(result.socket):
                     raise InvalidReturn(f"{self.name}.join returned ok({result.socket!r}); expected ok(socket)")

@@ -7,6 +7,7 @@ checker can follow.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +43,14 @@ class Error:
 
 @dataclass(frozen=True)
 class NoReply:
-    """Carry on with the given socket and send nothing back."""
+    """Carry on with the given socket and send nothing back.
+
+    With a `timeout` (seconds), `handle_info("timeout")` follows if no message arrives
+    first, as a GenServer's `{:noreply, state, timeout}` does.
+    """
 
     socket: Socket = field(repr=False)
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,24 @@ def error(reply: Any = None) -> Error:
     return Error({} if reply is None else reply)
 
 
-def noreply(socket: Socket) -> NoReply:
-    """Keep the (possibly updated) socket and reply nothing."""
+def noreply(socket: Socket, *, timeout: float | None = None) -> NoReply:
+    """Keep the (possibly updated) socket and reply nothing.
+
+    `timeout` (seconds of runtime time) is Phoenix's `{:noreply, socket, timeout}`: when the
+    channel receives no message for that long, its `handle_info` gets `"timeout"`. Any message
+    that arrives first cancels it; `math.inf` means no timeout.
+
+    Raises:
+        ValueError: the timeout is negative or not a number.
+    """
     result = object.__new__(NoReply)  # a frozen dataclass's __init__ is slow, and this is a hot path
-    result.__dict__["socket"] = socket
+    fields = result.__dict__
+    fields["socket"], fields["timeout"] = socket, None
+    if timeout is not None:
+        if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout >= 0):
+            raise ValueError(f"noreply timeout must be a number of seconds >= 0 or math.inf (got {timeout!r})")
+        if timeout != math.inf:
+            fields["timeout"] = timeout
     return result
 
 

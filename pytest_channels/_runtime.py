@@ -30,6 +30,7 @@ from ._process import ChannelProcess, Transport, _Close, _In, _Join, _Leave, _re
 from ._pubsub import PubSub, Subscriber
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
+from ._telemetry import SOCKET_CONNECTED, Telemetry
 from ._token import Tokens
 
 logger = logging.getLogger("pytest_channels")
@@ -58,6 +59,8 @@ class Runtime:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.pubsub = pubsub if pubsub is not None else PubSub()
         self.tokens = Tokens(secret_key_base or secrets.token_urlsafe(32), self._wall_ms)
+        self.telemetry = Telemetry()
+        """Phoenix's telemetry events for this runtime: attach observers here."""
         self.check_payloads = check_payloads
         self.idle_timeout = idle_timeout
         self._runq: deque[ChannelProcess] = deque()
@@ -294,6 +297,22 @@ class Runtime:
         """
         name = handler.__qualname__
         wire_params = to_wire(params, where=f"{name} connect params", check=self.check_payloads)
+        started = self.clock.now_ns()
+        result = await self._connect(handler, wire_params, connect_info)
+        if self.telemetry.observed(SOCKET_CONNECTED):
+            metadata = {
+                "user_socket": handler,
+                "params": wire_params,
+                "connect_info": dict(connect_info or {}),
+                "result": "ok" if isinstance(result, Ok) else "error",
+            }
+            self.telemetry.execute(SOCKET_CONNECTED, {"duration": self.clock.now_ns() - started}, metadata)
+        return result
+
+    async def _connect(
+        self, handler: type[SocketHandler], wire_params: Any, connect_info: Mapping[str, Any] | None
+    ) -> Ok | Error:
+        name = handler.__qualname__
         instance = handler()
         socket = Socket(handler=handler, runtime=self)
         result = await _resolve(instance.connect(wire_params, socket, dict(connect_info or {})))
