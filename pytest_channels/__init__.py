@@ -53,6 +53,7 @@ __all__ = (
     "Subscriber",
     "Tokens",
     "Atom",
+    "Telemetry",
     "Clock",
     "SystemClock",
     "VirtualClock",

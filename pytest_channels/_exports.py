@@ -73,6 +73,7 @@ from ._socket import Route as Route
 from ._socket import Socket as Socket
 from ._socket import SocketHandler as SocketHandler
 from ._socket import route as route
+from ._telemetry import Telemetry as Telemetry
 from ._token import Tokens as Tokens
 
 _public.rename_module(globals(), "pytest_channels", _names)
