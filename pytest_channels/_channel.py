@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ._clock import Timer
 from ._errors import BroadcastError
 from ._messages import Reason
-from ._results import InfoResult, InResult, JoinResult, noreply
+from ._results import CallResult, InfoResult, InResult, JoinResult, noreply
 from ._telemetry import level_of
 
 if TYPE_CHECKING:
+    from ._calls import CallRef
     from ._process import ChannelProcess
     from ._socket import Socket
 
@@ -60,7 +61,7 @@ class Channel:
             level_of(cls.__name__, "log_join", cls.log_join),
             level_of(cls.__name__, "log_handle_in", cls.log_handle_in),
         )
-        callbacks = ("join", "handle_in", "handle_out", "handle_info", "terminate")
+        callbacks = ("join", "handle_in", "handle_out", "handle_info", "handle_call", "handle_cast", "terminate")
         cls._plain_callbacks = not any(inspect.iscoroutinefunction(getattr(cls, name)) for name in callbacks)
 
     # -- callbacks -------------------------------------------------------------------------
@@ -85,6 +86,19 @@ class Channel:
             "%s (topic %r) received unexpected message in handle_info: %r", type(self).__name__, socket.topic, message
         )
         return noreply(socket)
+
+    def handle_call(self, message: Any, from_: CallRef, socket: Socket) -> CallResult | Awaitable[CallResult]:
+        """Answer a call (`Runtime.call`, `channels.call`): `call_reply(socket, value)`, or
+        `noreply(socket)` and `from_.reply(value)` later. Default: crash, naming the call."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define handle_call(message, from_, socket); it was called with {message!r}"
+        )
+
+    def handle_cast(self, message: Any, socket: Socket) -> InfoResult | Awaitable[InfoResult]:
+        """Handle a cast (`Runtime.cast`, `channels.cast`): fire and forget. Default: crash, naming it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define handle_cast(message, socket); it was sent {message!r}"
+        )
 
     def terminate(self, reason: Reason, socket: Socket) -> Awaitable[None] | None:
         """Called once when the channel stops: on leave, close, stop, crash and teardown."""

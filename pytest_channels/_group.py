@@ -173,6 +173,14 @@ class GroupRuntime(Runtime):
         self.check_running("close")
         super().close(socket, reason)
 
+    async def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Any:
+        self.check_running("call")
+        return await super().call(socket, message, timeout=timeout)
+
+    def cast(self, socket: Socket, message: Any) -> None:
+        self.check_running("cast")
+        super().cast(socket, message)
+
     def broadcast(
         self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None
     ) -> BroadcastError | None:

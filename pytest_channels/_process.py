@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
+from ._calls import CallRef
 from ._channel import Channel, SocketRef
 from ._clock import Timer, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
 from ._messages import Broadcast, Close, Exit, Message, Reason, is_graceful, new_push, new_reply
 from ._payload import copy_wire, to_wire
 from ._pubsub import publisher
-from ._results import Error, NoReply, Ok, Replied, Stop, check_result
+from ._results import CallReplied, Error, NoReply, Ok, Replied, Stop, check_result
 from ._socket import Socket
 from ._telemetry import CHANNEL_HANDLED_IN, CHANNEL_JOINED, Event, filter_values, format_duration
 
@@ -71,6 +72,20 @@ class _Info:
         self.message = message
 
 
+class _Call:
+    __slots__ = ("caller", "message")
+
+    def __init__(self, message: Any, caller: CallRef) -> None:
+        self.message, self.caller = message, caller
+
+
+class _Cast:
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
 class _Close:
     __slots__ = ("reason",)
 
@@ -100,7 +115,7 @@ class _Extra:
 # A channel may push and broadcast once joined, and still inside terminate (as in Phoenix).
 _SENDING = ("joined", "stopping")
 
-_PLAIN_RESULTS = frozenset({Ok, Error, NoReply, Replied, Stop, type(None)})
+_PLAIN_RESULTS = frozenset({Ok, Error, NoReply, Replied, CallReplied, Stop, type(None)})
 
 # A channel that keeps sending itself messages never leaves its drain loop; yielding now and
 # then lets the real-time idle guard cancel it instead of hanging the test run.
@@ -136,6 +151,7 @@ class ChannelProcess:
         self._extra = _Extra(self)
         self._extra_topics: set[str] = set()
         self._idle_timer: Timer | None = None  # the timeout of a noreply(socket, timeout=...)
+        self.callers: list[CallRef] = []  # calls waiting for an answer, woken if the channel exits
         # Phoenix.Logger never logs channels on "phoenix..." topics (its own, such as LiveReload).
         quiet = socket.topic is not None and socket.topic.startswith("phoenix")
         self._log_join, self._log_in = (None, None) if quiet else channel._log_levels
@@ -317,6 +333,18 @@ class ChannelProcess:
                 socket = self.socket
                 result = await self._call("handle_info", message.message, socket)
                 self._apply("handle_info", result, socket)
+            elif isinstance(message, _Call):
+                self._doing = ("handle_call", message.message)
+                socket = self.socket
+                result = await self._call("handle_call", message.message, message.caller, socket)
+                if isinstance(result, CallReplied):
+                    message.caller.reply(result.value)
+                self._apply("handle_call", result, socket)
+            elif isinstance(message, _Cast):
+                self._doing = ("handle_cast", message.message)
+                socket = self.socket
+                result = await self._call("handle_cast", message.message, socket)
+                self._apply("handle_cast", result, socket)
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
@@ -359,7 +387,9 @@ class ChannelProcess:
         except InvalidReturn as exc:
             raise InvalidReturn(f"{exc} ({_where(function)})") from None
 
-    def _apply(self, callback: str, result: NoReply | Replied | Stop, given: Socket, ref: str | None = None) -> None:
+    def _apply(
+        self, callback: str, result: NoReply | Replied | CallReplied | Stop, given: Socket, ref: str | None = None
+    ) -> None:
         """Take the socket a callback returned and send its reply; the caller runs a Stop's exit.
 
         `given` is the socket the callback was called with: returned as it is, nothing changed.
@@ -497,6 +527,9 @@ class ChannelProcess:
         for topic in list(self._extra_topics):
             self.unsubscribe(topic)
         self.runtime._left(self)
+        for caller in self.callers:  # calls still waiting learn that no answer will come
+            caller.wake()
+        self.callers.clear()
 
     async def _exit(self, reason: Reason, *, graceful_close: bool = True, report: bool = True) -> None:
         """Stop: tell the client (graceful reasons only), terminate, then clean up and report.

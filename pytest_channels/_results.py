@@ -63,6 +63,14 @@ class Replied:
 
 
 @dataclass(frozen=True)
+class CallReplied:
+    """Answer the call being handled with `value` (`{:reply, value, socket}` in `handle_call`)."""
+
+    socket: Socket = field(repr=False)
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class Stop:
     """Stop the channel with `reason`, sending `reply` (a `(status, payload)` pair) first."""
 
@@ -75,6 +83,7 @@ JoinResult = Ok | Error
 ConnectResult = Ok | Error
 InResult = NoReply | Replied | Stop
 InfoResult = NoReply | Stop
+CallResult = CallReplied | NoReply | Stop
 
 
 def ok(socket: Socket, reply: Any = None) -> Ok:
@@ -122,6 +131,11 @@ def reply(socket: Socket, status: str, payload: Any = None) -> Replied:
     return result
 
 
+def call_reply(socket: Socket, value: Any = None) -> CallReplied:
+    """Answer the call being handled (in `handle_call`) with `value`: any Python value, passed as is."""
+    return CallReplied(socket, value)
+
+
 def stop(socket: Socket, reason: Reason = "normal", *, reply: tuple[str, Any] | None = None) -> Stop:
     """Stop the channel; `reply=(status, payload)` answers the current push first."""
     return Stop(socket, reason, reply)
@@ -133,6 +147,8 @@ _SHAPES = {
     "handle_in": "noreply(socket), reply(socket, status, payload) or stop(socket, reason, reply=...)",
     "handle_out": "noreply(socket) or stop(socket, reason)",
     "handle_info": "noreply(socket) or stop(socket, reason)",
+    "handle_call": "call_reply(socket, value), noreply(socket) (answer later with from_.reply) or stop(socket, reason)",
+    "handle_cast": "noreply(socket) or stop(socket, reason)",
 }
 
 _ACCEPTED: dict[str, tuple[type, ...]] = {
@@ -141,6 +157,8 @@ _ACCEPTED: dict[str, tuple[type, ...]] = {
     "handle_in": (NoReply, Replied, Stop),
     "handle_out": (NoReply, Stop),
     "handle_info": (NoReply, Stop),
+    "handle_call": (CallReplied, NoReply, Stop),
+    "handle_cast": (NoReply, Stop),
 }
 
 

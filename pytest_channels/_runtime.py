@@ -21,12 +21,13 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from ._calls import CallRef, refuse_exited
 from ._channel import Channel
-from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns
+from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotIdle
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
-from ._process import ChannelProcess, Transport, _Close, _In, _Join, _Leave, _resolve
+from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
 from ._pubsub import PubSub, Subscriber
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
@@ -431,6 +432,43 @@ class Runtime:
         process = _process_of(socket, "close")
         if process.alive:
             self._enqueue(process, _Close(reason))
+
+    # -- calls and casts -------------------------------------------------------------------------
+
+    async def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Any:
+        """Ask the channel behind `socket` a question and return its answer (GenServer.call).
+
+        The channel handles it in `handle_call(message, from_, socket)`, in mailbox order.
+        `timeout` is in seconds of this runtime's time (virtual in tests); the default is
+        GenServer's 5 s. From a channel's own async callback on a runtime that is not serving,
+        the wait is bounded by the real-time idle guard (`NotIdle`) instead.
+
+        Raises:
+            ChannelExited: the channel had exited, or exited before it answered.
+            CallTimeout: no answer within `timeout`.
+        """
+        __tracebackhide__ = True
+        process = _process_of(socket, "call")
+        delay = to_ns(timeout, name="call timeout")
+        refuse_exited(process, "call", message)
+        caller = CallRef(process, message)
+        process.callers.append(caller)
+        started = self.clock.now_ns()
+        process.runtime._enqueue(process, _Call(message, caller))
+        if self._serving or self._tg is not None:
+            await caller.wait(timeout, guarded=not self._serving and isinstance(self.clock, VirtualClock))
+        else:
+            await self.run_until(started + delay, lambda: caller.done)
+        return caller.outcome(timeout, started)
+
+    def cast(self, socket: Socket, message: Any) -> None:
+        """Send `message` to the channel's `handle_cast` and return at once (GenServer.cast).
+
+        As in OTP, a cast to a channel that has exited is dropped without a word.
+        """
+        process = _process_of(socket, "cast")
+        if process.alive:
+            process.runtime._enqueue(process, _Cast(message))
 
     # -- broadcasts ------------------------------------------------------------------------------
 
