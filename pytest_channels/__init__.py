@@ -55,6 +55,7 @@ __all__ = (
     "PubSubAdapter",
     "LocalAdapter",
     "Subscriber",
+    "Dispatcher",
     "Tokens",
     "Atom",
     "Telemetry",

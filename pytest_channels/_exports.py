@@ -52,6 +52,7 @@ from ._network import Packet as Packet
 from ._network import Uniform as Uniform
 from ._process import ChannelProcess as ChannelProcess
 from ._process import Transport as Transport
+from ._pubsub import Dispatcher as Dispatcher
 from ._pubsub import LocalAdapter as LocalAdapter
 from ._pubsub import PubSub as PubSub
 from ._pubsub import PubSubAdapter as PubSubAdapter

@@ -28,7 +28,7 @@ from ._errors import BroadcastError, InvalidReturn, NotIdle
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
-from ._pubsub import PubSub, Subscriber
+from ._pubsub import Dispatcher, PubSub, Subscriber
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
 from ._telemetry import SOCKET_CONNECTED, Telemetry
@@ -473,31 +473,109 @@ class Runtime:
     # -- broadcasts ------------------------------------------------------------------------------
 
     def broadcast(
-        self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None
+        self,
+        topic: str,
+        event: str,
+        payload: Any = None,
+        *,
+        from_: Subscriber | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> BroadcastError | None:
         """Broadcast to every subscriber of `topic` (except `from_`), on every node.
 
-        Returns a BroadcastError when the adapter could not publish to other nodes.
+        `dispatcher` delivers to this node's subscribers instead of the default (see
+        `PubSub.local_broadcast`); other nodes use the default. Returns a BroadcastError
+        when the adapter could not publish to other nodes.
         """
         __tracebackhide__ = True
-        return self._publish(topic, event, payload, from_, local=False)
+        return self._publish(topic, event, payload, from_, local=False, dispatcher=dispatcher)
 
-    def local_broadcast(self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None) -> None:
+    def broadcast_or_raise(
+        self,
+        topic: str,
+        event: str,
+        payload: Any = None,
+        *,
+        from_: Subscriber | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        """`broadcast`, raising the BroadcastError instead of returning it (Phoenix's `broadcast!`)."""
+        __tracebackhide__ = True
+        failure = self.broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
+        if failure is not None:
+            raise failure
+
+    def local_broadcast(
+        self,
+        topic: str,
+        event: str,
+        payload: Any = None,
+        *,
+        from_: Subscriber | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
         """Broadcast to this node's subscribers only."""
-        self._publish(topic, event, payload, from_, local=True)
+        self._publish(topic, event, payload, from_, local=True, dispatcher=dispatcher)
 
-    def _publish(
-        self, topic: str, event: str, payload: Any, from_: Subscriber | None, *, local: bool
-    ) -> BroadcastError | None:
+    def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
+        """Broadcast to the subscribers of `topic` on the node named `node` only (`direct_broadcast`).
+
+        This node's own name delivers here. Returns a BroadcastError when the node cannot
+        be reached: unknown, or an adapter that cannot address one node. Delivery is at most
+        once, as for every broadcast.
+        """
+        __tracebackhide__ = True
+        if not isinstance(node, str):
+            raise TypeError(f"direct_broadcast needs a node name, a str (got {node!r})")
+        message = self._message(topic, event, payload)
+        if node == self.pubsub.node_name:
+            self.pubsub.local_broadcast(message)
+            return None
+        adapter = self.pubsub.adapter
+        what = f"direct_broadcast {event!r} on {topic!r} to node {node!r}"
+        send = getattr(adapter, "direct_publish", None)
+        if send is None:
+            return BroadcastError(
+                f"{what}: this node is {self.pubsub.node_name!r} and its adapter {type(adapter).__name__} "
+                "cannot send to one node"
+            )
+        try:
+            send(node, message)
+        except Exception as exc:
+            failure = BroadcastError(f"{what} failed: {exc}")
+            failure.__cause__ = exc
+            return failure
+        return None
+
+    def direct_broadcast_or_raise(self, node: str, topic: str, event: str, payload: Any = None) -> None:
+        """`direct_broadcast`, raising the BroadcastError instead of returning it (`direct_broadcast!`)."""
+        __tracebackhide__ = True
+        failure = self.direct_broadcast(node, topic, event, payload)
+        if failure is not None:
+            raise failure
+
+    def _message(self, topic: str, event: str, payload: Any) -> Broadcast:
         __tracebackhide__ = True
         if not isinstance(topic, str) or not isinstance(event, str):
             raise TypeError(f"broadcast needs a str topic and event (got topic={topic!r}, event={event!r})")
         wire = to_wire(payload, where=lambda: f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
-        message = Broadcast(topic, event, wire, self.clock.now_ns(), origin=self.pubsub.node)
+        return Broadcast(topic, event, wire, self.clock.now_ns(), origin=self.pubsub.node)
+
+    def _publish(
+        self,
+        topic: str,
+        event: str,
+        payload: Any,
+        from_: Subscriber | None,
+        *,
+        local: bool,
+        dispatcher: Dispatcher | None = None,
+    ) -> BroadcastError | None:
+        __tracebackhide__ = True
+        message = self._message(topic, event, payload)
+        self.pubsub.local_broadcast(message, from_=from_, dispatcher=dispatcher)
         if local:
-            self.pubsub.local_broadcast(message, from_=from_)
             return None
-        self.pubsub.local_broadcast(message, from_=from_)
         try:
             self.pubsub.adapter.publish(message)
         except Exception as exc:
