@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from pytest_channels import (
@@ -16,6 +17,7 @@ from pytest_channels import (
     InResult,
     JoinResult,
     NodeStopped,
+    Runtime,
     Socket,
     call_reply,
     noreply,
@@ -216,3 +218,29 @@ def test_on_a_virtual_loop_a_call_times_out_in_virtual_time_too(channels: Channe
 async def test_an_async_test_awaits_its_calls(channels: AsyncChannelCase) -> None:
     socket = await channels.subscribe_and_join_or_raise(channels.socket(), "counter:1", channel=Counter)
     assert await channels.call(socket, "ping") == "pong"
+
+
+class Discard:
+    """A transport that drops what it gets: these tests only read the answers to calls."""
+
+    def deliver(self, message: Any) -> None:
+        pass
+
+    def exited(self, exit: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_serving_runtime_answers_calls_and_times_them_out_on_its_own_clock(backend: str) -> None:
+    async def main() -> tuple[Any, str]:
+        runtime = Runtime()
+        async with runtime.serving():
+            socket = (await runtime.join(runtime.socket(), "c", {}, Discard(), channel=Counter)).socket
+            answer = await runtime.call(socket, ("add", 2))
+            with pytest.raises(CallTimeout) as info:
+                await runtime.call(socket, "never", timeout=0.01)  # real-time: a 10 ms bound, on the system clock
+        return answer, str(info.value)
+
+    answer, message = anyio.run(main, backend=backend)
+    assert answer == 2
+    assert "got no answer within 0.01s of real time" in message
