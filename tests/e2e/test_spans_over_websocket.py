@@ -8,11 +8,11 @@ from e2e_servers import eventually, raw_client, serve_uvicorn
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pytest_channels.opentelemetry import instrument  # noqa: E402
+from pytest_channels.opentelemetry import instrument
 
 pytestmark = pytest.mark.asyncio  # the websockets client runs on asyncio
 
