@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ._clock import Timer
 from ._errors import BroadcastError
 from ._messages import Reason
-from ._results import InfoResult, InResult, JoinResult, noreply
+from ._results import CallResult, InfoResult, InResult, JoinResult, noreply
+from ._telemetry import level_of
 
 if TYPE_CHECKING:
+    from ._calls import CallRef
     from ._process import ChannelProcess
     from ._socket import Socket
 
@@ -47,6 +49,14 @@ class Channel:
     channel's own waits are (on a virtual event loop), real otherwise.
     """
 
+    log_join: ClassVar[str | int | bool] = "info"
+    """The level of the line logged when a join returns (`use Phoenix.Channel, log_join:`); False logs none."""
+
+    log_handle_in: ClassVar[str | int | bool] = "debug"
+    """The level of the line logged when `handle_in` returns (`log_handle_in:`); False logs none."""
+
+    _log_levels: ClassVar[tuple[int | None, int | None]] = (logging.INFO, logging.DEBUG)
+
     _process: ChannelProcess
     _plain_callbacks: ClassVar[bool] = True
     """No callback is `async def`: the runtime may then run this channel's mailbox inline."""
@@ -61,7 +71,11 @@ class Channel:
                 f"{cls.__name__}.shutdown must be a finite number of seconds >= 0, the time terminate may "
                 f"take before the channel is killed (got {bound!r})"
             )
-        callbacks = ("join", "handle_in", "handle_out", "handle_info", "terminate")
+        cls._log_levels = (
+            level_of(cls.__name__, "log_join", cls.log_join),
+            level_of(cls.__name__, "log_handle_in", cls.log_handle_in),
+        )
+        callbacks = ("join", "handle_in", "handle_out", "handle_info", "handle_call", "handle_cast", "terminate")
         cls._plain_callbacks = not any(inspect.iscoroutinefunction(getattr(cls, name)) for name in callbacks)
 
     # -- callbacks -------------------------------------------------------------------------
@@ -86,6 +100,19 @@ class Channel:
             "%s (topic %r) received unexpected message in handle_info: %r", type(self).__name__, socket.topic, message
         )
         return noreply(socket)
+
+    def handle_call(self, message: Any, from_: CallRef, socket: Socket) -> CallResult | Awaitable[CallResult]:
+        """Answer a call (`Runtime.call`, `channels.call`): `call_reply(socket, value)`, or
+        `noreply(socket)` and `from_.reply(value)` later. Default: crash, naming the call."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define handle_call(message, from_, socket); it was called with {message!r}"
+        )
+
+    def handle_cast(self, message: Any, socket: Socket) -> InfoResult | Awaitable[InfoResult]:
+        """Handle a cast (`Runtime.cast`, `channels.cast`): fire and forget. Default: crash, naming it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define handle_cast(message, socket); it was sent {message!r}"
+        )
 
     def terminate(self, reason: Reason, socket: Socket) -> Awaitable[None] | None:
         """Called once when the channel stops: on leave, close, stop, crash and teardown."""
@@ -124,6 +151,8 @@ class Channel:
         """Also receive broadcasts on `topic`, as `Broadcast` messages in `handle_info`.
 
         Subscribing twice to one topic is a no-op; the subscription ends with the channel.
+        Unlike `push` and `broadcast` it works inside `join` too, as in Phoenix; a join that is
+        refused or crashes drops the subscription again.
         """
         self._process.subscribe(topic)
 

@@ -34,6 +34,10 @@ class ClusterAdapter:
     def publish(self, broadcast: Broadcast) -> None:
         self._cluster._publish(self.node_name, broadcast)
 
+    def direct_publish(self, node_name: str, broadcast: Broadcast) -> None:
+        """Send the broadcast to the node `node_name` only; UnknownNode if the cluster has none."""
+        self._cluster._publish(self.node_name, broadcast, only=node_name)
+
 
 class Node:
     """One node of a `Cluster`: a name and a runtime. Get it with `cluster.node(name)` or `cluster[name]`.
@@ -249,10 +253,15 @@ class Cluster:
             raise UnknownNode(f"unknown node {name!r}; the cluster's nodes are {listed}")
         return node
 
-    def _publish(self, source: str, broadcast: Broadcast) -> None:
+    def _publish(self, source: str, broadcast: Broadcast, *, only: str | None = None) -> None:
         if broadcast.origin is None:
             broadcast = dataclasses.replace(broadcast, origin=source)
         sender = publisher.get()
+        if only is not None:
+            # Sent even to a stopped node, as to any address: the network counts it as node_down.
+            target = self._lookup(only)
+            self.network.send(source, only, broadcast, publisher=sender, target_runtime=target.runtime)
+            return
         for name, node in self._nodes.items():
             if name != source and node.running:
                 self.network.send(source, name, broadcast, publisher=sender, target_runtime=node.runtime)

@@ -23,6 +23,14 @@ class NotJoined(ChannelsError):
     """A channel function was used where the channel is not joined (inside `join`, or after exit)."""
 
 
+class ChannelExited(ChannelsError):
+    """A channel was called (`Runtime.call`) after it exited, or exited before it answered."""
+
+
+class CallTimeout(ChannelsError, TimeoutError):
+    """A call (`Runtime.call`) got no answer within its timeout; the message says when."""
+
+
 class NotIdle(ChannelsError):
     """The runtime did not become idle within its real-time limit."""
 
@@ -30,8 +38,8 @@ class NotIdle(ChannelsError):
 class TokenError(ChannelsError):
     """Verifying a token failed; `reason` is `"missing"`, `"invalid"` or `"expired"`."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
 
 

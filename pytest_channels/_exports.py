@@ -13,6 +13,7 @@ from types import FunctionType as FunctionType_
 from . import __all__ as _names  # the package lists the public names; each is imported here
 from . import _public
 from ._asgi import ChannelsApp as ChannelsApp
+from ._calls import CallRef as CallRef
 from ._channel import Channel as Channel
 from ._channel import SocketRef as SocketRef
 from ._clock import Clock as Clock
@@ -25,6 +26,8 @@ from ._cluster import ClusterAdapter as ClusterAdapter
 from ._cluster import Node as Node
 from ._errors import BroadcastError as BroadcastError
 from ._errors import BrokerUnreachable as BrokerUnreachable
+from ._errors import CallTimeout as CallTimeout
+from ._errors import ChannelExited as ChannelExited
 from ._errors import ChannelsError as ChannelsError
 from ._errors import InvalidReturn as InvalidReturn
 from ._errors import NodeStopped as NodeStopped
@@ -34,6 +37,7 @@ from ._errors import PayloadError as PayloadError
 from ._errors import PresenceError as PresenceError
 from ._errors import TokenError as TokenError
 from ._errors import UnknownNode as UnknownNode
+from ._etf import Atom as Atom
 from ._messages import Broadcast as Broadcast
 from ._messages import Close as Close
 from ._messages import Exit as Exit
@@ -51,10 +55,13 @@ from ._presence import Presence as Presence
 from ._presence import PresenceServer as PresenceServer
 from ._process import ChannelProcess as ChannelProcess
 from ._process import Transport as Transport
+from ._pubsub import Dispatcher as Dispatcher
 from ._pubsub import LocalAdapter as LocalAdapter
 from ._pubsub import PubSub as PubSub
 from ._pubsub import PubSubAdapter as PubSubAdapter
 from ._pubsub import Subscriber as Subscriber
+from ._results import CallReplied as CallReplied
+from ._results import CallResult as CallResult
 from ._results import ConnectResult as ConnectResult
 from ._results import Error as Error
 from ._results import InfoResult as InfoResult
@@ -64,6 +71,7 @@ from ._results import NoReply as NoReply
 from ._results import Ok as Ok
 from ._results import Replied as Replied
 from ._results import Stop as Stop
+from ._results import call_reply as call_reply
 from ._results import error as error
 from ._results import noreply as noreply
 from ._results import ok as ok
@@ -75,6 +83,7 @@ from ._socket import Route as Route
 from ._socket import Socket as Socket
 from ._socket import SocketHandler as SocketHandler
 from ._socket import route as route
+from ._telemetry import Telemetry as Telemetry
 from ._token import Tokens as Tokens
 
 _public.rename_module(globals(), "pytest_channels", _names)

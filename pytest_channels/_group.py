@@ -18,7 +18,7 @@ from ._clock import VirtualClock, format_ns
 from ._errors import BroadcastError, NodeStopped, NotIdle
 from ._messages import Reason
 from ._process import ChannelProcess, Transport
-from ._pubsub import Subscriber
+from ._pubsub import Dispatcher, Subscriber
 from ._results import Error, Ok
 from ._runtime import Runtime
 from ._socket import Socket, SocketHandler
@@ -173,12 +173,38 @@ class GroupRuntime(Runtime):
         self.check_running("close")
         super().close(socket, reason, timeout=timeout)
 
+    async def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Any:
+        self.check_running("call")
+        return await super().call(socket, message, timeout=timeout)
+
+    def cast(self, socket: Socket, message: Any) -> None:
+        self.check_running("cast")
+        super().cast(socket, message)
+
     def broadcast(
-        self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None
+        self,
+        topic: str,
+        event: str,
+        payload: Any = None,
+        *,
+        from_: Subscriber | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> BroadcastError | None:
         self.check_running("broadcast")
-        return super().broadcast(topic, event, payload, from_=from_)
+        return super().broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
 
-    def local_broadcast(self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None) -> None:
+    def local_broadcast(
+        self,
+        topic: str,
+        event: str,
+        payload: Any = None,
+        *,
+        from_: Subscriber | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
         self.check_running("local_broadcast")
-        super().local_broadcast(topic, event, payload, from_=from_)
+        super().local_broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
+
+    def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
+        self.check_running("direct_broadcast")
+        return super().direct_broadcast(node, topic, event, payload)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
+from ._calls import CallRef
 from ._channel import Channel, SocketRef
 from ._clock import LoopClock, Timer, VirtualClock, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
@@ -20,8 +21,9 @@ from ._loop import _LIBRARIES
 from ._messages import Broadcast, Close, Exit, Message, Reason, is_graceful, new_push, new_reply
 from ._payload import copy_wire, to_wire
 from ._pubsub import publisher
-from ._results import Error, NoReply, Ok, Replied, Stop, check_result
+from ._results import CallReplied, Error, NoReply, Ok, Replied, Stop, check_result
 from ._socket import Socket
+from ._telemetry import CHANNEL_HANDLED_IN, CHANNEL_JOINED, Event, filter_values, format_duration
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -77,6 +79,20 @@ class _Info:
         self.message = message
 
 
+class _Call:
+    __slots__ = ("caller", "message")
+
+    def __init__(self, message: Any, caller: CallRef) -> None:
+        self.message, self.caller = message, caller
+
+
+class _Cast:
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
 class _Close:
     __slots__ = ("reason", "timeout")
 
@@ -106,7 +122,7 @@ class _Extra:
 # A channel may push and broadcast once joined, and still inside terminate (as in Phoenix).
 _SENDING = ("joined", "stopping")
 
-_PLAIN_RESULTS = frozenset({Ok, Error, NoReply, Replied, Stop, type(None)})
+_PLAIN_RESULTS = frozenset({Ok, Error, NoReply, Replied, CallReplied, Stop, type(None)})
 
 # A channel that keeps sending itself messages never leaves its drain loop; yielding now and
 # then lets the real-time idle guard cancel it instead of hanging the test run.
@@ -144,6 +160,11 @@ class ChannelProcess:
         self.kill_note: str | None = None  # why terminate was cut short, once it was
         self._waiting_at = ""  # where terminate was when its bound cancelled it
         self._on_exit: list[Callable[[ChannelProcess], None]] | None = None
+        self._idle_timer: Timer | None = None  # the timeout of a noreply(socket, timeout=...)
+        self.callers: list[CallRef] = []  # calls waiting for an answer, woken if the channel exits
+        # Phoenix.Logger never logs channels on "phoenix..." topics (its own, such as LiveReload).
+        quiet = socket.topic is not None and socket.topic.startswith("phoenix")
+        self._log_join, self._log_in = (None, None) if quiet else channel._log_levels
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
@@ -241,7 +262,10 @@ class ChannelProcess:
             publisher.reset(token)
 
     def subscribe(self, topic: str) -> None:
-        self._require_joined("subscribe", topic)
+        # Allowed inside join, as in Phoenix (its ChannelTest's "external subscriptions"); a
+        # refused or crashed join drops it again in _discard.
+        if self.state != "joining":
+            self._require_joined("subscribe", topic)
         if topic not in self._extra_topics:
             self._extra_topics.add(topic)
             self.runtime.pubsub.subscribe(topic, self._extra)
@@ -301,12 +325,20 @@ class ChannelProcess:
         if isinstance(message, _Join):
             await self._join(message.payload)
             return
+        if self._idle_timer is not None:  # a message arrived: no timeout (GenServer's rule)
+            self._idle_timer.cancel()
+            self._timers.discard(self._idle_timer)
+            self._idle_timer = None
         result: Any = None  # an entry of another kind (none exists yet) would do nothing
         try:
             if isinstance(message, _In):
                 self._doing = ("handle_in", message.event)
                 socket = self.socket._replace(ref=message.ref)
+                observed = self._observed(self._log_in, CHANNEL_HANDLED_IN)
+                started = self.runtime.clock.now_ns() if observed else 0
                 result = await self._call("handle_in", message.event, message.payload, socket)
+                if observed:
+                    self._handled_in(started, message, socket)
                 self._apply("handle_in", result, socket, ref=message.ref)
             elif isinstance(message, Broadcast):
                 self._doing = ("handle_out", message.event)
@@ -318,6 +350,18 @@ class ChannelProcess:
                 socket = self.socket
                 result = await self._call("handle_info", message.message, socket)
                 self._apply("handle_info", result, socket)
+            elif isinstance(message, _Call):
+                self._doing = ("handle_call", message.message)
+                socket = self.socket
+                result = await self._call("handle_call", message.message, message.caller, socket)
+                if isinstance(result, CallReplied):
+                    message.caller.reply(result.value)
+                self._apply("handle_call", result, socket)
+            elif isinstance(message, _Cast):
+                self._doing = ("handle_cast", message.message)
+                socket = self.socket
+                result = await self._call("handle_cast", message.message, socket)
+                self._apply("handle_cast", result, socket)
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
@@ -360,15 +404,20 @@ class ChannelProcess:
         except InvalidReturn as exc:
             raise InvalidReturn(f"{exc} ({_where(function)})") from None
 
-    def _apply(self, callback: str, result: NoReply | Replied | Stop, given: Socket, ref: str | None = None) -> None:
+    def _apply(
+        self, callback: str, result: NoReply | Replied | CallReplied | Stop, given: Socket, ref: str | None = None
+    ) -> None:
         """Take the socket a callback returned and send its reply; the caller runs a Stop's exit.
 
         `given` is the socket the callback was called with: returned as it is, nothing changed.
         """
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         socket = result.socket
-        if socket is given and type(result) is NoReply:  # nothing changed, nothing to send
-            return
+        if type(result) is NoReply:
+            if result.timeout is not None:
+                self._arm_timeout(result.timeout)
+            if socket is given:  # nothing changed, nothing to send
+                return
         if not isinstance(socket, Socket):
             raise InvalidReturn(
                 f"{self.name}.{callback} returned {type(result).__name__.lower()}({result.socket!r}, ...); "
@@ -387,6 +436,54 @@ class ChannelProcess:
             assert ref is not None  # check_result accepts stop(..., reply=) from handle_in only
             self.reply(ref, *result.reply)
 
+    def _arm_timeout(self, seconds: float) -> None:
+        clock = self.runtime.clock
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self._idle_timer = None
+            if not self.mailbox:  # a message queued but not yet handled still beats the timeout
+                self.send("timeout")
+
+        description = f"{self.name} (topic {self.topic!r}) handle_info('timeout') after {seconds}s without a message"
+        timer = clock.call_at(clock.now_ns() + to_ns(seconds, name="noreply timeout"), fire, description)
+        self._timers.add(timer)
+        self._idle_timer = timer
+
+    # -- what observers see: Phoenix's telemetry events and Phoenix.Logger's lines ---------------
+
+    def _observed(self, level: int | None, event: Event) -> bool:
+        return (level is not None and logger.isEnabledFor(level)) or self.runtime.telemetry.observed(event)
+
+    def _joined_event(self, started_ns: int, payload: Any, socket: Socket, result: str) -> None:
+        duration = self.runtime.clock.now_ns() - started_ns
+        if self._log_join is not None and logger.isEnabledFor(self._log_join):
+            logger.log(
+                self._log_join,
+                "%s %s in %s\n  Parameters: %r",
+                "JOINED" if result == "ok" else "REFUSED JOIN",
+                self.topic,
+                format_duration(duration),
+                filter_values(payload),
+            )
+        metadata = {"params": payload, "socket": socket, "result": result}
+        self.runtime.telemetry.execute(CHANNEL_JOINED, {"duration": duration}, metadata)
+
+    def _handled_in(self, started_ns: int, message: _In, socket: Socket) -> None:
+        duration = self.runtime.clock.now_ns() - started_ns
+        if self._log_in is not None and logger.isEnabledFor(self._log_in):
+            logger.log(
+                self._log_in,
+                "HANDLED %s INCOMING ON %s (%s) in %s\n  Parameters: %r",
+                message.event,
+                self.topic,
+                self.name,
+                format_duration(duration),
+                filter_values(message.payload),
+            )
+        metadata = {"ref": message.ref, "event": message.event, "params": message.payload, "socket": socket}
+        self.runtime.telemetry.execute(CHANNEL_HANDLED_IN, {"duration": duration}, metadata)
+
     async def _join(self, payload: Any) -> None:
         try:
             await self._run_join(payload)
@@ -398,8 +495,12 @@ class ChannelProcess:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         self._doing = "join"
         socket = self.socket
+        observed = self._observed(self._log_join, CHANNEL_JOINED)
+        started = self.runtime.clock.now_ns()
         try:
             result = await self._call("join", socket.topic, payload, socket)
+            if observed:
+                self._joined_event(started, payload, socket, "ok" if isinstance(result, Ok) else "error")
             if isinstance(result, Ok):
                 if not _is_socket(result.socket):
                     raise InvalidReturn(f"{self.name}.join returned ok({result.socket!r}); expected ok(socket)")
@@ -511,6 +612,9 @@ class ChannelProcess:
         callbacks, self._on_exit = self._on_exit, None
         for callback in callbacks or ():
             callback(self)
+        for caller in self.callers:  # calls still waiting learn that no answer will come
+            caller.wake()
+        self.callers.clear()
 
     async def _exit(
         self, reason: Reason, *, graceful_close: bool = True, report: bool = True, within: float | None = None

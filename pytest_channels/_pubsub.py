@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._messages import Broadcast
 
@@ -41,6 +42,11 @@ class PubSubAdapter(Protocol):
         ...
 
 
+Dispatcher = Callable[[list[tuple[Subscriber, Any]], Subscriber | None, Broadcast], object]
+"""Delivers one broadcast to a topic's entries, `(subscriber, metadata)` pairs, skipping `from_`
+if it likes (Phoenix.PubSub's custom dispatchers: `dispatch(entries, from, message)`)."""
+
+
 @dataclass
 class LocalAdapter:
     """The single-node adapter: there is nobody else to tell."""
@@ -61,7 +67,9 @@ class PubSubStatistics:
 class PubSub:
     """Topic subscriptions and dispatch, in the caller's process as Phoenix does it.
 
-    Subscribing twice delivers twice (as in Phoenix); `unsubscribe` removes every copy.
+    Subscribing twice delivers twice (as in Phoenix); `unsubscribe` removes every copy. Each
+    subscription may carry `metadata`, which a custom dispatcher reads (Phoenix's
+    `subscribe(pubsub, topic, metadata: value)`).
 
     Args:
         adapter: carries broadcasts to other nodes; defaults to `LocalAdapter`.
@@ -69,7 +77,7 @@ class PubSub:
 
     def __init__(self, adapter: PubSubAdapter | None = None) -> None:
         self.adapter: PubSubAdapter = adapter or LocalAdapter()
-        self._topics: defaultdict[str, list[Subscriber]] = defaultdict(list)
+        self._topics: defaultdict[str, list[tuple[Subscriber, Any]]] = defaultdict(list)
 
     @property
     def node_name(self) -> str:
@@ -83,20 +91,24 @@ class PubSub:
         """
         return None if isinstance(self.adapter, LocalAdapter) else self.adapter.node_name
 
-    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+    def subscribe(self, topic: str, subscriber: Subscriber, *, metadata: Any = None) -> None:
         if not isinstance(topic, str):
             raise TypeError(f"a topic must be a str (got {topic!r})")
-        self._topics[topic].append(subscriber)
+        self._topics[topic].append((subscriber, metadata))
 
     def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
         entries = self._topics.get(topic)
         if entries is None:
             return
-        entries[:] = [s for s in entries if s is not subscriber]
+        entries[:] = [entry for entry in entries if entry[0] is not subscriber]
         if not entries:
             del self._topics[topic]
 
     def subscribers(self, topic: str) -> list[Subscriber]:
+        return [subscriber for subscriber, _ in self._topics.get(topic, ())]
+
+    def entries(self, topic: str) -> list[tuple[Subscriber, Any]]:
+        """The topic's subscriptions as `(subscriber, metadata)` pairs (Registry.lookup)."""
         return list(self._topics.get(topic, ()))
 
     def broadcast(self, broadcast: Broadcast, *, from_: Subscriber | None = None) -> None:
@@ -106,9 +118,17 @@ class PubSub:
         self.local_broadcast(broadcast, from_=from_)
         self.adapter.publish(broadcast)
 
-    def local_broadcast(self, broadcast: Broadcast, *, from_: Subscriber | None = None) -> None:
-        """Deliver to this node's subscribers only."""
-        for subscriber in list(self._topics.get(broadcast.topic, ())):
+    def local_broadcast(
+        self, broadcast: Broadcast, *, from_: Subscriber | None = None, dispatcher: Dispatcher | None = None
+    ) -> None:
+        """Deliver to this node's subscribers only, through `dispatcher` if given."""
+        entries = self._topics.get(broadcast.topic)
+        if not entries:
+            return
+        if dispatcher is not None:
+            dispatcher(list(entries), from_, broadcast)
+            return
+        for subscriber, _ in list(entries):
             if subscriber is not from_:
                 subscriber.receive_broadcast(broadcast)
 

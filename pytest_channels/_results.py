@@ -7,6 +7,7 @@ checker can follow.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +43,14 @@ class Error:
 
 @dataclass(frozen=True)
 class NoReply:
-    """Carry on with the given socket and send nothing back."""
+    """Carry on with the given socket and send nothing back.
+
+    With a `timeout` (seconds), `handle_info("timeout")` follows if no message arrives
+    first, as a GenServer's `{:noreply, state, timeout}` does.
+    """
 
     socket: Socket = field(repr=False)
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,14 @@ class Replied:
     socket: Socket = field(repr=False)
     status: str
     payload: Any = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallReplied:
+    """Answer the call being handled with `value` (`{:reply, value, socket}` in `handle_call`)."""
+
+    socket: Socket = field(repr=False)
+    value: Any = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ JoinResult = Ok | Error
 ConnectResult = Ok | Error
 InResult = NoReply | Replied | Stop
 InfoResult = NoReply | Stop
+CallResult = CallReplied | NoReply | Stop
 
 
 def ok(socket: Socket, reply: Any = None) -> Ok:
@@ -87,10 +102,24 @@ def error(reply: Any = None) -> Error:
     return Error({} if reply is None else reply)
 
 
-def noreply(socket: Socket) -> NoReply:
-    """Keep the (possibly updated) socket and reply nothing."""
+def noreply(socket: Socket, *, timeout: float | None = None) -> NoReply:
+    """Keep the (possibly updated) socket and reply nothing.
+
+    `timeout` (seconds of runtime time) is Phoenix's `{:noreply, socket, timeout}`: when the
+    channel receives no message for that long, its `handle_info` gets `"timeout"`. Any message
+    that arrives first cancels it; `math.inf` means no timeout.
+
+    Raises:
+        ValueError: the timeout is negative or not a number.
+    """
     result = object.__new__(NoReply)  # a frozen dataclass's __init__ is slow, and this is a hot path
-    result.__dict__["socket"] = socket
+    fields = result.__dict__
+    fields["socket"], fields["timeout"] = socket, None
+    if timeout is not None:
+        if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout >= 0):
+            raise ValueError(f"noreply timeout must be a number of seconds >= 0 or math.inf (got {timeout!r})")
+        if timeout != math.inf:
+            fields["timeout"] = timeout
     return result
 
 
@@ -100,6 +129,11 @@ def reply(socket: Socket, status: str, payload: Any = None) -> Replied:
     fields = result.__dict__
     fields["socket"], fields["status"], fields["payload"] = socket, status, {} if payload is None else payload
     return result
+
+
+def call_reply(socket: Socket, value: Any = None) -> CallReplied:
+    """Answer the call being handled (in `handle_call`) with `value`: any Python value, passed as is."""
+    return CallReplied(socket, value)
 
 
 def stop(socket: Socket, reason: Reason = "normal", *, reply: tuple[str, Any] | None = None) -> Stop:
@@ -113,6 +147,8 @@ _SHAPES = {
     "handle_in": "noreply(socket), reply(socket, status, payload) or stop(socket, reason, reply=...)",
     "handle_out": "noreply(socket) or stop(socket, reason)",
     "handle_info": "noreply(socket) or stop(socket, reason)",
+    "handle_call": "call_reply(socket, value), noreply(socket) (answer later with from_.reply) or stop(socket, reason)",
+    "handle_cast": "noreply(socket) or stop(socket, reason)",
 }
 
 _ACCEPTED: dict[str, tuple[type, ...]] = {
@@ -121,6 +157,8 @@ _ACCEPTED: dict[str, tuple[type, ...]] = {
     "handle_in": (NoReply, Replied, Stop),
     "handle_out": (NoReply, Stop),
     "handle_info": (NoReply, Stop),
+    "handle_call": (CallReplied, NoReply, Stop),
+    "handle_cast": (NoReply, Stop),
 }
 
 

@@ -21,15 +21,17 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotIdle
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
-from ._process import ChannelProcess, Transport, _Close, _In, _Join, _Leave, _resolve
-from ._pubsub import PubSub, Subscriber
+from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
+from ._pubsub import Dispatcher, PubSub, Subscriber
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
+from ._telemetry import SOCKET_CONNECTED, Telemetry
 from ._token import Tokens
 
 logger = logging.getLogger("pytest_channels")
@@ -58,6 +60,8 @@ class Runtime:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.pubsub = pubsub if pubsub is not None else PubSub()
         self.tokens = Tokens(secret_key_base or secrets.token_urlsafe(32), self._wall_ms)
+        self.telemetry = Telemetry()
+        """Phoenix's telemetry events for this runtime: attach observers here."""
         self.check_payloads = check_payloads
         self.idle_timeout = idle_timeout
         self._runq: deque[ChannelProcess] = deque()
@@ -300,6 +304,22 @@ class Runtime:
         """
         name = handler.__qualname__
         wire_params = to_wire(params, where=f"{name} connect params", check=self.check_payloads)
+        started = self.clock.now_ns()
+        result = await self._connect(handler, wire_params, connect_info)
+        if self.telemetry.observed(SOCKET_CONNECTED):
+            metadata = {
+                "user_socket": handler,
+                "params": wire_params,
+                "connect_info": dict(connect_info or {}),
+                "result": "ok" if isinstance(result, Ok) else "error",
+            }
+            self.telemetry.execute(SOCKET_CONNECTED, {"duration": self.clock.now_ns() - started}, metadata)
+        return result
+
+    async def _connect(
+        self, handler: type[SocketHandler], wire_params: Any, connect_info: Mapping[str, Any] | None
+    ) -> Ok | Error:
+        name = handler.__qualname__
         instance = handler()
         socket = Socket(handler=handler, runtime=self)
         result = await _resolve(instance.connect(wire_params, socket, dict(connect_info or {})))
@@ -423,34 +443,149 @@ class Runtime:
         if process.alive:
             self._enqueue(process, _Close(reason, timeout))
 
+    # -- calls and casts -------------------------------------------------------------------------
+
+    async def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Any:
+        """Ask the channel behind `socket` a question and return its answer (GenServer.call).
+
+        The channel handles it in `handle_call(message, from_, socket)`, in mailbox order.
+        `timeout` is in seconds of this runtime's time (virtual in tests); the default is
+        GenServer's 5 s. From a channel's own async callback on a runtime that is not serving,
+        the wait is bounded by the real-time idle guard (`NotIdle`) instead.
+
+        Raises:
+            ChannelExited: the channel had exited, or exited before it answered.
+            CallTimeout: no answer within `timeout`.
+        """
+        __tracebackhide__ = True
+        process = _process_of(socket, "call")
+        delay = to_ns(timeout, name="call timeout")
+        refuse_exited(process, "call", message)
+        caller = CallRef(process, message)
+        process.callers.append(caller)
+        started = self.clock.now_ns()
+        process.runtime._enqueue(process, _Call(message, caller))
+        if self._serving or self._tg is not None:
+            await caller.wait(timeout, guarded=not self._serving and isinstance(self.clock, VirtualClock))
+        else:
+            await self.run_until(started + delay, lambda: caller.done)
+        return caller.outcome(timeout, started)
+
+    def cast(self, socket: Socket, message: Any) -> None:
+        """Send `message` to the channel's `handle_cast` and return at once (GenServer.cast).
+
+        As in OTP, a cast to a channel that has exited is dropped without a word.
+        """
+        process = _process_of(socket, "cast")
+        if process.alive:
+            process.runtime._enqueue(process, _Cast(message))
+
     # -- broadcasts ------------------------------------------------------------------------------
 
     def broadcast(
-        self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None
+        self,
+        topic: str,
+        event: str,
+        payload: Any = None,
+        *,
+        from_: Subscriber | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> BroadcastError | None:
         """Broadcast to every subscriber of `topic` (except `from_`), on every node.
 
-        Returns a BroadcastError when the adapter could not publish to other nodes.
+        `dispatcher` delivers to this node's subscribers instead of the default (see
+        `PubSub.local_broadcast`); other nodes use the default. Returns a BroadcastError
+        when the adapter could not publish to other nodes.
         """
         __tracebackhide__ = True
-        return self._publish(topic, event, payload, from_, local=False)
+        return self._publish(topic, event, payload, from_, local=False, dispatcher=dispatcher)
 
-    def local_broadcast(self, topic: str, event: str, payload: Any = None, *, from_: Subscriber | None = None) -> None:
+    def broadcast_or_raise(
+        self,
+        topic: str,
+        event: str,
+        payload: Any = None,
+        *,
+        from_: Subscriber | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        """`broadcast`, raising the BroadcastError instead of returning it (Phoenix's `broadcast!`)."""
+        __tracebackhide__ = True
+        failure = self.broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
+        if failure is not None:
+            raise failure
+
+    def local_broadcast(
+        self,
+        topic: str,
+        event: str,
+        payload: Any = None,
+        *,
+        from_: Subscriber | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
         """Broadcast to this node's subscribers only."""
-        self._publish(topic, event, payload, from_, local=True)
+        self._publish(topic, event, payload, from_, local=True, dispatcher=dispatcher)
 
-    def _publish(
-        self, topic: str, event: str, payload: Any, from_: Subscriber | None, *, local: bool
-    ) -> BroadcastError | None:
+    def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
+        """Broadcast to the subscribers of `topic` on the node named `node` only (`direct_broadcast`).
+
+        This node's own name delivers here. Returns a BroadcastError when the node cannot
+        be reached: unknown, or an adapter that cannot address one node. Delivery is at most
+        once, as for every broadcast.
+        """
+        __tracebackhide__ = True
+        if not isinstance(node, str):
+            raise TypeError(f"direct_broadcast needs a node name, a str (got {node!r})")
+        message = self._message(topic, event, payload)
+        if node == self.pubsub.node_name:
+            self.pubsub.local_broadcast(message)
+            return None
+        adapter = self.pubsub.adapter
+        what = f"direct_broadcast {event!r} on {topic!r} to node {node!r}"
+        send = getattr(adapter, "direct_publish", None)
+        if send is None:
+            return BroadcastError(
+                f"{what}: this node is {self.pubsub.node_name!r} and its adapter {type(adapter).__name__} "
+                "cannot send to one node"
+            )
+        try:
+            send(node, message)
+        except Exception as exc:
+            failure = BroadcastError(f"{what} failed: {exc}")
+            failure.__cause__ = exc
+            return failure
+        return None
+
+    def direct_broadcast_or_raise(self, node: str, topic: str, event: str, payload: Any = None) -> None:
+        """`direct_broadcast`, raising the BroadcastError instead of returning it (`direct_broadcast!`)."""
+        __tracebackhide__ = True
+        failure = self.direct_broadcast(node, topic, event, payload)
+        if failure is not None:
+            raise failure
+
+    def _message(self, topic: str, event: str, payload: Any) -> Broadcast:
         __tracebackhide__ = True
         if not isinstance(topic, str) or not isinstance(event, str):
             raise TypeError(f"broadcast needs a str topic and event (got topic={topic!r}, event={event!r})")
         wire = to_wire(payload, where=lambda: f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
-        message = Broadcast(topic, event, wire, self.clock.now_ns(), origin=self.pubsub.node)
+        return Broadcast(topic, event, wire, self.clock.now_ns(), origin=self.pubsub.node)
+
+    def _publish(
+        self,
+        topic: str,
+        event: str,
+        payload: Any,
+        from_: Subscriber | None,
+        *,
+        local: bool,
+        dispatcher: Dispatcher | None = None,
+    ) -> BroadcastError | None:
+        __tracebackhide__ = True
+        message = self._message(topic, event, payload)
+        self.pubsub.local_broadcast(message, from_=from_, dispatcher=dispatcher)
         if local:
-            self.pubsub.local_broadcast(message, from_=from_)
             return None
-        self.pubsub.local_broadcast(message, from_=from_)
         try:
             self.pubsub.adapter.publish(message)
         except Exception as exc:

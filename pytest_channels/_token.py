@@ -3,6 +3,11 @@
 Format: ``base64url(json([data, signed_at_ms, max_age_s])) "." base64url(hmac)``. The key is
 derived from the secret and the salt with PBKDF2-HMAC-SHA256, as Plug.Crypto does, and the
 signature is compared in constant time. Data must be JSON: nothing is ever unpickled.
+
+Encrypted tokens (`encrypt` / `decrypt`) are Phoenix's own format instead, so that a token
+made by `Phoenix.Token.encrypt` can be decrypted here and the other way round: the same key
+derivation, Erlang's term format for the data (see `_etf`) and Plug.Crypto's
+MessageEncryptor (see `_encryptor`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from . import _encryptor, _etf
 from ._errors import TokenError
 
 DEFAULT_MAX_AGE = 86_400
@@ -93,3 +99,68 @@ class Tokens:
     def _signature(self, salt: str, encoded: str) -> str:
         key = _derive_key(self._secret, salt)
         return _b64encode(hmac.new(key, encoded.encode(), hashlib.sha256).digest())
+
+    def encrypt(
+        self, secret: str, data: Any, *, max_age: float = DEFAULT_MAX_AGE, signed_at: float | None = None
+    ) -> str:
+        """Encrypt `data` as `Phoenix.Token.encrypt(endpoint, secret, data)` does: Phoenix can decrypt it.
+
+        Needs the `crypto` extra. `data` may hold what Erlang's term format can carry: `None`,
+        bools, numbers, `str` (an Elixir string), `bytes`, lists, tuples, dicts and `Atom`s.
+        `max_age` may be `math.inf` (Phoenix's `:infinity`); `signed_at` is in seconds since the epoch.
+        """
+        signed_ms = self._wall_ms() if signed_at is None else math.trunc(signed_at * 1000)
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or math.isnan(max_age):
+            raise ValueError(f"max_age must be a number of seconds or math.inf (got {max_age!r})")
+        embedded = _etf.Atom("infinity") if math.isinf(max_age) and max_age > 0 else max_age
+        try:
+            message = _etf.encode((data, signed_ms, embedded))
+        except ValueError as exc:
+            raise TypeError(f"token data must be made of Erlang terms (got {data!r}): {exc}") from None
+        return _encryptor.encrypt(message, _derive_key(self._secret, secret))
+
+    def decrypt(self, secret: str, token: str | None, *, max_age: float | None = None) -> Any:
+        """Return the data of a token from `encrypt` or Phoenix's `Phoenix.Token.encrypt`.
+
+        Raises TokenError("missing" | "invalid" | "expired") as `verify` does; a token encrypted
+        with another secret key base or `secret`, or altered, is "invalid". Atoms come back as
+        `Atom` (a `str`), `nil`/`true`/`false` as `None`/`True`/`False`, and binaries as `str`
+        when they are UTF-8 (else `bytes`).
+        """
+        if token is None:
+            raise TokenError("missing")
+        if not isinstance(token, str):
+            raise TokenError("invalid", f"a token is a str (got {type(token).__name__})")
+        message = _encryptor.decrypt(token, _derive_key(self._secret, secret))
+        if message is None:
+            raise TokenError(
+                "invalid",
+                "the token could not be decrypted: it was encrypted with another secret key base or secret, "
+                "or it was altered",
+            )
+        try:
+            term = _etf.decode(message)
+        except ValueError as exc:
+            raise TokenError("invalid", f"the decrypted token holds no readable data: {exc}") from None
+        match term:
+            case (data, int() as signed_ms, embedded):
+                pass
+            case (data, int() as signed_ms):  # Plug.Crypto 1.1 wrote no max age
+                embedded = DEFAULT_MAX_AGE
+            case {"data": data, "signed": int() as signed_ms}:  # Phoenix before Plug.Crypto
+                embedded = DEFAULT_MAX_AGE
+            case _:
+                raise TokenError("invalid", "the decrypted token is not {data, signed_at, max_age}")
+        limit: Any = embedded if max_age is None else max_age
+        if limit == "infinity" or (isinstance(limit, float) and math.isinf(limit) and limit > 0):
+            return data  # Plug.Crypto checks neither age nor signing time then
+        if not isinstance(limit, (int, float)) or isinstance(limit, bool):
+            raise TokenError("invalid", f"the token's max age {limit!r} is not a number")
+        if limit <= 0:
+            raise TokenError("expired")
+        now_ms = self._wall_ms()
+        if signed_ms > now_ms:
+            raise TokenError("invalid", "the token was signed in the future")
+        if signed_ms + math.trunc(limit * 1000) < now_ms:
+            raise TokenError("expired")
+        return data

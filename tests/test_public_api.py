@@ -10,10 +10,11 @@ import pytest
 
 import pytest_channels
 import pytest_channels._exports
+import pytest_channels.opentelemetry
 import pytest_channels.redis
 import pytest_channels.testing
 
-PUBLIC = [pytest_channels, pytest_channels.testing, pytest_channels.redis]
+PUBLIC = [pytest_channels, pytest_channels.testing, pytest_channels.redis, pytest_channels.opentelemetry]
 
 
 @pytest.mark.parametrize("module", PUBLIC, ids=lambda m: m.__name__)
@@ -25,7 +26,7 @@ def test_all_is_a_tuple_of_unique_names_that_exist(module: types.ModuleType) -> 
 
 
 # The package loads its names from _exports on first use: that is where they are defined.
-DEFINING = [pytest_channels._exports, pytest_channels.testing, pytest_channels.redis]
+DEFINING = [pytest_channels._exports, pytest_channels.testing, pytest_channels.redis, pytest_channels.opentelemetry]
 
 
 @pytest.mark.parametrize(("module", "public"), list(zip(DEFINING, PUBLIC, strict=True)), ids=lambda m: m.__name__)

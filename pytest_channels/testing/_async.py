@@ -20,7 +20,7 @@ from .._loop import VirtualTimeLimit
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
-from . import _faults, _presence
+from . import _calling, _faults, _presence
 from ._base import CaseBase
 from ._core import describe_time_limit
 
@@ -193,6 +193,10 @@ class AsyncChannelCase(CaseBase):
     def get_state(self, socket: Socket) -> Awaitable[Socket]:
         """See `ChannelCase.get_state`."""
         return self._wait("get_state", self._core.get_state, socket)
+
+    def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Awaitable[Any]:
+        """See `ChannelCase.call`."""
+        return self._wait("call", _calling.call, self._core, socket, message, timeout)
 
     def settle(self) -> Awaitable[None]:
         """See `ChannelCase.settle`."""

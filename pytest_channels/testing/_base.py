@@ -13,7 +13,7 @@ from .._presence import Presence, Presences
 from .._runtime import Runtime
 from .._settings import Settings
 from .._socket import Socket, SocketHandler
-from . import _faults, _nodes, _presence
+from . import _calling, _faults, _nodes, _presence
 from ._client import Client
 from ._core import TEST_SECRET, Core
 
@@ -169,6 +169,15 @@ class CaseBase:
         __tracebackhide__ = True
         self._check()
         return self._core.push(socket, event, payload)
+
+    def cast(self, socket: Socket, message: Any) -> None:
+        """Send `message` to the channel's `handle_cast` (GenServer.cast); it runs at the next wait.
+
+        A cast to a channel that has exited is dropped, as in OTP; on a stopped node it raises
+        `NodeStopped`.
+        """
+        self._check()
+        _calling.cast(self._core, socket, message)
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any = None) -> BroadcastError | None:
         """Broadcast on the socket's topic from the test: every subscriber but the test gets it.

@@ -16,7 +16,7 @@ from .._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
-from . import _faults, _presence
+from . import _calling, _faults, _presence
 from ._base import CaseBase
 
 T = TypeVar("T")
@@ -156,6 +156,19 @@ class ChannelCase(CaseBase):
         """The live channel's socket once it has handled everything sent before (`:sys.get_state`)."""
         __tracebackhide__ = True
         return self._run(self._core.get_state(socket))
+
+    def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Any:
+        """Ask the channel behind `socket` a question and return its answer (GenServer.call).
+
+        Its `handle_call(message, from_, socket)` answers, in mailbox order. The wait runs the
+        channels in virtual time for at most `timeout` virtual seconds (GenServer's 5 s).
+
+        Raises:
+            ChannelExited: the channel had exited, or exited before it answered.
+            CallTimeout: no answer within `timeout`; the clock is left at the deadline.
+        """
+        __tracebackhide__ = True
+        return self._run(_calling.call(self._core, socket, message, timeout))
 
     def settle(self) -> None:
         """Run every channel until idle, without moving time."""

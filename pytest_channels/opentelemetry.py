@@ -1,0 +1,24 @@
+"""Spans for production users: Phoenix's telemetry events, bridged to OpenTelemetry.
+
+`instrument(runtime)` records a span for each connection, join and handled push. Needs
+the `opentelemetry` extra (`pip install 'pytest-channels[opentelemetry]'`) and, to export
+the spans anywhere, an OpenTelemetry SDK set up as usual.
+"""
+
+from __future__ import annotations
+
+try:
+    import opentelemetry.trace as _trace  # noqa: F401 - only to say what is missing
+except ImportError as exc:  # pragma: no cover - the dev install has it
+    raise ImportError(
+        "pytest_channels.opentelemetry needs the opentelemetry-api package: "
+        "pip install 'pytest-channels[opentelemetry]'"
+    ) from exc
+
+# _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
+from . import _exports, _public  # noqa: F401
+from ._otel import instrument as instrument
+
+__all__ = ("instrument",)
+
+_public.rename_module(globals(), "pytest_channels.opentelemetry")

@@ -1,0 +1,124 @@
+"""Phoenix.PubSub's extras: direct_broadcast to one node, broadcast!, and subscription metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_channels import (
+    Broadcast,
+    BroadcastError,
+    PubSub,
+    Runtime,
+    Subscriber,
+    UnknownNode,
+    VirtualClock,
+)
+from pytest_channels.testing import ChannelCase
+
+
+class Inbox:
+    """A subscriber that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[Broadcast] = []
+
+    def receive_broadcast(self, broadcast: Broadcast) -> None:
+        self.received.append(broadcast)
+
+
+def test_direct_broadcast_reaches_the_one_node_named(channels: ChannelCase) -> None:
+    cluster = channels.cluster("a", "b", "c")
+    channels.subscribe("news", node="b")
+    channels.subscribe("news", node="c")
+    assert cluster["a"].runtime.direct_broadcast("b", "news", "headline", {"n": 1}) is None
+    got = channels.assert_broadcast("headline", {"n": 1}, topic="news")
+    assert got.origin == "a"
+    channels.refute_broadcast(timeout=1)
+    assert cluster.network.statistics().sent == 1
+
+
+def test_direct_broadcast_to_this_nodes_own_name_delivers_here(channels: ChannelCase) -> None:
+    cluster = channels.cluster("a", "b")
+    channels.subscribe("news", node="a")
+    channels.subscribe("news", node="b")
+    cluster["a"].runtime.direct_broadcast("a", "news", "local", {})
+    channels.assert_broadcast("local", topic="news")
+    channels.refute_broadcast(timeout=1)
+    assert cluster.network.statistics().sent == 0
+
+
+def test_direct_broadcast_to_an_unknown_node_is_a_broadcast_error_naming_the_nodes(channels: ChannelCase) -> None:
+    cluster = channels.cluster("a", "b")
+    failure = cluster["a"].runtime.direct_broadcast("z", "news", "headline")
+    assert isinstance(failure, BroadcastError)
+    assert str(failure) == (
+        "direct_broadcast 'headline' on 'news' to node 'z' failed: unknown node 'z'; the cluster's nodes are 'a', 'b'"
+    )
+    assert isinstance(failure.__cause__, UnknownNode)
+    with pytest.raises(BroadcastError, match="unknown node 'z'"):
+        cluster["a"].runtime.direct_broadcast_or_raise("z", "news", "headline")
+
+
+def test_direct_broadcast_to_a_stopped_node_is_lost_like_any_packet_to_it(channels: ChannelCase) -> None:
+    cluster = channels.cluster("a", "b")
+    channels.subscribe("news", node="b")
+    cluster.stop("b")
+    channels.settle()
+    assert cluster["a"].runtime.direct_broadcast("b", "news", "headline") is None
+    channels.refute_broadcast(timeout=1)
+    assert cluster.network.statistics().node_down == 1
+
+
+def test_without_a_cluster_only_this_nodes_own_name_can_be_reached(channels: ChannelCase) -> None:
+    channels.subscribe("news")
+    runtime = channels.runtime
+    assert runtime.direct_broadcast(runtime.pubsub.node_name, "news", "here") is None
+    channels.assert_broadcast("here", topic="news")
+    failure = runtime.direct_broadcast("elsewhere", "news", "there")
+    assert str(failure) == (
+        "direct_broadcast 'there' on 'news' to node 'elsewhere': this node is 'local' and its adapter "
+        "LocalAdapter cannot send to one node"
+    )
+
+
+class Unreachable:
+    node_name = "lonely"
+
+    def publish(self, broadcast: Broadcast) -> None:
+        raise ConnectionError("the broker is down")
+
+
+def test_broadcast_or_raise_on_the_runtime_raises_what_broadcast_returns() -> None:
+    runtime = Runtime(clock=VirtualClock(), pubsub=PubSub(Unreachable()))
+    inbox = Inbox()
+    runtime.pubsub.subscribe("news", inbox)
+    with pytest.raises(BroadcastError, match=r"could not reach other nodes: ConnectionError\('the broker is down'\)"):
+        runtime.broadcast_or_raise("news", "headline", {"n": 1})
+    assert [b.event for b in inbox.received] == ["headline"]  # the local delivery is done either way
+    runtime.local_broadcast("news", "local")  # never reaches the adapter
+
+
+def test_a_subscription_carries_metadata_that_a_dispatcher_reads(channels: ChannelCase) -> None:
+    pubsub = channels.runtime.pubsub
+    french, english = Inbox(), Inbox()
+    pubsub.subscribe("greetings", french, metadata={"lang": "fr"})
+    pubsub.subscribe("greetings", english, metadata={"lang": "en"})
+    assert pubsub.entries("greetings") == [(french, {"lang": "fr"}), (english, {"lang": "en"})]
+
+    def translate(entries: list[tuple[Subscriber, Any]], from_: Subscriber | None, broadcast: Broadcast) -> None:
+        for subscriber, metadata in entries:
+            if subscriber is not from_:
+                text = {"fr": "bonjour", "en": "hello"}[metadata["lang"]]
+                subscriber.receive_broadcast(Broadcast(broadcast.topic, broadcast.event, {"text": text}))
+
+    channels.runtime.broadcast("greetings", "greet", {}, dispatcher=translate, from_=english)
+    assert [b.payload for b in french.received] == [{"text": "bonjour"}]
+    assert english.received == []
+
+
+def test_subscribing_without_metadata_records_none(channels: ChannelCase) -> None:
+    inbox = Inbox()
+    channels.runtime.pubsub.subscribe("t", inbox)
+    assert channels.runtime.pubsub.entries("t") == [(inbox, None)]
