@@ -26,8 +26,9 @@ def make_app() -> ChannelsApp:
 
 
 @pytest.fixture
-def address() -> Iterator[str]:
+def address(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The app under uvicorn in a thread, on a free loopback port."""
+    monkeypatch.setenv("SECRET_KEY_BASE", "the deployment's secret, twenty chars or more")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(make_app(), lifespan="on", log_level="warning", ws="websockets-sansio"))
