@@ -79,6 +79,9 @@ __all__ = (
     "UnknownNode",
     "NodeStopped",
     "BrokerUnreachable",
+    # in production
+    "RedactQuery",
+    "install_redaction",
 )
 
 if TYPE_CHECKING:

@@ -33,6 +33,8 @@ from ._errors import NotJoined as NotJoined
 from ._errors import PayloadError as PayloadError
 from ._errors import TokenError as TokenError
 from ._errors import UnknownNode as UnknownNode
+from ._logs import RedactQuery as RedactQuery
+from ._logs import install_redaction as install_redaction
 from ._messages import Broadcast as Broadcast
 from ._messages import Close as Close
 from ._messages import Exit as Exit
