@@ -11,6 +11,7 @@ import base64
 import json
 import random
 import socket
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -130,6 +131,9 @@ async def test_a_client_over_max_messages_per_second_is_closed_with_1008_and_its
 
 # -- slow consumers -----------------------------------------------------------------------------
 
+PUSHES_WITHIN = 30.0
+"""Real seconds 25 MiB of pushes may take to go through a channel on a loaded machine."""
+
 BIG = base64.b64encode(random.Random(12).randbytes(192 * 1024)).decode()
 """256 KiB that permessage-deflate cannot shrink much, unlike "x" * n: the wire must carry them."""
 
@@ -186,18 +190,19 @@ async def test_a_client_that_stopped_reading_is_let_go_after_the_idle_timeout_wi
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = make_app(idle_timeout=0.5, send_timeout=0.5, max_outgoing_bytes=100_000_000)
+    topic = f"echo:stuck-{uuid.uuid4().hex}"  # TERMINATED lasts as long as the process
     with serve_uvicorn(app) as address:
         async with not_reading(address, "vsn=2.0.0&user=stuck") as stuck, raw_client(address) as other:
-            await stuck.send(json.dumps(["s", "s", "echo:stuck", "phx_join", {}]))
-            await other.join("echo:stuck")
-            flooding = asyncio.create_task(flood(other, "echo:stuck"))
+            await stuck.send(json.dumps(["s", "s", topic, "phx_join", {}]))
+            await other.join(topic)
+            flooding = asyncio.create_task(flood(other, topic))
             while not flooding.done():  # it still talks while the broadcasts pile up, then falls silent
                 await stuck.send(json.dumps([None, "hb", "phoenix", "heartbeat", {}]))
                 await asyncio.wait([flooding], timeout=0.1)  # real-time: a heartbeat every 0.1 s
             await flooding
 
             def released() -> bool:
-                stopped = ("echo:stuck", "s", ("shutdown", "closed")) in TERMINATED
+                stopped = (topic, "s", ("shutdown", "closed")) in TERMINATED
                 return stopped and all(c.socket.assigns["user"] != "stuck" for c in app.connections)
 
             # The stuck client never reads again; the other keeps talking, and keeps its place.
@@ -209,30 +214,31 @@ async def test_a_client_that_stopped_reading_is_let_go_after_the_idle_timeout_wi
                 await asyncio.sleep(0.1)  # real-time: the server lets go in real time
             assert released(), "the stuck connection and its channel were still held"
             assert len(app.connections) == 1
-            assert [t for t in TERMINATED if t[0] == "echo:stuck"] == [("echo:stuck", "s", ("shutdown", "closed"))]
+            assert [t for t in TERMINATED if t[0] == topic] == [(topic, "s", ("shutdown", "closed"))]
             stuck.transport.abort()  # a closing handshake would wait for the frames it never read
     assert "slow consumer: a frame could not be sent within send_timeout (0.5s): letting it go" in caplog.text
 
 
 async def test_a_channel_that_falls_behind_stops_the_server_reading_its_client_and_nothing_is_lost() -> None:
     app = make_app(max_mailbox=10)
+    topic = f"held:{uuid.uuid4().hex}"  # MAILBOX_PEAK lasts as long as the process
     HOLD.clear()
     sends = 400  # 25 MiB in 64 KiB pushes: more than the socket buffers between them hold
     try:
         with serve_uvicorn(app) as address:
             async with raw_client(address) as client:
-                await client.join("held:a")
-                await client.send("1", "h", "held:a", "hold", {})
+                await client.join(topic)
+                await client.send("1", "h", topic, "hold", {})
                 data = BIG[: 64 * 1024]
 
                 async def push_all() -> None:
                     for n in range(sends):
-                        await client.send("1", str(n), "held:a", "echo", {"n": n, "data": data})
+                        await client.send("1", str(n), topic, "echo", {"n": n, "data": data})
 
                 pushing = asyncio.create_task(push_all())
 
                 def mailbox() -> int:
-                    return sum(len(p.mailbox) for p in app.runtime.channels if p.socket.topic == "held:a")
+                    return sum(len(p.mailbox) for p in app.runtime.channels if p.socket.topic == topic)
 
                 # Blocked: the channel's mailbox is full and the client cannot write any more.
                 await eventually(
@@ -241,9 +247,10 @@ async def test_a_channel_that_falls_behind_stops_the_server_reading_its_client_a
                 )
                 assert not pushing.done(), "the server read every push into memory while its channel was held"
                 HOLD.set()
+                # All pushes go in before any reply is read: the replies (16 KB) wait in the socket.
+                await asyncio.wait_for(pushing, PUSHES_WITHIN)
                 replies = [(await client.receive())[4]["response"]["n"] for _ in range(sends)]
-                await pushing
         assert replies == list(range(sends))
-        assert MAILBOX_PEAK["held:a"] <= 10
+        assert MAILBOX_PEAK[topic] <= 10
     finally:
         HOLD.set()
