@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -17,6 +18,7 @@ from typing import Any
 import anyio
 
 from . import _logs, _startup
+from ._errors import BrokerUnreachable
 from ._limits import Admission, Rate, refuse_websocket
 from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
 from ._origin import CheckOrigin
@@ -72,7 +74,7 @@ class ChannelsApp:
         max_outgoing_bytes: bytes that may wait for a client that reads too slowly; past
             them the waiting frames are dropped and the connection closed with 1013.
         send_timeout: real seconds one frame may take to go out; a client that takes longer
-            (it stopped reading) is let go at once, its channels stopped.
+            (it stopped reading) is let go, its channels stopped, within half as long again.
         max_mailbox: frames from a client that may wait for a busy channel; then the server
             stops reading that connection until the channel catches up (backpressure).
 
@@ -143,6 +145,7 @@ class ChannelsApp:
         self.send_timeout = send_timeout
         self.max_mailbox = max_mailbox
         self._admitted = 0
+        self._sending: dict[Connection, _Sending] = {}
         self.connections: set[Connection] = set()
         self._serving = False
 
@@ -181,13 +184,18 @@ class ChannelsApp:
         if message["type"] != "lifespan.startup":
             return
         _logs.ensure_handler()
-        try:
-            _startup.check(self.runtime)
-        except _startup.StartupError as exc:
-            logger.error("%s", exc)
-            await send({"type": "lifespan.startup.failed", "message": str(exc)})
-            return
-        async with _startup.adapter_connected(self.runtime), self.runtime.serving():
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                _startup.check(self.runtime)
+                await stack.enter_async_context(_startup.adapter_connected(self.runtime))
+            except (_startup.StartupError, BrokerUnreachable) as exc:
+                logger.error("ChannelsApp did not start: %s", exc)
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await stack.enter_async_context(self.runtime.serving())
+            watcher = await stack.enter_async_context(anyio.create_task_group())
+            watcher.start_soon(self._watch_sends)
+            stack.callback(watcher.cancel_scope.cancel)
             self._serving = True
             await send({"type": "lifespan.startup.complete"})
             try:
@@ -235,10 +243,12 @@ class ChannelsApp:
         self.connections.add(connection)
         try:
             async with anyio.create_task_group() as tg:
+                sending = self._sending[connection] = _Sending(tg.cancel_scope)
                 tg.start_soon(self._read, connection, receive, tg.cancel_scope)
-                await self._write(connection, send)
+                await self._write(connection, send, sending)
                 tg.cancel_scope.cancel()
         finally:
+            self._sending.pop(connection, None)
             self.connections.discard(connection)
             connection.shutdown()
 
@@ -319,32 +329,49 @@ class ChannelsApp:
                 connection.request_close(1000, "")
                 scope.cancel()
 
-    async def _write(self, connection: Connection, send: Send) -> None:
+    async def _write(self, connection: Connection, send: Send, sending: _Sending) -> None:
         try:
             while (data := await connection.next_outgoing()) is not None:
                 key = "text" if isinstance(data, str) else "bytes"
-                if not await self._send_within(connection, send, {"type": "websocket.send", key: data}):
-                    return
+                sending.since = anyio.current_time()
+                await send({"type": "websocket.send", key: data})
+                sending.since = None
             if not connection.gone and connection.close_code is not None:
                 code, reason = connection.close_code, connection.close_reason
-                await self._send_within(connection, send, {"type": "websocket.close", "code": code, "reason": reason})
+                sending.since = anyio.current_time()
+                await send({"type": "websocket.close", "code": code, "reason": reason})
         except Exception as exc:  # the client vanished mid-send; the server has logged the details
             logger.debug("%s: sending failed: %r", connection.name, exc)
             connection.gone = True
 
-    async def _send_within(self, connection: Connection, send: Send, message: MutableMapping[str, Any]) -> bool:
-        """Send within `send_timeout`; False for a client that stopped reading, which is then let go."""
-        with anyio.move_on_after(self.send_timeout) as waited:
-            await send(message)
-        if waited.cancelled_caught:
-            logger.warning(
-                "%s: slow consumer: a frame could not be sent within send_timeout (%ss): letting it go",
-                connection.name,
-                self.send_timeout,
-            )
-            connection.gone = True
-            return False
-        return True
+    async def _watch_sends(self) -> None:
+        """Let each connection go whose send has taken `send_timeout`: its client stopped reading.
+
+        One look at every connection each half `send_timeout` costs less than a timeout
+        around every send, or a watching task per connection.
+        """
+        while True:
+            await anyio.sleep(self.send_timeout / 2)
+            now = anyio.current_time()
+            for connection, sending in list(self._sending.items()):
+                if sending.since is not None and now - sending.since >= self.send_timeout:
+                    logger.warning(
+                        "%s: slow consumer: a frame could not be sent within send_timeout (%ss): letting it go",
+                        connection.name,
+                        self.send_timeout,
+                    )
+                    connection.gone = True
+                    sending.scope.cancel()
+
+
+class _Sending:
+    """A connection's tasks, and when the frame being sent started to go out (None between frames)."""
+
+    __slots__ = ("scope", "since")
+
+    def __init__(self, scope: anyio.CancelScope) -> None:
+        self.scope = scope
+        self.since: float | None = None
 
 
 def _size(data: str | bytes, limit: int) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import anyio
 import pytest
 
-from pytest_channels import ChannelsApp, Runtime, SocketHandler
+from pytest_channels import ChannelsApp, PubSub, Runtime, SocketHandler
+from pytest_channels.redis import RedisAdapter
 
 
 class UserSocket(SocketHandler):
@@ -153,3 +155,17 @@ def test_the_production_limits_are_on_by_default() -> None:
         100,
         None,
     )
+
+
+def test_a_pubsub_adapter_that_cannot_connect_fails_the_startup_with_its_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    adapter = RedisAdapter(url, node_name="web-1", connect_timeout=2.0)
+    runtime = Runtime(pubsub=PubSub(adapter), secret_key_base="a secret of twenty chars or more")
+    sent = lifespan_startup(ChannelsApp({"/socket": UserSocket}, runtime=runtime))
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
+    assert sent[0]["message"].startswith(f"could not connect to Redis at {url} within 2s: ")
+    assert "ChannelsApp did not start: could not connect to Redis" in caplog.text
