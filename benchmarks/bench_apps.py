@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from pytest_channels import Channel, ChannelsApp, InResult, JoinResult, Socket, SocketHandler, ok, reply, route
+from pytest_channels import Channel, ChannelsApp, InResult, JoinResult, Runtime, Socket, SocketHandler, ok, reply, route
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -26,7 +26,9 @@ class BenchSocket(SocketHandler):
     channels = (route("bench:*", BenchChannel),)
 
 
-channels_app = ChannelsApp({"/socket": BenchSocket})
+channels_app = ChannelsApp(
+    {"/socket": BenchSocket}, runtime=Runtime(secret_key_base="a benchmark's own secret, 20+ chars")
+)
 
 
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:

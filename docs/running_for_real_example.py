@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import textwrap
@@ -16,7 +17,8 @@ import uvicorn
 from chat_app import ChatSocket
 from websockets.asyncio.client import connect
 
-from pytest_channels import ChannelsApp
+from pytest_channels import ChannelsApp, PubSub, Runtime
+from pytest_channels.redis import RedisAdapter
 from pytest_channels.testing import ChannelCase
 
 
@@ -25,9 +27,24 @@ def make_app() -> ChannelsApp:
     return ChannelsApp({"/socket": ChatSocket}, idle_timeout=60, max_channels=100)
 
 
+def make_production_app() -> ChannelsApp:
+    # Every worker process reads the same SECRET_KEY_BASE, and hears the others through Redis.
+    runtime = Runtime(pubsub=PubSub(RedisAdapter(os.environ["REDIS_URL"])))
+    return ChannelsApp({"/socket": ChatSocket}, runtime=runtime)
+
+
+def test_the_production_app_has_a_lasting_secret_and_a_pubsub_across_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY_BASE", "the deployment's secret, twenty chars or more")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    app = make_production_app()
+    assert not app.runtime.ephemeral_secret
+    assert isinstance(app.runtime.pubsub.adapter, RedisAdapter)
+
+
 @pytest.fixture
-def address() -> Iterator[str]:
+def address(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The app under uvicorn in a thread, on a free loopback port."""
+    monkeypatch.setenv("SECRET_KEY_BASE", "the deployment's secret, twenty chars or more")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(make_app(), lifespan="on", log_level="warning", ws="websockets-sansio"))

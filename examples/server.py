@@ -1,7 +1,9 @@
 """The chapter's sockets served for real, with a demo page that uses the official phoenix client.
 
-Run it from the repository root (after `npm ci`, which brings the client's phoenix.js):
+Run it from the repository root (after `npm ci`, which brings the client's phoenix.js), with
+the token secret in the environment (the server refuses to start without one):
 
+    export SECRET_KEY_BASE="$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
     uvicorn server:app --app-dir examples --host 127.0.0.1 --port 4000
 
 then open http://127.0.0.1:4000/. The page joins the chapter's ping, dedupe and recurring
@@ -21,7 +23,7 @@ from hello_sockets import dedupe_channel
 from hello_sockets.sockets import TOKEN_SALT, AuthSocket, UserSocket
 from rooms.sockets import RoomSocket
 
-from pytest_channels import ChannelsApp, Runtime
+from pytest_channels import ChannelsApp, Runtime, install_redaction
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -83,4 +85,6 @@ def make_app(runtime: Runtime | None = None) -> ChannelsApp:
     )
 
 
+# Connect params travel in the URL: keep the tokens in them out of uvicorn's log lines.
+install_redaction(["uvicorn.access", "uvicorn.error"])
 app = make_app()

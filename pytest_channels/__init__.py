@@ -92,6 +92,9 @@ __all__ = (
     "NodeStopped",
     "BrokerUnreachable",
     "PresenceError",
+    # in production
+    "RedactQuery",
+    "install_redaction",
 )
 
 if TYPE_CHECKING:

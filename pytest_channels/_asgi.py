@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import anyio
 
-from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, TOO_BIG, Connection
+from . import _logs, _startup
+from ._errors import BrokerUnreachable
+from ._limits import Admission, Rate, refuse_websocket
+from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
+from ._origin import CheckOrigin
 from ._results import Error
 from ._runtime import Runtime
 from ._serializer import VSN, FrameError, decode, decode_params
@@ -53,10 +58,25 @@ class ChannelsApp:
         connect_timeout: real seconds `connect` and `id` may take before the connection is refused.
         fallback: an ASGI application for every other request (a page, an API); without one
             they get a 404.
-        check_origin: the origins a browser may connect from, such as
-            `["https://example.com"]` (Phoenix's `check_origin`). A connection whose `Origin`
-            header is not listed is refused, which stops other sites' pages from using a
-            visitor's cookies to connect. None (the default) accepts every origin.
+        check_origin: which pages may connect, by their `Origin` header (Phoenix's
+            `check_origin`): True (the default) only pages of the host the request was sent
+            to; a list such as `["https://example.com", "//*.example.org"]`; a function of
+            the header's value; or False for any. This stops other sites' pages from using a
+            visitor's cookies to connect (HTTP 403). A request without the header (not a
+            browser) is let through, as in Phoenix.
+        max_connections: connections served at once; one more is refused with HTTP 503.
+            None for no limit.
+        max_params_size: bytes the connect params (the query string) may have; a longer
+            one is refused with HTTP 414.
+        max_messages_per_second: frames a connection may send a second, on average, in
+            bursts of as many; a faster client is closed with 1008. None (the default) for
+            no limit.
+        max_outgoing_bytes: bytes that may wait for a client that reads too slowly; past
+            them the waiting frames are dropped and the connection closed with 1013.
+        send_timeout: real seconds one frame may take to go out; a client that takes longer
+            (it stopped reading) is let go, its channels stopped, within half as long again.
+        max_mailbox: frames from a client that may wait for a busy channel; then the server
+            stops reading that connection until the channel catches up (backpressure).
 
     Example:
         >>> from pytest_channels import SocketHandler
@@ -77,7 +97,13 @@ class ChannelsApp:
         join_timeout: float = 30.0,
         connect_timeout: float = 10.0,
         fallback: ASGIApp | None = None,
-        check_origin: Sequence[str] | None = None,
+        check_origin: CheckOrigin = True,
+        max_connections: int | None = 10_000,
+        max_params_size: int = 8_192,
+        max_messages_per_second: float | None = None,
+        max_outgoing_bytes: int = 8_000_000,
+        send_timeout: float = 10.0,
+        max_mailbox: int = 100,
     ) -> None:
         self._handlers: dict[str, type[SocketHandler]] = {}
         for path, handler in sockets.items():
@@ -90,10 +116,16 @@ class ChannelsApp:
             ("idle_timeout", idle_timeout),
             ("join_timeout", join_timeout),
             ("connect_timeout", connect_timeout),
+            ("send_timeout", send_timeout),
         ):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number of seconds > 0 (got {value!r})")
-        for name, count in (("max_frame_size", max_frame_size), ("max_channels", max_channels)):
+        for name, count in (
+            ("max_frame_size", max_frame_size),
+            ("max_channels", max_channels),
+            ("max_outgoing_bytes", max_outgoing_bytes),
+            ("max_mailbox", max_mailbox),
+        ):
             if not isinstance(count, int) or count < 1:
                 raise ValueError(f"{name} must be an int >= 1 (got {count!r})")
         self.runtime = runtime if runtime is not None else Runtime()
@@ -103,9 +135,17 @@ class ChannelsApp:
         self.join_timeout = join_timeout
         self.connect_timeout = connect_timeout
         self.fallback = fallback
-        if isinstance(check_origin, str):
-            raise TypeError(f"check_origin must be a list of origins (got {check_origin!r})")
-        self.check_origin = None if check_origin is None else frozenset(o.rstrip("/") for o in check_origin)
+        self.admission = Admission(
+            check_origin=check_origin, max_connections=max_connections, max_params_size=max_params_size
+        )
+        if max_messages_per_second is not None:
+            Rate(max_messages_per_second)  # refuses a bad rate now rather than at the first connection
+        self.max_messages_per_second = max_messages_per_second
+        self.max_outgoing_bytes = max_outgoing_bytes
+        self.send_timeout = send_timeout
+        self.max_mailbox = max_mailbox
+        self._admitted = 0
+        self._sending: dict[Connection, _Sending] = {}
         self.connections: set[Connection] = set()
         self._serving = False
 
@@ -143,7 +183,19 @@ class ChannelsApp:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
-        async with self.runtime.serving():
+        _logs.ensure_handler()
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                _startup.check(self.runtime)
+                await stack.enter_async_context(_startup.adapter_connected(self.runtime))
+            except (_startup.StartupError, BrokerUnreachable) as exc:
+                logger.error("ChannelsApp did not start: %s", exc)
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await stack.enter_async_context(self.runtime.serving())
+            watcher = await stack.enter_async_context(anyio.create_task_group())
+            watcher.start_soon(self._watch_sends)
+            stack.callback(watcher.cancel_scope.cancel)
             self._serving = True
             await send({"type": "lifespan.startup.complete"})
             try:
@@ -158,22 +210,45 @@ class ChannelsApp:
         if (await receive())["type"] != "websocket.connect":
             return
         name = _describe(scope, handler)
-        socket = await self._connect(scope, handler, name)
-        if socket is None:
-            await send({"type": "websocket.close", "code": _REFUSED})
+        refusal = self.admission.check(scope, open_connections=self._admitted)
+        if refusal is not None:
+            logger.warning("%s refused: %s", name, refusal.reason)
+            await refuse_websocket(scope, send, refusal.status)
             return
-        subprotocols = scope.get("subprotocols") or []
-        await send({"type": "websocket.accept", "subprotocol": "phoenix" if "phoenix" in subprotocols else None})
-        connection = Connection(
-            self.runtime, socket, name=name, max_channels=self.max_channels, join_timeout=self.join_timeout
-        )
+        self._admitted += 1
+        try:
+            socket = await self._connect(scope, handler, name)
+            if socket is None:
+                await send({"type": "websocket.close", "code": _REFUSED})
+                return
+            subprotocols = scope.get("subprotocols") or []
+            await send({"type": "websocket.accept", "subprotocol": "phoenix" if "phoenix" in subprotocols else None})
+            await self._serve(
+                Connection(
+                    self.runtime,
+                    socket,
+                    name=name,
+                    max_channels=self.max_channels,
+                    join_timeout=self.join_timeout,
+                    max_outgoing_bytes=self.max_outgoing_bytes,
+                    max_mailbox=self.max_mailbox,
+                ),
+                receive,
+                send,
+            )
+        finally:
+            self._admitted -= 1
+
+    async def _serve(self, connection: Connection, receive: Receive, send: Send) -> None:
         self.connections.add(connection)
         try:
             async with anyio.create_task_group() as tg:
+                sending = self._sending[connection] = _Sending(tg.cancel_scope)
                 tg.start_soon(self._read, connection, receive, tg.cancel_scope)
-                await self._write(connection, send)
+                await self._write(connection, send, sending)
                 tg.cancel_scope.cancel()
         finally:
+            self._sending.pop(connection, None)
             self.connections.discard(connection)
             connection.shutdown()
 
@@ -182,11 +257,6 @@ class ChannelsApp:
         if not self._serving:
             logger.error("%s refused: the runtime is not serving (run the ASGI server with its lifespan on)", name)
             return None
-        if self.check_origin is not None:
-            origin = _header(scope, b"origin")
-            if origin not in self.check_origin:
-                logger.warning("%s refused: origin %r is not in check_origin", name, origin)
-                return None
         try:
             raw = scope.get("query_string", b"").decode("latin-1")
             params: dict[str, Any] = dict(decode_params(raw, max_params=_MAX_PARAMS))
@@ -218,6 +288,7 @@ class ChannelsApp:
         return result.socket
 
     async def _read(self, connection: Connection, receive: Receive, scope: anyio.CancelScope) -> None:
+        rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
         try:
             while connection.close_code is None:
                 with anyio.move_on_after(self.idle_timeout) as idle:
@@ -227,6 +298,12 @@ class ChannelsApp:
                     connection.request_close(GOING_AWAY, "idle timeout")
                     return
                 if message["type"] == "websocket.disconnect":
+                    return
+                if rate is not None and not rate.allow(anyio.current_time()):
+                    logger.warning(
+                        "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
+                    )
+                    connection.request_close(POLICY_VIOLATION, "too many messages")
                     return
                 data = message.get("text")
                 if data is None:
@@ -252,17 +329,49 @@ class ChannelsApp:
                 connection.request_close(1000, "")
                 scope.cancel()
 
-    async def _write(self, connection: Connection, send: Send) -> None:
+    async def _write(self, connection: Connection, send: Send, sending: _Sending) -> None:
         try:
             while (data := await connection.next_outgoing()) is not None:
                 key = "text" if isinstance(data, str) else "bytes"
+                sending.since = anyio.current_time()
                 await send({"type": "websocket.send", key: data})
+                sending.since = None
             if not connection.gone and connection.close_code is not None:
                 code, reason = connection.close_code, connection.close_reason
+                sending.since = anyio.current_time()
                 await send({"type": "websocket.close", "code": code, "reason": reason})
         except Exception as exc:  # the client vanished mid-send; the server has logged the details
             logger.debug("%s: sending failed: %r", connection.name, exc)
             connection.gone = True
+
+    async def _watch_sends(self) -> None:
+        """Let each connection go whose send has taken `send_timeout`: its client stopped reading.
+
+        One look at every connection each half `send_timeout` costs less than a timeout
+        around every send, or a watching task per connection.
+        """
+        while True:
+            await anyio.sleep(self.send_timeout / 2)
+            now = anyio.current_time()
+            for connection, sending in list(self._sending.items()):
+                if sending.since is not None and now - sending.since >= self.send_timeout:
+                    logger.warning(
+                        "%s: slow consumer: a frame could not be sent within send_timeout (%ss): letting it go",
+                        connection.name,
+                        self.send_timeout,
+                    )
+                    connection.gone = True
+                    sending.scope.cancel()
+
+
+class _Sending:
+    """A connection's tasks, and when the frame being sent started to go out (None between frames)."""
+
+    __slots__ = ("scope", "since")
+
+    def __init__(self, scope: anyio.CancelScope) -> None:
+        self.scope = scope
+        self.since: float | None = None
 
 
 def _size(data: str | bytes, limit: int) -> int:
@@ -270,13 +379,6 @@ def _size(data: str | bytes, limit: int) -> int:
     if isinstance(data, bytes) or 4 * len(data) <= limit:  # UTF-8 needs at most 4 bytes a character
         return len(data)
     return len(data.encode("utf-8"))
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _describe(scope: Scope, handler: type[SocketHandler]) -> str:

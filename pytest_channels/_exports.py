@@ -38,6 +38,8 @@ from ._errors import PresenceError as PresenceError
 from ._errors import TokenError as TokenError
 from ._errors import UnknownNode as UnknownNode
 from ._etf import Atom as Atom
+from ._logs import RedactQuery as RedactQuery
+from ._logs import install_redaction as install_redaction
 from ._messages import Broadcast as Broadcast
 from ._messages import Close as Close
 from ._messages import Exit as Exit

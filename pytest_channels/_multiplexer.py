@@ -33,6 +33,7 @@ DUPLICATE_JOIN_WAIT = 5.0
 # WebSocket close codes (RFC 6455).
 GOING_AWAY = 1001
 INVALID_DATA = 1007
+POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 TRY_AGAIN_LATER = 1013
@@ -58,7 +59,10 @@ class Connection:
         socket: the socket `connect` returned for this connection.
         name: how log lines name the connection (its peer address and handler).
         max_channels: Phoenix's `max_channels_per_transport`.
-        max_outgoing: frames that may wait for a slow client before the connection is closed.
+        max_outgoing_bytes: bytes of frames that may wait for a slow client; past them the
+            waiting frames are dropped and the connection closes with 1013 ("slow consumer").
+        max_mailbox: the client's frames that may wait in one channel's mailbox; `handle`
+            then waits for the channel, so that whoever reads the client stops reading.
         join_timeout: real seconds a `join` may take before the join is answered with an error.
     """
 
@@ -69,14 +73,16 @@ class Connection:
         *,
         name: str = "a connection",
         max_channels: int = 100,
-        max_outgoing: int = 10_000,
+        max_outgoing_bytes: int = 8_000_000,
+        max_mailbox: int = 100,
         join_timeout: float = 30.0,
     ) -> None:
         self.runtime = runtime
         self.socket = socket
         self.name = name
         self.max_channels = max_channels
-        self.max_outgoing = max_outgoing
+        self.max_outgoing_bytes = max_outgoing_bytes
+        self.max_mailbox = max_mailbox
         self.join_timeout = join_timeout
         self.close_code: int | None = None
         self.close_reason = ""
@@ -85,6 +91,8 @@ class Connection:
         self._entries: dict[ChannelProcess, _Entry] = {}
         self._holding: dict[str, list[str | bytes]] = {}
         self._outbox: deque[str | bytes] = deque()
+        self.outgoing_bytes = 0
+        """Bytes of the frames waiting to be sent."""
         self._wakeup = anyio.Event()
         if socket.id is not None:
             runtime.pubsub.subscribe(socket.id, self)
@@ -108,7 +116,7 @@ class Connection:
         elif frame.event == "phx_leave":
             self._leave(frame)
         else:
-            self._push(frame)
+            await self._push(frame)
 
     async def _join(self, frame: Frame) -> None:
         old = self._channels.pop(frame.topic, None)
@@ -194,7 +202,7 @@ class Connection:
                 "%s: phx_leave on %r with a stale join_ref: the client raced a server close", self.name, frame.topic
             )
 
-    def _push(self, frame: Frame) -> None:
+    async def _push(self, frame: Frame) -> None:
         entry = self._channels.get(frame.topic)
         if entry is None:
             logger.warning(
@@ -202,8 +210,13 @@ class Connection:
             )
             self._send(reply_frame(frame, "error", {"reason": "unmatched topic"}))
         elif frame.join_ref is None or frame.join_ref == entry.join_ref:
+            process = entry.process
+            while process.alive and len(process.mailbox) >= self.max_mailbox:
+                # Backpressure: the client's frames wait in its socket, not in our memory.
+                process.room = process.room or anyio.Event()
+                await process.room.wait()
             try:
-                self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
+                self.runtime.push(process.socket, frame.event, frame.payload, ref=frame.ref)
             except PayloadError as exc:
                 raise FrameError(str(exc)) from None
         else:
@@ -254,11 +267,21 @@ class Connection:
     def _queue(self, data: str | bytes) -> None:
         if self.close_code is not None or self.gone:
             return
-        if len(self._outbox) >= self.max_outgoing:
-            logger.warning("%s: %d frames are waiting for the client: closing it", self.name, self.max_outgoing)
-            self.request_close(TRY_AGAIN_LATER, "too many frames waiting")
+        size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
+        if self.outgoing_bytes + size > self.max_outgoing_bytes:
+            logger.warning(
+                "%s: slow consumer: %d bytes waiting, over max_outgoing_bytes (%d): dropping them and closing with %d",
+                self.name,
+                self.outgoing_bytes + size,
+                self.max_outgoing_bytes,
+                TRY_AGAIN_LATER,
+            )
+            self._outbox.clear()
+            self.outgoing_bytes = 0
+            self.request_close(TRY_AGAIN_LATER, "slow consumer")
             return
         self._outbox.append(data)
+        self.outgoing_bytes += size
         self._wakeup.set()
 
     async def next_outgoing(self) -> str | bytes | None:
@@ -268,7 +291,9 @@ class Connection:
                 return None
             self._wakeup = anyio.Event()
             await self._wakeup.wait()
-        return self._outbox.popleft()
+        data = self._outbox.popleft()
+        self.outgoing_bytes -= len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
+        return data
 
     def request_close(self, code: int, reason: str) -> None:
         """Close the connection with `code` once the frames already queued are sent."""
@@ -289,6 +314,7 @@ class Connection:
         self.gone = True
         self._wakeup.set()
         self._outbox.clear()
+        self.outgoing_bytes = 0
         if self.socket.id is not None:
             self.runtime.pubsub.unsubscribe(self.socket.id, self)
         for entry in list(self._entries.values()):

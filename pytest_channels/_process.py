@@ -145,6 +145,8 @@ class ChannelProcess:
         self.transport = transport
         self.socket = socket._replace(channel=channel, channel_pid=self)
         self.mailbox: deque[Any] = deque()
+        self.room: anyio.Event | None = None
+        """Set when a message leaves the mailbox, for a transport that waits for room in it."""
         self.scheduled = False
         self.state = "joining"
         self._doing: str | tuple[str, Any] | None = None  # what it is handling now, for NotIdle
@@ -296,6 +298,9 @@ class ChannelProcess:
         try:
             while self.mailbox:
                 message = self.mailbox.popleft()
+                if self.room is not None:
+                    self.room.set()
+                    self.room = None
                 try:
                     if self.alive:
                         await self._handle(message)
@@ -641,6 +646,8 @@ class ChannelProcess:
     async def shutdown(self, reason: Reason) -> None:
         """Stop from outside (teardown), without telling the client."""
         self.mailbox.clear()
+        if self.room is not None:
+            self.room.set()
         await self._exit(reason, graceful_close=False, report=False)
 
     def kill(self, reason: Reason = "killed") -> Exit | None:

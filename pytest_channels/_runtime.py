@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import secrets
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -43,7 +44,10 @@ class Runtime:
     Args:
         clock: `SystemClock()` (the default) in production, `VirtualClock()` in tests.
         pubsub: defaults to a single-node `PubSub()`.
-        secret_key_base: the token secret; a random one by default.
+        secret_key_base: the token secret (at least 20 characters), or a list of them, newest
+            first, to rotate: the first signs and all verify. Without one, the `SECRET_KEY_BASE`
+            environment variable; without that, a random secret, which suits tests but not a
+            server: `ChannelsApp` refuses to start with one (`ephemeral_secret`).
         check_payloads: refuse payloads that could not cross the wire as JSON.
         idle_timeout: real seconds `settle()` waits for channels to finish before failing.
     """
@@ -53,12 +57,16 @@ class Runtime:
         *,
         clock: Clock | None = None,
         pubsub: PubSub | None = None,
-        secret_key_base: str | None = None,
+        secret_key_base: str | Sequence[str] | None = None,
         check_payloads: bool = True,
         idle_timeout: float = 5.0,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.pubsub = pubsub if pubsub is not None else PubSub()
+        if not secret_key_base:
+            secret_key_base = os.environ.get("SECRET_KEY_BASE") or None
+        self.ephemeral_secret = secret_key_base is None
+        """Whether the token secret was drawn at random: tokens die with this runtime."""
         self.tokens = Tokens(secret_key_base or secrets.token_urlsafe(32), self._wall_ms)
         self.telemetry = Telemetry()
         """Phoenix's telemetry events for this runtime: attach observers here."""

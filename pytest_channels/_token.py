@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -42,22 +42,28 @@ def _derive_key(secret: str, salt: str) -> bytes:
 
 
 class Tokens:
-    """Sign and verify tokens with one secret; "now" comes from `wall_ms`.
+    """Sign and verify tokens; "now" comes from `wall_ms`.
 
     Args:
-        secret_key_base: the secret, at least 20 characters.
+        secret_key_base: the secret, at least 20 characters; or a list of them, newest first,
+            to rotate: the first signs, and every one verifies, so tokens signed with an old
+            secret stay valid until it is dropped from the list.
         wall_ms: returns the current wall-clock time in milliseconds.
 
     Example:
-        >>> tokens = Tokens("a secret of twenty chars or more", wall_ms=lambda: 0)
+        >>> old = Tokens("the old secret, twenty chars or more", wall_ms=lambda: 0)
+        >>> tokens = Tokens(["the new secret, twenty chars or more", old.secrets[0]], wall_ms=lambda: 0)
         >>> tokens.verify("user", tokens.sign("user", 42), max_age=60)
         42
+        >>> tokens.verify("user", old.sign("user", 7), max_age=60)
+        7
     """
 
-    def __init__(self, secret_key_base: str, wall_ms: Callable[[], int]) -> None:
-        if not isinstance(secret_key_base, str) or len(secret_key_base) < 20:
-            raise ValueError("secret_key_base must be a str of at least 20 characters")
-        self._secret = secret_key_base
+    def __init__(self, secret_key_base: str | Sequence[str], wall_ms: Callable[[], int]) -> None:
+        secrets = [secret_key_base] if isinstance(secret_key_base, str) else list(secret_key_base)
+        if not secrets or any(not isinstance(s, str) or len(s) < 20 for s in secrets):
+            raise ValueError("secret_key_base must be a str of at least 20 characters, or a list of them")
+        self.secrets: tuple[str, ...] = tuple(secrets)
         self._wall_ms = wall_ms
 
     def sign(self, salt: str, data: Any, *, max_age: float = DEFAULT_MAX_AGE, signed_at: float | None = None) -> str:
@@ -70,7 +76,7 @@ class Tokens:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"token data must be JSON-serializable (got {data!r}): {exc}") from None
         encoded = _b64encode(body.encode())
-        return f"{encoded}.{self._signature(salt, encoded)}"
+        return f"{encoded}.{self._signature(salt, encoded, self.secrets[0])}"
 
     def verify(self, salt: str, token: str | None, *, max_age: float | None = None) -> Any:
         """Return the data in `token`, or raise TokenError("missing" | "invalid" | "expired").
@@ -82,7 +88,10 @@ class Tokens:
         if not isinstance(token, str) or token.count(".") != 1:
             raise TokenError("invalid")
         encoded, signature = token.split(".")
-        if not hmac.compare_digest(signature.encode(), self._signature(salt, encoded).encode()):
+        given = signature.encode()
+        # Every secret is tried, so the time taken does not tell which one signed.
+        matched = [hmac.compare_digest(given, self._signature(salt, encoded, s).encode()) for s in self.secrets]
+        if not any(matched):
             raise TokenError("invalid")
         try:
             data, signed_ms, embedded_max_age = json.loads(_b64decode(encoded))
@@ -96,8 +105,8 @@ class Tokens:
             raise TokenError("expired")
         return data
 
-    def _signature(self, salt: str, encoded: str) -> str:
-        key = _derive_key(self._secret, salt)
+    def _signature(self, salt: str, encoded: str, secret: str) -> str:
+        key = _derive_key(secret, salt)
         return _b64encode(hmac.new(key, encoded.encode(), hashlib.sha256).digest())
 
     def encrypt(
@@ -117,7 +126,7 @@ class Tokens:
             message = _etf.encode((data, signed_ms, embedded))
         except ValueError as exc:
             raise TypeError(f"token data must be made of Erlang terms (got {data!r}): {exc}") from None
-        return _encryptor.encrypt(message, _derive_key(self._secret, secret))
+        return _encryptor.encrypt(message, _derive_key(self.secrets[0], secret))
 
     def decrypt(self, secret: str, token: str | None, *, max_age: float | None = None) -> Any:
         """Return the data of a token from `encrypt` or Phoenix's `Phoenix.Token.encrypt`.
@@ -131,7 +140,12 @@ class Tokens:
             raise TokenError("missing")
         if not isinstance(token, str):
             raise TokenError("invalid", f"a token is a str (got {type(token).__name__})")
-        message = _encryptor.decrypt(token, _derive_key(self._secret, secret))
+        # Every secret is tried, newest first, so tokens encrypted before a rotation still open.
+        message = None
+        for base in self.secrets:
+            message = _encryptor.decrypt(token, _derive_key(base, secret))
+            if message is not None:
+                break
         if message is None:
             raise TokenError(
                 "invalid",

@@ -303,7 +303,8 @@ async def test_two_servers_broadcast_to_each_others_clients_through_redis(
     apps, listeners, servers = [], [], []
     for name in ("web-1", "web-2"):
         adapter = RedisAdapter(redis_server.url, node_name=name, channel=channel)
-        apps.append(ChannelsApp({"/socket": PingSockets}, runtime=Runtime(pubsub=PubSub(adapter))))
+        runtime = Runtime(pubsub=PubSub(adapter), secret_key_base="one secret for both servers, 20+ chars")
+        apps.append(ChannelsApp({"/socket": PingSockets}, runtime=runtime))
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listeners.append(listener)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from hello_sockets.sockets import AuthSocket, UserSocket
 
 from pytest_channels import (
@@ -29,6 +31,13 @@ from pytest_channels import (
 
 TERMINATED: list[tuple[str, str | None, Reason]] = []
 """(topic, join_ref, reason) of every EchoChannel that stopped, in this process."""
+
+HOLD = threading.Event()
+"""Holds every EchoChannel that handled "hold" until a test sets it (real-time, bounded by HOLD_FOR)."""
+HOLD_FOR = 10.0
+
+MAILBOX_PEAK: dict[str, int] = {}
+"""The most messages seen waiting in each topic's mailbox, measured by the channel as it handles "echo"."""
 
 
 class EchoChannel(Channel):
@@ -86,10 +95,27 @@ class EchoChannel(Channel):
         return noreply(socket)
 
 
+class HeldChannel(Channel):
+    """A channel that falls behind on request: "hold" waits for `HOLD`; "echo" replies and notes its backlog."""
+
+    async def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    async def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        if event == "hold":
+            await anyio.to_thread.run_sync(HOLD.wait, HOLD_FOR)  # real-time: a test releases it
+            return noreply(socket)
+        assert socket.topic is not None
+        assert socket.channel_pid is not None
+        waiting = len(socket.channel_pid.mailbox)
+        MAILBOX_PEAK[socket.topic] = max(MAILBOX_PEAK.get(socket.topic, 0), waiting)
+        return reply(socket, "ok", {"n": payload["n"]})
+
+
 class ProtocolSocket(SocketHandler):
     """Refuses `refuse=1`; names the socket after the `user` param, so it can be disconnected."""
 
-    channels = (route("echo:*", EchoChannel),)
+    channels = (route("echo:*", EchoChannel), route("held:*", HeldChannel))
 
     def connect(self, params: dict[str, Any], socket: Socket, connect_info: dict[str, Any]) -> ConnectResult:
         if params.get("refuse"):

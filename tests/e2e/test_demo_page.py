@@ -44,6 +44,7 @@ async def test_the_demo_page_shows_pong_the_deduplicated_numbers_and_fresh_token
     # Real time in the browser: the chapter's 1 s and 5 s would only slow the test down.
     monkeypatch.setattr(dedupe_channel, "FLUSH_AFTER", 0.2)
     monkeypatch.setattr(recurring_channel, "SEND_AFTER", 0.2)
+    monkeypatch.setenv("SECRET_KEY_BASE", "the demo's secret, twenty chars or more")
     app = server.make_app()
     with serve_uvicorn(app) as address:
         async with open_page(f"http://{address}/") as page:

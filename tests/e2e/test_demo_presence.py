@@ -39,8 +39,9 @@ async def _online_becomes(page: Page, expected: str) -> bool:
     return True
 
 
-async def test_the_demo_page_shows_who_is_online_as_others_come_and_go() -> None:
+async def test_the_demo_page_shows_who_is_online_as_others_come_and_go(monkeypatch: pytest.MonkeyPatch) -> None:
     _require_browser()
+    monkeypatch.setenv("SECRET_KEY_BASE", "the demo's secret, twenty chars or more")
     app = server.make_app()
     with serve_uvicorn(app) as address:
         async with open_page(f"http://{address}/?user=ada") as page:

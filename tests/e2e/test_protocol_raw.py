@@ -381,4 +381,4 @@ async def test_check_origin_refuses_a_page_from_another_site(caplog: pytest.LogC
             async with connect(url, origin=Origin("https://evil.example")):
                 pass
     assert refused.value.response.status_code == 403
-    assert "origin 'https://evil.example' is not in check_origin" in caplog.text
+    assert "origin 'https://evil.example' is not allowed (check_origin)" in caplog.text

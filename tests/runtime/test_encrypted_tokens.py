@@ -144,6 +144,15 @@ def test_a_token_from_another_secret_key_base_is_refused_clearly() -> None:
     )
 
 
+def test_rotating_secrets_encrypts_with_the_first_and_still_decrypts_with_the_old() -> None:
+    rotated = Tokens(["the secret of this year, 20+ chars", KEY_BASE], lambda: SIGNED_MS)
+    assert rotated.decrypt("user", PHOENIX_XCP[0]) == tokens_at(SIGNED_MS).decrypt("user", PHOENIX_XCP[0])
+    fresh = rotated.encrypt("user", {"id": 1})
+    assert Tokens("the secret of this year, 20+ chars", lambda: SIGNED_MS).decrypt("user", fresh) == {"id": 1}
+    with pytest.raises(TokenError, match=r"^invalid"):
+        tokens_at(SIGNED_MS).decrypt("user", fresh)  # the old secret alone no longer opens new tokens
+
+
 def test_a_token_for_another_secret_or_altered_is_invalid() -> None:
     tokens = tokens_at(SIGNED_MS)
     for salt, token in [("admin", PHOENIX_XCP[0]), ("user", PHOENIX_XCP[0][:-2] + "AA"), ("user", "XCP.")]:

@@ -10,24 +10,21 @@ from pytest_channels._multiplexer import Connection
 from pytest_channels._serializer import Frame
 
 
-def test_a_client_that_does_not_read_is_closed_with_1013_once_too_many_frames_wait(
+def test_frames_waiting_for_a_slow_client_are_counted_in_bytes_and_past_the_bound_dropped_with_a_1013(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     runtime = Runtime()
-    connection = Connection(runtime, runtime.socket(), name="a slow client", max_outgoing=3)
-    for n in range(5):
-        connection.deliver(Push("t", "e", {"n": n}))
-    assert (connection.close_code, connection.close_reason) == (1013, "too many frames waiting")
-    assert "a slow client: 3 frames are waiting for the client: closing it" in caplog.text
-
-    async def drain() -> list[str | bytes]:
-        sent = []
-        while (data := await connection.next_outgoing()) is not None:
-            sent.append(data)
-        return sent
-
-    # What was queued before the limit still goes out, then the connection closes.
-    assert anyio.run(drain) == [f'[null,null,"t","e",{{"n":{n}}}]' for n in range(3)]
+    frame = '[null,null,"t","é",{"n":0}]'  # 27 characters, 28 bytes in UTF-8
+    connection = Connection(runtime, runtime.socket(), name="a slow client", max_outgoing_bytes=3 * 28)
+    for n in range(3):
+        connection.deliver(Push("t", "é", {"n": n}))
+    assert (connection.close_code, connection.outgoing_bytes) == (None, 3 * len(frame.encode()))
+    connection.deliver(Push("t", "é", {"n": 3}))
+    assert (connection.close_code, connection.close_reason) == (1013, "slow consumer")
+    assert "a slow client: slow consumer: 112 bytes waiting, over max_outgoing_bytes (84)" in caplog.text
+    # What waits is dropped: memory is released now, and the close goes out next.
+    assert connection.outgoing_bytes == 0
+    assert anyio.run(connection.next_outgoing) is None
 
 
 def test_a_heartbeat_is_answered_through_the_outbox() -> None:

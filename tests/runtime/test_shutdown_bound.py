@@ -14,7 +14,19 @@ from typing import Any
 import anyio
 import pytest
 
-from pytest_channels import Channel, ChannelsApp, Exit, JoinResult, Message, Ok, Reason, Socket, SocketHandler, ok
+from pytest_channels import (
+    Channel,
+    ChannelsApp,
+    Exit,
+    JoinResult,
+    Message,
+    Ok,
+    Reason,
+    Runtime,
+    Socket,
+    SocketHandler,
+    ok,
+)
 from pytest_channels.testing import VirtualTimeLoop
 
 
@@ -50,6 +62,13 @@ class Recorder:
         self.exits.append(exit)
 
 
+def _app() -> ChannelsApp:
+    """A server with a lasting secret: without one its startup refuses to serve."""
+    return ChannelsApp(
+        {"/socket": UserSocket}, runtime=Runtime(secret_key_base="a lasting secret, twenty chars or more")
+    )
+
+
 def _lifespan(app: ChannelsApp, channel: type[Channel], transport: Recorder) -> tuple[list[Any], Any]:
     """The lifespan protocol as an ASGI server runs it: startup, then (once a channel joined) shutdown."""
     sent: list[Any] = []
@@ -80,7 +99,7 @@ def _run_on_a_virtual_loop(start: Callable[[], Any]) -> float:
 def test_the_servers_shutdown_kills_a_channel_whose_terminate_outlives_its_shutdown(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app, transport = ChannelsApp({"/socket": UserSocket}), Recorder()
+    app, transport = _app(), Recorder()
     sent, start = _lifespan(app, Stuck, transport)
     assert _run_on_a_virtual_loop(start) == 5.0
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
@@ -95,7 +114,7 @@ def test_the_servers_shutdown_kills_a_channel_whose_terminate_outlives_its_shutd
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_the_servers_shutdown_is_bounded_in_real_time_on_a_real_loop(backend: str) -> None:
-    app, transport = ChannelsApp({"/socket": UserSocket}), Recorder()
+    app, transport = _app(), Recorder()
     sent, start = _lifespan(app, Impatient, transport)
     anyio.run(start, backend=backend)
     assert sent[-1] == {"type": "lifespan.shutdown.complete"}

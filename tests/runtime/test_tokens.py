@@ -92,9 +92,23 @@ def test_data_that_is_not_json_is_refused_when_signing(tokens: Tokens) -> None:
         tokens.sign("salt", {1, 2})
 
 
-def test_a_short_secret_is_refused(wall: FakeWall) -> None:
-    with pytest.raises(ValueError, match=r"^secret_key_base must be a str of at least 20 characters$"):
-        Tokens("short", wall)
+@pytest.mark.parametrize("secret", ["short", ["a secret of twenty chars or more", "short"], []])
+def test_a_short_secret_or_an_empty_list_is_refused(wall: FakeWall, secret: str | list[str]) -> None:
+    with pytest.raises(ValueError, match=r"^secret_key_base must be a str of at least 20 characters, or a list"):
+        Tokens(secret, wall)
+
+
+def test_rotating_secrets_signs_with_the_first_and_still_verifies_with_the_old_until_it_is_dropped(
+    wall: FakeWall,
+) -> None:
+    old_secret, new_secret = "the secret of last year, 20+ chars", "the secret of this year, 20+ chars"
+    before = Tokens(old_secret, wall).sign("salt", "old")
+    rotated = Tokens([new_secret, old_secret], wall)
+    after = rotated.sign("salt", "new")
+    assert rotated.verify("salt", before) == "old"
+    assert Tokens(new_secret, wall).verify("salt", after) == "new"  # the first secret signs
+    with pytest.raises(TokenError, match="invalid"):
+        Tokens(new_secret, wall).verify("salt", before)  # dropped: the old tokens die
 
 
 def test_a_signature_with_non_ascii_characters_is_invalid_not_a_crash(tokens: Tokens) -> None:
