@@ -19,7 +19,8 @@ import anyio
 from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, TOO_BIG, Connection
 from ._results import Error
 from ._runtime import Runtime
-from ._serializer import VSN, FrameError, decode, decode_params
+from ._serializer import FrameError, decode_params
+from ._serializers import Serializer, VsnError, negotiate
 from ._socket import Socket, SocketHandler
 
 logger = logging.getLogger("pytest_channels")
@@ -158,15 +159,14 @@ class ChannelsApp:
         if (await receive())["type"] != "websocket.connect":
             return
         name = _describe(scope, handler)
-        socket = await self._connect(scope, handler, name)
-        if socket is None:
+        connected = await self._connect(scope, handler, name)
+        if connected is None:
             await send({"type": "websocket.close", "code": _REFUSED})
             return
+        socket, serializer = connected
         subprotocols = scope.get("subprotocols") or []
         await send({"type": "websocket.accept", "subprotocol": "phoenix" if "phoenix" in subprotocols else None})
-        connection = Connection(
-            self.runtime, socket, name=name, max_channels=self.max_channels, join_timeout=self.join_timeout
-        )
+        connection = self._connection(socket, serializer, name)
         self.connections.add(connection)
         try:
             async with anyio.create_task_group() as tg:
@@ -177,8 +177,22 @@ class ChannelsApp:
             self.connections.discard(connection)
             connection.shutdown()
 
-    async def _connect(self, scope: Scope, handler: type[SocketHandler], name: str) -> Socket | None:
-        """Negotiate the version and run the handler's connect; the socket, or None when refused."""
+    def _connection(self, socket: Socket, serializer: Serializer, name: str) -> Connection:
+        """The state machine of one accepted connection, whatever carries its frames."""
+        return Connection(
+            self.runtime,
+            socket,
+            name=name,
+            max_channels=self.max_channels,
+            join_timeout=self.join_timeout,
+            serializer=serializer,
+        )
+
+    async def _connect(self, scope: Scope, handler: type[SocketHandler], name: str) -> tuple[Socket, Serializer] | None:
+        """Check the request, negotiate the version, run the handler's connect: for every transport.
+
+        Returns the socket and the serializer, or None when refused (the reason is logged).
+        """
         if not self._serving:
             logger.error("%s refused: the runtime is not serving (run the ASGI server with its lifespan on)", name)
             return None
@@ -193,15 +207,10 @@ class ChannelsApp:
         except ValueError as exc:
             logger.warning("%s refused: bad query string: %s", name, exc)
             return None
-        vsn = params.get("vsn", "1.0.0")  # Phoenix's default when the client names none
-        if not vsn.startswith("2.0."):
-            logger.warning(
-                "%s refused: protocol version vsn=%r is not served; only vsn=%s (the V2 JSON serializer, "
-                "which phoenix.js uses) is",
-                name,
-                vsn,
-                VSN,
-            )
+        try:
+            serializer = negotiate(params.get("vsn"))
+        except VsnError as exc:
+            logger.warning("%s refused: %s", name, exc)
             return None
         try:
             with anyio.fail_after(self.connect_timeout):
@@ -215,7 +224,7 @@ class ChannelsApp:
         if isinstance(result, Error):
             logger.info("%s refused by %s.connect: %r", name, handler.__qualname__, result.reply)
             return None
-        return result.socket
+        return result.socket, serializer
 
     async def _read(self, connection: Connection, receive: Receive, scope: anyio.CancelScope) -> None:
         try:
@@ -237,7 +246,7 @@ class ChannelsApp:
                     connection.request_close(TOO_BIG, "frame too big")
                     return
                 try:
-                    await connection.handle(decode(data))
+                    await connection.handle(connection.serializer.decode(data))
                 except FrameError as exc:
                     logger.warning("%s: closed: %s", connection.name, exc)
                     connection.request_close(INVALID_DATA, "invalid frame")
@@ -295,6 +304,8 @@ def _connect_info(scope: Scope) -> dict[str, Any]:
         "x_headers": {k: v for k, v in headers.items() if k.startswith("x-")},
         "user_agent": headers.get("user-agent"),
     }
+    if "x-phoenix-authtoken" in headers:  # phoenix.js's LongPoll sends the auth token in this header
+        info["auth_token"] = headers["x-phoenix-authtoken"]
     for protocol in scope.get("subprotocols") or []:
         if protocol.startswith(_AUTH_TOKEN_PREFIX):
             encoded = protocol[len(_AUTH_TOKEN_PREFIX) :]

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import anyio
 
 from ._errors import PayloadError
-from ._messages import Broadcast, Close, Exit, Message
+from ._messages import Broadcast, Close, Exit, Message, Reason
 from ._process import ChannelProcess
 from ._results import Ok
 from ._runtime import Runtime
-from ._serializer import Frame, FrameError, encode, error_frame, frame_of, reply_frame
+from ._serializer import Frame, FrameError, error_frame, frame_of, reply_frame
+from ._serializers import V2, Serializer
 from ._socket import Socket
 
 logger = logging.getLogger("pytest_channels")
@@ -35,6 +36,7 @@ GOING_AWAY = 1001
 INVALID_DATA = 1007
 TOO_BIG = 1009
 INTERNAL_ERROR = 1011
+SERVICE_RESTART = 1012
 TRY_AGAIN_LATER = 1013
 
 
@@ -60,6 +62,7 @@ class Connection:
         max_channels: Phoenix's `max_channels_per_transport`.
         max_outgoing: frames that may wait for a slow client before the connection is closed.
         join_timeout: real seconds a `join` may take before the join is answered with an error.
+        serializer: the protocol version the client negotiated (V2 by default).
     """
 
     def __init__(
@@ -71,8 +74,11 @@ class Connection:
         max_channels: int = 100,
         max_outgoing: int = 10_000,
         join_timeout: float = 30.0,
+        serializer: Serializer = V2,
     ) -> None:
         self.runtime = runtime
+        self.serializer = serializer
+        self._encode = serializer.encode
         self.socket = socket
         self.name = name
         self.max_channels = max_channels
@@ -81,6 +87,7 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.gone = False
+        self.end_reason: Reason = ("shutdown", "closed")
         self._channels: dict[str, _Entry] = {}
         self._entries: dict[ChannelProcess, _Entry] = {}
         self._holding: dict[str, list[str | bytes]] = {}
@@ -176,7 +183,7 @@ class Connection:
     def _answer(self, frame: Frame, status: str, response: object) -> bool:
         """Queue the join's answer ahead of everything the channel sent while it joined."""
         try:
-            self._queue(encode(reply_frame(frame, status, response, join_ref=frame.join_ref)))
+            self._queue(self._encode(reply_frame(frame, status, response, join_ref=frame.join_ref)))
         except PayloadError as exc:
             logger.error("%s: the join reply cannot travel: %s", self.name, exc)
             return False
@@ -244,12 +251,23 @@ class Connection:
     def _send(self, frame: Frame) -> None:
         # A payload that cannot travel raises PayloadError in whoever sent it: in a channel
         # that crashes it (the client sees phx_error), as Phoenix's encode! in the channel does.
-        data = encode(frame)
-        held = self._holding.get(frame.topic)
+        self._send_data(frame.topic, self._encode(frame))
+
+    def _send_data(self, topic: str, data: str | bytes) -> None:
+        held = self._holding.get(topic)
         if held is not None:
             held.append(data)
         else:
             self._queue(data)
+
+    def fastlane(self, broadcast: Broadcast) -> None:
+        """A broadcast no channel intercepted: the frame its serializer encoded once for every subscriber."""
+        try:
+            data = self.serializer.fastlane(broadcast)
+        except PayloadError as exc:  # this client cannot receive it; the other subscribers still do
+            logger.error("%s: a broadcast is not sent to this client: %s", self.name, exc)
+            return
+        self._send_data(broadcast.topic, data)
 
     def _queue(self, data: str | bytes) -> None:
         if self.close_code is not None or self.gone:
@@ -270,6 +288,12 @@ class Connection:
             await self._wakeup.wait()
         return self._outbox.popleft()
 
+    def take_outgoing(self) -> list[str | bytes]:
+        """Every frame waiting to be sent, at once (a long poll answers with a batch)."""
+        frames = list(self._outbox)
+        self._outbox.clear()
+        return frames
+
     def request_close(self, code: int, reason: str) -> None:
         """Close the connection with `code` once the frames already queued are sent."""
         if self.close_code is None:
@@ -285,12 +309,12 @@ class Connection:
     # -- the end ----------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """The connection is gone: every channel stops with ("shutdown", "closed"), as in Phoenix."""
+        """The connection is gone: every channel stops with `end_reason`, ("shutdown", "closed") as in Phoenix."""
         self.gone = True
         self._wakeup.set()
         self._outbox.clear()
         if self.socket.id is not None:
             self.runtime.pubsub.unsubscribe(self.socket.id, self)
         for entry in list(self._entries.values()):
-            self.runtime.close(entry.process.socket)
+            self.runtime.close(entry.process.socket, self.end_reason)
         self._channels.clear()

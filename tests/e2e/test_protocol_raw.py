@@ -243,12 +243,13 @@ async def test_the_auth_token_subprotocol_reaches_connect_info(server: str) -> N
 @pytest.mark.parametrize(
     ("query", "logged"),
     [
-        ("", "protocol version vsn='1.0.0' is not served; only vsn=2.0.0"),
-        ("vsn=1.0.0", "protocol version vsn='1.0.0' is not served"),
-        ("vsn=3.0.0", "protocol version vsn='3.0.0' is not served"),
+        ("vsn=3.0.0", "requested transport version '3.0.0' does not match the server's requirements (~> 1.0.0"),
+        ("vsn=2.1.0", "requested transport version '2.1.0' does not match"),
+        ("vsn=2.0.0-rc.1", "requested transport version '2.0.0-rc.1' does not match"),
+        ("vsn=2.0", "the client sent an invalid transport version '2.0' (expected a version such as 2.0.0)"),
         ("vsn=2.0.0&refuse=1", "refused by ProtocolSocket.connect: {}"),
     ],
-    ids=["no vsn", "V1", "unknown version", "connect refuses"],
+    ids=["unknown major", "unknown minor", "a pre-release", "not semver", "connect refuses"],
 )
 async def test_a_refused_connection_gets_http_403_and_a_log_line(
     server: str, query: str, logged: str, caplog: pytest.LogCaptureFixture
@@ -382,3 +383,47 @@ async def test_check_origin_refuses_a_page_from_another_site(caplog: pytest.LogC
                 pass
     assert refused.value.response.status_code == 403
     assert "origin 'https://evil.example' is not in check_origin" in caplog.text
+
+
+@pytest.mark.parametrize("query", ["", "vsn=1.0.0", "vsn=1.0.7"], ids=["no vsn", "1.0.0", "a later patch"])
+async def test_a_v1_client_speaks_json_objects_and_never_receives_a_join_ref(server: str, query: str) -> None:
+    async with raw_client(server, query=f"{query}&user=v1") as client:
+        join = {"topic": "echo:v1", "event": "phx_join", "payload": {}, "ref": "1", "join_ref": "1"}
+        await client.send_raw(json.dumps(join))
+        reply = {"status": "ok", "response": {"topic": "echo:v1", "user": "v1", "params": {}}}
+        assert await client.receive() == {"topic": "echo:v1", "event": "phx_reply", "payload": reply, "ref": "1"}
+        await client.send_raw(json.dumps({"topic": "echo:v1", "event": "push", "payload": {"n": 1}, "ref": "2"}))
+        assert await client.receive() == {"topic": "echo:v1", "event": "pushed", "payload": {"n": 1}, "ref": None}
+        await client.send_raw(json.dumps({"topic": "echo:v1", "event": "crash", "payload": {}, "ref": "3"}))
+        error = {"topic": "echo:v1", "event": "phx_error", "payload": {"reason": "channel_crash"}, "ref": "1"}
+        assert await client.receive() == error
+
+
+async def test_a_v1_broadcast_and_a_v2_broadcast_are_each_encoded_for_their_own_client(server: str) -> None:
+    async with raw_client(server, query="vsn=1.0.0") as old, raw_client(server) as new:
+        await old.send_raw(json.dumps({"topic": "echo:mixed", "event": "phx_join", "payload": {}, "ref": "1"}))
+        assert (await old.receive())["event"] == "phx_reply"
+        assert (await new.join("echo:mixed"))[3] == "phx_reply"
+        await new.send("1", "2", "echo:mixed", "broadcast", {"event": "news", "payload": {"n": 1}})
+        assert await old.receive() == {"topic": "echo:mixed", "event": "news", "payload": {"n": 1}, "ref": None}
+        assert await new.receive() == [None, None, "echo:mixed", "news", {"n": 1}]
+
+
+@pytest.mark.parametrize(
+    ("query", "frame", "logged"),
+    [
+        ("vsn=1.0.0", '["1","1","echo:x","phx_join",{}]', "list is a V2 frame: connect with vsn=2.0.0"),
+        ("vsn=1.0.0", b"\x00\x01", "binary frames are V2 only"),
+        ("vsn=2.0.0", '{"topic":"echo:x","event":"phx_join","payload":{},"ref":"1"}', "expected [join_ref, ref"),
+    ],
+    ids=["V2 on V1", "binary on V1", "V1 on V2"],
+)
+async def test_a_frame_of_the_other_version_closes_only_its_connection_with_1007(
+    server: str, query: str, frame: str | bytes, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with raw_client(server, query=query) as wrong, raw_client(server) as bystander:
+        assert (await bystander.join("echo:bystander-v1"))[4]["status"] == "ok"
+        await wrong.send_raw(frame)
+        assert await wrong.closed() == (1007, "invalid frame")
+        assert (await bystander.join("echo:bystander-v1-again"))[4]["status"] == "ok"
+    assert logged in caplog.text
