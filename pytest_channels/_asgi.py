@@ -16,7 +16,9 @@ from typing import Any
 
 import anyio
 
-from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, TOO_BIG, Connection
+from ._drain import Drainer
+from ._longpoll import LongPoll, LongPollServer
+from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, SERVICE_RESTART, TOO_BIG, Connection
 from ._results import Error
 from ._runtime import Runtime
 from ._serializer import FrameError, decode_params
@@ -79,14 +81,19 @@ class ChannelsApp:
         connect_timeout: float = 10.0,
         fallback: ASGIApp | None = None,
         check_origin: Sequence[str] | None = None,
+        longpoll: LongPoll | bool = False,
+        drainer: Drainer | bool = True,
     ) -> None:
         self._handlers: dict[str, type[SocketHandler]] = {}
+        self._longpolls: dict[str, type[SocketHandler]] = {}
         for path, handler in sockets.items():
             if not path.startswith("/"):
                 raise ValueError(f"a socket path must start with / (got {path!r})")
             if not (isinstance(handler, type) and issubclass(handler, SocketHandler)):
                 raise TypeError(f"the socket at {path!r} must be a SocketHandler subclass (got {handler!r})")
             self._handlers[path.rstrip("/") + "/websocket"] = handler
+            if longpoll:
+                self._longpolls[path.rstrip("/") + "/longpoll"] = handler
         for name, value in (
             ("idle_timeout", idle_timeout),
             ("join_timeout", join_timeout),
@@ -109,6 +116,8 @@ class ChannelsApp:
         self.check_origin = None if check_origin is None else frozenset(o.rstrip("/") for o in check_origin)
         self.connections: set[Connection] = set()
         self._serving = False
+        self.longpoll = LongPollServer(self, LongPoll() if longpoll is True else longpoll) if longpoll else None
+        self.drainer = Drainer() if drainer is True else drainer or None
 
     @property
     def serving(self) -> bool:
@@ -117,8 +126,8 @@ class ChannelsApp:
 
     @property
     def paths(self) -> list[str]:
-        """The WebSocket paths served."""
-        return list(self._handlers)
+        """The paths served: WebSocket ones, then LongPoll ones."""
+        return [*self._handlers, *self._longpolls]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -128,6 +137,8 @@ class ChannelsApp:
         handler = self._handlers.get(scope.get("path", ""))
         if kind == "websocket" and handler is not None:
             await self._websocket(scope, receive, send, handler)
+        elif kind == "http" and self.longpoll is not None and (polled := self._longpolls.get(scope.get("path", ""))):
+            await self.longpoll.handle(scope, receive, send, polled)
         elif self.fallback is not None:
             await self.fallback(scope, receive, send)
         elif kind == "websocket":
@@ -149,24 +160,44 @@ class ChannelsApp:
             await send({"type": "lifespan.startup.complete"})
             try:
                 await receive()  # lifespan.shutdown
+                if self.drainer is not None:
+                    await self.drain()
             finally:
                 self._serving = False
+                if self.longpoll is not None:  # their channels stop before the runtime does
+                    self.longpoll.end_all(GOING_AWAY, "server stopping")
         await send({"type": "lifespan.shutdown.complete"})
+
+    async def drain(self, drainer: Drainer | None = None) -> int:
+        """Close every connection, in batches, so that clients reconnect elsewhere without a stampede.
+
+        Phoenix's socket drainer: `drainer` (this app's, or Phoenix's defaults) says how many
+        connections close at once, how long to wait between batches and how long it may all
+        take (what is left then closes at once). A WebSocket closes with 1012 (service restart)
+        and a LongPoll session ends, so phoenix.js reconnects and rejoins; each channel's
+        `terminate` runs with ("shutdown", "draining"). The lifespan's shutdown runs it first.
+        Returns how many connections it closed.
+        """
+        return await (drainer or self.drainer or Drainer()).drain(self.connections, self._drain_one)
+
+    def _drain_one(self, connection: Connection) -> None:
+        connection.end_reason = ("shutdown", "draining")
+        connection.request_close(SERVICE_RESTART, "service restart")
+        if self.longpoll is not None:
+            self.longpoll.end_connection(connection)
 
     # -- connections ----------------------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler]) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
-        name = _describe(scope, handler)
-        connected = await self._connect(scope, handler, name)
-        if connected is None:
+        name = self.describe(scope, handler)
+        connection = await self.connect_for(scope, handler, name)
+        if connection is None:
             await send({"type": "websocket.close", "code": _REFUSED})
             return
-        socket, serializer = connected
         subprotocols = scope.get("subprotocols") or []
         await send({"type": "websocket.accept", "subprotocol": "phoenix" if "phoenix" in subprotocols else None})
-        connection = self._connection(socket, serializer, name)
         self.connections.add(connection)
         try:
             async with anyio.create_task_group() as tg:
@@ -177,16 +208,40 @@ class ChannelsApp:
             self.connections.discard(connection)
             connection.shutdown()
 
-    def _connection(self, socket: Socket, serializer: Serializer, name: str) -> Connection:
-        """The state machine of one accepted connection, whatever carries its frames."""
+    def describe(self, scope: Scope, handler: type[SocketHandler]) -> str:
+        """How log lines name a connection: its handler and peer."""
+        return _describe(scope, handler)
+
+    async def connect_for(
+        self, scope: Scope, handler: type[SocketHandler], name: str, *, text_only: bool = False
+    ) -> Connection | None:
+        """The state machine of one accepted connection, whatever transport carries its frames; None if refused.
+
+        Every transport comes through here, so the checks and limits apply to all of them.
+        `text_only` is for a transport without binary frames (LongPoll).
+        """
+        connected = await self._connect(scope, handler, name)
+        if connected is None:
+            return None
+        socket, serializer = connected
         return Connection(
             self.runtime,
             socket,
             name=name,
             max_channels=self.max_channels,
             join_timeout=self.join_timeout,
-            serializer=serializer,
+            serializer=serializer.text_only() if text_only else serializer,
         )
+
+    def origin_allowed(self, scope: Scope, name: str) -> bool:
+        """Phoenix's `check_origin`, which every request of every transport passes."""
+        if self.check_origin is None:
+            return True
+        origin = _header(scope, b"origin")
+        if origin not in self.check_origin:
+            logger.warning("%s refused: origin %r is not in check_origin", name, origin)
+            return False
+        return True
 
     async def _connect(self, scope: Scope, handler: type[SocketHandler], name: str) -> tuple[Socket, Serializer] | None:
         """Check the request, negotiate the version, run the handler's connect: for every transport.
@@ -196,11 +251,8 @@ class ChannelsApp:
         if not self._serving:
             logger.error("%s refused: the runtime is not serving (run the ASGI server with its lifespan on)", name)
             return None
-        if self.check_origin is not None:
-            origin = _header(scope, b"origin")
-            if origin not in self.check_origin:
-                logger.warning("%s refused: origin %r is not in check_origin", name, origin)
-                return None
+        if not self.origin_allowed(scope, name):
+            return None
         try:
             raw = scope.get("query_string", b"").decode("latin-1")
             params: dict[str, Any] = dict(decode_params(raw, max_params=_MAX_PARAMS))

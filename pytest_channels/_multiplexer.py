@@ -100,6 +100,11 @@ class Connection:
         return f"<Connection {self.name} channels={len(self._channels)}>"
 
     @property
+    def stopped(self) -> bool:
+        """Whether the connection is gone and every channel it started has stopped (its terminate ran)."""
+        return self.gone and not self._entries
+
+    @property
     def topics(self) -> list[str]:
         """The topics with a channel on this connection, joined or leaving."""
         return list(self._channels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -68,6 +69,8 @@ class EchoChannel(Channel):
                 return stop(socket, "normal", reply=("ok", {"stopping": True}))
             case "binary":
                 return reply(socket, "ok", bytes(reversed(payload)))
+            case "binary_as_json":
+                return reply(socket, "ok", {"bytes": list(reversed(payload))})
             case "push_binary":
                 self.push("raw", b"\x00\x01\xff")
             case "disconnect":
@@ -110,9 +113,22 @@ class BrokenSocket(SocketHandler):
 
 
 def make_app(**options: Any) -> ChannelsApp:
-    """The e2e application on a fresh runtime; `options` go to `ChannelsApp`."""
+    """The e2e application on a fresh runtime, with LongPoll beside WebSocket; `options` go to `ChannelsApp`."""
     return ChannelsApp(
         {"/socket": UserSocket, "/auth_socket": AuthSocket, "/protocol": ProtocolSocket, "/broken": BrokenSocket},
         runtime=Runtime(secret_key_base="an e2e secret of at least twenty characters"),
-        **options,
+        **{"longpoll": True, **options},
     )
+
+
+def without_websockets(app: ChannelsApp) -> Callable[[Any, Any, Any], Awaitable[None]]:
+    """`app` behind a proxy that refuses every WebSocket upgrade (HTTP 403), as some corporate proxies do."""
+
+    async def proxied(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await app(scope, receive, send)
+
+    return proxied

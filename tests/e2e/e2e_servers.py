@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -26,8 +26,8 @@ WAIT = 5.0
 
 
 @contextlib.contextmanager
-def serve_uvicorn(app: ChannelsApp) -> Iterator[str]:
-    """Run `app` under uvicorn in a thread; yields its address, "127.0.0.1:<port>"."""
+def serve_uvicorn(app: ChannelsApp | Callable[[Any, Any, Any], Awaitable[None]]) -> Iterator[str]:
+    """Run `app` (a ChannelsApp, or one behind middleware) under uvicorn in a thread; yields "127.0.0.1:<port>"."""
     listener = _listener()
     config = uvicorn.Config(app, lifespan="on", log_level="warning", ws="websockets-sansio")
     server = uvicorn.Server(config)
