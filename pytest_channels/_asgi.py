@@ -183,8 +183,6 @@ class ChannelsApp:
     def _drain_one(self, connection: Connection) -> None:
         connection.end_reason = ("shutdown", "draining")
         connection.request_close(SERVICE_RESTART, "service restart")
-        if self.longpoll is not None:
-            self.longpoll.end_connection(connection)
 
     # -- connections ----------------------------------------------------------------------------
 

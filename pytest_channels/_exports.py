@@ -23,6 +23,7 @@ from ._clock import VirtualClock as VirtualClock
 from ._cluster import Cluster as Cluster
 from ._cluster import ClusterAdapter as ClusterAdapter
 from ._cluster import Node as Node
+from ._drain import Drainer as Drainer
 from ._errors import BroadcastError as BroadcastError
 from ._errors import BrokerUnreachable as BrokerUnreachable
 from ._errors import ChannelsError as ChannelsError
@@ -33,6 +34,7 @@ from ._errors import NotJoined as NotJoined
 from ._errors import PayloadError as PayloadError
 from ._errors import TokenError as TokenError
 from ._errors import UnknownNode as UnknownNode
+from ._longpoll import LongPoll as LongPoll
 from ._messages import Broadcast as Broadcast
 from ._messages import Close as Close
 from ._messages import Exit as Exit

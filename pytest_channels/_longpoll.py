@@ -99,6 +99,7 @@ class _Session:
         self.last_poll_ns = server.clock_ns()
         self._timer: Timer | None = None
         self._schedule()
+        connection.on_close = self._closing
 
     def _schedule(self) -> None:
         inactive_ns = int(self.server.config.window * 1.5 * 1e9)
@@ -112,9 +113,13 @@ class _Session:
         elif self.server.clock_ns() - self.last_poll_ns > int(self.server.config.window * 1.5 * 1e9):
             logger.info("%s: ended: no poll for %ss", self.connection.name, self.server.config.window * 1.5)
             self.end(GOING_AWAY, "inactive")
-            self.server.forget(self)
+            self._schedule()  # what was left waits one more period for a late poll
         else:
             self._schedule()
+
+    def _closing(self) -> None:
+        # The connection is to close (a "disconnect" broadcast, a limit): end now, as a WebSocket closes now.
+        self.end(self.connection.close_code or GOING_AWAY, self.connection.close_reason)
 
     def end(self, code: int, reason: str) -> None:
         """Stop the session's channels; frames already queued wait for the next poll."""
@@ -136,9 +141,8 @@ class _Session:
                 first = await connection.next_outgoing()
                 if first is not None:
                     frames = [first, *connection.take_outgoing()]
-        if connection.close_code is not None and not self.ended:
-            frames += connection.take_outgoing()
-            self.end(connection.close_code, connection.close_reason)
+        if self.ended:  # it ended while this poll waited: the poll takes what was left
+            frames, self.left = frames + self.left, []
         return (200, frames) if frames else (204, [])
 
 
@@ -149,7 +153,6 @@ class LongPollServer:
         self.app = app
         self.config = config
         self.sessions: dict[str, _Session] = {}
-        self._by_connection: dict[Connection, _Session] = {}
 
     def clock_ns(self) -> int:
         return self.app.runtime.clock.now_ns()
@@ -157,13 +160,6 @@ class LongPollServer:
     def forget(self, session: _Session) -> None:
         if self.sessions.get(session.id) is session:
             del self.sessions[session.id]
-        self._by_connection.pop(session.connection, None)
-
-    def end_connection(self, connection: Connection) -> None:
-        """End the session of `connection`, if it is a LongPoll one (a drain)."""
-        session = self._by_connection.get(connection)
-        if session is not None:
-            session.end(connection.close_code or GOING_AWAY, connection.close_reason)
 
     def end_all(self, code: int, reason: str) -> None:
         """End every session now (a drain, or the runtime stopping)."""
@@ -238,7 +234,6 @@ class LongPollServer:
             return
         new = _Session(self, secrets.token_urlsafe(16), scope.get("path", ""), connected)
         self.sessions[new.id] = new
-        self._by_connection[connected] = new
         self.app.connections.add(connected)
         await _answer(send, {"status": 410, "token": new.token, "messages": []})
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -88,6 +89,7 @@ class Connection:
         self.close_reason = ""
         self.gone = False
         self.end_reason: Reason = ("shutdown", "closed")
+        self.on_close: Callable[[], None] | None = None  # a transport that must act at once on a close
         self._channels: dict[str, _Entry] = {}
         self._entries: dict[ChannelProcess, _Entry] = {}
         self._holding: dict[str, list[str | bytes]] = {}
@@ -303,6 +305,8 @@ class Connection:
         """Close the connection with `code` once the frames already queued are sent."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+            if self.on_close is not None:
+                self.on_close()
         self._wakeup.set()
 
     def _forget(self, entry: _Entry) -> None:
