@@ -12,6 +12,7 @@ from pytest_channels import (
     Channel,
     ChannelsApp,
     ConnectResult,
+    Drainer,
     InfoResult,
     InResult,
     JoinResult,
@@ -114,11 +115,29 @@ class BrokenSocket(SocketHandler):
 
 def make_app(**options: Any) -> ChannelsApp:
     """The e2e application on a fresh runtime, with LongPoll beside WebSocket; `options` go to `ChannelsApp`."""
-    return ChannelsApp(
+    app = ChannelsApp(
         {"/socket": UserSocket, "/auth_socket": AuthSocket, "/protocol": ProtocolSocket, "/broken": BrokenSocket},
         runtime=Runtime(secret_key_base="an e2e secret of at least twenty characters"),
-        **{"longpoll": True, **options},
+        **{"longpoll": True, "fallback": None, **options},
     )
+    if app.fallback is None:
+        app.fallback = _admin(app)
+    return app
+
+
+def _admin(app: ChannelsApp) -> Callable[[Any, Any, Any], Awaitable[None]]:
+    """`POST /drain` drains the app on demand, as an operator would before taking a node out."""
+
+    async def admin(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/drain":
+            closed = await app.drain(Drainer(batch_interval=0))
+            status, body = 200, str(closed).encode()
+        else:
+            status, body = 404, b"not found"
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": body})
+
+    return admin
 
 
 def without_websockets(app: ChannelsApp) -> Callable[[Any, Any, Any], Awaitable[None]]:

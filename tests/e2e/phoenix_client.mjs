@@ -206,6 +206,22 @@ const scenarios = {
     record("tokens", tokens);
   },
 
+  async drain() {
+    // The operator drains the server: the client is closed, reconnects and rejoins by itself.
+    const socket = connect("/protocol", { user: "drained" });
+    socket.onClose((event) => record("close", { code: event.code, reason: event.reason }));
+    const channel = socket.channel("echo:drain");
+    let joins = 0;
+    await new Promise((resolve) =>
+      channel.join().receive("ok", () => {
+        record("joined", ++joins);
+        if (joins === 1) fetch(`http://${address}/drain`, { method: "POST" }).then((r) => r.text()).then((n) => record("drained", n));
+        if (joins === 2) resolve();
+      }),
+    );
+    record("after_drain", await answered(channel.push("echo", { back: true })));
+  },
+
   async fallback() {
     // The WebSocket upgrade is refused (as by a proxy): phoenix.js falls back to LongPoll by itself.
     const socket = connect("/protocol", {}, { longPollFallbackMs: 200 });

@@ -140,6 +140,17 @@ def test_the_client_reconnects_and_rejoins_after_the_server_drops_the_connection
     assert ("echo:reconnect", ("shutdown", "closed")) in stopped  # the channel of the dropped connection
 
 
+def test_a_drained_client_reconnects_and_rejoins_and_its_old_channel_terminated_draining(served: Served) -> None:
+    before = len(TERMINATED)
+    seen = run(served, "drain")
+    assert [name for name, _ in seen["_all"] if name != "drained"] == ["joined", "close", "joined", "after_drain"]
+    closed = {"websocket": (1012, "service restart"), "longpoll": (3410, "session_gone")}[served.transport]
+    assert seen["close"] == {"code": closed[0], "reason": closed[1]}
+    assert seen["after_drain"] == ["ok", {"back": True}]
+    stopped = [(topic, reason) for topic, _, reason in TERMINATED[before:]]
+    assert ("echo:drain", ("shutdown", "draining")) in stopped
+
+
 def test_binary_payloads_cross_as_array_buffers(served: Served) -> None:
     seen = run(served, "binary")
     if served.transport == "websocket":
