@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -44,13 +44,13 @@ class FakeWebSocket:
     def __init__(self, log: list[str], name: str) -> None:
         self.log, self.name = log, name
         self.inbox, self._to_app = anyio.create_memory_object_stream[dict[str, Any]](100)
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[MutableMapping[str, Any]] = []
         self.joined = anyio.Event()
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> MutableMapping[str, Any]:
         return await self._to_app.receive()
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         self.sent.append(message)
         if message["type"] == "websocket.send":
             self.joined.set()
@@ -69,11 +69,12 @@ async def served(app: ChannelsApp) -> AsyncIterator[Callable[[], Any]]:
     to_app, from_test = anyio.create_memory_object_stream[dict[str, Any]](10)
     started, ended = anyio.Event(), anyio.Event()
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         (started if message["type"] == "lifespan.startup.complete" else ended).set()
 
     async with to_app, from_test, anyio.create_task_group() as tg:
-        tg.start_soon(app, {"type": "lifespan"}, from_test.receive, send)
+        lifespan: dict[str, Any] = {"type": "lifespan"}
+        tg.start_soon(app, lifespan, from_test.receive, send)
         to_app.send_nowait({"type": "lifespan.startup"})
         await started.wait()
 
@@ -100,7 +101,8 @@ def _close_clients() -> Iterator[None]:
 async def connect(app: ChannelsApp, tg: anyio.abc.TaskGroup, log: list[str], name: str) -> FakeWebSocket:
     client = FakeWebSocket(log, name)
     CLIENTS.append(client)
-    scope = {"type": "websocket", "path": "/socket/websocket", "query_string": b"vsn=2.0.0", "client": (name, 1)}
+    scope: dict[str, Any] = {"type": "websocket", "path": "/socket/websocket", "query_string": b"vsn=2.0.0"}
+    scope["client"] = (name, 1)
     tg.start_soon(app, scope, client.receive, client.send)
     client.inbox.send_nowait({"type": "websocket.connect"})
     client.inbox.send_nowait(
@@ -119,12 +121,13 @@ def test_a_drain_closes_connections_in_batches_with_1012_and_channels_terminate_
 
     async def main() -> int:
         app = ChannelsApp({"/socket": UserSocket}, drainer=Drainer(batch_size=2, batch_interval=0.05, shutdown=5))
+        closed = 0
         async with served(app), anyio.create_task_group() as tg:
             for name in "abcde":
                 await connect(app, tg, log, name)
             closed = await app.drain()
             log.append("drained")
-            return closed
+        return closed
 
     assert anyio.run(main) == 5
     closes = log[: log.index("drained")]
