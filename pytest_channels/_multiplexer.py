@@ -21,7 +21,7 @@ import anyio
 from ._errors import PayloadError
 from ._messages import Broadcast, Close, Exit, Message, Reason
 from ._process import ChannelProcess
-from ._results import Ok
+from ._results import Error, Ok
 from ._runtime import Runtime
 from ._serializer import Frame, FrameError, error_frame, frame_of, reply_frame
 from ._serializers import V2, Serializer
@@ -115,10 +115,15 @@ class Connection:
 
     async def handle(self, frame: Frame) -> None:
         """Act on one frame from the client; returns once the frame is dealt with (a join, answered)."""
+        if frame.event == "phx_join":
+            await self._join(frame)
+        else:
+            self.handle_nowait(frame)
+
+    def handle_nowait(self, frame: Frame) -> None:
+        """Act on a frame that is not a join (a heartbeat, a leave or a push): nothing to wait for."""
         if frame.topic == "phoenix" and frame.event == "heartbeat":
             self._send(reply_frame(frame, "ok", {}))
-        elif frame.event == "phx_join":
-            await self._join(frame)
         elif frame.event == "phx_leave":
             self._leave(frame)
         else:
@@ -154,8 +159,7 @@ class Connection:
             return
         try:
             # Phoenix's `join_ref || ref`: a client that names no join_ref joins under its push ref.
-            join_ref = frame.join_ref or frame.ref
-            started = self.runtime.start_join(self.socket, frame.topic, frame.payload, self, join_ref=join_ref)
+            started = self._start_join(frame, frame.join_ref or frame.ref)
         except PayloadError as exc:
             raise FrameError(str(exc)) from None
         if not isinstance(started, ChannelProcess):  # no route: Phoenix's reply carries no join_ref
@@ -186,6 +190,14 @@ class Connection:
         finally:
             for data in self._holding.pop(frame.topic, ()):
                 self._queue(data)
+
+    def _start_join(self, frame: Frame, join_ref: str | None) -> ChannelProcess | Error:
+        return self.runtime.start_join(self.socket, frame.topic, frame.payload, self, join_ref=join_ref)
+
+    def process(self, topic: str) -> ChannelProcess | None:
+        """The channel joined (or joining, or leaving) on `topic`, if any."""
+        entry = self._channels.get(topic)
+        return entry.process if entry is not None else None
 
     def _answer(self, frame: Frame, status: str, response: object) -> bool:
         """Queue the join's answer ahead of everything the channel sent while it joined."""
