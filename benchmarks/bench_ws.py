@@ -183,21 +183,36 @@ class Poller:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, channels: bool, topic: str) -> None:
         self.reader, self.writer, self.channels, self.topic = reader, writer, channels, topic
-        self.ref, self.token = 0, ""
+        self.ref, self.token, self.address = 0, "", ""
 
-    @classmethod
-    async def open(cls, address: str, channels: bool, n: int) -> Poller:
+    @staticmethod
+    async def _connect(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         host, port = address.split(":")
         async with asyncio.timeout(WAIT):
             reader, writer = await asyncio.open_connection(host, int(port))
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        poller = cls(reader, writer, channels, f"bench:{n}")
+        return reader, writer
+
+    @classmethod
+    async def open(cls, address: str, channels: bool, n: int) -> Poller:
+        poller = cls(*await cls._connect(address), channels, f"bench:{n}")
+        poller.address = address
         if channels:
             poller.token = json.loads(await poller.request("GET"))["token"]
             await poller.round_trip("phx_join")
         return poller
 
     async def request(self, method: str, body: bytes = b"") -> bytes:
+        answer = await self._request(method, body)
+        if answer is None:  # uvicorn closed the idle keep-alive connection (after 5 s): reconnect, as fetch does
+            await self.close()
+            self.reader, self.writer = await self._connect(self.address)
+            answer = await self._request(method, body)
+        if answer is None:
+            raise RuntimeError(f"{method} was not answered: the server closed the connection")
+        return answer
+
+    async def _request(self, method: str, body: bytes) -> bytes | None:
         target = "/socket/longpoll?vsn=2.0.0" if self.channels else "/"
         headers = f"Host: bench\r\nContent-Length: {len(body)}\r\nContent-Type: application/x-ndjson\r\n"
         if self.token:
@@ -205,6 +220,8 @@ class Poller:
         self.writer.write(f"{method} {target} HTTP/1.1\r\n{headers}\r\n".encode() + body)
         async with asyncio.timeout(WAIT):
             status = await self.reader.readline()
+            if not status:
+                return None
             length = 0
             while (line := await self.reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.partition(b":")
