@@ -217,17 +217,20 @@ class Poller:
         headers = f"Host: bench\r\nContent-Length: {len(body)}\r\nContent-Type: application/x-ndjson\r\n"
         if self.token:
             headers += f"X-Phoenix-Longpoll-Token: {self.token}\r\n"
-        self.writer.write(f"{method} {target} HTTP/1.1\r\n{headers}\r\n".encode() + body)
-        async with asyncio.timeout(WAIT):
-            status = await self.reader.readline()
-            if not status:
-                return None
-            length = 0
-            while (line := await self.reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            answer = await self.reader.readexactly(length)
+        try:
+            self.writer.write(f"{method} {target} HTTP/1.1\r\n{headers}\r\n".encode() + body)
+            async with asyncio.timeout(WAIT):
+                status = await self.reader.readline()
+                if not status:
+                    return None
+                length = 0
+                while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                answer = await self.reader.readexactly(length)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return None
         if not status.startswith(b"HTTP/1.1 200"):
             raise RuntimeError(f"{method} was answered {status!r}")
         return answer
