@@ -45,6 +45,8 @@ class EchoChannel(Channel):
     async def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
         if payload.get("hang"):
             await anyio.sleep_forever()
+        if payload.get("sleep"):
+            await anyio.sleep(payload["sleep"])  # real-time: a slow join, as a database call would make it
         if payload.get("refuse"):
             return error({"reason": "refused on request"})
         if payload.get("crash"):

@@ -143,6 +143,13 @@ def test_frames_posted_in_one_batch_are_handled_in_order_and_come_back_batched(s
     ]
 
 
+def test_a_join_slower_than_the_window_is_not_cut_short_and_its_post_is_answered_once_it_joined(server: str) -> None:
+    client = Client(server)
+    client.open()
+    assert client.post(["1", "1", "echo:lp-slow", "phx_join", {"sleep": WINDOW * 2}]) == {"status": 200}
+    assert client.until(1)[0][4]["status"] == "ok"
+
+
 def test_a_poll_with_nothing_to_send_is_answered_204_after_the_window_with_the_same_token(server: str) -> None:
     client = joined(server, "echo:lp-idle")
     started = time.monotonic()
