@@ -267,7 +267,9 @@ class LongPollServer:
             logger.warning("%s: a POST of %d frames refused (at most %d)", connection.name, len(parts), MAX_BATCH)
             await _answer(send, {"status": 400})
             return
+        session.last_poll_ns = self.clock_ns()  # a client that posts is alive too (Phoenix counts polls only)
         status = await self._dispatch(session, parts)
+        session.last_poll_ns = self.clock_ns()
         await _answer(send, {"status": status})
 
     async def _dispatch(self, session: _Session, parts: list[str | bytes]) -> int:
