@@ -97,6 +97,7 @@ class _Session:
         self.ended = False
         self.left: list[str | bytes] = []  # what was queued when the session ended: its next poll gets it
         self.last_poll_ns = server.clock_ns()
+        self.requests = 0  # in flight: a session that is polled or posted to now is not inactive
         self._timer: Timer | None = None
         self._schedule()
         connection.on_close = self._closing
@@ -110,7 +111,9 @@ class _Session:
     def _check_inactive(self) -> None:
         if self.ended:
             self.server.forget(self)
-        elif self.server.clock_ns() - self.last_poll_ns > int(self.server.config.window * 1.5 * 1e9):
+        elif not self.requests and self.server.clock_ns() - self.last_poll_ns > int(
+            self.server.config.window * 1.5 * 1e9
+        ):
             logger.info("%s: ended: no poll for %ss", self.connection.name, self.server.config.window * 1.5)
             self.end(GOING_AWAY, "inactive")
             self._schedule()  # what was left waits one more period for a late poll
@@ -223,7 +226,12 @@ class LongPollServer:
             await _answer(send, {"status": 200, "token": session.token, "messages": _texts(left)})
             return
         if session is not None and not session.ended:
-            status, frames = await _until_disconnect(receive, session.poll)
+            session.requests += 1
+            try:
+                status, frames = await _until_disconnect(receive, session.poll)
+            finally:
+                session.requests -= 1
+                session.last_poll_ns = self.clock_ns()
             await _answer(send, {"status": status, "token": session.token, "messages": _texts(frames)})
             return
         if session is not None:
@@ -267,9 +275,15 @@ class LongPollServer:
             logger.warning("%s: a POST of %d frames refused (at most %d)", connection.name, len(parts), MAX_BATCH)
             await _answer(send, {"status": 400})
             return
-        session.last_poll_ns = self.clock_ns()  # a client that posts is alive too (Phoenix counts polls only)
-        status = await self._dispatch(session, parts)
-        session.last_poll_ns = self.clock_ns()
+        if session.ended:  # while its body arrived
+            await _answer(send, {"status": 410})
+            return
+        session.requests += 1  # a client that posts is alive too (Phoenix counts polls only)
+        try:
+            status = await self._dispatch(session, parts)
+        finally:
+            session.requests -= 1
+            session.last_poll_ns = self.clock_ns()
         await _answer(send, {"status": status})
 
     async def _dispatch(self, session: _Session, parts: list[str | bytes]) -> int:

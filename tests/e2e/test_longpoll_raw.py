@@ -22,8 +22,12 @@ from e2e_servers import WAIT, serve_uvicorn
 from pytest_channels import ChannelsApp, LongPoll, Runtime
 from pytest_channels._longpoll import TOKEN_SALT
 
-WINDOW = 0.3
-"""Real seconds a poll waits here before its 204: short, so that the tests that wait for one are quick."""
+WINDOW = 2.0
+"""Real seconds a poll waits before its 204; a session not polled for 1.5 windows ends. Long enough
+that a session never expires between two requests of a test on a loaded machine."""
+
+SHORT_WINDOW = 0.5
+"""The window of the server whose tests wait for a 204 or for a session to expire."""
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,12 @@ def app() -> ChannelsApp:
 @pytest.fixture(scope="module")
 def server(app: ChannelsApp) -> Iterator[str]:
     with serve_uvicorn(app) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def short_server() -> Iterator[str]:
+    with serve_uvicorn(make_app(longpoll=LongPoll(window=SHORT_WINDOW))) as address:
         yield address
 
 
@@ -57,6 +67,7 @@ class Client:
         self.token: str | None = None
         self.token_in = "header"  # or "param", as phoenix.js before 1.8.17 sends it
         self.received: list[Any] = []
+        self.statuses: list[int] = []  # of every poll, for failure messages
 
     def request(
         self, method: str, body: bytes | None = None, headers: dict[str, str] | None = None, token: str | None = None
@@ -89,6 +100,7 @@ class Client:
         status, body, _ = self.request("GET")
         assert status == 200
         self.received += [json.loads(message) for message in body.get("messages", [])]
+        self.statuses.append(body["status"])
         return body
 
     def post(self, *frames: Any, raw: bytes | None = None, token: str | None = None) -> dict[str, Any]:
@@ -101,7 +113,7 @@ class Client:
         """Poll until `count` frames arrived in all (each poll answers at once when frames wait)."""
         deadline = time.monotonic() + WAIT
         while len(self.received) < count:
-            assert time.monotonic() < deadline, f"only {self.received} arrived within {WAIT}s"
+            assert time.monotonic() < deadline, f"only {self.received} arrived within {WAIT}s; polls: {self.statuses}"
             self.poll()
         return self.received
 
@@ -143,19 +155,22 @@ def test_frames_posted_in_one_batch_are_handled_in_order_and_come_back_batched(s
     ]
 
 
-def test_a_join_slower_than_the_window_is_not_cut_short_and_its_post_is_answered_once_it_joined(server: str) -> None:
-    client = Client(server)
+def test_a_join_slower_than_the_window_is_not_cut_short_and_its_post_is_answered_once_it_joined(
+    short_server: str,
+) -> None:
+    client = Client(short_server)
     client.open()
-    assert client.post(["1", "1", "echo:lp-slow", "phx_join", {"sleep": WINDOW * 2}]) == {"status": 200}
+    assert client.post(["1", "1", "echo:lp-slow", "phx_join", {"sleep": SHORT_WINDOW * 2}]) == {"status": 200}
     assert client.until(1)[0][4]["status"] == "ok"
 
 
-def test_a_poll_with_nothing_to_send_is_answered_204_after_the_window_with_the_same_token(server: str) -> None:
-    client = joined(server, "echo:lp-idle")
+def test_a_poll_with_nothing_to_send_is_answered_204_after_the_window_with_the_same_token(short_server: str) -> None:
+    client = Client(short_server)
+    client.open()
     started = time.monotonic()
     body = client.poll()
     assert (body["status"], body["messages"], body["token"]) == (204, [], client.token)
-    assert time.monotonic() - started >= WINDOW
+    assert time.monotonic() - started >= SHORT_WINDOW
 
 
 def test_the_token_may_travel_as_the_last_token_param_as_phoenix_js_1_8_sends_it(server: str) -> None:
@@ -225,8 +240,8 @@ def test_polls_after_the_session_ended_get_its_last_frames_then_410_and_its_chan
     assert client.post(["1", "4", "echo:lp-end", "echo", {}]) == {"status": 410}
 
 
-def test_a_session_nobody_polls_ends_after_a_window_and_a_half_and_its_channels_stop(server: str) -> None:
-    client = joined(server, "echo:lp-quiet")
+def test_a_session_nobody_polls_ends_after_a_window_and_a_half_and_its_channels_stop(short_server: str) -> None:
+    client = joined(short_server, "echo:lp-quiet")
     eventually(lambda: bool(terminated("echo:lp-quiet")), "the quiet session to end")
     assert terminated("echo:lp-quiet") == [("1", ("shutdown", "closed"))]
     assert client.post(["1", "2", "echo:lp-quiet", "echo", {}]) == {"status": 410}
