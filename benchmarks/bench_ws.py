@@ -143,12 +143,39 @@ class Client:
             await self.round_trip()
 
 
+HEARTBEAT = 30.0
+"""Seconds between a held connection's heartbeats, phoenix.js's `heartbeatIntervalMs`."""
+
+
 async def hold_idle(address: str, pid: int, channels: bool, idle: int) -> tuple[int, float]:
-    """Open `idle` connections (joined, for channels); how many still answer, and the memory each took."""
+    """Open `idle` connections (joined, for channels); how many still answer, and the memory each took.
+
+    Each heartbeats every 30 s while the others open, as phoenix.js does: opening thousands
+    takes longer than the server's 60 s idle timeout, which closes a silent connection.
+    """
     before = rss_bytes(pid)
-    held = [await Client.open(address, channels, n) for n in range(idle)]
+    held: list[Client] = []
+
+    async def keep_alive(client: Client) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            await client.heartbeat()
+
+    beating = []
+    for n in range(idle):
+        held.append(await Client.open(address, channels, n))
+        beating.append(asyncio.ensure_future(keep_alive(held[-1])))
     await asyncio.sleep(0.5)  # let the server settle before reading its memory
     grown = rss_bytes(pid) - before
+    for task in beating:
+        task.cancel()
+    failed = [
+        task
+        for task in await asyncio.gather(*beating, return_exceptions=True)
+        if not isinstance(task, asyncio.CancelledError)
+    ]
+    if failed:
+        print(f"{len(failed)} keep-alive heartbeats failed, the first: {failed[0]!r}", file=sys.stderr)
     answered = await asyncio.gather(*(c.heartbeat() for c in held), return_exceptions=True)
     for client in held:
         await client.ws.close()
