@@ -116,7 +116,7 @@ class ChannelsApp:
         self.check_origin = None if check_origin is None else frozenset(o.rstrip("/") for o in check_origin)
         self.connections: set[Connection] = set()
         self._serving = False
-        self.longpoll = LongPollServer(self, LongPoll() if longpoll is True else longpoll) if longpoll else None
+        self._longpoll = LongPollServer(self, LongPoll() if longpoll is True else longpoll) if longpoll else None
         self.drainer = Drainer() if drainer is True else drainer or None
 
     @property
@@ -137,8 +137,8 @@ class ChannelsApp:
         handler = self._handlers.get(scope.get("path", ""))
         if kind == "websocket" and handler is not None:
             await self._websocket(scope, receive, send, handler)
-        elif kind == "http" and self.longpoll is not None and (polled := self._longpolls.get(scope.get("path", ""))):
-            await self.longpoll.handle(scope, receive, send, polled)
+        elif kind == "http" and self._longpoll is not None and (polled := self._longpolls.get(scope.get("path", ""))):
+            await self._longpoll.handle(scope, receive, send, polled)
         elif self.fallback is not None:
             await self.fallback(scope, receive, send)
         elif kind == "websocket":
@@ -164,8 +164,8 @@ class ChannelsApp:
                     await self.drain()
             finally:
                 self._serving = False
-                if self.longpoll is not None:  # their channels stop before the runtime does
-                    self.longpoll.end_all(GOING_AWAY, "server stopping")
+                if self._longpoll is not None:  # their channels stop before the runtime does
+                    self._longpoll.end_all(GOING_AWAY, "server stopping")
         await send({"type": "lifespan.shutdown.complete"})
 
     async def drain(self, drainer: Drainer | None = None) -> int:
@@ -189,8 +189,8 @@ class ChannelsApp:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler]) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
-        name = self.describe(scope, handler)
-        connection = await self.connect_for(scope, handler, name)
+        name = self._name_of(scope, handler)
+        connection = await self._connect_for(scope, handler, name)
         if connection is None:
             await send({"type": "websocket.close", "code": _REFUSED})
             return
@@ -206,11 +206,11 @@ class ChannelsApp:
             self.connections.discard(connection)
             connection.shutdown()
 
-    def describe(self, scope: Scope, handler: type[SocketHandler]) -> str:
+    def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str:
         """How log lines name a connection: its handler and peer."""
         return _describe(scope, handler)
 
-    async def connect_for(
+    async def _connect_for(
         self, scope: Scope, handler: type[SocketHandler], name: str, *, text_only: bool = False
     ) -> Connection | None:
         """The state machine of one accepted connection, whatever transport carries its frames; None if refused.
@@ -231,7 +231,7 @@ class ChannelsApp:
             serializer=serializer.text_only() if text_only else serializer,
         )
 
-    def origin_allowed(self, scope: Scope, name: str) -> bool:
+    def _origin_allowed(self, scope: Scope, name: str) -> bool:
         """Phoenix's `check_origin`, which every request of every transport passes."""
         if self.check_origin is None:
             return True
@@ -249,7 +249,7 @@ class ChannelsApp:
         if not self._serving:
             logger.error("%s refused: the runtime is not serving (run the ASGI server with its lifespan on)", name)
             return None
-        if not self.origin_allowed(scope, name):
+        if not self._origin_allowed(scope, name):
             return None
         try:
             raw = scope.get("query_string", b"").decode("latin-1")

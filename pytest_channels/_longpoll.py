@@ -170,7 +170,7 @@ class LongPollServer:
             session.end(code, reason)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler]) -> None:
-        name = f"{self.app.describe(scope, handler)} (LongPoll)"
+        name = f"{self.app._name_of(scope, handler)} (LongPoll)"
         method = scope.get("method", "GET")
         if method == "OPTIONS":
             # A CORS preflight: anyone may ask, since every request's origin is checked.
@@ -186,7 +186,7 @@ class LongPollServer:
             await _respond(send, 200, b"", headers)
         elif method not in ("GET", "POST"):
             await _respond(send, 400, b"", [(b"access-control-allow-origin", b"*")])
-        elif not self.app.origin_allowed(scope, name):
+        elif not self.app._origin_allowed(scope, name):
             await _answer(send, {"status": 403})
         elif method == "GET":
             await self._get(scope, receive, send, handler, name)
@@ -236,7 +236,7 @@ class LongPollServer:
             return
         if session is not None:
             self.forget(session)
-        connected = await self.app.connect_for({**scope, "query_string": query}, handler, name, text_only=True)
+        connected = await self.app._connect_for({**scope, "query_string": query}, handler, name, text_only=True)
         if connected is None:
             await _answer(send, {"status": 403})
             return
@@ -357,7 +357,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 
 
 def _texts(frames: list[str | bytes]) -> list[str]:
-    # The connection of a LongPoll session encodes text frames only (see ChannelsApp.connect_for).
+    # The connection of a LongPoll session encodes text frames only (see ChannelsApp._connect_for).
     return [frame if isinstance(frame, str) else frame.decode("utf-8") for frame in frames]
 
 
