@@ -140,8 +140,101 @@ class RawClient:
         return self.ws.close_code, self.ws.close_reason
 
 
+class LongPollRawClient:
+    """The same client over LongPoll: each frame one POST, frames from the server by polling.
+
+    One keep-alive HTTP connection, as a browser's `fetch` keeps one; the token travels in
+    the `x-phoenix-longpoll-token` header.
+    """
+
+    def __init__(self, address: str, path: str, query: str) -> None:
+        self.address, self.target = address, f"{path}/longpoll?{query}"
+        self.token: str | None = None
+        self.frames: list[Any] = []
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def open(self) -> None:
+        answer = await self._request("GET")
+        if answer["status"] != 410:
+            raise ConnectionRefusedError(f"the LongPoll session was refused: {answer}")
+        self.token = answer["token"]
+
+    async def send(self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: Any) -> None:
+        await self.send_raw(json.dumps([join_ref, ref, topic, event, payload]))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        answer = await self._request("POST", data.encode() if isinstance(data, str) else data)
+        assert answer == {"status": 200}, f"the POST of {data!r} was answered {answer}"
+
+    async def receive(self) -> Any:
+        """The next frame from the server, decoded (polling until one arrives)."""
+        async with asyncio.timeout(WAIT):
+            while not self.frames:
+                answer = await self._request("GET")
+                assert answer["status"] in (200, 204), f"a poll was answered {answer}: the session is gone"
+                self.frames += [json.loads(message) for message in answer["messages"]]
+        return self.frames.pop(0)
+
+    async def join(self, topic: str, payload: Any = None, join_ref: str = "1") -> Any:
+        await self.send(join_ref, join_ref, topic, "phx_join", payload or {})
+        return await self.receive()
+
+    async def closed(self) -> tuple[int | None, str | None]:
+        """Poll until the session is gone; then phoenix.js closes with 3410, "session_gone"."""
+        async with asyncio.timeout(WAIT):
+            while (await self._request("GET"))["status"] != 410:
+                pass
+        return 3410, "session_gone"
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            with contextlib.suppress(OSError):
+                await self.streams[1].wait_closed()
+            self.streams = None
+
+    async def _request(self, method: str, body: bytes = b"") -> dict[str, Any]:
+        for _ in range(2):  # once more on a new connection if the server closed the kept-alive one
+            if self.streams is None:
+                host, port = self.address.split(":")
+                async with asyncio.timeout(WAIT):
+                    self.streams = await asyncio.open_connection(host, int(port))
+            reader, writer = self.streams
+            token = f"X-Phoenix-Longpoll-Token: {self.token}\r\n" if self.token else ""
+            head = f"{method} {self.target} HTTP/1.1\r\nHost: e2e\r\nContent-Length: {len(body)}\r\n{token}"
+            try:
+                writer.write(f"{head}Content-Type: application/x-ndjson\r\n\r\n".encode() + body)
+                async with asyncio.timeout(WAIT):
+                    if not (status := await reader.readline()):
+                        raise ConnectionResetError
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    raw = await reader.readexactly(length)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                continue
+            assert status.startswith(b"HTTP/1.1 200"), f"{method} was answered {status!r}"
+            answer: dict[str, Any] = json.loads(raw)
+            return answer
+        raise ConnectionResetError(f"the server closed the connection twice for a {method}")
+
+
 @contextlib.asynccontextmanager
-async def raw_client(address: str, path: str = "/protocol", query: str = "vsn=2.0.0") -> AsyncIterator[RawClient]:
+async def raw_client(
+    address: str, path: str = "/protocol", query: str = "vsn=2.0.0", transport: str = "websocket"
+) -> AsyncIterator[RawClient | LongPollRawClient]:
+    """A raw client over `transport`: "websocket" or "longpoll" (the server must serve LongPoll)."""
+    if transport == "longpoll":
+        client = LongPollRawClient(address, path, query)
+        await client.open()
+        try:
+            yield client
+        finally:
+            await client.close()
+        return
     async with asyncio.timeout(WAIT):
         ws = await connect(f"ws://{address}{path}/websocket?{query}", max_size=None)
     try:
