@@ -69,10 +69,15 @@ class Result:
 
 @contextlib.contextmanager
 def server(app: str) -> Iterator[tuple[str, int]]:
-    """uvicorn serving `bench_apps:<app>` in its own process, on an inherited loopback socket."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4096)
+    """uvicorn serving `bench_apps:<app>` in its own process, on a free loopback port.
+
+    uvicorn binds the port itself, as in production: given a descriptor (`--fd`) it takes
+    the socket for a Unix one, and asyncio then leaves Nagle's algorithm on, which holds an
+    HTTP response's body back ~40 ms behind its headers and makes LongPoll measure that.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     command = [
         sys.executable,
         "-m",
@@ -80,8 +85,10 @@ def server(app: str) -> Iterator[tuple[str, int]]:
         f"bench_apps:{app}",
         "--app-dir",
         str(HERE),
-        "--fd",
-        str(listener.fileno()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
         "--ws",
         "websockets-sansio",
         "--log-level",
@@ -89,11 +96,11 @@ def server(app: str) -> Iterator[tuple[str, int]]:
         "--backlog",
         "4096",
     ]
-    process = subprocess.Popen(command, pass_fds=[listener.fileno()])
+    process = subprocess.Popen(command)
     if PINNED:
         os.sched_setaffinity(process.pid, {0})  # the server gets CPU 0 to itself; see main()
     try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}", process.pid
+        yield f"127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         try:
@@ -101,7 +108,6 @@ def server(app: str) -> Iterator[tuple[str, int]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=WAIT)
-        listener.close()
 
 
 def rss_bytes(pid: int) -> int:
