@@ -32,7 +32,6 @@ from urllib.parse import unquote
 
 import anyio
 
-from ._clock import Timer
 from ._errors import TokenError
 from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, TOO_BIG, Connection
 from ._serializer import FrameError
@@ -98,22 +97,19 @@ class _Session:
         self.left: list[str | bytes] = []  # what was queued when the session ended: its next poll gets it
         self.last_poll_ns = server.clock_ns()
         self.requests = 0  # in flight: a session that is polled or posted to now is not inactive
-        self._timer: Timer | None = None
         self._schedule()
         connection.on_close = self._closing
 
     def _schedule(self) -> None:
-        inactive_ns = int(self.server.config.window * 1.5 * 1e9)
-        self._timer = self.server.app.runtime.clock.call_at(
-            self.server.clock_ns() + inactive_ns, self._check_inactive, f"{self.connection.name}: inactivity check"
+        # Phoenix's shutdown_if_inactive, every 1.5 windows; it also forgets an ended session one period on.
+        self.server.app.runtime.clock.call_at(
+            self.server.clock_ns() + self.server.inactive_ns, self._check_inactive, f"{self.connection.name}: idle?"
         )
 
     def _check_inactive(self) -> None:
         if self.ended:
             self.server.forget(self)
-        elif not self.requests and self.server.clock_ns() - self.last_poll_ns > int(
-            self.server.config.window * 1.5 * 1e9
-        ):
+        elif not self.requests and self.server.clock_ns() - self.last_poll_ns > self.server.inactive_ns:
             logger.info("%s: ended: no poll for %ss", self.connection.name, self.server.config.window * 1.5)
             self.end(GOING_AWAY, "inactive")
             self._schedule()  # what was left waits one more period for a late poll
@@ -155,6 +151,7 @@ class LongPollServer:
     def __init__(self, app: ChannelsApp, config: LongPoll) -> None:
         self.app = app
         self.config = config
+        self.inactive_ns = int(config.window * 1.5 * 1e9)
         self.sessions: dict[str, _Session] = {}
 
     def clock_ns(self) -> int:
