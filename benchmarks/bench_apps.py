@@ -27,7 +27,9 @@ class BenchSocket(SocketHandler):
 
 
 channels_app = ChannelsApp(
-    {"/socket": BenchSocket}, runtime=Runtime(secret_key_base="a benchmark's own secret, 20+ chars")
+    {"/socket": BenchSocket},
+    runtime=Runtime(secret_key_base="a benchmark's own secret, 20+ chars"),
+    longpoll=True,
 )
 
 
@@ -37,6 +39,17 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
         while (message := await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["type"] == "http":  # the LongPoll floor: read the body, answer a small JSON at once
+        body = b""
+        while (message := await receive())["type"] == "http.request":
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        answer = b'{"status":200,"messages":[' + (b'"' + body.replace(b'"', b'\\"') + b'"' if body else b"") + b"]}"
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
         return
     if scope["type"] != "websocket":
         return

@@ -7,7 +7,9 @@ Not a test: it prints figures. For each server it measures, over loopback:
 - memory per idle connection: the server process's resident memory growth divided by them;
 - round trips per second: N concurrent clients, each pushing and awaiting the reply (the
   echo server: sending a frame and awaiting it back) for a fixed time, in rounds that
-  alternate between the servers; the medians are reported.
+  alternate between the servers; the medians are reported;
+- LongPoll round trips per second: the same clients over LongPoll (a POST of the push,
+  then GETs until its reply), against the same two HTTP requests to a bare endpoint.
 
 The server runs on CPU 0 and the load generator on the other CPUs (when there are two or
 more), so that they do not fight over the same ones.
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -52,6 +54,12 @@ class Result:
     held: int
     idle_asked: int
     bytes_per_connection: float
+    longpoll_rates: list[float] = field(default_factory=list)
+
+    @property
+    def longpoll_per_second(self) -> float:
+        """The median LongPoll round trips per second over the rounds."""
+        return statistics.median(self.longpoll_rates)
 
     @property
     def per_second(self) -> float:
@@ -61,10 +69,15 @@ class Result:
 
 @contextlib.contextmanager
 def server(app: str) -> Iterator[tuple[str, int]]:
-    """uvicorn serving `bench_apps:<app>` in its own process, on an inherited loopback socket."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4096)
+    """uvicorn serving `bench_apps:<app>` in its own process, on a free loopback port.
+
+    uvicorn binds the port itself, as in production: given a descriptor (`--fd`) it takes
+    the socket for a Unix one, and asyncio then leaves Nagle's algorithm on, which holds an
+    HTTP response's body back ~40 ms behind its headers and makes LongPoll measure that.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     command = [
         sys.executable,
         "-m",
@@ -72,8 +85,10 @@ def server(app: str) -> Iterator[tuple[str, int]]:
         f"bench_apps:{app}",
         "--app-dir",
         str(HERE),
-        "--fd",
-        str(listener.fileno()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
         "--ws",
         "websockets-sansio",
         "--log-level",
@@ -81,11 +96,11 @@ def server(app: str) -> Iterator[tuple[str, int]]:
         "--backlog",
         "4096",
     ]
-    process = subprocess.Popen(command, pass_fds=[listener.fileno()])
+    process = subprocess.Popen(command)
     if PINNED:
         os.sched_setaffinity(process.pid, {0})  # the server gets CPU 0 to itself; see main()
     try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}", process.pid
+        yield f"127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         try:
@@ -93,7 +108,6 @@ def server(app: str) -> Iterator[tuple[str, int]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=WAIT)
-        listener.close()
 
 
 def rss_bytes(pid: int) -> int:
@@ -135,12 +149,39 @@ class Client:
             await self.round_trip()
 
 
+HEARTBEAT = 30.0
+"""Seconds between a held connection's heartbeats, phoenix.js's `heartbeatIntervalMs`."""
+
+
 async def hold_idle(address: str, pid: int, channels: bool, idle: int) -> tuple[int, float]:
-    """Open `idle` connections (joined, for channels); how many still answer, and the memory each took."""
+    """Open `idle` connections (joined, for channels); how many still answer, and the memory each took.
+
+    Each heartbeats every 30 s while the others open, as phoenix.js does: opening thousands
+    takes longer than the server's 60 s idle timeout, which closes a silent connection.
+    """
     before = rss_bytes(pid)
-    held = [await Client.open(address, channels, n) for n in range(idle)]
+    held: list[Client] = []
+
+    async def keep_alive(client: Client) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            await client.heartbeat()
+
+    beating = []
+    for n in range(idle):
+        held.append(await Client.open(address, channels, n))
+        beating.append(asyncio.ensure_future(keep_alive(held[-1])))
     await asyncio.sleep(0.5)  # let the server settle before reading its memory
     grown = rss_bytes(pid) - before
+    for task in beating:
+        task.cancel()
+    failed = [
+        task
+        for task in await asyncio.gather(*beating, return_exceptions=True)
+        if not isinstance(task, asyncio.CancelledError)
+    ]
+    if failed:
+        print(f"{len(failed)} keep-alive heartbeats failed, the first: {failed[0]!r}", file=sys.stderr)
     answered = await asyncio.gather(*(c.heartbeat() for c in held), return_exceptions=True)
     for client in held:
         await client.ws.close()
@@ -163,6 +204,105 @@ async def round_trips(address: str, channels: bool, clients: int, seconds: float
     elapsed = time.perf_counter() - started
     for client in workers:
         await client.ws.close()
+    return sum(counts) / elapsed
+
+
+class Poller:
+    """One LongPoll client as phoenix.js drives it: a POST of the frame, then GETs until its reply arrives.
+
+    Against the floor, the same two requests on the same kind of connection (HTTP/1.1
+    keep-alive, as a browser's fetch), each answered at once by a bare HTTP endpoint.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, channels: bool, topic: str) -> None:
+        self.reader, self.writer, self.channels, self.topic = reader, writer, channels, topic
+        self.ref, self.token, self.address = 0, "", ""
+
+    @staticmethod
+    async def _connect(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = address.split(":")
+        async with asyncio.timeout(WAIT):
+            reader, writer = await asyncio.open_connection(host, int(port))
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return reader, writer
+
+    @classmethod
+    async def open(cls, address: str, channels: bool, n: int) -> Poller:
+        poller = cls(*await cls._connect(address), channels, f"bench:{n}")
+        poller.address = address
+        if channels:
+            poller.token = json.loads(await poller.request("GET"))["token"]
+            await poller.round_trip("phx_join")
+        return poller
+
+    async def request(self, method: str, body: bytes = b"") -> bytes:
+        answer = await self._request(method, body)
+        if answer is None:  # uvicorn closed the idle keep-alive connection (after 5 s): reconnect, as fetch does
+            await self.close()
+            self.reader, self.writer = await self._connect(self.address)
+            answer = await self._request(method, body)
+        if answer is None:
+            raise RuntimeError(f"{method} was not answered: the server closed the connection")
+        return answer
+
+    async def _request(self, method: str, body: bytes) -> bytes | None:
+        target = "/socket/longpoll?vsn=2.0.0" if self.channels else "/"
+        headers = f"Host: bench\r\nContent-Length: {len(body)}\r\nContent-Type: application/x-ndjson\r\n"
+        if self.token:
+            headers += f"X-Phoenix-Longpoll-Token: {self.token}\r\n"
+        try:
+            self.writer.write(f"{method} {target} HTTP/1.1\r\n{headers}\r\n".encode() + body)
+            async with asyncio.timeout(WAIT):
+                status = await self.reader.readline()
+                if not status:
+                    return None
+                length = 0
+                while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                answer = await self.reader.readexactly(length)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return None
+        if not status.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"{method} was answered {status!r}")
+        return answer
+
+    async def round_trip(self, event: str = "ping") -> None:
+        self.ref += 1
+        ref = str(self.ref)
+        frame = json.dumps(["1", ref, self.topic, event, {"n": self.ref}]).encode()
+        if json.loads(await self.request("POST", frame))["status"] != 200:
+            raise RuntimeError(f"the POST of {event} was refused")
+        while True:
+            polled = json.loads(await self.request("GET"))
+            if not self.channels or any(json.loads(m)[1] == ref for m in polled["messages"]):
+                return
+            if polled["status"] not in (200, 204):
+                raise RuntimeError(f"a poll was answered {polled!r}")
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+async def longpoll_round_trips(address: str, channels: bool, clients: int, seconds: float) -> float:
+    """LongPoll round trips per second: each client posts a push, then polls until its reply arrives."""
+    workers = [await Poller.open(address, channels, 200_000 + n) for n in range(clients)]
+    counts = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    async def work(index: int) -> None:
+        while time.perf_counter() < deadline:
+            await workers[index].round_trip()
+            counts[index] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(work(i) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    for poller in workers:
+        await poller.close()
     return sum(counts) / elapsed
 
 
@@ -203,6 +343,8 @@ def main() -> None:
                 address, _ = running[servers[index][1]]
                 rate = asyncio.run(round_trips(address, index == 1, args.clients, args.seconds))
                 results[index].rates.append(rate)
+                rate = asyncio.run(longpoll_round_trips(address, index == 1, args.clients, args.seconds))
+                results[index].longpoll_rates.append(rate)
     report(results, args)
     if any(r.held != r.idle_asked for r in results):
         sys.exit("some idle connections were dropped")
@@ -230,6 +372,11 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     ratios = [o / f for o, f in zip(ours.rates, floor.rates, strict=True)]
     print(f"\nround trips/s, ours / floor: {ours.per_second / floor.per_second:.2f} (per round: ", end="")
     print(", ".join(f"{ratio:.2f}" for ratio in ratios) + ")")
+    print("\nLongPoll (a POST, then polls until the reply; the floor: the same two requests, answered at once):")
+    for r in results:
+        rounds = " ".join(f"{rate:,.0f}" for rate in r.longpoll_rates)
+        print(f"{r.server:<18}{r.longpoll_per_second:>15,.0f}{rounds:>30}")
+    print(f"LongPoll round trips/s, ours / floor: {ours.longpoll_per_second / floor.longpoll_per_second:.2f}")
     if floor.bytes_per_connection > 0:
         print(f"memory per idle connection, ours / floor: {ours.bytes_per_connection / floor.bytes_per_connection:.2f}")
 

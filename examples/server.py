@@ -82,6 +82,7 @@ def make_app(runtime: Runtime | None = None) -> ChannelsApp:
         {"/socket": UserSocket, "/auth_socket": AuthSocket, "/rooms": RoomSocket},
         runtime=runtime,
         fallback=DemoPage(runtime),
+        longpoll=True,  # for browsers behind a proxy that refuses WebSockets
     )
 
 

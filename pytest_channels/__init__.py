@@ -49,6 +49,8 @@ __all__ = (
     # running them
     "Runtime",
     "ChannelsApp",
+    "LongPoll",
+    "Drainer",
     "ChannelProcess",
     "Transport",
     "PubSub",

@@ -18,13 +18,24 @@ from typing import Any
 import anyio
 
 from . import _logs, _startup
+from ._drain import Drainer
 from ._errors import BrokerUnreachable
-from ._limits import Admission, Rate, refuse_websocket
-from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
+from ._limits import Admission, Rate, header, refuse_websocket
+from ._longpoll import LongPoll, LongPollServer
+from ._multiplexer import (
+    GOING_AWAY,
+    INTERNAL_ERROR,
+    INVALID_DATA,
+    POLICY_VIOLATION,
+    SERVICE_RESTART,
+    TOO_BIG,
+    Connection,
+)
 from ._origin import CheckOrigin
 from ._results import Error
 from ._runtime import Runtime
-from ._serializer import VSN, FrameError, decode, decode_params
+from ._serializer import FrameError, decode_params
+from ._serializers import Serializer, VsnError, negotiate
 from ._socket import Socket, SocketHandler
 
 logger = logging.getLogger("pytest_channels")
@@ -77,6 +88,11 @@ class ChannelsApp:
             (it stopped reading) is let go, its channels stopped, within half as long again.
         max_mailbox: frames from a client that may wait for a busy channel; then the server
             stops reading that connection until the channel catches up (backpressure).
+        longpoll: serve Phoenix's LongPoll transport at `<path>/longpoll` too (off by default,
+            as in Phoenix): True for Phoenix's window and token age, or a `LongPoll(...)`.
+        drainer: how the lifespan's shutdown closes the connections (Phoenix's socket
+            drainer): True for Phoenix's defaults, a `Drainer(...)`, or False to close them
+            all at once.
 
     Example:
         >>> from pytest_channels import SocketHandler
@@ -104,14 +120,19 @@ class ChannelsApp:
         max_outgoing_bytes: int = 8_000_000,
         send_timeout: float = 10.0,
         max_mailbox: int = 100,
+        longpoll: LongPoll | bool = False,
+        drainer: Drainer | bool = True,
     ) -> None:
         self._handlers: dict[str, type[SocketHandler]] = {}
+        self._longpolls: dict[str, type[SocketHandler]] = {}
         for path, handler in sockets.items():
             if not path.startswith("/"):
                 raise ValueError(f"a socket path must start with / (got {path!r})")
             if not (isinstance(handler, type) and issubclass(handler, SocketHandler)):
                 raise TypeError(f"the socket at {path!r} must be a SocketHandler subclass (got {handler!r})")
             self._handlers[path.rstrip("/") + "/websocket"] = handler
+            if longpoll:
+                self._longpolls[path.rstrip("/") + "/longpoll"] = handler
         for name, value in (
             ("idle_timeout", idle_timeout),
             ("join_timeout", join_timeout),
@@ -148,6 +169,8 @@ class ChannelsApp:
         self._sending: dict[Connection, _Sending] = {}
         self.connections: set[Connection] = set()
         self._serving = False
+        self._longpoll = LongPollServer(self, LongPoll() if longpoll is True else longpoll) if longpoll else None
+        self.drainer = Drainer() if drainer is True else drainer or None
 
     @property
     def serving(self) -> bool:
@@ -156,8 +179,8 @@ class ChannelsApp:
 
     @property
     def paths(self) -> list[str]:
-        """The WebSocket paths served."""
-        return list(self._handlers)
+        """The paths served: WebSocket ones, then LongPoll ones."""
+        return [*self._handlers, *self._longpolls]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -167,6 +190,8 @@ class ChannelsApp:
         handler = self._handlers.get(scope.get("path", ""))
         if kind == "websocket" and handler is not None:
             await self._websocket(scope, receive, send, handler)
+        elif kind == "http" and self._longpoll is not None and (polled := self._longpolls.get(scope.get("path", ""))):
+            await self._longpoll.handle(scope, receive, send, polled)
         elif self.fallback is not None:
             await self.fallback(scope, receive, send)
         elif kind == "websocket":
@@ -200,44 +225,57 @@ class ChannelsApp:
             await send({"type": "lifespan.startup.complete"})
             try:
                 await receive()  # lifespan.shutdown
+                if self.drainer is not None:
+                    await self.drain()
             finally:
                 self._serving = False
+                if self._longpoll is not None:  # their channels stop before the runtime does
+                    self._longpoll.end_all(GOING_AWAY, "server stopping")
         await send({"type": "lifespan.shutdown.complete"})
+
+    async def drain(self, drainer: Drainer | None = None) -> int:
+        """Close every connection, in batches, so that clients reconnect elsewhere without a stampede.
+
+        Phoenix's socket drainer: `drainer` (this app's, or Phoenix's defaults) says how many
+        connections close at once, how long to wait between batches and how long it may all
+        take (what is left then closes at once). A WebSocket closes with 1012 (service restart)
+        and a LongPoll session ends, so phoenix.js reconnects and rejoins; each channel's
+        `terminate` runs with ("shutdown", "draining"). The lifespan's shutdown runs it first.
+        Returns how many connections it closed.
+        """
+        return await (drainer or self.drainer or Drainer()).drain(self.connections, self._drain_one)
+
+    def _drain_one(self, connection: Connection) -> None:
+        connection.end_reason = ("shutdown", "draining")
+        connection.request_close(SERVICE_RESTART, "service restart")
 
     # -- connections ----------------------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler]) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
-        name = _describe(scope, handler)
-        refusal = self.admission.check(scope, open_connections=self._admitted)
+        name = self._name_of(scope, handler)
+        refusal = self.admission.check(scope, open_connections=self.open_connections)
         if refusal is not None:
             logger.warning("%s refused: %s", name, refusal.reason)
             await refuse_websocket(scope, send, refusal.status)
             return
         self._admitted += 1
         try:
-            socket = await self._connect(scope, handler, name)
-            if socket is None:
+            connection = await self._connect_for(scope, handler, name)
+            if connection is None:
                 await send({"type": "websocket.close", "code": _REFUSED})
                 return
             subprotocols = scope.get("subprotocols") or []
             await send({"type": "websocket.accept", "subprotocol": "phoenix" if "phoenix" in subprotocols else None})
-            await self._serve(
-                Connection(
-                    self.runtime,
-                    socket,
-                    name=name,
-                    max_channels=self.max_channels,
-                    join_timeout=self.join_timeout,
-                    max_outgoing_bytes=self.max_outgoing_bytes,
-                    max_mailbox=self.max_mailbox,
-                ),
-                receive,
-                send,
-            )
+            await self._serve(connection, receive, send)
         finally:
             self._admitted -= 1
+
+    @property
+    def open_connections(self) -> int:
+        """Connections admitted and not yet gone, of every transport (what `max_connections` counts)."""
+        return self._admitted + (len(self._longpoll.sessions) if self._longpoll is not None else 0)
 
     async def _serve(self, connection: Connection, receive: Receive, send: Send) -> None:
         self.connections.add(connection)
@@ -252,8 +290,46 @@ class ChannelsApp:
             self.connections.discard(connection)
             connection.shutdown()
 
-    async def _connect(self, scope: Scope, handler: type[SocketHandler], name: str) -> Socket | None:
-        """Negotiate the version and run the handler's connect; the socket, or None when refused."""
+    def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str:
+        """How log lines name a connection: its handler and peer."""
+        return _describe(scope, handler)
+
+    async def _connect_for(
+        self, scope: Scope, handler: type[SocketHandler], name: str, *, text_only: bool = False
+    ) -> Connection | None:
+        """The state machine of one accepted connection, whatever transport carries its frames; None if refused.
+
+        Every transport comes through here, so the checks and limits apply to all of them.
+        `text_only` is for a transport without binary frames (LongPoll).
+        """
+        connected = await self._connect(scope, handler, name)
+        if connected is None:
+            return None
+        socket, serializer = connected
+        return Connection(
+            self.runtime,
+            socket,
+            name=name,
+            max_channels=self.max_channels,
+            join_timeout=self.join_timeout,
+            max_outgoing_bytes=self.max_outgoing_bytes,
+            max_mailbox=self.max_mailbox,
+            serializer=serializer.text_only() if text_only else serializer,
+        )
+
+    def _origin_allowed(self, scope: Scope, name: str) -> bool:
+        """Phoenix's `check_origin`, which every request of every transport passes."""
+        origin = header(scope, b"origin")
+        if self.admission.origins.allows(origin, host=header(scope, b"host")):
+            return True
+        logger.warning("%s refused: origin %r is not allowed (check_origin)", name, origin)
+        return False
+
+    async def _connect(self, scope: Scope, handler: type[SocketHandler], name: str) -> tuple[Socket, Serializer] | None:
+        """Check the request, negotiate the version, run the handler's connect: for every transport.
+
+        Returns the socket and the serializer, or None when refused (the reason is logged).
+        """
         if not self._serving:
             logger.error("%s refused: the runtime is not serving (run the ASGI server with its lifespan on)", name)
             return None
@@ -263,15 +339,10 @@ class ChannelsApp:
         except ValueError as exc:
             logger.warning("%s refused: bad query string: %s", name, exc)
             return None
-        vsn = params.get("vsn", "1.0.0")  # Phoenix's default when the client names none
-        if not vsn.startswith("2.0."):
-            logger.warning(
-                "%s refused: protocol version vsn=%r is not served; only vsn=%s (the V2 JSON serializer, "
-                "which phoenix.js uses) is",
-                name,
-                vsn,
-                VSN,
-            )
+        try:
+            serializer = negotiate(params.get("vsn"))
+        except VsnError as exc:
+            logger.warning("%s refused: %s", name, exc)
             return None
         try:
             with anyio.fail_after(self.connect_timeout):
@@ -285,7 +356,7 @@ class ChannelsApp:
         if isinstance(result, Error):
             logger.info("%s refused by %s.connect: %r", name, handler.__qualname__, result.reply)
             return None
-        return result.socket
+        return result.socket, serializer
 
     async def _read(self, connection: Connection, receive: Receive, scope: anyio.CancelScope) -> None:
         rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
@@ -314,7 +385,7 @@ class ChannelsApp:
                     connection.request_close(TOO_BIG, "frame too big")
                     return
                 try:
-                    await connection.handle(decode(data))
+                    await connection.handle(connection.serializer.decode(data))
                 except FrameError as exc:
                     logger.warning("%s: closed: %s", connection.name, exc)
                     connection.request_close(INVALID_DATA, "invalid frame")
@@ -397,6 +468,8 @@ def _connect_info(scope: Scope) -> dict[str, Any]:
         "x_headers": {k: v for k, v in headers.items() if k.startswith("x-")},
         "user_agent": headers.get("user-agent"),
     }
+    if "x-phoenix-authtoken" in headers:  # phoenix.js's LongPoll sends the auth token in this header
+        info["auth_token"] = headers["x-phoenix-authtoken"]
     for protocol in scope.get("subprotocols") or []:
         if protocol.startswith(_AUTH_TOKEN_PREFIX):
             encoded = protocol[len(_AUTH_TOKEN_PREFIX) :]

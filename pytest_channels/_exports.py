@@ -24,6 +24,7 @@ from ._clock import VirtualClock as VirtualClock
 from ._cluster import Cluster as Cluster
 from ._cluster import ClusterAdapter as ClusterAdapter
 from ._cluster import Node as Node
+from ._drain import Drainer as Drainer
 from ._errors import BroadcastError as BroadcastError
 from ._errors import BrokerUnreachable as BrokerUnreachable
 from ._errors import CallTimeout as CallTimeout
@@ -40,6 +41,7 @@ from ._errors import UnknownNode as UnknownNode
 from ._etf import Atom as Atom
 from ._logs import RedactQuery as RedactQuery
 from ._logs import install_redaction as install_redaction
+from ._longpoll import LongPoll as LongPoll
 from ._messages import Broadcast as Broadcast
 from ._messages import Close as Close
 from ._messages import Exit as Exit

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
 
 from ._errors import PayloadError
-from ._messages import Broadcast, Close, Exit, Message
+from ._messages import Broadcast, Close, Exit, Message, Reason
 from ._process import ChannelProcess
-from ._results import Ok
+from ._results import Error, Ok
 from ._runtime import Runtime
-from ._serializer import Frame, FrameError, encode, error_frame, frame_of, reply_frame
+from ._serializer import Frame, FrameError, error_frame, frame_of, reply_frame
+from ._serializers import V2, Serializer
 from ._socket import Socket
 
 logger = logging.getLogger("pytest_channels")
@@ -36,6 +38,7 @@ INVALID_DATA = 1007
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 INTERNAL_ERROR = 1011
+SERVICE_RESTART = 1012
 TRY_AGAIN_LATER = 1013
 
 
@@ -64,6 +67,7 @@ class Connection:
         max_mailbox: the client's frames that may wait in one channel's mailbox; `handle`
             then waits for the channel, so that whoever reads the client stops reading.
         join_timeout: real seconds a `join` may take before the join is answered with an error.
+        serializer: the protocol version the client negotiated (V2 by default).
     """
 
     def __init__(
@@ -76,8 +80,11 @@ class Connection:
         max_outgoing_bytes: int = 8_000_000,
         max_mailbox: int = 100,
         join_timeout: float = 30.0,
+        serializer: Serializer = V2,
     ) -> None:
         self.runtime = runtime
+        self.serializer = serializer
+        self._encode = serializer.encode
         self.socket = socket
         self.name = name
         self.max_channels = max_channels
@@ -87,6 +94,8 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.gone = False
+        self.end_reason: Reason = ("shutdown", "closed")
+        self.on_close: Callable[[], None] | None = None  # a transport that must act at once on a close
         self._channels: dict[str, _Entry] = {}
         self._entries: dict[ChannelProcess, _Entry] = {}
         self._holding: dict[str, list[str | bytes]] = {}
@@ -101,6 +110,11 @@ class Connection:
         return f"<Connection {self.name} channels={len(self._channels)}>"
 
     @property
+    def stopped(self) -> bool:
+        """Whether the connection is gone and every channel it started has stopped (its terminate ran)."""
+        return self.gone and not self._entries
+
+    @property
     def topics(self) -> list[str]:
         """The topics with a channel on this connection, joined or leaving."""
         return list(self._channels)
@@ -108,15 +122,30 @@ class Connection:
     # -- frames from the client -------------------------------------------------------------------
 
     async def handle(self, frame: Frame) -> None:
-        """Act on one frame from the client; returns once the frame is dealt with (a join, answered)."""
+        """Act on one frame from the client; returns once the frame is dealt with (a join, answered).
+
+        A push waits while its channel's mailbox holds `max_mailbox` frames: the transport
+        then stops reading, so the client's frames wait in its socket, not in our memory.
+        """
+        if frame.event == "phx_join":
+            await self._join(frame)
+            return
+        entry = self._channels.get(frame.topic)
+        if entry is not None and frame.event not in ("phx_leave", "heartbeat"):
+            process = entry.process
+            while process.alive and len(process.mailbox) >= self.max_mailbox:
+                process.room = process.room or anyio.Event()
+                await process.room.wait()
+        self.handle_nowait(frame)
+
+    def handle_nowait(self, frame: Frame) -> None:
+        """Act on a frame that is not a join (a heartbeat, a leave or a push) at once, without backpressure."""
         if frame.topic == "phoenix" and frame.event == "heartbeat":
             self._send(reply_frame(frame, "ok", {}))
-        elif frame.event == "phx_join":
-            await self._join(frame)
         elif frame.event == "phx_leave":
             self._leave(frame)
         else:
-            await self._push(frame)
+            self._push(frame)
 
     async def _join(self, frame: Frame) -> None:
         old = self._channels.pop(frame.topic, None)
@@ -148,8 +177,7 @@ class Connection:
             return
         try:
             # Phoenix's `join_ref || ref`: a client that names no join_ref joins under its push ref.
-            join_ref = frame.join_ref or frame.ref
-            started = self.runtime.start_join(self.socket, frame.topic, frame.payload, self, join_ref=join_ref)
+            started = self._start_join(frame, frame.join_ref or frame.ref)
         except PayloadError as exc:
             raise FrameError(str(exc)) from None
         if not isinstance(started, ChannelProcess):  # no route: Phoenix's reply carries no join_ref
@@ -181,10 +209,18 @@ class Connection:
             for data in self._holding.pop(frame.topic, ()):
                 self._queue(data)
 
+    def _start_join(self, frame: Frame, join_ref: str | None) -> ChannelProcess | Error:
+        return self.runtime.start_join(self.socket, frame.topic, frame.payload, self, join_ref=join_ref)
+
+    def process(self, topic: str) -> ChannelProcess | None:
+        """The channel joined (or joining, or leaving) on `topic`, if any."""
+        entry = self._channels.get(topic)
+        return entry.process if entry is not None else None
+
     def _answer(self, frame: Frame, status: str, response: object) -> bool:
         """Queue the join's answer ahead of everything the channel sent while it joined."""
         try:
-            self._queue(encode(reply_frame(frame, status, response, join_ref=frame.join_ref)))
+            self._queue(self._encode(reply_frame(frame, status, response, join_ref=frame.join_ref)))
         except PayloadError as exc:
             logger.error("%s: the join reply cannot travel: %s", self.name, exc)
             return False
@@ -202,7 +238,7 @@ class Connection:
                 "%s: phx_leave on %r with a stale join_ref: the client raced a server close", self.name, frame.topic
             )
 
-    async def _push(self, frame: Frame) -> None:
+    def _push(self, frame: Frame) -> None:
         entry = self._channels.get(frame.topic)
         if entry is None:
             logger.warning(
@@ -210,13 +246,8 @@ class Connection:
             )
             self._send(reply_frame(frame, "error", {"reason": "unmatched topic"}))
         elif frame.join_ref is None or frame.join_ref == entry.join_ref:
-            process = entry.process
-            while process.alive and len(process.mailbox) >= self.max_mailbox:
-                # Backpressure: the client's frames wait in its socket, not in our memory.
-                process.room = process.room or anyio.Event()
-                await process.room.wait()
             try:
-                self.runtime.push(process.socket, frame.event, frame.payload, ref=frame.ref)
+                self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
             except PayloadError as exc:
                 raise FrameError(str(exc)) from None
         else:
@@ -257,12 +288,23 @@ class Connection:
     def _send(self, frame: Frame) -> None:
         # A payload that cannot travel raises PayloadError in whoever sent it: in a channel
         # that crashes it (the client sees phx_error), as Phoenix's encode! in the channel does.
-        data = encode(frame)
-        held = self._holding.get(frame.topic)
+        self._send_data(frame.topic, self._encode(frame))
+
+    def _send_data(self, topic: str, data: str | bytes) -> None:
+        held = self._holding.get(topic)
         if held is not None:
             held.append(data)
         else:
             self._queue(data)
+
+    def fastlane(self, broadcast: Broadcast) -> None:
+        """A broadcast no channel intercepted: the frame its serializer encoded once for every subscriber."""
+        try:
+            data = self.serializer.fastlane(broadcast)
+        except PayloadError as exc:  # this client cannot receive it; the other subscribers still do
+            logger.error("%s: a broadcast is not sent to this client: %s", self.name, exc)
+            return
+        self._send_data(broadcast.topic, data)
 
     def _queue(self, data: str | bytes) -> None:
         if self.close_code is not None or self.gone:
@@ -295,10 +337,18 @@ class Connection:
         self.outgoing_bytes -= len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
         return data
 
+    def take_outgoing(self) -> list[str | bytes]:
+        """Every frame waiting to be sent, at once (a long poll answers with a batch)."""
+        frames = list(self._outbox)
+        self._outbox.clear()
+        return frames
+
     def request_close(self, code: int, reason: str) -> None:
         """Close the connection with `code` once the frames already queued are sent."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+            if self.on_close is not None:
+                self.on_close()
         self._wakeup.set()
 
     def _forget(self, entry: _Entry) -> None:
@@ -310,7 +360,7 @@ class Connection:
     # -- the end ----------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """The connection is gone: every channel stops with ("shutdown", "closed"), as in Phoenix."""
+        """The connection is gone: every channel stops with `end_reason`, ("shutdown", "closed") as in Phoenix."""
         self.gone = True
         self._wakeup.set()
         self._outbox.clear()
@@ -318,5 +368,5 @@ class Connection:
         if self.socket.id is not None:
             self.runtime.pubsub.unsubscribe(self.socket.id, self)
         for entry in list(self._entries.values()):
-            self.runtime.close(entry.process.socket)
+            self.runtime.close(entry.process.socket, self.end_reason)
         self._channels.clear()

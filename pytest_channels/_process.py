@@ -37,7 +37,9 @@ KILLED = "killed"
 class Transport(Protocol):
     """The client side of a connection: where a channel's output goes.
 
-    The test harness is one transport; a WebSocket connection is another.
+    The test harness is one transport; a WebSocket connection is another. A transport that
+    also has `fastlane(broadcast)` gets the broadcasts nobody intercepted as they are, so it
+    can send every subscriber the same encoded frame (Phoenix's fastlane); others get a Push.
     """
 
     def deliver(self, message: Message) -> None:
@@ -143,6 +145,7 @@ class ChannelProcess:
         self.channel._process = self
         self.intercepts = frozenset(channel.intercept)
         self.transport = transport
+        self._fastlane: Callable[[Broadcast], None] | None = getattr(transport, "fastlane", None)
         self.socket = socket._replace(channel=channel, channel_pid=self)
         self.mailbox: deque[Any] = deque()
         self.room: anyio.Event | None = None
@@ -197,6 +200,8 @@ class ChannelProcess:
         """
         if broadcast.event in self.intercepts:
             self.runtime._enqueue(self, broadcast)  # shared until handled: _handle copies the payload
+        elif self._fastlane is not None:
+            self._fastlane(broadcast)  # a network transport encodes it once for every subscriber
         else:
             payload = copy_wire(broadcast.payload)
             push = new_push(broadcast.topic, broadcast.event, payload, None, broadcast.at_ns, broadcast.origin)

@@ -65,8 +65,9 @@ class Settings:
             (`VirtualTimeLimit`) instead of letting periodic timers run time away.
         io_grace: on a virtual loop, real seconds to wait for socket I/O before each jump
             of time while sockets are open (0: jump at once).
-        wire: send every message through the real V2 serializer, both ways, as a `ChannelsApp`
-            connection to phoenix.js would: a payload the wire would change or refuse fails here.
+        wire: send every message through the real V2 serializer, both ways, and the server's
+            connection state machine, as a `ChannelsApp` connection to phoenix.js would: a payload
+            the wire would change or refuse fails here, and a duplicate join closes the old channel.
     """
 
     assert_timeout: float = 0.1

@@ -3,8 +3,12 @@ const show = (id, text) => {
   document.getElementById(id).textContent = text;
 };
 
-const userSocket = new Phoenix.Socket("/socket");
-userSocket.onOpen(() => show("socket", "connected"));
+// Where a proxy refuses WebSockets, phoenix.js falls back to LongPoll by itself.
+const userSocket = new Phoenix.Socket("/socket", { longPollFallbackMs: 2500 });
+userSocket.onOpen(() => {
+  show("socket", "connected");
+  show("transport", userSocket.transport === Phoenix.LongPoll ? "longpoll" : "websocket");
+});
 userSocket.onError(() => show("socket", "error"));
 userSocket.connect();
 
@@ -25,7 +29,7 @@ dupe.join().receive("ok", () => fetch("/dupe?numbers=1,2,1,3,2", { method: "POST
 fetch("/token?user_id=1", { method: "POST" })
   .then((response) => response.json())
   .then(({ token }) => {
-    const authSocket = new Phoenix.Socket("/auth_socket", { params: { token } });
+    const authSocket = new Phoenix.Socket("/auth_socket", { params: { token }, longPollFallbackMs: 2500 });
     authSocket.connect();
     let count = 0;
     const recurring = authSocket.channel("recurring");

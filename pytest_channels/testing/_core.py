@@ -12,6 +12,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
+import anyio
+
 from .._channel import Channel
 from .._clock import LoopClock, VirtualClock, format_ns, to_ns
 from .._cluster import Cluster
@@ -28,9 +30,13 @@ from ._backends import configure_loop, current_virtual_backend, describe_current
 from ._format import describe_expected, explain_missing, explain_unexpected
 from ._freeze import WallFreeze
 from ._mailbox import Mailbox
-from ._wire import WireTransport, client_payload, connect_params
+from ._wire import WireConnection, client_frame, connect_params
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
+
+_DRIVE_ROUNDS = 10_000
+"""Settles a frame may take on the wire before the harness says it is stuck (a join takes two or three)."""
 E = TypeVar("E", Push, Broadcast)
 
 _NOT_VIRTUAL = (
@@ -75,7 +81,8 @@ class Core:
             idle_timeout=settings.idle_timeout,
         )
         self.mailbox = Mailbox(on_change=self.runtime.notify)
-        self.transport: Transport = WireTransport(self.mailbox) if settings.wire else self.mailbox
+        self.transport: Transport = self.mailbox
+        self._wired: dict[int, tuple[Socket, WireConnection]] = {}  # with `wire`: each socket's connection
         self.closed = False
         self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
         self._bound = False
@@ -148,7 +155,8 @@ class Core:
         result = await runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
             runtime.pubsub.subscribe(result.socket.id, self.mailbox)
-            _nodes.stop_on_disconnect(runtime, result.socket.id, self.transport)
+            if not self.settings.wire:  # with it, the socket's connection closes itself, as the server's does
+                _nodes.stop_on_disconnect(runtime, result.socket.id, self.transport)
         return result
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
@@ -161,7 +169,7 @@ class Core:
                 "(channels.socket(UserSocket) or channels.connect(UserSocket, params))."
             )
         if self.settings.wire:
-            payload = client_payload(topic, "phx_join", payload, None, None)
+            return await self._wire_join(socket, topic, payload, channel)
         started = self._runtime_of(socket).start_join(socket, topic, payload, self.transport, channel=channel)
         if isinstance(started, Error):
             return started
@@ -171,6 +179,62 @@ class Core:
         if isinstance(started.join_result, Ok):
             return Ok(started.socket, started.join_result.reply)
         return started.join_result
+
+    # -- the wire: the server's connection state machine between the test and its channels --------
+
+    def _connection(self, socket: Socket) -> WireConnection:
+        """The connection a socket's frames travel on: the one its channel joined through, else its own."""
+        process = socket.channel_pid
+        if process is not None and isinstance(process.transport, WireConnection):
+            return process.transport
+        found = self._wired.get(id(socket))
+        if found is not None and found[0] is socket:
+            return found[1]
+        connection = WireConnection(self._runtime_of(socket), socket, self.mailbox)
+        self._wired[id(socket)] = (socket, connection)
+        return connection
+
+    async def _wire_join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
+        __tracebackhide__ = True
+        connection = self._connection(socket)
+        ref = connection.runtime.make_ref()
+        frame = client_frame(ref, ref, topic, "phx_join", payload)
+        answer, started = await self._drive(connection.join(frame, channel), f"the join of {topic!r}")
+        if started is not None:
+            self._join_errors[topic] = started.join_error
+        if answer is None:
+            raise AssertionError(f"the join of {topic!r} was never answered (its connection closed: see the log)")
+        status, response = answer.payload["status"], answer.payload["response"]
+        if status == "ok" and started is not None:
+            return Ok(started.socket, response)
+        return Error(response)
+
+    async def _drive(self, work: Coroutine[Any, Any, T], what: str) -> T:
+        """Run `work` (the connection's side of a frame) while the runtime runs, until it is done."""
+        __tracebackhide__ = True
+        done: list[T] = []
+
+        async def run() -> None:
+            done.append(await work)
+
+        failure: BaseException | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run)
+                for _ in range(_DRIVE_ROUNDS):
+                    await self.settle()
+                    await anyio.lowlevel.checkpoint()
+                    if done:
+                        break
+                else:
+                    raise RuntimeError(f"{what} did not finish although the runtime is idle")
+        except BaseExceptionGroup as group:  # one failure, raised as itself (outside the handler: no chaining)
+            if len(group.exceptions) != 1:
+                raise
+            failure = group.exceptions[0]
+        if failure is not None:
+            raise failure
+        return done[0]
 
     async def subscribe_and_join(
         self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
@@ -199,11 +263,12 @@ class Core:
         __tracebackhide__ = True
         socket = self._own(socket, "push")
         runtime = self._runtime_of(socket)
-        if not self.settings.wire:
+        process = socket.channel_pid
+        if not (self.settings.wire and process is not None and isinstance(process.transport, WireConnection)):
             return runtime.push(socket, event, payload)
         ref = runtime.make_ref()
-        wired = client_payload(socket.topic or "", event, payload, socket.join_ref, ref)
-        return runtime.push(socket, event, wired, ref=ref)
+        process.transport.handle_nowait(client_frame(socket.join_ref, ref, socket.topic or "", event, payload))
+        return ref
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
         __tracebackhide__ = True
@@ -214,11 +279,18 @@ class Core:
 
     async def leave(self, socket: Socket) -> Exit:
         process = _process(self._own(socket, "leave"))
-        self._runtime_of(socket).leave(socket)
+        runtime = self._runtime_of(socket)
+        if self.settings.wire and isinstance(process.transport, WireConnection):
+            frame = client_frame(socket.join_ref, runtime.make_ref(), process.topic, "phx_leave", {})
+            process.transport.handle_nowait(frame)
+        else:
+            runtime.leave(socket)
         return await self._await_end(process, ("shutdown", "left"))
 
     async def close(self, socket: Socket, timeout: float | None = None) -> Exit:
         process = _process(self._own(socket, "close"))
+        if isinstance(process.transport, WireConnection):
+            process.transport.drop(process)  # the client's side went away: no phx_error for it
         self._runtime_of(socket).close(socket, timeout=timeout)
         return await self._await_end(process, ("shutdown", "closed"))
 

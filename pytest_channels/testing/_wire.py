@@ -10,13 +10,17 @@ refuse then fails in the unit test, not in production.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from .._channel import Channel
 from .._errors import PayloadError
-from .._messages import Close, Exit, Message, Push, Reply
+from .._messages import Close, Exit, Message, Reason, new_push, new_reply
+from .._multiplexer import Connection
 from .._payload import to_wire
+from .._process import ChannelProcess
+from .._results import Error
+from .._runtime import Runtime
 from .._serializer import (
     VSN,
     Frame,
@@ -24,11 +28,10 @@ from .._serializer import (
     decode,
     decode_client,
     decode_params,
-    encode,
     encode_client,
     encode_params,
-    frame_of,
 )
+from .._socket import Socket
 from ._mailbox import Mailbox
 
 JS_SAFE_INTEGER = 2**53 - 1
@@ -43,39 +46,17 @@ def connect_params(params: Mapping[str, Any] | None) -> dict[str, str]:
     return decode_params(query)
 
 
-def client_payload(topic: str, event: str, payload: Any, join_ref: str | None, ref: str | None) -> Any:
-    """What the channel gets when the client pushes `payload`: encoded as phoenix.js does, decoded as the server does.
+def client_frame(join_ref: str | None, ref: str | None, topic: str, event: str, payload: Any) -> Frame:
+    """The frame the server decodes when phoenix.js sends `payload`: encoded by the client, decoded by the server.
 
     Raises:
         PayloadError: the client could not send it, or the server would refuse the frame.
     """
     normalized = to_wire(payload, where=f"{event!r} on {topic!r}", check=False)
     try:
-        return decode(encode_client(Frame(join_ref, ref, topic, event, normalized))).payload
+        return decode(encode_client(Frame(join_ref, ref, topic, event, normalized)))
     except (PayloadError, FrameError) as exc:
         raise PayloadError(f"{exc}{_HINT}") from None
-
-
-def through_wire(message: Message) -> Message:
-    """`message` as the client sees it after the server encoded it and phoenix.js decoded it.
-
-    Raises:
-        PayloadError: the server could not encode it, or JavaScript would change a number in it.
-    """
-    if not isinstance(message, (Push, Reply, Close)):
-        return message
-    try:
-        frame = decode_client(encode(frame_of(message)))
-    except PayloadError as exc:
-        raise PayloadError(f"{exc}{_HINT}") from None
-    if isinstance(message, Push):
-        _check_numbers(frame.payload, f"{message.event!r} on {message.topic!r}", "payload")
-        return dataclasses.replace(message, payload=frame.payload)
-    if isinstance(message, Reply):
-        status, response = frame.payload["status"], frame.payload["response"]
-        _check_numbers(response, f"the reply to ref {message.ref!r} on {message.topic!r}", "payload")
-        return dataclasses.replace(message, status=status, payload=response)
-    return message  # a Close's frame is always {} on the wire; the reason stays for the test to read
 
 
 def _check_numbers(value: Any, where: str, path: str) -> None:
@@ -94,14 +75,91 @@ def _check_numbers(value: Any, where: str, path: str) -> None:
             _check_numbers(item, where, f"{path}[{index}]")
 
 
-class WireTransport:
-    """The harness's transport with the wire in between; exits pass straight through."""
+class WireConnection(Connection):
+    """The server's own connection state machine, with the test as its client.
 
-    def __init__(self, mailbox: Mailbox) -> None:
+    The harness sends client frames into it (encoded as phoenix.js does, decoded as the
+    server does) and it answers with the server's frames, which the test's mailbox gets as
+    phoenix.js decodes them. So a unit test sees what a real client would: a duplicate join
+    closes the old channel, a stale join_ref is dropped, a push to a crashed channel is an
+    "unmatched topic" error, the channel limit holds. A `phx_error` frame is the crash's
+    `Exit`, which the test claims with `assert_exit`; a `phx_close` keeps the reason the
+    channel stopped with, for the test to read, though the frame carries none.
+    """
+
+    def __init__(self, runtime: Runtime, socket: Socket, mailbox: Mailbox) -> None:
+        handler = socket.handler.__qualname__ if socket.handler is not None else "a socket"
+        super().__init__(runtime, socket, name=f"the test's {handler} connection")
         self.mailbox = mailbox
+        self.channel: type[Channel] | None = None  # the next join's `channel=`, if the test gave one
+        self.started: ChannelProcess | Error | None = None
+        self._join_ref: str | None = None
+        self._answer_frame: Frame | None = None
+        self._reasons: dict[tuple[str, str | None], Reason] = {}
+
+    async def join(self, frame: Frame, channel: type[Channel] | None) -> tuple[Frame | None, ChannelProcess | None]:
+        """Send a `phx_join`; its answer (None if the join never answered) and the channel it started."""
+        self.channel, self._join_ref, self._answer_frame, self.started = channel, frame.ref, None, None
+        try:
+            await self.handle(frame)
+        finally:
+            self.channel, self._join_ref = None, None
+        started = self.started if isinstance(self.started, ChannelProcess) else None
+        return self._answer_frame, started
+
+    def _start_join(self, frame: Frame, join_ref: str | None) -> ChannelProcess | Error:
+        self.started = self.runtime.start_join(
+            self.socket, frame.topic, frame.payload, self, channel=self.channel, join_ref=join_ref
+        )
+        return self.started
 
     def deliver(self, message: Message) -> None:
-        self.mailbox.deliver(through_wire(message))
+        if isinstance(message, Close):
+            self._reasons[(message.topic, message.join_ref)] = message.reason
+        super().deliver(message)
+
+    def _send(self, frame: Frame) -> None:
+        payload = frame.payload
+        if frame.event == "phx_reply" and isinstance(payload, Mapping):
+            _check_numbers(payload.get("response"), f"the reply to ref {frame.ref!r} on {frame.topic!r}", "payload")
+        else:
+            _check_numbers(payload, f"{frame.event!r} on {frame.topic!r}", "payload")
+        try:
+            super()._send(frame)
+        except PayloadError as exc:
+            raise PayloadError(f"{exc}{_HINT}") from None
+
+    def _queue(self, data: str | bytes) -> None:
+        # What the server would send, decoded as phoenix.js decodes it, lands in the mailbox at once.
+        if self.close_code is not None or self.gone:
+            return
+        frame = decode_client(data)
+        now = self.runtime.clock.now_ns()
+        if frame.event == "phx_reply" and frame.ref is not None and frame.ref == self._join_ref:
+            self._answer_frame = frame
+        elif frame.event == "phx_reply":
+            status, response = frame.payload["status"], frame.payload["response"]
+            self.mailbox.deliver(new_reply(frame.topic, frame.ref or "", status, response, frame.join_ref, now))
+        elif frame.event == "phx_close":
+            # Only a duplicate join sends a phx_close that no Close was delivered for.
+            reason = self._reasons.pop((frame.topic, frame.join_ref), ("shutdown", "duplicate_join"))
+            self.mailbox.deliver(Close(frame.topic, reason, frame.join_ref, now))
+        elif frame.event != "phx_error":  # a crash reaches the test as its Exit
+            self.mailbox.deliver(new_push(frame.topic, frame.event, frame.payload, frame.join_ref, now, None))
 
     def exited(self, exit: Exit) -> None:
+        super().exited(exit)
         self.mailbox.exited(exit)
+
+    def drop(self, process: ChannelProcess) -> None:
+        """Forget a channel the test closes, as its connection going away would."""
+        entry = self._entries.get(process)
+        if entry is not None:
+            self._forget(entry)
+
+    def request_close(self, code: int, reason: str) -> None:
+        # No socket to close: the connection ends at once, and its channels stop, as the server's would.
+        first = self.close_code is None
+        super().request_close(code, reason)
+        if first:
+            self.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -13,6 +14,7 @@ from pytest_channels import (
     Channel,
     ChannelsApp,
     ConnectResult,
+    Drainer,
     InfoResult,
     InResult,
     JoinResult,
@@ -52,6 +54,8 @@ class EchoChannel(Channel):
     async def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
         if payload.get("hang"):
             await anyio.sleep_forever()
+        if payload.get("sleep"):
+            await anyio.sleep(payload["sleep"])  # real-time: a slow join, as a database call would make it
         if payload.get("refuse"):
             return error({"reason": "refused on request"})
         if payload.get("crash"):
@@ -77,6 +81,8 @@ class EchoChannel(Channel):
                 return stop(socket, "normal", reply=("ok", {"stopping": True}))
             case "binary":
                 return reply(socket, "ok", bytes(reversed(payload)))
+            case "binary_as_json":
+                return reply(socket, "ok", {"bytes": list(reversed(payload))})
             case "push_binary":
                 self.push("raw", b"\x00\x01\xff")
             case "disconnect":
@@ -136,9 +142,40 @@ class BrokenSocket(SocketHandler):
 
 
 def make_app(**options: Any) -> ChannelsApp:
-    """The e2e application on a fresh runtime; `options` go to `ChannelsApp`."""
-    return ChannelsApp(
+    """The e2e application on a fresh runtime, with LongPoll beside WebSocket; `options` go to `ChannelsApp`."""
+    app = ChannelsApp(
         {"/socket": UserSocket, "/auth_socket": AuthSocket, "/protocol": ProtocolSocket, "/broken": BrokenSocket},
         runtime=Runtime(secret_key_base="an e2e secret of at least twenty characters"),
-        **options,
+        **{"longpoll": True, "fallback": None, **options},
     )
+    if app.fallback is None:
+        app.fallback = _admin(app)
+    return app
+
+
+def _admin(app: ChannelsApp) -> Callable[[Any, Any, Any], Awaitable[None]]:
+    """`POST /drain` drains the app on demand, as an operator would before taking a node out."""
+
+    async def admin(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/drain":
+            closed = await app.drain(Drainer(batch_interval=0))
+            status, body = 200, str(closed).encode()
+        else:
+            status, body = 404, b"not found"
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": body})
+
+    return admin
+
+
+def without_websockets(app: ChannelsApp) -> Callable[[Any, Any, Any], Awaitable[None]]:
+    """`app` behind a proxy that refuses every WebSocket upgrade (HTTP 403), as some corporate proxies do."""
+
+    async def proxied(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await app(scope, receive, send)
+
+    return proxied

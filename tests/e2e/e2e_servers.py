@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -26,8 +26,8 @@ WAIT = 5.0
 
 
 @contextlib.contextmanager
-def serve_uvicorn(app: ChannelsApp) -> Iterator[str]:
-    """Run `app` under uvicorn in a thread; yields its address, "127.0.0.1:<port>"."""
+def serve_uvicorn(app: ChannelsApp | Callable[[Any, Any, Any], Awaitable[None]]) -> Iterator[str]:
+    """Run `app` (a ChannelsApp, or one behind middleware) under uvicorn in a thread; yields "127.0.0.1:<port>"."""
     listener = _listener()
     config = uvicorn.Config(app, lifespan="on", log_level="warning", ws="websockets-sansio")
     server = uvicorn.Server(config)
@@ -80,7 +80,9 @@ SERVERS = {"uvicorn": serve_uvicorn, "hypercorn": serve_hypercorn}
 
 
 def _listener() -> socket.socket:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, so that asyncio turns Nagle's algorithm off on accepted connections,
+    # as it does for a server that binds its own port (otherwise each HTTP answer waits ~40 ms).
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
@@ -140,8 +142,108 @@ class RawClient:
         return self.ws.close_code, self.ws.close_reason
 
 
+class LongPollRawClient:
+    """The same client over LongPoll: each frame one POST, frames from the server by polling.
+
+    One keep-alive HTTP connection, as a browser's `fetch` keeps one; the token travels in
+    the `x-phoenix-longpoll-token` header.
+    """
+
+    def __init__(self, address: str, path: str, query: str) -> None:
+        self.address, self.target = address, f"{path}/longpoll?{query}"
+        self.token: str | None = None
+        self.frames: list[Any] = []
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def open(self) -> None:
+        answer = await self._request("GET")
+        if answer["status"] != 410:
+            raise ConnectionRefusedError(f"the LongPoll session was refused: {answer}")
+        self.token = answer["token"]
+
+    async def send(self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: Any) -> None:
+        await self.send_raw(json.dumps([join_ref, ref, topic, event, payload]))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        answer = await self._request("POST", data.encode() if isinstance(data, str) else data)
+        assert answer == {"status": 200}, f"the POST of {data!r} was answered {answer}"
+
+    async def receive(self) -> Any:
+        """The next frame from the server, decoded (polling until one arrives)."""
+        async with asyncio.timeout(WAIT):
+            while not self.frames:
+                answer = await self._request("GET")
+                assert answer["status"] in (200, 204), f"a poll was answered {answer}: the session is gone"
+                self.frames += [json.loads(message) for message in answer["messages"]]
+        return self.frames.pop(0)
+
+    async def join(self, topic: str, payload: Any = None, join_ref: str = "1") -> Any:
+        await self.send(join_ref, join_ref, topic, "phx_join", payload or {})
+        return await self.receive()
+
+    async def closed(self) -> tuple[int | None, str | None]:
+        """Poll until the session is gone; then phoenix.js closes with 3410, "session_gone"."""
+        async with asyncio.timeout(WAIT):
+            while (await self._request("GET"))["status"] != 410:
+                pass
+        return 3410, "session_gone"
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            with contextlib.suppress(OSError):
+                await self.streams[1].wait_closed()
+            self.streams = None
+
+    async def _request(self, method: str, body: bytes = b"") -> dict[str, Any]:
+        for _ in range(2):  # once more on a new connection if the server closed the kept-alive one
+            if self.streams is None:
+                host, port = self.address.split(":")
+                async with asyncio.timeout(WAIT):
+                    self.streams = await asyncio.open_connection(host, int(port))
+            reader, writer = self.streams
+            token = f"X-Phoenix-Longpoll-Token: {self.token}\r\n" if self.token else ""
+            head = f"{method} {self.target} HTTP/1.1\r\nHost: e2e\r\nContent-Length: {len(body)}\r\n{token}"
+            try:
+                writer.write(f"{head}Content-Type: application/x-ndjson\r\n\r\n".encode() + body)
+                async with asyncio.timeout(WAIT):
+                    if not (status := await reader.readline()):
+                        raise ConnectionResetError
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    raw = await reader.readexactly(length)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                continue
+            assert status.startswith(b"HTTP/1.1 200"), f"{method} was answered {status!r}"
+            answer: dict[str, Any] = json.loads(raw)
+            return answer
+        raise ConnectionResetError(f"the server closed the connection twice for a {method}")
+
+
 @contextlib.asynccontextmanager
-async def raw_client(address: str, path: str = "/protocol", query: str = "vsn=2.0.0") -> AsyncIterator[RawClient]:
+async def raw_client(
+    address: str, path: str = "/protocol", query: str = "vsn=2.0.0", transport: str = "websocket"
+) -> AsyncIterator[RawClient | LongPollRawClient]:
+    """A raw client over `transport`: "websocket" or "longpoll" (the server must serve LongPoll)."""
+    if transport == "websocket":
+        async with ws_client(address, path, query) as client:
+            yield client
+        return
+    polling = LongPollRawClient(address, path, query)
+    await polling.open()
+    try:
+        yield polling
+    finally:
+        await polling.close()
+
+
+@contextlib.asynccontextmanager
+async def ws_client(address: str, path: str = "/protocol", query: str = "vsn=2.0.0") -> AsyncIterator[RawClient]:
+    """A raw client over WebSocket, for tests of the WebSocket itself (close codes, frames, flow)."""
     async with asyncio.timeout(WAIT):
         ws = await connect(f"ws://{address}{path}/websocket?{query}", max_size=None)
     try:

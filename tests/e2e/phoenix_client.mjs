@@ -3,7 +3,7 @@
 // Usage: node phoenix_client.mjs <scenario> <host:port> [json options]
 // Prints one JSON object, {"events": [[name, data], ...]}, and exits 0 when the scenario
 // finished, or 3 after `timeout_ms` (default 8000) with what happened so far: it never hangs.
-import { Socket } from "phoenix";
+import { LongPoll, Socket } from "phoenix";
 import WebSocket from "ws";
 
 const [scenarioName, address, rawOptions] = process.argv.slice(2);
@@ -24,9 +24,10 @@ function finish(code) {
 setTimeout(() => finish(3), options.timeout_ms || 8000);
 
 // Short backoffs keep real-time waits small; everything else is the client's default.
+// `options.transport` is "websocket" (the default) or "longpoll".
 function connect(path, params = {}, extra = {}) {
   const socket = new Socket(`ws://${address}${path}`, {
-    transport: WebSocket,
+    transport: options.transport === "longpoll" ? LongPoll : WebSocket,
     params,
     rejoinAfterMs: () => 50,
     reconnectAfterMs: () => 50,
@@ -141,6 +142,14 @@ const scenarios = {
     const socket = connect("/protocol");
     const channel = socket.channel("echo:binary");
     await answered(channel.join());
+    if (options.transport === "longpoll") {
+      // LongPoll carries client bytes in base64, and no bytes from the server (Phoenix's neither).
+      record("reply", await answered(channel.push("binary_as_json", new Uint8Array([1, 2, 3]).buffer)));
+      const crashed = new Promise((resolve) => channel.onError((reason) => resolve(reason)));
+      channel.push("push_binary", {});
+      record("pushed", await crashed);
+      return;
+    }
     const [status, response] = await answered(channel.push("binary", new Uint8Array([1, 2, 3]).buffer));
     record("reply", [status, bytes(response)]);
     const raw = next(channel, "raw");
@@ -195,6 +204,31 @@ const scenarios = {
       }),
     );
     record("tokens", tokens);
+  },
+
+  async drain() {
+    // The operator drains the server: the client is closed, reconnects and rejoins by itself.
+    const socket = connect("/protocol", { user: "drained" });
+    socket.onClose((event) => record("close", { code: event.code, reason: event.reason }));
+    const channel = socket.channel("echo:drain");
+    let joins = 0;
+    await new Promise((resolve) =>
+      channel.join().receive("ok", () => {
+        record("joined", ++joins);
+        if (joins === 1) fetch(`http://${address}/drain`, { method: "POST" }).then((r) => r.text()).then((n) => record("drained", n));
+        if (joins === 2) resolve();
+      }),
+    );
+    record("after_drain", await answered(channel.push("echo", { back: true })));
+  },
+
+  async fallback() {
+    // The WebSocket upgrade is refused (as by a proxy): phoenix.js falls back to LongPoll by itself.
+    const socket = connect("/protocol", {}, { longPollFallbackMs: 200 });
+    const channel = socket.channel("echo:fallback");
+    record("join", await answered(channel.join()));
+    record("reply", await answered(channel.push("echo", { over: "longpoll" })));
+    record("transport", socket.transport === LongPoll ? "longpoll" : "websocket");
   },
 
   async auth_refused() {

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import server
+from e2e_app import without_websockets
 from e2e_chromium import chromium_path, open_page
 from e2e_servers import serve_uvicorn
 from hello_sockets import dedupe_channel, recurring_channel
@@ -20,7 +21,8 @@ PAGE_TIMEOUT = 15.0
 """Real seconds the page may take to show everything."""
 
 SHOWN = """JSON.stringify(Object.fromEntries(
-  ["socket", "ping", "dupe", "tokens", "last-token"].map((id) => [id, document.getElementById(id).textContent])
+  ["socket", "transport", "ping", "dupe", "tokens", "last-token"]
+    .map((id) => [id, document.getElementById(id).textContent])
 ))"""
 
 
@@ -38,15 +40,16 @@ def chromium() -> None:
         pytest.skip(reason)
 
 
+@pytest.mark.parametrize("websockets", ["allowed", "blocked"])
 async def test_the_demo_page_shows_pong_the_deduplicated_numbers_and_fresh_tokens(
-    chromium: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    chromium: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, websockets: str
 ) -> None:
     # Real time in the browser: the chapter's 1 s and 5 s would only slow the test down.
     monkeypatch.setattr(dedupe_channel, "FLUSH_AFTER", 0.2)
     monkeypatch.setattr(recurring_channel, "SEND_AFTER", 0.2)
     monkeypatch.setenv("SECRET_KEY_BASE", "the demo's secret, twenty chars or more")
     app = server.make_app()
-    with serve_uvicorn(app) as address:
+    with serve_uvicorn(app if websockets == "allowed" else without_websockets(app)) as address:
         async with open_page(f"http://{address}/") as page:
             shown: dict[str, Any] = {}
             async with asyncio.timeout(PAGE_TIMEOUT):
@@ -56,6 +59,7 @@ async def test_the_demo_page_shows_pong_the_deduplicated_numbers_and_fresh_token
                     shown = json.loads(raw) if raw else {}
             await page.screenshot(tmp_path / "demo.png")
     assert shown["socket"] == "connected"
+    assert shown["transport"] == {"allowed": "websocket", "blocked": "longpoll"}[websockets]
     assert shown["ping"] == "pong"
     assert shown["dupe"] == "1, 2, 3"
     assert app.runtime.tokens.verify("salt identifier", shown["last-token"], max_age=60) == 1

@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 from e2e_app import HOLD, MAILBOX_PEAK, TERMINATED, make_app
-from e2e_servers import WAIT, RawClient, eventually, raw_client, serve_uvicorn
+from e2e_servers import WAIT, RawClient, eventually, serve_uvicorn, ws_client
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
@@ -111,7 +111,7 @@ async def test_a_client_over_max_messages_per_second_is_closed_with_1008_and_its
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with serve_uvicorn(make_app(max_messages_per_second=5)) as address:
-        async with raw_client(address) as client, raw_client(address) as other:
+        async with ws_client(address) as client, ws_client(address) as other:
             for n in range(20):  # at once: far over 5 a second, whatever the scheduling
                 await client.send(None, str(n), "phoenix", "heartbeat", {})
             answered: list[str] = []
@@ -166,7 +166,7 @@ async def test_a_slow_consumer_is_closed_with_1013_past_max_outgoing_bytes_and_t
     app = make_app(max_outgoing_bytes=2_000_000)
     with serve_uvicorn(app) as address:
         # max_queue=1: the client library stops reading the socket as soon as one frame waits.
-        async with not_reading(address) as slow, raw_client(address) as reader:
+        async with not_reading(address) as slow, ws_client(address) as reader:
             await slow.send(json.dumps(["1", "1", "echo:busy", "phx_join", {}]))
             await reader.join("echo:busy")
             assert await flood(reader, "echo:busy") == list(range(40))
@@ -192,7 +192,7 @@ async def test_a_client_that_stopped_reading_is_let_go_after_the_idle_timeout_wi
     app = make_app(idle_timeout=0.5, send_timeout=0.5, max_outgoing_bytes=100_000_000)
     topic = f"echo:stuck-{uuid.uuid4().hex}"  # TERMINATED lasts as long as the process
     with serve_uvicorn(app) as address:
-        async with not_reading(address, "vsn=2.0.0&user=stuck") as stuck, raw_client(address) as other:
+        async with not_reading(address, "vsn=2.0.0&user=stuck") as stuck, ws_client(address) as other:
             await stuck.send(json.dumps(["s", "s", topic, "phx_join", {}]))
             await other.join(topic)
             flooding = asyncio.create_task(flood(other, topic))
@@ -226,7 +226,7 @@ async def test_a_channel_that_falls_behind_stops_the_server_reading_its_client_a
     sends = 400  # 25 MiB in 64 KiB pushes: more than the socket buffers between them hold
     try:
         with serve_uvicorn(app) as address:
-            async with raw_client(address) as client:
+            async with ws_client(address) as client:
                 await client.join(topic)
                 await client.send("1", "h", topic, "hold", {})
                 data = BIG[: 64 * 1024]

@@ -1,7 +1,9 @@
-"""Phoenix's V2 protocol over a real WebSocket, frame by frame, with a hand-written client.
+"""Phoenix's protocol over a real WebSocket, frame by frame, with a hand-written client.
 
 The official client is tested in test_phoenix_js.py; here a raw client sends exactly the
-frames Phoenix's own socket tests send, including the ones phoenix.js never would.
+frames Phoenix's own socket tests send, including the ones phoenix.js never would. What
+the protocol says regardless of the transport runs over LongPoll too (the `transport`
+fixture); what is the WebSocket's own (close codes, subprotocols, binary frames) does not.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from e2e_app import TERMINATED, make_app
-from e2e_servers import WAIT, eventually, raw_client, serve_uvicorn
+from e2e_servers import WAIT, RawClient, eventually, raw_client, serve_uvicorn
 from websockets.exceptions import InvalidStatus
 
 from pytest_channels import Reason
@@ -28,19 +30,35 @@ def server() -> Iterator[str]:
         yield address
 
 
+@pytest.fixture(params=["websocket", "longpoll"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """The transport of the tests that hold for both: phoenix.js's WebSocket, and its LongPoll."""
+    return str(request.param)
+
+
+_first = [0]  # where this test's entries in TERMINATED start
+
+
+@pytest.fixture(autouse=True)
+def _mark_terminated() -> None:
+    _first[0] = len(TERMINATED)
+
+
 def terminated(topic: str) -> list[tuple[str | None, Reason]]:
-    """(join_ref, reason) of the EchoChannels that stopped on `topic`: each test uses topics of its own."""
-    return [(join_ref, reason) for stopped, join_ref, reason in TERMINATED if stopped == topic]
+    """(join_ref, reason) of the EchoChannels that stopped on `topic` during this test."""
+    return [(join_ref, reason) for stopped, join_ref, reason in TERMINATED[_first[0] :] if stopped == topic]
 
 
-async def test_a_heartbeat_is_answered_with_an_ok_reply_without_join_ref(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_a_heartbeat_is_answered_with_an_ok_reply_without_join_ref(server: str, transport: str) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.send(None, "5", "phoenix", "heartbeat", {})
         assert await client.receive() == [None, "5", "phoenix", "phx_reply", {"status": "ok", "response": {}}]
 
 
-async def test_connect_params_come_from_the_query_string_and_a_join_is_answered_with_its_reply(server: str) -> None:
-    async with raw_client(server, query="vsn=2.0.0&user=ada") as client:
+async def test_connect_params_come_from_the_query_string_and_a_join_is_answered_with_its_reply(
+    server: str, transport: str
+) -> None:
+    async with raw_client(server, query="vsn=2.0.0&user=ada", transport=transport) as client:
         reply = await client.join("echo:lobby", {"color": "red"})
     assert reply == [
         "1",
@@ -51,54 +69,62 @@ async def test_connect_params_come_from_the_query_string_and_a_join_is_answered_
     ]
 
 
-async def test_the_join_reply_comes_before_what_the_channel_sends_right_after_joining(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_the_join_reply_comes_before_what_the_channel_sends_right_after_joining(
+    server: str, transport: str
+) -> None:
+    async with raw_client(server, transport=transport) as client:
         reply = await client.join("echo:greet", {"greet": True})
         pushed = await client.receive()
     assert reply[3:] == ["phx_reply", {"status": "ok", "response": Partial(topic="echo:greet")}]
     assert pushed == ["1", None, "echo:greet", "welcome", {"topic": "echo:greet"}]
 
 
-async def test_a_join_without_join_ref_joins_under_its_ref_as_in_phoenix(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_a_join_without_join_ref_joins_under_its_ref_as_in_phoenix(server: str, transport: str) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.send(None, "4", "echo:no-join-ref", "phx_join", {})
         assert (await client.receive())[:4] == [None, "4", "echo:no-join-ref", "phx_reply"]
         await client.send(None, "5", "echo:no-join-ref", "push", {"x": 1})
         assert await client.receive() == ["4", None, "echo:no-join-ref", "pushed", {"x": 1}]
 
 
-async def test_a_refused_join_replies_error_with_the_channels_reply(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_a_refused_join_replies_error_with_the_channels_reply(server: str, transport: str) -> None:
+    async with raw_client(server, transport=transport) as client:
         reply = await client.join("echo:x", {"refuse": True})
     assert reply == ["1", "1", "echo:x", "phx_reply", {"status": "error", "response": {"reason": "refused on request"}}]
 
 
-async def test_a_join_that_raises_replies_join_crashed(server: str, caplog: pytest.LogCaptureFixture) -> None:
-    async with raw_client(server) as client:
+async def test_a_join_that_raises_replies_join_crashed(
+    server: str, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with raw_client(server, transport=transport) as client:
         reply = await client.join("echo:x", {"crash": True})
     assert reply[4] == {"status": "error", "response": {"reason": "join crashed"}}
     assert "EchoChannel.join crashed on topic 'echo:x'" in caplog.text
 
 
 async def test_joining_a_topic_without_a_route_replies_unmatched_topic_without_join_ref(
-    server: str, caplog: pytest.LogCaptureFixture
+    server: str, transport: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with raw_client(server) as client:
+    async with raw_client(server, transport=transport) as client:
         reply = await client.join("nowhere")
     assert reply == [None, "1", "nowhere", "phx_reply", {"status": "error", "response": {"reason": "unmatched topic"}}]
     assert "no channel route for topic 'nowhere'" in caplog.text
 
 
-async def test_a_push_before_join_replies_unmatched_topic(server: str, caplog: pytest.LogCaptureFixture) -> None:
-    async with raw_client(server) as client:
+async def test_a_push_before_join_replies_unmatched_topic(
+    server: str, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.send("1", "2", "echo:a", "echo", {"n": 1})
         reply = await client.receive()
     assert reply == [None, "2", "echo:a", "phx_reply", {"status": "error", "response": {"reason": "unmatched topic"}}]
     assert "'echo' on 'echo:a', which it has not joined: unmatched topic" in caplog.text
 
 
-async def test_a_push_gets_its_reply_and_a_server_push_carries_the_join_ref_and_no_ref(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_a_push_gets_its_reply_and_a_server_push_carries_the_join_ref_and_no_ref(
+    server: str, transport: str
+) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.join("echo:a", join_ref="7")
         await client.send("7", "8", "echo:a", "echo", {"n": [1, 2.5, None, True, "é"]})
         assert await client.receive() == [
@@ -112,8 +138,10 @@ async def test_a_push_gets_its_reply_and_a_server_push_carries_the_join_ref_and_
         assert await client.receive() == ["7", None, "echo:a", "pushed", {"x": 1}]
 
 
-async def test_a_broadcast_reaches_every_subscriber_and_handle_out_filters_intercepted_events(server: str) -> None:
-    async with raw_client(server) as first, raw_client(server) as second:
+async def test_a_broadcast_reaches_every_subscriber_and_handle_out_filters_intercepted_events(
+    server: str, transport: str
+) -> None:
+    async with raw_client(server, transport=transport) as first, raw_client(server, transport=transport) as second:
         await first.join("echo:room")
         await second.join("echo:room", join_ref="4")
         await first.send("1", "2", "echo:room", "broadcast", {"event": "news", "payload": {"n": 1}})
@@ -127,8 +155,10 @@ async def test_a_broadcast_reaches_every_subscriber_and_handle_out_filters_inter
         assert await second.receive() == ["4", None, "echo:room", "filtered", {"keep": True, "seen_by": "handle_out"}]
 
 
-async def test_a_crash_sends_phx_error_with_the_join_ref_as_ref(server: str, caplog: pytest.LogCaptureFixture) -> None:
-    async with raw_client(server) as client:
+async def test_a_crash_sends_phx_error_with_the_join_ref_as_ref(
+    server: str, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.join("echo:a", join_ref="3")
         await client.send("3", "4", "echo:a", "crash", {})
         assert await client.receive() == ["3", "3", "echo:a", "phx_error", {"reason": "channel_crash"}]
@@ -137,8 +167,8 @@ async def test_a_crash_sends_phx_error_with_the_join_ref_as_ref(server: str, cap
     assert "EchoChannel (topic 'echo:a') crashed in handle_in('crash')" in caplog.text
 
 
-async def test_a_server_side_stop_replies_then_sends_phx_close(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_a_server_side_stop_replies_then_sends_phx_close(server: str, transport: str) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.join("echo:raw-stop", join_ref="3")
         await client.send("3", "4", "echo:raw-stop", "stop", {})
         assert await client.receive() == [
@@ -152,8 +182,10 @@ async def test_a_server_side_stop_replies_then_sends_phx_close(server: str) -> N
     assert terminated("echo:raw-stop") == [("3", "normal")]
 
 
-async def test_a_leave_replies_ok_then_closes_and_leaving_an_unknown_topic_replies_ok(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_a_leave_replies_ok_then_closes_and_leaving_an_unknown_topic_replies_ok(
+    server: str, transport: str
+) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.join("echo:raw-leave", join_ref="3")
         await client.send("3", "4", "echo:raw-leave", "phx_leave", {})
         assert await client.receive() == ["3", "4", "echo:raw-leave", "phx_reply", {"status": "ok", "response": {}}]
@@ -163,8 +195,10 @@ async def test_a_leave_replies_ok_then_closes_and_leaving_an_unknown_topic_repli
     assert terminated("echo:raw-leave") == [("3", ("shutdown", "left"))]
 
 
-async def test_a_duplicate_join_closes_the_old_channel_and_sends_its_phx_close_after_the_new_reply(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_a_duplicate_join_closes_the_old_channel_and_sends_its_phx_close_after_the_new_reply(
+    server: str, transport: str
+) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.join("echo:raw-dup", join_ref="1")
         new_reply = await client.join("echo:raw-dup", join_ref="2")
         assert new_reply[:4] == ["2", "2", "echo:raw-dup", "phx_reply"]
@@ -175,8 +209,10 @@ async def test_a_duplicate_join_closes_the_old_channel_and_sends_its_phx_close_a
         assert terminated("echo:raw-dup") == [("1", ("shutdown", "duplicate_join"))]
 
 
-async def test_frames_with_a_stale_join_ref_are_dropped_and_a_null_join_ref_is_accepted(server: str) -> None:
-    async with raw_client(server) as client:
+async def test_frames_with_a_stale_join_ref_are_dropped_and_a_null_join_ref_is_accepted(
+    server: str, transport: str
+) -> None:
+    async with raw_client(server, transport=transport) as client:
         await client.join("echo:a", join_ref="5")
         await client.send("4", "6", "echo:a", "echo", {"stale": True})
         await client.send("4", "7", "echo:a", "phx_leave", {})
@@ -191,8 +227,10 @@ async def test_frames_with_a_stale_join_ref_are_dropped_and_a_null_join_ref_is_a
         ]
 
 
-async def test_the_101st_channel_on_one_connection_is_refused_and_other_connections_carry_on(server: str) -> None:
-    async with raw_client(server) as flood, raw_client(server) as bystander:
+async def test_the_101st_channel_on_one_connection_is_refused_and_other_connections_carry_on(
+    server: str, transport: str
+) -> None:
+    async with raw_client(server, transport=transport) as flood, raw_client(server, transport=transport) as bystander:
         for n in range(120):
             await flood.send(str(n), str(n), f"echo:{n}", "phx_join", {})
         await bystander.send(None, "1", "phoenix", "heartbeat", {})
@@ -208,13 +246,20 @@ async def test_the_101st_channel_on_one_connection_is_refused_and_other_connecti
     ]
 
 
-async def test_a_disconnect_broadcast_on_the_socket_id_closes_with_1001_and_stops_its_channels(server: str) -> None:
-    async with raw_client(server, query="vsn=2.0.0&user=bob") as bob, raw_client(server) as other:
+async def test_a_disconnect_broadcast_on_the_socket_id_closes_with_1001_and_stops_its_channels(
+    server: str, transport: str
+) -> None:
+    async with (
+        raw_client(server, query="vsn=2.0.0&user=bob", transport=transport) as bob,
+        raw_client(server, transport=transport) as other,
+    ):
         await bob.join("echo:bob")
         await other.join("echo:other")
         await other.send("1", "2", "echo:other", "disconnect", {})  # no socket id: disconnects nobody
         await bob.send("1", "2", "echo:bob", "disconnect", {})
-        assert await bob.closed() == (1001, "disconnected")
+        # LongPoll learns of the end at its next poll: phoenix.js then closes with its own 3410.
+        expected = {"websocket": (1001, "disconnected"), "longpoll": (3410, "session_gone")}[transport]
+        assert await bob.closed() == expected
         await other.send(None, "3", "phoenix", "heartbeat", {})
         assert (await other.receive())[1] == "3"
         await eventually(lambda: bool(terminated("echo:bob")), "bob's channel to stop")
@@ -243,12 +288,13 @@ async def test_the_auth_token_subprotocol_reaches_connect_info(server: str) -> N
 @pytest.mark.parametrize(
     ("query", "logged"),
     [
-        ("", "protocol version vsn='1.0.0' is not served; only vsn=2.0.0"),
-        ("vsn=1.0.0", "protocol version vsn='1.0.0' is not served"),
-        ("vsn=3.0.0", "protocol version vsn='3.0.0' is not served"),
+        ("vsn=3.0.0", "requested transport version '3.0.0' does not match the server's requirements (~> 1.0.0"),
+        ("vsn=2.1.0", "requested transport version '2.1.0' does not match"),
+        ("vsn=2.0.0-rc.1", "requested transport version '2.0.0-rc.1' does not match"),
+        ("vsn=2.0", "the client sent an invalid transport version '2.0' (expected a version such as 2.0.0)"),
         ("vsn=2.0.0&refuse=1", "refused by ProtocolSocket.connect: {}"),
     ],
-    ids=["no vsn", "V1", "unknown version", "connect refuses"],
+    ids=["unknown major", "unknown minor", "a pre-release", "not semver", "connect refuses"],
 )
 async def test_a_refused_connection_gets_http_403_and_a_log_line(
     server: str, query: str, logged: str, caplog: pytest.LogCaptureFixture
@@ -350,6 +396,7 @@ async def test_a_silent_connection_is_closed_after_the_idle_timeout_and_a_talkin
                 await talking.send(None, str(ref), "phoenix", "heartbeat", {})
                 await talking.receive()
             assert await silent.closed() == (1001, "idle timeout")
+            assert isinstance(talking, RawClient)
             assert talking.ws.close_code is None
     assert "closed after 0.5s without a frame" in caplog.text
 
@@ -382,3 +429,54 @@ async def test_check_origin_refuses_a_page_from_another_site(caplog: pytest.LogC
                 pass
     assert refused.value.response.status_code == 403
     assert "origin 'https://evil.example' is not allowed (check_origin)" in caplog.text
+
+
+@pytest.mark.parametrize("query", ["", "vsn=1.0.0", "vsn=1.0.7"], ids=["no vsn", "1.0.0", "a later patch"])
+async def test_a_v1_client_speaks_json_objects_and_never_receives_a_join_ref(
+    server: str, transport: str, query: str
+) -> None:
+    async with raw_client(server, query=f"{query}&user=v1", transport=transport) as client:
+        join = {"topic": "echo:v1", "event": "phx_join", "payload": {}, "ref": "1", "join_ref": "1"}
+        await client.send_raw(json.dumps(join))
+        reply = {"status": "ok", "response": {"topic": "echo:v1", "user": "v1", "params": {}}}
+        assert await client.receive() == {"topic": "echo:v1", "event": "phx_reply", "payload": reply, "ref": "1"}
+        await client.send_raw(json.dumps({"topic": "echo:v1", "event": "push", "payload": {"n": 1}, "ref": "2"}))
+        assert await client.receive() == {"topic": "echo:v1", "event": "pushed", "payload": {"n": 1}, "ref": None}
+        await client.send_raw(json.dumps({"topic": "echo:v1", "event": "crash", "payload": {}, "ref": "3"}))
+        error = {"topic": "echo:v1", "event": "phx_error", "payload": {"reason": "channel_crash"}, "ref": "1"}
+        assert await client.receive() == error
+
+
+async def test_a_v1_broadcast_and_a_v2_broadcast_are_each_encoded_for_their_own_client(
+    server: str, transport: str
+) -> None:
+    async with (
+        raw_client(server, query="vsn=1.0.0", transport=transport) as old,
+        raw_client(server, transport=transport) as new,
+    ):
+        await old.send_raw(json.dumps({"topic": "echo:mixed", "event": "phx_join", "payload": {}, "ref": "1"}))
+        assert (await old.receive())["event"] == "phx_reply"
+        assert (await new.join("echo:mixed"))[3] == "phx_reply"
+        await new.send("1", "2", "echo:mixed", "broadcast", {"event": "news", "payload": {"n": 1}})
+        assert await old.receive() == {"topic": "echo:mixed", "event": "news", "payload": {"n": 1}, "ref": None}
+        assert await new.receive() == [None, None, "echo:mixed", "news", {"n": 1}]
+
+
+@pytest.mark.parametrize(
+    ("query", "frame", "logged"),
+    [
+        ("vsn=1.0.0", '["1","1","echo:x","phx_join",{}]', "list is a V2 frame: connect with vsn=2.0.0"),
+        ("vsn=1.0.0", b"\x00\x01", "binary frames are V2 only"),
+        ("vsn=2.0.0", '{"topic":"echo:x","event":"phx_join","payload":{},"ref":"1"}', "expected [join_ref, ref"),
+    ],
+    ids=["V2 on V1", "binary on V1", "V1 on V2"],
+)
+async def test_a_frame_of_the_other_version_closes_only_its_connection_with_1007(
+    server: str, query: str, frame: str | bytes, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with raw_client(server, query=query) as wrong, raw_client(server) as bystander:
+        assert (await bystander.join("echo:bystander-v1"))[4]["status"] == "ok"
+        await wrong.send_raw(frame)
+        assert await wrong.closed() == (1007, "invalid frame")
+        assert (await bystander.join("echo:bystander-v1-again"))[4]["status"] == "ok"
+    assert logged in caplog.text

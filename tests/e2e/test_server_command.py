@@ -46,13 +46,14 @@ async def test_under_uvicorns_own_logging_our_lines_carry_time_level_and_name_an
                 await ws.send(json.dumps([None, "1", "phoenix", "heartbeat", {}]))
                 assert json.loads(await ws.recv())[1] == "1"
             with pytest.raises(InvalidStatus):
-                async with connect(f"ws://{served.address}/socket/websocket?vsn=1.0.0&token={token}"):
+                async with connect(f"ws://{served.address}/socket/websocket?vsn=3.0.0&token={token}"):
                     pass
-        output = served.wait_for("is not served")
+        output = served.wait_for("does not match the server's requirements")
     assert token not in output
     assert '"WebSocket /auth_socket/websocket?token=***&vsn=2.0.0" [accepted]' in output
     assert '"POST /token?user_id=*** HTTP/1.1" 200' in output
-    line = re.search(r"^(\S+ \S+) (\w+) (\S+): UserSocket connection from \S+ refused: protocol version", output, re.M)
+    refused = r"UserSocket connection from \S+ refused: the client's requested transport version"
+    line = re.search(rf"^(\S+ \S+) (\w+) (\S+): {refused}", output, re.M)
     assert line is not None, output
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", line[1])
     assert (line[2], line[3]) == ("WARNING", "pytest_channels")

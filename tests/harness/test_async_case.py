@@ -59,6 +59,14 @@ async def test_the_async_case_works_under_anyio_on_asyncio_and_trio(channels: As
     await scenario(channels)
 
 
+@pytest.mark.anyio
+@pytest.mark.channels(wire=True)
+async def test_the_async_case_runs_the_connection_state_machine_on_the_wire_on_asyncio_and_trio(
+    channels: AsyncChannelCase,
+) -> None:
+    await scenario(channels)
+
+
 @pytest.mark.asyncio
 async def test_a_call_that_is_never_awaited_fails_at_the_next_call(channels: AsyncChannelCase) -> None:
     line = sys._getframe().f_lineno + 1

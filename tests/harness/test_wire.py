@@ -11,14 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
 from pytest_channels import (
     Channel,
+    Close,
     ConnectResult,
+    Error,
     InResult,
     JoinResult,
+    Ok,
     PayloadError,
     Socket,
     SocketHandler,
@@ -165,3 +169,97 @@ def test_the_chapters_tests_pass_unchanged_through_the_wire() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout.splitlines()[-1]
+
+
+# -- the server's connection state machine, in the unit test ------------------------------------
+
+
+class Crashy(Channel):
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        if event == "crash":
+            raise RuntimeError("crashed on request")
+        return reply(socket, "ok", payload)
+
+    def terminate(self, reason: Any, socket: Socket) -> None:
+        seen.append((socket.join_ref, reason))
+
+
+def joined(channels: ChannelCase, socket: Socket, topic: str) -> Socket:
+    result = channels.join(socket, topic, channel=Crashy)
+    assert isinstance(result, Ok), result
+    return result.socket
+
+
+@pytest.mark.channels(wire=True)
+def test_a_duplicate_join_closes_the_old_channel_as_a_real_connection_does(channels: ChannelCase) -> None:
+    socket = channels.socket()
+    first = channels.join(socket, "dup:1", channel=Crashy)
+    second = channels.join(socket, "dup:1", channel=Crashy)
+    assert isinstance(first, Ok)
+    assert isinstance(second, Ok)
+    old = first.socket.join_ref
+    assert seen == [(old, ("shutdown", "duplicate_join"))]
+    channels.assert_exit("dup:1", ("shutdown", "duplicate_join"))
+    # The old join's phx_close comes after the new reply, as Phoenix queues it.
+    assert channels.flush() == (Close("dup:1", ("shutdown", "duplicate_join"), old),)
+    channels.assert_reply(channels.push(second.socket, "echo", {"n": 1}), "ok", {"n": 1})
+
+
+def test_without_the_wire_a_duplicate_join_gives_two_channels_as_phoenix_channel_test_does(
+    channels: ChannelCase,
+) -> None:
+    socket = channels.socket()
+    channels.join(socket, "dup:1", channel=Crashy)
+    channels.join(socket, "dup:1", channel=Crashy)
+    assert seen == []
+
+
+@pytest.mark.channels(wire=True)
+def test_a_push_with_a_stale_join_ref_is_dropped_as_a_real_connection_drops_it(channels: ChannelCase) -> None:
+    socket = channels.socket()
+    first = channels.join(socket, "stale:1", channel=Crashy)
+    assert isinstance(first, Ok)
+    channels.join(socket, "stale:1", channel=Crashy)
+    channels.flush()
+    channels.push(first.socket, "echo", {"old": True})
+    channels.refute_reply(ANY)
+
+
+@pytest.mark.channels(wire=True)
+def test_after_a_crash_the_exit_stands_for_phx_error_and_a_push_is_an_unmatched_topic(channels: ChannelCase) -> None:
+    socket = joined(channels, channels.socket(), "crash:1")
+    channels.push(socket, "crash")
+    channels.assert_exit(socket, Where(lambda reason: isinstance(reason, RuntimeError)))
+    channels.assert_reply(channels.push(socket, "echo"), "error", {"reason": "unmatched topic"})
+    rejoined = channels.join(channels.socket(), "crash:1", channel=Crashy)
+    assert isinstance(rejoined, Ok)
+
+
+@pytest.mark.channels(wire=True)
+def test_the_101st_channel_on_one_connection_is_refused_as_a_real_connection_refuses_it(
+    channels: ChannelCase,
+) -> None:
+    socket = channels.socket()
+    for n in range(100):
+        assert isinstance(channels.join(socket, f"many:{n}", channel=Crashy), Ok)
+    assert channels.join(socket, "many:100", channel=Crashy) == Error({"reason": "too many channels joined"})
+    assert isinstance(channels.join(channels.socket(), "many:100", channel=Crashy), Ok)  # another connection
+
+
+class Named(SocketHandler):
+    def id(self, socket: Socket) -> str:
+        return "user:1"
+
+
+@pytest.mark.channels(wire=True)
+def test_a_disconnect_broadcast_ends_the_connection_and_its_channels_stop_closed(channels: ChannelCase) -> None:
+    connected = channels.connect(Named)
+    assert isinstance(connected, Ok)
+    joined(channels, connected.socket, "room:1")
+    channels.runtime.broadcast("user:1", "disconnect", {})
+    channels.settle()
+    assert seen[-1][1] == ("shutdown", "closed")
+    channels.assert_broadcast("disconnect", {}, topic="user:1")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from pytest_channels import Close, FrameError, PayloadError, Push, Reply
+from pytest_channels import Broadcast, Close, FrameError, PayloadError, Push, Reply
 from pytest_channels._serializer import (
     Frame,
     decode,
@@ -15,6 +17,16 @@ from pytest_channels._serializer import (
     encode_params,
     error_frame,
     frame_of,
+)
+from pytest_channels._serializers import (
+    V1,
+    V2,
+    VsnError,
+    decode_v1,
+    decode_v1_client,
+    encode_v1,
+    encode_v1_client,
+    negotiate,
 )
 
 
@@ -92,3 +104,80 @@ def test_connect_params_encode_as_phoenix_js_does_and_decode_flat() -> None:
 def test_too_many_connect_params_are_refused() -> None:
     with pytest.raises(ValueError, match="Max number of fields exceeded"):
         decode_params("&".join(f"p{n}=1" for n in range(101)))
+
+
+# -- V1, and picking a serializer from vsn ------------------------------------------------------
+
+
+def test_v1_sends_objects_without_join_ref_and_reads_join_ref_when_a_client_gives_one() -> None:
+    reply = encode_v1(frame_of(Reply("t", "5", "ok", {"a": 1}, "1")))
+    assert json.loads(reply) == {
+        "topic": "t",
+        "event": "phx_reply",
+        "payload": {"status": "ok", "response": {"a": 1}},
+        "ref": "5",
+    }
+    assert json.loads(encode_v1(frame_of(Close("t", "normal", "1")))) == {
+        "topic": "t",
+        "event": "phx_close",
+        "payload": {},
+        "ref": "1",
+    }
+    sent = '{"topic":"t","event":"e","payload":{},"ref":"2","join_ref":"1"}'
+    assert decode_v1(sent) == Frame("1", "2", "t", "e", {})
+    assert decode_v1_client(encode_v1(Frame("1", "2", "t", "e", {"b": [1]}))) == Frame(None, "2", "t", "e", {"b": [1]})
+    assert decode_v1(encode_v1_client(Frame("1", "2", "t", "e", {}))) == Frame("1", "2", "t", "e", {})
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ('{"topic":"t","event":"e","payload":{}}', r"^invalid V1 frame: missing key 'ref' in "),
+        ('{"topic":"t","event":"e","payload":[1],"ref":null}', r"^invalid V1 frame: the payload must be a JSON object"),
+        ('"text"', r"^invalid V1 frame: expected a JSON object with topic, event, payload and ref"),
+        ("nope", r"^invalid V1 frame: not JSON"),
+    ],
+    ids=["no ref", "a list payload", "not an object", "not JSON"],
+)
+def test_v1_refuses_what_is_not_a_v1_frame(frame: str, message: str) -> None:
+    with pytest.raises(FrameError, match=message):
+        decode_v1(frame)
+
+
+def test_v1_cannot_carry_bytes_and_says_which_vsn_can() -> None:
+    with pytest.raises(PayloadError, match=r"'e' on 't' cannot be sent with the V1 serializer: it has no binary"):
+        encode_v1(Frame(None, None, "t", "e", b"\x00"))
+    with pytest.raises(PayloadError, match=r"connect with vsn=2.0.0 to receive bytes"):
+        encode_v1(frame_of(Reply("t", "5", "ok", b"\x00", "1")))
+
+
+@pytest.mark.parametrize(
+    ("vsn", "picked"),
+    [
+        (None, "1.0.0"),
+        ("1.0.0", "1.0.0"),
+        ("1.0.9", "1.0.0"),
+        ("2.0.0", "2.0.0"),
+        ("2.0.3+build.1", "2.0.0"),
+        ("2.0.1-rc.1", "2.0.0"),
+    ],
+)
+def test_a_vsn_picks_the_serializer_whose_requirement_it_matches_as_elixir_matches(
+    vsn: str | None, picked: str
+) -> None:
+    assert negotiate(vsn).vsn == picked
+
+
+@pytest.mark.parametrize("vsn", ["3.0.0", "2.1.0", "1.1.0", "0.9.0", "2.0.0-rc.1", "2.0", "v2.0.0", "02.0.0", ""])
+def test_a_vsn_outside_every_requirement_is_refused(vsn: str) -> None:
+    with pytest.raises(VsnError, match=r"transport version"):
+        negotiate(vsn)
+
+
+def test_a_broadcast_is_encoded_once_per_serializer_and_each_serializer_encodes_its_own() -> None:
+    broadcast = Broadcast("t", "e", {"n": 1})
+    first = V2.fastlane(broadcast)
+    assert V2.fastlane(broadcast) is first
+    assert first == '[null,null,"t","e",{"n":1}]'
+    assert json.loads(V1.fastlane(broadcast)) == {"topic": "t", "event": "e", "payload": {"n": 1}, "ref": None}
+    assert V2.fastlane(Broadcast("t", "e", {"n": 2})) == '[null,null,"t","e",{"n":2}]'

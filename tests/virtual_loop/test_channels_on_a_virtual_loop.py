@@ -71,6 +71,14 @@ def test_a_handlers_own_sleep_takes_virtual_time_and_no_real_time(channels: Chan
     assert isinstance(channels.clock, LoopClock)
 
 
+@pytest.mark.channels(wire=True)
+def test_on_the_wire_the_connection_state_machine_runs_on_the_virtual_loop_too(channels: ChannelCase) -> None:
+    socket = join(channels)
+    ref = channels.push(socket, "sleep", {"seconds": 60})
+    channels.assert_reply(ref, "ok", {"at": "00:01:00"}, timeout=60)
+    channels.assert_push("timer", {"at": "00:01:00"}, timeout=0)
+
+
 def test_runtime_timers_and_handler_sleeps_share_one_timeline(channels: ChannelCase) -> None:
     socket = join(channels)
     ref = channels.push(socket, "sleep", {"seconds": 5})

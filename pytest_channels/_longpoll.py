@@ -1,0 +1,386 @@
+"""Phoenix's LongPoll transport: the `<path>/longpoll` endpoint beside `<path>/websocket`.
+
+For clients that cannot hold a WebSocket (a proxy refuses the upgrade), phoenix.js polls
+instead. Its first GET opens a session: the handler's `connect` runs and the answer is
+`{"status": 410, "token": ...}` (410 means "take this token", as Phoenix says it). Each
+later GET carries the token and waits up to `window` seconds for frames: 200 with a batch
+of them, or 204. POSTs carry client frames, up to 100 a request, newline-separated (binary
+ones in base64), and are answered once every frame was handled. A session no GET reached
+for 1.5 windows ends, its channels stop as when a WebSocket closes; a poll with a token
+that is forged, expired, from another socket or of an ended session opens a new session,
+which is how phoenix.js learns its old one is gone (it reconnects and rejoins).
+
+As in Phoenix, every answer is HTTP 200 with the status in its JSON body (the client reads
+only that), except a method other than GET, POST or OPTIONS (HTTP 400).
+
+Behind the transport is the same `Connection` a WebSocket drives, so both transports share
+the channel state machine, the connect checks and the limits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import math
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import anyio
+
+from ._errors import TokenError
+from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, TOO_BIG, Connection
+from ._serializer import FrameError
+from ._socket import SocketHandler
+
+if TYPE_CHECKING:
+    from ._asgi import ChannelsApp
+
+logger = logging.getLogger("pytest_channels")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+MAX_BATCH = 100
+"""Frames one POST may carry (phoenix.js sends at most 100, Phoenix reads no more)."""
+
+MAX_BODY = 8_000_000
+"""Bytes a POST body may have, Plug's `read_body` default, unless `max_frame_size` is larger."""
+
+TOKEN_SALT = "pytest_channels longpoll session"
+_TOKEN_HEADER = b"x-phoenix-longpoll-token"
+
+
+@dataclass(frozen=True)
+class LongPoll:
+    """How `ChannelsApp` serves LongPoll: `ChannelsApp(..., longpoll=LongPoll(window=5.0))`.
+
+    Args:
+        window: real seconds a poll waits for frames before it is answered 204 (Phoenix's
+            `window_ms`, 10 s); a session whose client polled last 1.5 windows ago ends.
+        max_age: seconds a session token verifies (Phoenix's `crypto: [max_age: ...]`, two weeks).
+
+    Example:
+        >>> LongPoll().window
+        10.0
+    """
+
+    window: float = 10.0
+    max_age: float = 1_209_600.0
+
+    def __post_init__(self) -> None:
+        for name, value in (("window", self.window), ("max_age", self.max_age)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value > 0)
+            ):
+                raise ValueError(f"LongPoll {name} must be a finite number of seconds > 0 (got {value!r})")
+
+
+class _Session:
+    """One LongPoll client: its connection, and what its polls and posts take turns on."""
+
+    def __init__(self, server: LongPollServer, id: str, path: str, connection: Connection) -> None:
+        self.server = server
+        self.id = id
+        self.path = path
+        self.connection = connection
+        self.token = server.app.runtime.tokens.sign(TOKEN_SALT, [id, path], max_age=server.config.max_age)
+        self.frames = anyio.Lock()  # POSTed frames are handled one at a time, in order, as over a WebSocket
+        self.ended = False
+        self.left: list[str | bytes] = []  # what was queued when the session ended: its next poll gets it
+        self.last_poll_ns = server.clock_ns()
+        self.requests = 0  # in flight: a session that is polled or posted to now is not inactive
+        self._schedule()
+        connection.on_close = self._closing
+
+    def _schedule(self) -> None:
+        # Phoenix's shutdown_if_inactive, every 1.5 windows; it also forgets an ended session one period on.
+        self.server.app.runtime.clock.call_at(
+            self.server.clock_ns() + self.server.inactive_ns, self._check_inactive, f"{self.connection.name}: idle?"
+        )
+
+    def _check_inactive(self) -> None:
+        if self.ended:
+            self.server.forget(self)
+        elif not self.requests and self.server.clock_ns() - self.last_poll_ns > self.server.inactive_ns:
+            logger.info("%s: ended: no poll for %ss", self.connection.name, self.server.config.window * 1.5)
+            self.end(GOING_AWAY, "inactive")
+            self._schedule()  # what was left waits one more period for a late poll
+        else:
+            self._schedule()
+
+    def _closing(self) -> None:
+        # The connection is to close (a "disconnect" broadcast, a limit): end now, as a WebSocket closes now.
+        self.end(self.connection.close_code or GOING_AWAY, self.connection.close_reason)
+
+    def end(self, code: int, reason: str) -> None:
+        """Stop the session's channels; frames already queued wait for the next poll."""
+        if self.ended:
+            return
+        self.ended = True
+        self.connection.request_close(code, reason)
+        self.left = self.connection.take_outgoing()
+        self.connection.shutdown()
+        self.server.app.connections.discard(self.connection)
+
+    async def poll(self) -> tuple[int, list[str | bytes]]:
+        """Wait up to a window for frames: 200 and a batch, or 204."""
+        self.last_poll_ns = self.server.clock_ns()
+        connection = self.connection
+        frames = connection.take_outgoing()
+        if not frames and connection.close_code is None:
+            with anyio.move_on_after(self.server.config.window):
+                first = await connection.next_outgoing()
+                if first is not None:
+                    frames = [first, *connection.take_outgoing()]
+        if self.ended:  # it ended while this poll waited: the poll takes what was left
+            frames, self.left = frames + self.left, []
+        return (200, frames) if frames else (204, [])
+
+
+class LongPollServer:
+    """The sessions of one `ChannelsApp`'s LongPoll endpoints."""
+
+    def __init__(self, app: ChannelsApp, config: LongPoll) -> None:
+        self.app = app
+        self.config = config
+        self.inactive_ns = int(config.window * 1.5 * 1e9)
+        self.sessions: dict[str, _Session] = {}
+
+    def clock_ns(self) -> int:
+        return self.app.runtime.clock.now_ns()
+
+    def forget(self, session: _Session) -> None:
+        if self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+
+    def end_all(self, code: int, reason: str) -> None:
+        """End every session now (a drain, or the runtime stopping)."""
+        for session in list(self.sessions.values()):
+            session.end(code, reason)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler]) -> None:
+        name = f"{self.app._name_of(scope, handler)} (LongPoll)"
+        method = scope.get("method", "GET")
+        if method == "OPTIONS":
+            # A CORS preflight: anyone may ask, since every request's origin is checked.
+            requested = b", ".join(
+                v for k, v in scope.get("headers", []) if k.lower() == b"access-control-request-headers"
+            )
+            headers = [
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-allow-headers", requested),
+                (b"access-control-allow-methods", b"get, post, options"),
+                (b"access-control-max-age", b"3600"),
+            ]
+            await _respond(send, 200, b"", headers)
+        elif method not in ("GET", "POST"):
+            await _respond(send, 400, b"", [(b"access-control-allow-origin", b"*")])
+        elif not self.app._origin_allowed(scope, name):
+            await _answer(send, {"status": 403})
+        elif method == "GET":
+            await self._get(scope, receive, send, handler, name)
+        else:
+            await self._post(scope, receive, send, name)
+
+    def _resume(self, scope: Scope) -> tuple[_Session | None, bytes]:
+        """The live or ended session the request's token names, and the query string for `connect`."""
+        query: bytes = scope.get("query_string", b"")
+        token = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == _TOKEN_HEADER), None)
+        without = unverified = query
+        if token is None:
+            # phoenix.js before 1.8.17 sends the token as the URL's last `token` parameter (none at first),
+            # after the connect params, which may have a `token` of their own.
+            parts = query.split(b"&")
+            found = [index for index, part in enumerate(parts) if part.startswith(b"token=")]
+            if not found:
+                return None, query
+            token = unquote(parts[found[-1]][len(b"token=") :].decode("latin-1"))
+            without = b"&".join(parts[: found[-1]] + parts[found[-1] + 1 :])
+            # Of two, the last is surely the session's; a lone one is the session's only if it verifies.
+            unverified = without if len(found) > 1 else query
+        try:
+            session_id, path = self.app.runtime.tokens.verify(TOKEN_SALT, token, max_age=self.config.max_age)
+        except (TokenError, TypeError, ValueError) as exc:
+            logger.info("LongPoll token refused (%s): a new session starts", exc)
+            return None, unverified
+        session = self.sessions.get(session_id)
+        if session is None or path != scope.get("path") or session.path != path:
+            return None, without  # an ended session's, or another socket's
+        return session, without
+
+    async def _get(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler], name: str) -> None:
+        session, query = self._resume(scope)
+        if session is not None and session.ended and session.left:
+            left, session.left = session.left, []
+            await _answer(send, {"status": 200, "token": session.token, "messages": _texts(left)})
+            return
+        if session is not None and not session.ended:
+            session.requests += 1
+            try:
+                status, frames = await _until_disconnect(receive, session.poll)
+            finally:
+                session.requests -= 1
+                session.last_poll_ns = self.clock_ns()
+            await _answer(send, {"status": status, "token": session.token, "messages": _texts(frames)})
+            return
+        if session is not None:
+            self.forget(session)
+        refusal = self.app.admission.check(scope, open_connections=self.app.open_connections)
+        if refusal is not None:  # the same door as a WebSocket's: too many sessions, connect params too long
+            logger.warning("%s refused: %s", name, refusal.reason)
+            await _answer(send, {"status": refusal.status})
+            return
+        connected = await self.app._connect_for({**scope, "query_string": query}, handler, name, text_only=True)
+        if connected is None:
+            await _answer(send, {"status": 403})
+            return
+        new = _Session(self, secrets.token_urlsafe(16), scope.get("path", ""), connected)
+        self.sessions[new.id] = new
+        self.app.connections.add(connected)
+        await _answer(send, {"status": 410, "token": new.token, "messages": []})
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
+        session, _ = self._resume(scope)
+        if session is None or session.ended:
+            await _answer(send, {"status": 410})
+            return
+        connection = session.connection
+        limit = self.app.max_frame_size
+        try:
+            body = await _read_body(receive, max(MAX_BODY, limit))
+        except _ClientGone:  # mid-body: nobody to answer, and half a batch is not handled
+            return
+        if body is None:
+            logger.warning("%s: ended: a POST body over %d bytes", connection.name, max(MAX_BODY, limit))
+            session.end(TOO_BIG, "frame too big")
+            await _answer(send, {"status": 413})
+            return
+        ndjson = _header(scope, b"content-type") == b"application/x-ndjson"
+        parts: list[str | bytes] = []
+        try:
+            for line in body.decode("utf-8").splitlines() if ndjson else [body.decode("utf-8")]:
+                parts.append(line if line[:1] in ("[", "{") else base64.b64decode(line, validate=True))
+        except (UnicodeDecodeError, binascii.Error):
+            logger.warning("%s: ended: a POST that is neither UTF-8 frames nor base64", connection.name)
+            session.end(INVALID_DATA, "invalid frame")
+            await _answer(send, {"status": 400})
+            return
+        if len(parts) > MAX_BATCH:
+            logger.warning("%s: a POST of %d frames refused (at most %d)", connection.name, len(parts), MAX_BATCH)
+            await _answer(send, {"status": 400})
+            return
+        if session.ended:  # while its body arrived
+            await _answer(send, {"status": 410})
+            return
+        session.requests += 1  # a client that posts is alive too (Phoenix counts polls only)
+        try:
+            status = await self._dispatch(session, parts)
+        finally:
+            session.requests -= 1
+            session.last_poll_ns = self.clock_ns()
+        await _answer(send, {"status": status})
+
+    async def _dispatch(self, session: _Session, parts: list[str | bytes]) -> int:
+        connection = session.connection
+        async with session.frames:
+            for data in parts:
+                if len(data if isinstance(data, bytes) else data.encode("utf-8")) > self.app.max_frame_size:
+                    logger.warning(
+                        "%s: ended: a frame over max_frame_size (%d bytes)", connection.name, self.app.max_frame_size
+                    )
+                    session.end(TOO_BIG, "frame too big")
+                    return 413
+                try:
+                    # Not cut short at the window, as Phoenix's 408 would: a join is bounded by join_timeout,
+                    # and cancelling it halfway would leave its channel joined and its client unanswered.
+                    await connection.handle(connection.serializer.decode(data))
+                except FrameError as exc:
+                    logger.warning("%s: ended: %s", connection.name, exc)
+                    session.end(INVALID_DATA, "invalid frame")
+                    return 400
+                except Exception:  # a bug of ours must cost this session only, and say so
+                    logger.exception("%s: ended: handling a frame raised", connection.name)
+                    session.end(INTERNAL_ERROR, "internal error")
+                    return 500
+                if connection.close_code is not None:
+                    break
+        return 200
+
+
+async def _until_disconnect(
+    receive: Receive, poll: Callable[[], Awaitable[tuple[int, list[str | bytes]]]]
+) -> tuple[int, list[str | bytes]]:
+    """Run the poll, giving up when the client goes away first (its frames then wait for the next poll)."""
+    result: tuple[int, list[str | bytes]] = (204, [])
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        result = await poll()
+        tg.cancel_scope.cancel()
+    return result
+
+
+class _ClientGone(Exception):
+    """The client went away before its request was whole."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None once it is over `limit` bytes (the rest is not read).
+
+    Raises:
+        _ClientGone: the client disconnected first.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _texts(frames: list[str | bytes]) -> list[str]:
+    # The connection of a LongPoll session encodes text frames only (see ChannelsApp._connect_for).
+    return [frame if isinstance(frame, str) else frame.decode("utf-8") for frame in frames]
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).split(b";")[0].strip().lower()
+    return None
+
+
+async def _answer(send: Send, body: dict[str, Any]) -> None:
+    headers = [
+        (b"content-type", b"application/json; charset=utf-8"),
+        # The token may travel in a header: the URL is then the same for every session, so no cache may keep it.
+        (b"cache-control", b"no-store"),
+        (b"access-control-allow-origin", b"*"),
+    ]
+    await _respond(send, 200, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), headers)
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
