@@ -160,7 +160,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             if not ready:
                 raise Deadlock(self._describe_deadlock())
             return ready
-        when_ns = round(self._internals._scheduled[0]._when * NS_PER_SECOND)
+        when = self._internals._scheduled[0]._when
+        when_ns = round(when * NS_PER_SECOND)
+        if when_ns / NS_PER_SECOND < when:
+            # Never land a hair before the deadline: anyio re-arms a timeout whose deadline is still
+            # ahead of time(), at the same instant, forever (a float deadline such as 0.1 + 0.2).
+            when_ns += 1
         if when_ns > self.max_time * NS_PER_SECOND:
             raise VirtualTimeLimit(
                 f"the next timer is at t={format_ns(when_ns)}, past max_time={self.max_time:g}s: a wait that is "

@@ -267,18 +267,31 @@ class Runtime:
         if self._serving:
             raise RuntimeError("this runtime is already serving")
         async with anyio.create_task_group() as tg:
-            self._tg, self._serving = tg, True
-            while self._runq:
-                self._enqueue_drain(self._runq.popleft())
+            self.serve_in(tg)
             if isinstance(self.clock, (SystemClock, LoopClock)):
                 tg.start_soon(self.clock.drive)
             tg.start_soon(self._pick_up_parked)
             try:
                 yield self
             finally:
-                self._tg, self._serving = None, False
+                self.stop_serving()
                 tg.cancel_scope.cancel()
         await self.aclose()
+
+    def serve_in(self, tg: anyio.abc.TaskGroup) -> None:
+        """Run channels as tasks of `tg` as messages arrive, from now on (inside the event loop).
+
+        `serving()` does this for itself; a group serves its other runtimes in its own task group
+        this way, and starts their `_pick_up_parked` there.
+        """
+        self._tg, self._serving = tg, True
+        if _in_event_loop():
+            while self._runq:
+                self._enqueue_drain(self._runq.popleft())
+
+    def stop_serving(self) -> None:
+        """Back to running channels only inside `settle()`."""
+        self._tg, self._serving = None, False
 
     # -- connections and joins ----------------------------------------------------------------------
 

@@ -109,7 +109,9 @@ class Core:
                 raise RuntimeError(_NOT_VIRTUAL.format(loop=describe_current_loop()))
             return False
         time_source, wait_idle = found
-        self.clock = self.runtime.clock = LoopClock(time_source, wait_idle, self.settings.wall_start)
+        self.clock = LoopClock(time_source, wait_idle, self.settings.wall_start)
+        assert isinstance(self.runtime, GroupRuntime)
+        self.runtime.group.on_loop_clock(self.clock)  # before any node: every node reads the loop's clock
         configure_loop(self.settings)
         return True
 
