@@ -231,19 +231,18 @@ class GroupRuntime(Runtime):
     def settle(self) -> Coroutine[Any, Any, None]:
         return self.group.settle()  # the group's coroutine itself: one frame less on every wait
 
-    async def run_until(self, limit_ns: int, done: Callable[[], bool]) -> bool:
-        __tracebackhide__ = True
+    def run_until(self, limit_ns: int, done: Callable[[], bool]) -> Coroutine[Any, Any, bool]:
         group = self.group
         if group._tg is None:
-            return await super().run_until(limit_ns, done)
+            return super().run_until(limit_ns, done)  # the coroutine itself, as for settle
         group.reset_busy()
 
         def done_or_failed() -> bool:
             __tracebackhide__ = True
-            group.raise_failure()
+            group.raise_failure()  # the stepper task's failure, which it cannot raise in the wait itself
             return done()
 
-        return await super().run_until(limit_ns, done_or_failed)
+        return super().run_until(limit_ns, done_or_failed)
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[Runtime]:

@@ -92,6 +92,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self.io_grace = io_grace
         self._thread_work = 0
         self._real_io: list[float] = []  # the real quiet each `real_io` block asks for
+        self._real_io_grace = 0.0  # the longest of them: read on every jump, so kept ready
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._internals: Any = _untyped(self)  # CPython's BaseEventLoop attributes, missing from the stubs
         self._real_select = self._internals._selector.select
@@ -150,7 +151,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 if not waiter.done():
                     waiter.set_result(None)
             return []
-        grace = max(self._real_io, default=0.0)
+        grace = self._real_io_grace
         if self._thread_work or grace or (self.io_grace and len(self._internals._selector.get_map()) > 1):
             ready = self._real_select(self.idle_timeout if self._thread_work else max(grace, self.io_grace))
             if ready or self._thread_work:
@@ -269,10 +270,12 @@ def real_io(seconds: float) -> Iterator[None]:
         yield
         return
     loop._real_io.append(seconds)
+    loop._real_io_grace = max(loop._real_io)
     try:
         yield
     finally:
         loop._real_io.remove(seconds)
+        loop._real_io_grace = max(loop._real_io, default=0.0)
 
 
 def virtual_loop_factory() -> VirtualTimeLoop:
