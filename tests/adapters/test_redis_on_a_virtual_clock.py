@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 from redis_server import RedisServer, running_redis
 
@@ -64,7 +65,7 @@ async def test_connecting_and_publishing_wait_for_redis_in_real_time_and_take_no
         sending.broadcast(Broadcast("news", "flash", {"n": 1}))
         # A broadcast from elsewhere is no reply the adapter waits for: the test holds time for it.
         with real_io(WITHIN), anyio.fail_after(WITHIN):
-            await arrivals.arrived.wait()
+            await arrivals.arrived.wait()  # real-time: a real server delivers, within WITHIN real seconds
         assert anyio.current_time() == start  # every wait was for real I/O: virtual time stood still
     [broadcast] = arrivals.got
     assert (broadcast.origin, broadcast.event, broadcast.payload) == ("sender", "flash", {"n": 1})
@@ -116,3 +117,30 @@ async def test_a_url_that_points_nowhere_fails_clearly_naming_it(url: str, why: 
     assert "hunter2" not in message
     assert "TimeoutError" not in message  # the real reason, not a virtual timeout that won the race
     assert any(name in message for name in why.split("|"))
+
+
+@pytest.mark.anyio
+async def test_a_server_that_stops_answering_publishes_loses_them_after_the_timeout_never_hangs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def half_deaf(client: anyio.abc.SocketStream) -> None:
+        """Confirms subscriptions, then never answers anything else (a server stuck mid-session)."""
+        async with client:
+            async for data in client:
+                if b"SUBSCRIBE" in data:
+                    await client.send(b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n")
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, half_deaf)
+        adapter = RedisAdapter(f"redis://127.0.0.1:{port}/0", channel="c", connect_timeout=0.3)
+        pubsub = PubSub(adapter)
+        async with adapter.connect(pubsub):
+            pubsub.broadcast(Broadcast("t", "e", {}))
+            with anyio.fail_after(60):  # virtual seconds; each jump first waits the adapter's 0.3 s of real quiet
+                while adapter.statistics().lost == 0:
+                    await anyio.sleep(0.1)  # real-time: bounded by the adapter's real_io of 0.3 s per jump
+        tg.cancel_scope.cancel()
+    assert adapter.statistics().published == 0
+    assert "lost a broadcast: TimeoutError" in caplog.text

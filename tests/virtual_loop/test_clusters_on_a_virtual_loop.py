@@ -37,15 +37,15 @@ class Napper(Channel):
 
     async def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
         if event == "nap":
-            await asyncio.sleep(payload["seconds"])
+            await asyncio.sleep(payload["seconds"])  # virtual time, not real-time: no real wait
         else:
-            await anyio.sleep(payload["seconds"])
+            await anyio.sleep(payload["seconds"])  # virtual time, not real-time: no real wait
         self.broadcast("woke", {"at": _now(), "on": _node(socket)})
         return noreply(socket)
 
     async def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:
         if payload["on"] != _node(socket):
-            await anyio.sleep(1)  # the listening node's own pause, after the network's delay
+            await anyio.sleep(1)  # the listening node's own pause after the delay; virtual time, not real-time
         self.push(event, {**payload, "heard": _now(), "by": _node(socket)})
         return noreply(socket)
 
