@@ -132,6 +132,7 @@ class Group:
                 yield
             finally:
                 self._tg = self._stepping = self._woken = None
+                self._unpicked.clear()
                 for runtime in self.runtimes:
                     if runtime is not first:
                         runtime.stop_serving()
