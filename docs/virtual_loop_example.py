@@ -73,3 +73,29 @@ async def test_anyio_tests_get_virtual_time_from_their_backend(channels: AsyncCh
     socket = await channels.subscribe_and_join_or_raise(channels.socket(), "nap", channel=Nap)
     await channels.assert_reply(channels.push(socket, "nap", {"seconds": 600}), "ok", timeout=600)
     assert channels.now == 600
+
+
+class Backend(Channel):
+    """On the node with the database: answers a lookup after its own query time, for every node."""
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    async def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        await asyncio.sleep(0.8)  # the query; virtual time, not real-time: no real wait
+        self.broadcast("found", {"answer": 42})
+        return reply(socket, "ok", {})
+
+
+@pytest.mark.channels(virtual_loop=True)
+def test_a_cluster_runs_on_the_virtual_loop_with_the_networks_delay_on_the_same_timeline(
+    channels: ChannelCase,
+) -> None:
+    cluster = channels.cluster("web", "db")
+    channels.subscribe("lookup", node="web")
+    backend = channels.join(channels.socket(node="db"), "lookup", channel=Backend).socket
+    cluster.network.delay(0.2, source="db", target="web")
+    channels.push(backend, "find", {})
+    # 0.8 s in the channel's own sleep on db, then 0.2 s on the network to web.
+    channels.refute_broadcast("found", timeout=0.999)
+    channels.assert_broadcast("found", {"answer": 42}, timeout=0.001)

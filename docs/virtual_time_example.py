@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import anyio
+import freezegun
 import pytest
 
 from pytest_channels import (
@@ -23,7 +24,7 @@ from pytest_channels import (
     ok,
     reply,
 )
-from pytest_channels.testing import ChannelCase
+from pytest_channels.testing import ChannelCase, real_clock
 
 
 class Scheduler(Channel):
@@ -175,6 +176,23 @@ def test_the_wall_clock_follows_virtual_time(channels: ChannelCase) -> None:
     assert dt.datetime.now(dt.UTC) == dt.datetime(2024, 1, 1, 0, 1, 30, tzinfo=dt.UTC)
     reply = channels.assert_reply(channels.push(socket, "time"), "ok")
     assert reply.payload == {"time": 1704067290.0, "now": "2024-01-01T00:01:30+00:00"}
+
+
+def test_your_own_timing_stays_real(channels: ChannelCase) -> None:
+    started = time.perf_counter()  # real by default: only the wall clock follows virtual time
+    channels.advance(3600)
+    assert dt.datetime.now(dt.UTC) == dt.datetime(2024, 1, 1, 1, tzinfo=dt.UTC)
+    assert time.perf_counter() - started < 60
+    assert real_clock.now().year > 2024  # the machine's wall clock, inside the frozen test
+
+
+@freezegun.freeze_time("2030-06-01T12:00:00Z")
+def test_a_freeze_time_of_your_own_sets_the_start_and_advance_moves_it(channels: ChannelCase) -> None:
+    token = channels.runtime.tokens.sign("user salt", 42, max_age=60)
+    channels.advance(61)
+    assert dt.datetime.now(dt.UTC) == dt.datetime(2030, 6, 1, 12, 1, 1, tzinfo=dt.UTC)
+    with pytest.raises(TokenError, match="expired"):
+        channels.runtime.tokens.verify("user salt", token)
 
 
 def test_token_ages_are_measured_on_the_runtime_clock(channels: ChannelCase) -> None:

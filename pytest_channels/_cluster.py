@@ -12,7 +12,7 @@ import dataclasses
 import secrets
 from collections.abc import Callable
 
-from ._clock import VirtualClock, format_ns, to_ns
+from ._clock import LoopClock, VirtualClock, format_ns, to_ns
 from ._errors import NodeStopped, UnknownNode
 from ._group import Group, GroupRuntime
 from ._messages import Broadcast
@@ -111,7 +111,7 @@ class Cluster:
     def __init__(
         self,
         *,
-        clock: VirtualClock | None = None,
+        clock: VirtualClock | LoopClock | None = None,
         seed: int | None = None,
         secret_key_base: str | None = None,
         check_payloads: bool = True,
@@ -122,7 +122,7 @@ class Cluster:
             raise TypeError(f"seed must be an int (got {seed!r})")
         if group is not None:
             clock = group.clock
-        self.clock = clock if clock is not None else VirtualClock()
+        self.clock: VirtualClock | LoopClock = clock if clock is not None else VirtualClock()
         self.seed: int = seed if seed is not None else secrets.randbits(32)
         """The network's seed: pass it back as `seed=` to repeat a run exactly."""
         self._group = group if group is not None else Group(self.clock, idle_timeout)
@@ -131,7 +131,9 @@ class Cluster:
         self._idle_timeout = idle_timeout
         self._nodes: dict[str, Node] = {}
         self._stopping: list[Node] = []
-        self.network = Network(self.clock, self.seed, nodes=lambda: tuple(self._nodes), deliver=self._deliver)
+        self.network = Network(
+            self.clock, self.seed, nodes=lambda: tuple(self._nodes), deliver=self._deliver, arrived=self._group.wake
+        )
         """The links between the nodes: delay, drop, partition, heal."""
         self._group.steppers += [self.network, self]
 
@@ -215,6 +217,7 @@ class Cluster:
             "(a new runtime: sockets of the old one are gone)"
         )
         self._stopping.append(node)
+        self._group.wake()
         for callback in list(node._on_stop):
             callback()
         return node
@@ -235,7 +238,7 @@ class Cluster:
         target = self.clock.now_ns() + to_ns(seconds)
         if self._group.runtimes:
             await self._group.runtimes[0].advance_to_ns(target)
-        else:
+        elif isinstance(self.clock, VirtualClock):
             self.clock.advance(seconds)
 
     async def aclose(self) -> None:

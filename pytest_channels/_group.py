@@ -5,16 +5,26 @@ clock, that is not enough: a timer fired for one node may leave work on another,
 broadcast crossing the network is work for the receiving node. So every runtime of a group
 settles the whole group, and `Runtime.run_until` (which settles, checks, then fires the next
 timer) drives every node in the order of the one clock without knowing there are several.
+
+On a virtual event loop (a `LoopClock`) the runtimes serve instead: channels run as tasks as
+messages arrive, and the loop moves time whenever every task waits. The group then serves
+every member in one task group, and one task of its own does what arrives for the workers
+(network deliveries, node stops) as soon as it arrives, so a wait that only watches the loop
+(`Runtime.run_until`) sees a remote node's answer on the same timeline.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+import anyio
+import anyio.abc
+
 from ._channel import Channel
-from ._clock import VirtualClock, format_ns
+from ._clock import LoopClock, VirtualClock, format_ns
 from ._errors import BroadcastError, NodeStopped, NotIdle
 from ._messages import Reason
 from ._process import ChannelProcess, Transport
@@ -41,11 +51,26 @@ class Group:
             instant before `settle` fails with `NotIdle`.
     """
 
-    def __init__(self, clock: VirtualClock, idle_timeout: float) -> None:
+    def __init__(self, clock: VirtualClock | LoopClock, idle_timeout: float) -> None:
         self.clock = clock
         self.idle_timeout = idle_timeout
         self.runtimes: list[GroupRuntime] = []
         self.steppers: list[Stepper] = []
+        self._tg: anyio.abc.TaskGroup | None = None  # while serving on a loop clock
+        self._stepping: anyio.Lock | None = None  # the stepper task and settle() never step at once
+        self._woken: anyio.Event | None = None
+        self._unpicked: list[GroupRuntime] = []  # joined from outside the loop: picked up by the stepper task
+        self._busy: tuple[int, float] | None = None  # the instant the steppers kept working at, and since when
+        self.failure: BaseException | None = None
+        """Why the stepper task stopped (the nodes never went idle); the next wait raises it."""
+
+    def on_loop_clock(self, clock: LoopClock) -> None:
+        """Adopt a virtual event loop's clock, before any node or worker uses the group's clock."""
+        if self.steppers or len(self.runtimes) > 1:
+            raise RuntimeError("the group's clock can only change before it has nodes or workers")
+        self.clock = clock
+        for runtime in self.runtimes:
+            runtime.clock = clock
 
     def __repr__(self) -> str:
         return f"<Group runtimes={len(self.runtimes)} steppers={len(self.steppers)} clock={self.clock!r}>"
@@ -64,6 +89,7 @@ class Group:
             return
         started = time.monotonic()
         while True:
+            self.raise_failure()
             worked = False
             for runtime in list(self.runtimes):
                 # A stopped node's remaining work is finished by its stop (see Cluster.step), while it drains.
@@ -72,17 +98,103 @@ class Group:
                     # Still busy after settling means stuck after a NotIdle (its failure is reported),
                     # which must not count as progress or this loop would never end.
                     worked = worked or runtime.idle
-            for stepper in list(self.steppers):
-                worked = await stepper.step() or worked
+            worked = await self._step() or worked
             if not worked:
                 return
             if time.monotonic() - started > self.idle_timeout:
-                raise NotIdle(
-                    f"the nodes kept handing each other work at t={format_ns(self.clock.now_ns())} for "
-                    f"{self.idle_timeout}s of real time without becoming idle.\n"
-                    "Channels that answer each other's broadcasts with no delay never stop: "
-                    "give the network a delay, or stop the exchange."
-                )
+                self.failure = self._busy = None  # the stepper task's own guard would say the same again
+                raise self._not_idle()
+
+    async def _step(self) -> bool:
+        if self._stepping is None:
+            return await self._step_all()
+        async with self._stepping:
+            return await self._step_all()
+
+    async def _step_all(self) -> bool:
+        worked = False
+        for stepper in list(self.steppers):
+            worked = await stepper.step() or worked
+        return worked
+
+    # -- on a virtual event loop -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def serving(self, first: GroupRuntime) -> AsyncIterator[None]:
+        """Serve every member but `first` (which serves itself) until the block exits; see the module."""
+        async with anyio.create_task_group() as tg:
+            self._tg, self._stepping, self.failure = tg, anyio.Lock(), None
+            for runtime in self.runtimes:
+                if runtime is not first:
+                    self._serve(runtime)
+            tg.start_soon(self._step_when_woken, tg)
+            try:
+                yield
+            finally:
+                self._tg = self._stepping = self._woken = None
+                self._unpicked.clear()
+                for runtime in self.runtimes:
+                    if runtime is not first:
+                        runtime.stop_serving()
+                tg.cancel_scope.cancel()
+
+    def joined(self, runtime: GroupRuntime) -> None:
+        """A runtime joined: while the group serves, it serves at once too."""
+        self.runtimes.append(runtime)
+        if self._tg is not None:
+            self._serve(runtime)
+
+    def _serve(self, runtime: GroupRuntime) -> None:
+        assert self._tg is not None
+        runtime.serve_in(self._tg)
+        # A sync test makes nodes between its waits, outside the loop, where no task can start:
+        # the stepper task starts its pick-up then, as it starts the parked work of every runtime.
+        self._unpicked.append(runtime)
+        self.wake()
+
+    def wake(self) -> None:
+        """Something arrived for the workers (a packet, a node to stop): the stepper task does it."""
+        if self._woken is not None:
+            self._woken.set()
+
+    async def _step_when_woken(self, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            self._woken = anyio.Event()
+            while self._unpicked:
+                tg.start_soon(self._unpicked.pop(0)._pick_up_parked)
+            # After a failure it hands no work around, so the loop goes idle and the wait can raise it.
+            if self.failure is None and await self._step():
+                self._check_busy()
+                for runtime in self.runtimes:
+                    runtime.notify()  # a wait's condition may hold now, or the failure is to be raised
+            await self._woken.wait()
+
+    def _check_busy(self) -> None:
+        now = self.clock.now_ns()
+        if self._busy is None or self._busy[0] != now:
+            self._busy = (now, time.monotonic())
+        elif time.monotonic() - self._busy[1] > self.idle_timeout:
+            self.failure = self._not_idle()
+
+    def reset_busy(self) -> None:
+        """A wait starts: time the test spent between waits is not the nodes' (see `_check_busy`)."""
+        self._busy = None
+
+    def raise_failure(self) -> None:
+        """Raise the stepper task's failure, once: the next wait runs the nodes again."""
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            self._busy = None
+            self.wake()
+            raise failure
+
+    def _not_idle(self) -> NotIdle:
+        return NotIdle(
+            f"the nodes kept handing each other work at t={format_ns(self.clock.now_ns())} for "
+            f"{self.idle_timeout}s of real time without becoming idle.\n"
+            "Channels that answer each other's broadcasts with no delay never stop: "
+            "give the network a delay, or stop the exchange."
+        )
 
     async def aclose(self, reason: str = "shutdown") -> None:
         """Stop every channel of every runtime, then cancel every timer of the clock."""
@@ -111,7 +223,7 @@ class GroupRuntime(Runtime):
         elif self.clock is not group.clock:
             raise ValueError("a group runtime must run on its group's clock")
         self.group = group
-        group.runtimes.append(self)
+        group.joined(self)
         self.stopped: str | None = None
         """Why this runtime may no longer be used (its node stopped), or None."""
         self.draining = False
@@ -119,6 +231,25 @@ class GroupRuntime(Runtime):
 
     def settle(self) -> Coroutine[Any, Any, None]:
         return self.group.settle()  # the group's coroutine itself: one frame less on every wait
+
+    def run_until(self, limit_ns: int, done: Callable[[], bool]) -> Coroutine[Any, Any, bool]:
+        group = self.group
+        if group._tg is None:
+            return super().run_until(limit_ns, done)  # the coroutine itself, as for settle
+        group.reset_busy()
+
+        def done_or_failed() -> bool:
+            __tracebackhide__ = True
+            group.raise_failure()  # the stepper task's failure, which it cannot raise in the wait itself
+            return done()
+
+        return super().run_until(limit_ns, done_or_failed)
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[Runtime]:
+        """Serve this runtime, and every other runtime of its group in the group's task group."""
+        async with super().serving(), self.group.serving(self):
+            yield self
 
     async def aclose(self, reason: str = "shutdown") -> None:
         await self.group.aclose(reason)

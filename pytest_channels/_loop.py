@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import heapq
 import itertools
 import math
 import selectors
+import sys
+import weakref
 from asyncio import events
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import Context
 from types import FrameType
 from typing import Any, TypeVar, TypeVarTuple, Unpack
@@ -89,6 +92,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self.max_time = max_time
         self.io_grace = io_grace
         self._thread_work = 0
+        self._real_io: list[float] = []  # the real quiet each `real_io` block asks for
+        self._real_io_grace = 0.0  # the longest of them: read on every jump, so kept ready
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._internals: Any = _untyped(self)  # CPython's BaseEventLoop attributes, missing from the stubs
         self._real_select = self._internals._selector.select
@@ -147,8 +152,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 if not waiter.done():
                     waiter.set_result(None)
             return []
-        if self._thread_work or (self.io_grace and len(self._internals._selector.get_map()) > 1):
-            ready = self._real_select(self.idle_timeout if self._thread_work else self.io_grace)
+        grace = self._real_io_grace
+        if self._thread_work or grace or (self.io_grace and len(self._internals._selector.get_map()) > 1):
+            ready = self._real_select(self.idle_timeout if self._thread_work else max(grace, self.io_grace))
             if ready or self._thread_work:
                 if not ready:
                     raise Deadlock(
@@ -162,7 +168,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             if not ready:
                 raise Deadlock(self._describe_deadlock())
             return ready
-        when_ns = round(self._internals._scheduled[0]._when * NS_PER_SECOND)
+        when = self._internals._scheduled[0]._when
+        when_ns = round(when * NS_PER_SECOND)
+        if when_ns / NS_PER_SECOND < when:
+            # Never land a hair before the deadline: anyio re-arms a timeout whose deadline is still
+            # ahead of time(), at the same instant, forever (a float deadline such as 0.1 + 0.2).
+            when_ns += 1
         if when_ns > self.max_time * NS_PER_SECOND:
             raise VirtualTimeLimit(
                 f"the next timer is at t={format_ns(when_ns)}, past max_time={self.max_time:g}s: a wait that is "
@@ -210,6 +221,77 @@ def _untyped(value: object) -> Any:
     return value
 
 
+class _TrioHolds:
+    """The `real_io` blocks open on one trio `MockClock`, and the autojump threshold it had before them."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.holds: list[float] = []
+
+
+_trio_holds: weakref.WeakKeyDictionary[Any, _TrioHolds] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def real_io(seconds: float) -> Iterator[None]:
+    """While the block waits for real I/O, let virtual time jump only after `seconds` of real quiet.
+
+    A `VirtualTimeLoop`, and trio's `MockClock` with autojump, jump to the next timer as soon as
+    every task waits, so a reply on its way from a real server would lose to any timeout, even
+    one of seconds. Inside this block the loop first waits up to `seconds` of real time for
+    I/O (the VirtualTimeLoop's `io_grace`, trio's autojump threshold), so a timeout of
+    `seconds` around the I/O takes at least that much real time: a silent server fails it, an
+    answering one never loses to it. On a loop with a real clock it changes nothing.
+    """
+    if seconds <= 0:
+        yield
+        return
+    if running_trio():
+        import trio.lowlevel
+        import trio.testing
+
+        clock = trio.lowlevel.current_clock()
+        if not isinstance(clock, trio.testing.MockClock):
+            yield
+            return
+        holds = _trio_holds.get(clock)
+        if holds is None:
+            holds = _trio_holds[clock] = _TrioHolds(clock.autojump_threshold)
+        holds.holds.append(seconds)
+        clock.autojump_threshold = max([holds.threshold, *holds.holds])
+        try:
+            yield
+        finally:
+            holds.holds.remove(seconds)
+            clock.autojump_threshold = max([holds.threshold, *holds.holds])
+            if not holds.holds:
+                del _trio_holds[clock]
+        return
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, VirtualTimeLoop):
+        yield
+        return
+    loop._real_io.append(seconds)
+    loop._real_io_grace = max(loop._real_io)
+    try:
+        yield
+    finally:
+        loop._real_io.remove(seconds)
+        loop._real_io_grace = max(loop._real_io, default=0.0)
+
+
 def virtual_loop_factory() -> VirtualTimeLoop:
     """A fresh `VirtualTimeLoop`: pass it as pytest-asyncio's loop factory or anyio's `loop_factory`."""
     return VirtualTimeLoop()
+
+
+def running_trio() -> bool:
+    """Whether this code runs in a trio task (trio is optional: never imported here)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True

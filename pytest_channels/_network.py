@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from ._clock import VirtualClock, format_ns, to_ns
+from ._clock import Clock, format_ns, to_ns
 from ._errors import UnknownNode
 from ._messages import Broadcast
 
@@ -190,15 +190,18 @@ class Network:
         seed: seeds the generator behind drop probabilities and delay distributions.
         nodes: the names a condition may mention.
         deliver: hands a packet to its target; returns False when the target is down.
+        arrived: called when packets have arrived, for `step` to hand them over (on a virtual
+            event loop nobody else would know to).
     """
 
     def __init__(
         self,
-        clock: VirtualClock,
+        clock: Clock,
         seed: int,
         *,
         nodes: Callable[[], Collection[str]],
         deliver: Callable[[Packet], bool],
+        arrived: Callable[[], None] = lambda: None,
     ) -> None:
         self.clock = clock
         self.seed = seed
@@ -207,6 +210,7 @@ class Network:
         self._random = random.Random(seed)
         self._nodes = nodes
         self._deliver = deliver
+        self._arrived = arrived
         self._delays: list[_Delay] = []
         self._chances: list[_DropChance] = []
         self._drop_next: list[_DropNext] = []
@@ -397,6 +401,7 @@ class Network:
             self._ready.append(stream.queue.popleft())
         if not stream.queue:
             del self._streams[key]
+        self._arrived()
 
     def _name(self, name: str | None) -> str | None:
         return None if name is None else self._node(name)

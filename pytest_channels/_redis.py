@@ -7,7 +7,10 @@ publisher's broadcasts stay in order. When the server goes away the adapter says
 raises `BrokerUnreachable`, which `Runtime.broadcast` returns as a `BroadcastError`) and
 reconnects with backoff; what was published meanwhile is lost.
 
-It needs the asyncio event loop (redis-py's client is asyncio only).
+It speaks the Redis protocol itself (see `_resp`) over anyio, so it runs on asyncio and trio.
+On a virtual clock (a `VirtualTimeLoop`, trio's `MockClock`) every wait for Redis is a
+`real_io` block: time waits for the server in real time, and its timeouts are real seconds,
+so a silent server fails clearly instead of instantly or never.
 """
 
 from __future__ import annotations
@@ -20,28 +23,26 @@ import secrets
 import socket
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import anyio.abc
-import redis.asyncio as aioredis
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from redis.exceptions import RedisError
 
 from ._clock import Clock
 from ._errors import BrokerUnreachable
+from ._loop import real_io
 from ._messages import Broadcast
 from ._pubsub import PubSub
+from ._resp import FAILURES, Address, RespConnection, RespError
 
 logger = logging.getLogger("pytest_channels")
 
 RECONNECT_AFTER = (0.05, 0.1, 0.2, 0.5, 1.0)
 """Seconds between reconnect attempts (then the last one, again and again)."""
 
-_SCHEMES = ("redis", "rediss", "unix")
-_FAILURES = (RedisError, OSError, TimeoutError)
+_FAILURES = (*FAILURES, BrokerUnreachable)
 
 
 def redact(url: str) -> str:
@@ -106,8 +107,12 @@ class RedisAdapter:
         connect_timeout: float = 2.0,
         reconnect_after: Sequence[float] = RECONNECT_AFTER,
     ) -> None:
-        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in _SCHEMES:
-            raise ValueError(f"not a Redis URL: {redact(str(url))!r}; expected redis://host:port/db")
+        try:
+            if not isinstance(url, str):
+                raise ValueError("not a str")
+            self._address = Address.parse(url)
+        except ValueError:
+            raise ValueError(f"not a Redis URL: {redact(str(url))!r}; expected redis://host:port/db") from None
         if not (isinstance(connect_timeout, (int, float)) and math.isfinite(connect_timeout) and connect_timeout > 0):
             raise ValueError(f"connect_timeout must be a number of seconds > 0 (got {connect_timeout!r})")
         if not reconnect_after or any(not (isinstance(s, (int, float)) and s >= 0) for s in reconnect_after):
@@ -121,7 +126,8 @@ class RedisAdapter:
         self._pubsub: PubSub | None = None
         self._clock: Clock | None = None
         self._outbox: MemoryObjectSendStream[bytes] | None = None
-        self._listener: Any = None
+        self._listener: RespConnection | None = None
+        self._publisher: RespConnection | None = None
         self._connected = False
         self._up = anyio.Event()
         self._published = self._received = self._lost = self._reconnects = 0
@@ -183,20 +189,14 @@ class RedisAdapter:
             raise RuntimeError(f"{self!r} is already connected")
         if pubsub.adapter is not self:
             raise ValueError("connect(pubsub) takes the PubSub this adapter was given to: PubSub(adapter)")
-        client = self._client()
-        self._listener = client.pubsub()
-        try:
-            await self._subscribe(self._listener)
-        except BaseException:
-            await _close(self._listener, client)
-            raise
+        self._listener = await self._subscribe()
         outbox, inbox = anyio.create_memory_object_stream[bytes](math.inf)
         self._pubsub, self._clock, self._outbox = pubsub, clock, outbox
         self._set_connected(True)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._listen, client)
-                tg.start_soon(self._publish_all, client, inbox)
+                tg.start_soon(self._listen)
+                tg.start_soon(self._publish_all, inbox)
                 try:
                     yield self
                 finally:
@@ -206,16 +206,17 @@ class RedisAdapter:
             self._pubsub = self._clock = self._outbox = None
             outbox.close()
             inbox.close()
-            with anyio.CancelScope(shield=True):
-                await _close(self._listener, client)
+            await self._drop_listener()
+            await self._drop_publisher()
 
     async def wait_connected(self, timeout: float) -> None:
-        """Wait (in real time) until the adapter is connected, for example after Redis restarted.
+        """Wait (in real time, on a virtual clock too) until the adapter is connected, for example after
+        Redis restarted.
 
         Raises:
             BrokerUnreachable: still not connected after `timeout` seconds.
         """
-        with anyio.move_on_after(timeout):
+        with real_io(timeout), anyio.move_on_after(timeout):
             while not self._connected:
                 await self._up.wait()
             return
@@ -223,22 +224,24 @@ class RedisAdapter:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _client(self) -> aioredis.Redis:
-        return aioredis.Redis.from_url(
-            self.url,
-            socket_connect_timeout=self.connect_timeout,
-            health_check_interval=max(self.connect_timeout, 1.0),
-        )
-
-    async def _subscribe(self, listener: Any) -> None:
+    async def _subscribe(self) -> RespConnection:
+        """A new connection subscribed to the channel: only once Redis confirms is the subscription
+        live, so what others publish from now on arrives."""
         try:
-            with anyio.fail_after(self.connect_timeout):
-                await listener.subscribe(self.channel)
-                while True:  # only once Redis confirms is the subscription live: what others publish now arrives
-                    confirmed = await listener.get_message(timeout=self.connect_timeout)
-                    if confirmed is not None and confirmed.get("type") == "subscribe":
-                        break
-        except (*_FAILURES, TimeoutError) as exc:
+            with real_io(self.connect_timeout), anyio.fail_after(self.connect_timeout):
+                connection = await RespConnection.open(self._address)
+                try:
+                    await connection.send("SUBSCRIBE", self.channel)
+                    while True:
+                        reply = await connection.read()
+                        if isinstance(reply, RespError):
+                            raise reply
+                        if isinstance(reply, list) and reply[:1] == [b"subscribe"]:
+                            return connection
+                except BaseException:
+                    await connection.aclose()
+                    raise
+        except FAILURES as exc:
             raise BrokerUnreachable(
                 f"could not connect to Redis at {redact(self.url)} within {self.connect_timeout:g}s: {_why(exc)}"
             ) from exc
@@ -250,42 +253,54 @@ class RedisAdapter:
         else:
             self._up = anyio.Event()
 
-    async def _listen(self, client: aioredis.Redis) -> None:
+    async def _listen(self) -> None:
         failures = 0
         while True:
-            listener = self._listener
             try:
-                if failures:
-                    await self._subscribe(listener)
+                if self._listener is None:
+                    self._listener = await self._subscribe()
                     self._reconnects += 1
                     self._set_connected(True)
                     logger.info("Redis adapter %s reconnected to %s", self.node_name, redact(self.url))
                     failures = 0
-                async for message in listener.listen():
-                    if message.get("type") == "message":
-                        self._receive(message["data"])
-            except (*_FAILURES, BrokerUnreachable) as exc:
+                while True:  # waiting for the next message is no wait for a reply: time may move meanwhile
+                    message = await self._listener.read()
+                    if isinstance(message, list) and len(message) == 3 and message[0] == b"message":
+                        self._receive(message[2])
+            except _FAILURES as exc:
                 if not failures:
                     logger.warning("Redis adapter %s lost %s: %s", self.node_name, redact(self.url), _why(exc))
                 self._set_connected(False)
-                await _close(listener)
-                # Every pooled connection went with the server: publishing on one would lose the next broadcast.
-                with suppress(*_FAILURES):
-                    await client.connection_pool.disconnect()
-                self._listener = client.pubsub()
+                await self._drop_listener()
+                # The publishing connection went with the server: publishing on it would lose the next broadcast.
+                await self._drop_publisher()
                 delay = self.reconnect_after[min(failures, len(self.reconnect_after) - 1)]
                 failures += 1
-                await anyio.sleep(delay)  # real-time: the backoff between attempts on a real server
+                with real_io(delay):
+                    await anyio.sleep(delay)  # real-time: the backoff between attempts on a real server
 
-    async def _publish_all(self, client: aioredis.Redis, inbox: MemoryObjectReceiveStream[bytes]) -> None:
+    async def _publish_all(self, inbox: MemoryObjectReceiveStream[bytes]) -> None:
         async for data in inbox:
             try:
-                with anyio.fail_after(self.connect_timeout):
-                    await client.publish(self.channel, data)
+                with real_io(self.connect_timeout), anyio.fail_after(self.connect_timeout):
+                    if self._publisher is None:
+                        self._publisher = await RespConnection.open(self._address)
+                    await self._publisher.command("PUBLISH", self.channel, data)
                 self._published += 1
-            except _FAILURES as exc:
+            except FAILURES as exc:
                 self._lost += 1
                 logger.warning("Redis adapter %s lost a broadcast: %s", self.node_name, _why(exc))
+                await self._drop_publisher()
+
+    async def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.aclose()
+
+    async def _drop_publisher(self) -> None:
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await publisher.aclose()
 
     def _receive(self, data: bytes) -> None:
         try:
@@ -300,12 +315,6 @@ class RedisAdapter:
         self._received += 1
         if self._pubsub is not None:
             self._pubsub.local_broadcast(broadcast)
-
-
-async def _close(*closables: Any) -> None:
-    for closing in (closable.aclose for closable in closables):
-        with suppress(*_FAILURES):
-            await closing()
 
 
 def _why(exc: BaseException) -> str:

@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import secrets
-import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -26,6 +25,7 @@ from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotIdle
+from ._loop import running_trio
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
@@ -285,18 +285,31 @@ class Runtime:
         if self._serving:
             raise RuntimeError("this runtime is already serving")
         async with anyio.create_task_group() as tg:
-            self._tg, self._serving = tg, True
-            while self._runq:
-                self._enqueue_drain(self._runq.popleft())
+            self.serve_in(tg)
             if isinstance(self.clock, (SystemClock, LoopClock)):
                 tg.start_soon(self.clock.drive)
             tg.start_soon(self._pick_up_parked)
             try:
                 yield self
             finally:
-                self._tg, self._serving = None, False
+                self.stop_serving()
                 tg.cancel_scope.cancel()
         await self.aclose()
+
+    def serve_in(self, tg: anyio.abc.TaskGroup) -> None:
+        """Run channels as tasks of `tg` as messages arrive, from now on (inside the event loop).
+
+        `serving()` does this for itself; a group serves its other runtimes in its own task group
+        this way, and starts their `_pick_up_parked` there.
+        """
+        self._tg, self._serving = tg, True
+        if _in_event_loop():
+            while self._runq:
+                self._enqueue_drain(self._runq.popleft())
+
+    def stop_serving(self) -> None:
+        """Back to running channels only inside `settle()`."""
+        self._tg, self._serving = None, False
 
     # -- connections and joins ----------------------------------------------------------------------
 
@@ -635,18 +648,6 @@ def _in_event_loop() -> bool:
         asyncio.get_running_loop()
     except RuntimeError:
         return running_trio()
-    return True
-
-
-def running_trio() -> bool:
-    """Whether this code runs in a trio task (trio is optional: never imported here)."""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
     return True
 
 

@@ -57,6 +57,8 @@ class Settings:
         idle_timeout: real seconds the runtime may stay busy before the test fails (a guard
             against handlers that await forever; it never delays a passing test).
         freeze_time: keep `datetime.now()` and `time.time()` in step with the virtual clock (freezegun).
+        freeze_monotonic: with `freeze_time`, fake `time.monotonic` and `time.perf_counter` too. Off by
+            default: they measure real work (library timeouts, benchmarks, your own timing).
         wall_start: the wall-clock time of virtual instant 0.
         check_payloads: refuse payloads that could not cross the wire as JSON.
         virtual_loop: run the test on a `VirtualTimeLoop`, so that `asyncio.sleep`, `wait_for`
@@ -74,6 +76,7 @@ class Settings:
     refute_timeout: float = 0.1
     idle_timeout: float = 5.0
     freeze_time: bool = True
+    freeze_monotonic: bool = False
     wall_start: dt.datetime = DEFAULT_WALL_START
     check_payloads: bool = True
     virtual_loop: bool = False
@@ -104,6 +107,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "refute_timeout": _seconds,
     "idle_timeout": _seconds,
     "freeze_time": _bool,
+    "freeze_monotonic": _bool,
     "wall_start": _wall,
     "check_payloads": _bool,
     "virtual_loop": _bool,

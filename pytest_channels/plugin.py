@@ -29,6 +29,7 @@ _INI: dict[str, tuple[Any, str]] = {
     "refute_timeout": (float, "virtual seconds refute_* wait by default (default 0.1)"),
     "idle_timeout": (float, "real seconds channels may stay busy before the test fails (default 5)"),
     "freeze_time": (bool, "keep datetime.now() and time.time() on the virtual clock with freezegun (default true)"),
+    "freeze_monotonic": (bool, "with freeze_time, fake time.monotonic and time.perf_counter too (default false)"),
     "wall_start": (str, "wall-clock time of virtual instant 0, ISO 8601 (default 2024-01-01T00:00:00Z)"),
     "check_payloads": (bool, "refuse payloads that could not cross the wire as JSON (default true)"),
     "virtual_loop": (bool, "run tests on a virtual-time event loop, so channel code's own sleeps are virtual"),
@@ -53,7 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
-        "wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, io_grace=None, wire=None): "
+        "freeze_monotonic=None, wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, "
+        "io_grace=None, wire=None): "
         "settings for the `channels` fixture in this test.",
     )
     ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}

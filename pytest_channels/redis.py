@@ -1,14 +1,10 @@
 """Broadcast across processes and machines through Redis: `RedisAdapter`, a `PubSubAdapter`.
 
-Needs the `redis` package: `pip install 'pytest-channels[redis]'`.
+It speaks the Redis protocol itself over anyio, so it needs no other package and runs on
+asyncio and trio.
 """
 
 from __future__ import annotations
-
-try:
-    import redis as _redis  # noqa: F401 - only to say what is missing
-except ImportError as exc:  # pragma: no cover - the dev install has it
-    raise ImportError("pytest_channels.redis needs the redis package: pip install 'pytest-channels[redis]'") from exc
 
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
 from . import _exports, _public  # noqa: F401

@@ -29,6 +29,8 @@ from ._core import ChannelCrashed as ChannelCrashed
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
 from ._matchers import Where as Where
+from ._real import RealClock as RealClock
+from ._real import real_clock as real_clock
 from ._sync import ChannelCase as ChannelCase
 
 __all__ = (
@@ -42,6 +44,9 @@ __all__ = (
     "VirtualTimeLoop",
     "virtual_loop_factory",
     "virtual_anyio_backend",
+    # real time inside a frozen test
+    "real_clock",
+    "RealClock",
     # a simulated official JavaScript client
     "Client",
     "ClientChannel",

@@ -10,8 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._loop import VirtualTimeLoop, virtual_loop_factory
-from .._runtime import running_trio
+from .._loop import VirtualTimeLoop, running_trio, virtual_loop_factory
 
 if TYPE_CHECKING:
     from .._settings import Settings

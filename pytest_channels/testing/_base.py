@@ -120,7 +120,11 @@ class CaseBase:
             seed: seeds the network's randomness; a random one by default, shown when the test fails.
         """
         self._check()
+        self._enter_loop()
         return _nodes.start_cluster(self._core, names, seed, TEST_SECRET)
+
+    def _enter_loop(self) -> None:
+        """Bind to the test's virtual event loop now, if the harness owns it (the sync harness does)."""
 
     def client(
         self,

@@ -7,6 +7,7 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -71,7 +72,7 @@ class Core:
         self.clock: VirtualClock | LoopClock = VirtualClock(settings.wall_start)
         self._freeze = WallFreeze()
         if settings.freeze_time:
-            self._freeze.start(settings.wall_start, lambda: self.clock.wall())
+            self._freeze.start(lambda: self.clock.wall(), self._shift_wall, monotonic=settings.freeze_monotonic)
         # A group runtime settles every node of a cluster the test may start (see _nodes), so each
         # wait below drives them all; alone, it is a plain Runtime.
         self.runtime: Runtime = GroupRuntime(
@@ -89,6 +90,10 @@ class Core:
         self._join_errors: dict[str, BaseException | None] = {}
         self.cluster: Cluster | None = None
         self.first_node: str | None = None
+
+    def _shift_wall(self, delta: dt.timedelta) -> None:
+        """Move the wall clock of every instant by `delta` (a `freeze_time` of the user's sets it)."""
+        self.clock.wall_start += delta
 
     @property
     def on_loop(self) -> bool:
@@ -116,7 +121,9 @@ class Core:
                 raise RuntimeError(_NOT_VIRTUAL.format(loop=describe_current_loop()))
             return False
         time_source, wait_idle = found
-        self.clock = self.runtime.clock = LoopClock(time_source, wait_idle, self.settings.wall_start)
+        self.clock = LoopClock(time_source, wait_idle, self.clock.wall())  # a user's freeze_time may have set it
+        assert isinstance(self.runtime, GroupRuntime)
+        self.runtime.group.on_loop_clock(self.clock)  # before any node: every node reads the loop's clock
         configure_loop(self.settings)
         return True
 

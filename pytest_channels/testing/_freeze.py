@@ -1,4 +1,10 @@
-"""Keep the wall clock (`datetime.now()`, `time.time()`) on a test's virtual timeline, with freezegun."""
+"""Keep the wall clock (`datetime.now()`, `time.time()`) on a test's virtual timeline, with freezegun.
+
+Which clocks: the wall clock always; `time.monotonic` and `time.perf_counter` only when the
+test asks (`freeze_monotonic`), since those measure how long real work takes (timeouts in
+libraries, benchmarks). A `freeze_time` of the user's own composes: it sets the wall clock
+to its instant, which then follows the virtual clock (see `_Factories`).
+"""
 
 from __future__ import annotations
 
@@ -86,6 +92,56 @@ _LOOP_TIME = asyncio.BaseEventLoop.time
 _FREEZEGUN_PARTS = ("_get_cached_module_attributes", "_get_module_attributes", "_real_time_object_ids")
 
 
+_REFUSED_FREEZE = (
+    "freeze_time({what}) inside a channel test: the wall clock there follows virtual time, which moves only "
+    "when the test waits. Use channels.advance(seconds) to move it, and @pytest.mark.channels(wall_start=...) "
+    "or a plain freeze_time(instant) to choose where it starts."
+)
+
+
+def _refuse_moving(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError(_REFUSED_FREEZE.format(what="...).tick() / .move_to("))
+
+
+class _Factories(list[Any]):
+    """freezegun's stack of "now" factories while a channel test's freeze is on.
+
+    freezegun answers "now" from the newest factory, and every `freeze_time` start (decorator,
+    context manager or `start()`) pushes one. A user's frozen instant pushed on top becomes the
+    wall clock at this virtual instant, by shifting the test clock's wall start; from then on
+    "now" is read from the test clock, so `datetime.now()`, token ages and message stamps all
+    follow `channels.advance`. When that freeze stops, the shift is undone. A ticking freeze
+    cannot follow virtual time and is refused, saying what to use.
+    """
+
+    def __init__(self, items: list[Any], wall: Callable[[], dt.datetime], shift: Callable[[dt.timedelta], None]):
+        super().__init__(items)
+        self._wall = wall
+        self._shift = shift
+        self._shifts: list[tuple[int, dt.timedelta]] = []  # (stack depth of the user's freeze, shift)
+
+    def append(self, factory: Any) -> None:
+        import freezegun.api
+
+        if not isinstance(factory, freezegun.api.FrozenDateTimeFactory):
+            raise RuntimeError(_REFUSED_FREEZE.format(what="tick=True or auto_tick_seconds=..."))
+        shift = factory().replace(tzinfo=dt.UTC) - self._wall()
+        self._shift(shift)
+        self._shifts.append((len(self), shift))
+        for name in ("tick", "move_to"):  # the user holds this one: say so if they move it
+            setattr(factory, name, _refuse_moving)
+        super().append(_WallFromClock(self._wall))
+
+    def pop(self, index: Any = -1) -> Any:
+        popped = super().pop(index)
+        if self._shifts and self._shifts[-1][0] == len(self):
+            self._shift(-self._shifts.pop()[1])
+        return popped
+
+
+_MONOTONIC = ("monotonic", "perf_counter", "monotonic_ns", "perf_counter_ns")
+
+
 class WallFreeze:
     """freezegun, started for one test and answering "now" from that test's clock."""
 
@@ -93,17 +149,36 @@ class WallFreeze:
         self._freezer: Any = None
         self._inspection_limit = 0
         self._original_scan: Callable[[types.ModuleType], list[tuple[str, Any]]] | None = None
+        self._factories: list[Any] | None = None
 
-    def start(self, wall_start: dt.datetime, wall: Callable[[], dt.datetime]) -> None:
-        """Patch the wall clock; from now on it reads `wall()`."""
+    def start(
+        self,
+        wall: Callable[[], dt.datetime],
+        shift: Callable[[dt.timedelta], None],
+        *,
+        monotonic: bool = False,
+    ) -> None:
+        """Patch the wall clock; from now on it reads `wall()`.
+
+        Args:
+            wall: the test clock's wall time.
+            shift: moves the test clock's wall start by a delta: a freeze of the user's sets it.
+            monotonic: fake `time.monotonic` and `time.perf_counter` too (they read the wall clock).
+        """
         import freezegun.api  # here, not at import: it costs tens of milliseconds to load
 
         api = freezegun.api
+        if api.freeze_factories:  # the user's freeze_time is already on (a fixture of theirs): it sets the start
+            shift(api.freeze_factories[-1]().replace(tzinfo=dt.UTC) - wall())
+        wall_start = wall()
         if all(hasattr(api, name) for name in _FREEZEGUN_PARTS):  # otherwise freezegun runs at its own speed
             self._original_scan = api._get_cached_module_attributes
             api._get_cached_module_attributes = _clock_attributes
         self._freezer = freezegun.freeze_time(wall_start, ignore=REAL_TIME_MODULES)
+        first = not api.freeze_factories
         self._freezer.start()
+        if first and not monotonic:
+            _keep_monotonic_real(self._freezer)
         # What freezegun's real_asyncio does, without building and closing an event loop at
         # every start to learn the loop's class: asyncio's loops keep scheduling in real time.
         real_monotonic = api.real_monotonic
@@ -112,6 +187,8 @@ class WallFreeze:
         # keeps the wall clock on the test's timeline, whichever clock that is (the runtime's,
         # or a virtual loop's that moves on its own), with nothing to sync.
         freezegun.api.freeze_factories[-1] = _WallFromClock(wall)  # type: ignore[call-overload]
+        self._factories = freezegun.api.freeze_factories
+        freezegun.api.freeze_factories = _Factories(self._factories, wall, shift)
         self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
             freezegun.api.call_stack_inspection_limit,
             1,
@@ -123,6 +200,10 @@ class WallFreeze:
             return
         import freezegun.api
 
+        if self._factories is not None:  # freezegun's own list again, as the stack is now
+            self._factories[:] = freezegun.api.freeze_factories
+            freezegun.api.freeze_factories = self._factories
+            self._factories = None
         self._freezer.stop()
         self._freezer = None
         asyncio.BaseEventLoop.time = _LOOP_TIME  # type: ignore[method-assign]
@@ -130,3 +211,24 @@ class WallFreeze:
         if self._original_scan is not None:  # the user's own freeze_time, later, runs as it always did
             freezegun.api._get_cached_module_attributes = self._original_scan  # type: ignore[assignment]
             self._original_scan = None
+
+
+def _keep_monotonic_real(freezer: Any) -> None:
+    """Undo freezegun's fakes of the monotonic clocks, everywhere it put them, for this freeze."""
+    import time
+
+    import freezegun.api
+
+    api = freezegun.api
+    reals = {name: getattr(api, f"real_{name}") for name in _MONOTONIC if hasattr(api, f"real_{name}")}
+    for name, real in reals.items():
+        setattr(time, name, real)
+    real_ids = {id(real) for real in reals.values()}
+    kept = []
+    for change in freezer.undo_changes:
+        owner, attribute, original = change
+        if id(original) in real_ids:
+            setattr(owner, attribute, original)  # an alias such as `from time import perf_counter`
+        else:
+            kept.append(change)
+    freezer.undo_changes = kept

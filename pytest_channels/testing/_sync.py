@@ -64,6 +64,10 @@ class ChannelCase(CaseBase):
             exc.__traceback__ = _without_asyncio_frames(exc.__traceback__)
             raise
 
+    def _enter_loop(self) -> None:
+        if self._core.settings.virtual_loop and self._runner is None and not self._core.closed:
+            self._start()
+
     def _start(self) -> None:
         if not self._core.settings.virtual_loop:
             self._runner = asyncio.Runner()

@@ -127,6 +127,11 @@ async def redis_nodes(server: RedisServer) -> AsyncIterator[Nodes]:
 Connected = Callable[[], AbstractAsyncContextManager[Nodes]]
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(params=["cluster", "redis"])
 def connected(request: pytest.FixtureRequest) -> Connected:
     """Nodes joined by each adapter in turn. Tests enter it themselves: an adapter's connection is a
@@ -144,7 +149,7 @@ async def subscribed(nodes: Nodes, name: str, topic: str = "room") -> tuple[PubS
     return pubsub, inbox
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_broadcast_reaches_every_other_node_once_with_its_origin(connected: Connected) -> None:
     async with connected() as nodes:
         server, on_server = await subscribed(nodes, "server")
@@ -159,7 +164,7 @@ async def test_a_broadcast_reaches_every_other_node_once_with_its_origin(connect
         assert [(b.event, b.origin) for b in on_third.got] == [("request_ping", "third")]  # its own: once, locally
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_local_broadcast_stays_on_its_node(connected: Connected) -> None:
     async with connected() as nodes:
         server, on_server = await subscribed(nodes, "server")
@@ -172,7 +177,7 @@ async def test_a_local_broadcast_stays_on_its_node(connected: Connected) -> None
         assert on_server.events() == ["local", "everywhere"]
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_topics_stay_apart(connected: Connected) -> None:
     async with connected() as nodes:
         server = await nodes.start("server")
@@ -185,7 +190,7 @@ async def test_topics_stay_apart(connected: Connected) -> None:
         assert other.got == []
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_one_publishers_broadcasts_arrive_in_order(connected: Connected) -> None:
     async with connected() as nodes:
         server = await nodes.start("server")
@@ -196,7 +201,7 @@ async def test_one_publishers_broadcasts_arrive_in_order(connected: Connected) -
         assert [b.payload["n"] for b in on_remote.got] == list(range(100))
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_payloads_arrive_as_they_were_sent(connected: Connected) -> None:
     async with connected() as nodes:
         server = await nodes.start("server")
@@ -207,7 +212,7 @@ async def test_payloads_arrive_as_they_were_sent(connected: Connected) -> None:
         assert on_remote.got[0].payload == payload
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_broadcast_from_skips_the_sender_only_on_its_own_node(connected: Connected) -> None:
     async with connected() as nodes:
         server, on_server = await subscribed(nodes, "server")
@@ -219,7 +224,7 @@ async def test_broadcast_from_skips_the_sender_only_on_its_own_node(connected: C
         assert (sender.got, on_server.events(), on_remote.events()) == ([], ["hi"], ["hi"])
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_node_that_starts_later_gets_what_is_broadcast_from_then_on(connected: Connected) -> None:
     async with connected() as nodes:
         server = await nodes.start("server")

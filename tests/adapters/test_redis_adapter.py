@@ -1,5 +1,5 @@
-"""The Redis adapter against a real redis-server: channels on several runtimes, several processes,
-a server that dies and comes back, and URLs that cannot be reached."""
+"""The Redis adapter against a real redis-server, on asyncio and trio: channels on several runtimes, several
+processes, a server that dies and comes back, and URLs that cannot be reached."""
 
 from __future__ import annotations
 
@@ -50,6 +50,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """One implementation on both: the adapter speaks Redis over anyio's streams."""
+    return str(request.param)
+
+
 @pytest.fixture
 def channel() -> str:
     return f"test-{uuid.uuid4().hex}"
@@ -89,7 +95,7 @@ class Collect:
         pass
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_channels_on_two_runtimes_hear_each_others_broadcasts(redis_server: RedisServer, channel: str) -> None:
     runtimes = {
         name: Runtime(pubsub=PubSub(RedisAdapter(redis_server.url, node_name=name, channel=channel)))
@@ -118,8 +124,11 @@ def _adapter(runtime: Runtime) -> RedisAdapter:
     return adapter
 
 
-@pytest.mark.asyncio
-async def test_a_broadcast_from_another_process_arrives(redis_server: RedisServer, channel: str) -> None:
+@pytest.mark.anyio
+async def test_a_broadcast_from_another_process_arrives(
+    redis_server: RedisServer, channel: str, anyio_backend: str
+) -> None:
+    backend = anyio_backend
     script = textwrap.dedent(
         f"""
         import anyio
@@ -134,7 +143,7 @@ async def test_a_broadcast_from_another_process_arrives(redis_server: RedisServe
                 while adapter.statistics().published < 1:
                     await anyio.sleep(0.01)  # real-time: until its one broadcast reached Redis
 
-        anyio.run(main)
+        anyio.run(main, backend={backend!r})
         """
     )
     adapter = RedisAdapter(redis_server.url, node_name="this-process", channel=channel)
@@ -149,7 +158,7 @@ async def test_a_broadcast_from_another_process_arrives(redis_server: RedisServe
     assert broadcast.payload["pid"] != os.getpid()
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_the_adapter_reconnects_after_the_server_restarts(tmp_path: Path, channel: str) -> None:
     with running_redis(tmp_path) as server:
         sender = RedisAdapter(server.url, node_name="sender", channel=channel, reconnect_after=[0.05])
@@ -178,7 +187,7 @@ async def test_the_adapter_reconnects_after_the_server_restarts(tmp_path: Path, 
     assert receiver.statistics().reconnects == 1
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_an_unreachable_url_fails_fast_with_an_error_naming_it(redis_server: RedisServer) -> None:
     closed = f"redis://user:hunter2@127.0.0.1:{_closed_port()}/0"
     adapter = RedisAdapter(closed, connect_timeout=0.5)
@@ -193,7 +202,7 @@ async def test_an_unreachable_url_fails_fast_with_an_error_naming_it(redis_serve
     assert "hunter2" not in str(failure.value)
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_server_that_never_answers_fails_within_the_connect_timeout() -> None:
     # The kernel completes the handshake for a listening socket that never accepts, so only the
     # connect timeout stands between the adapter and a hang.
@@ -210,7 +219,7 @@ async def test_a_server_that_never_answers_fails_within_the_connect_timeout() ->
     assert str(failure.value) == f"could not connect to Redis at {url} within 0.3s: TimeoutError"
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_host_that_does_not_exist_is_named_in_the_error() -> None:
     adapter = RedisAdapter("redis://no-such-host.invalid:6379/0", connect_timeout=0.5)
     with anyio.fail_after(10), pytest.raises(BrokerUnreachable, match=r"^could not connect to Redis at redis://no-"):
@@ -238,7 +247,7 @@ def test_publishing_before_connecting_says_how_to_connect() -> None:
     )
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_connect_takes_the_pubsub_the_adapter_belongs_to(redis_server: RedisServer) -> None:
     adapter = RedisAdapter(redis_server.url)
     with pytest.raises(ValueError, match=r"^connect\(pubsub\) takes the PubSub this adapter was given to"):
@@ -296,7 +305,7 @@ class PingSockets(SocketHandler):
     channels = (route("room:*", Room),)
 
 
-@pytest.mark.asyncio
+@pytest.mark.asyncio  # uvicorn serves on asyncio only
 async def test_two_servers_broadcast_to_each_others_clients_through_redis(
     redis_server: RedisServer, channel: str
 ) -> None:

@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 import pytest
+from both_clocks import on_virtual_loop, pytest_generate_tests  # noqa: F401 - every sync test on both clocks
 
 from pytest_channels import (
     Broadcast,

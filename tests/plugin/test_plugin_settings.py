@@ -352,8 +352,8 @@ def test_error_when_an_ini_option_is_invalid(
         (
             "@pytest.mark.channels(asert_timeout=1)",
             "@pytest.mark.channels: unknown setting 'asert_timeout'. Valid settings: "
-            "assert_timeout, check_payloads, freeze_time, idle_timeout, io_grace, max_time, refute_timeout, "
-            "virtual_loop, wall_start, wire",
+            "assert_timeout, check_payloads, freeze_monotonic, freeze_time, idle_timeout, io_grace, max_time, "
+            "refute_timeout, virtual_loop, wall_start, wire",
         ),
         (
             "@pytest.mark.channels(refute_timeout=-0.5)",

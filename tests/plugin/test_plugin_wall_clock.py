@@ -191,6 +191,7 @@ def test_asyncio_loops_keep_scheduling_in_real_time_while_the_wall_clock_is_virt
         import pytest
 
         @pytest.mark.asyncio
+        @pytest.mark.channels(freeze_monotonic=True)
         async def test_loop_time_is_real(channels):
             loop = asyncio.get_running_loop()
             assert loop.time() == pytest.approx(freezegun.api.real_monotonic(), abs=5)

@@ -118,3 +118,17 @@ def test_wait_idle_returns_before_time_moves(loop: VirtualTimeLoop) -> None:
 
     loop.run_until_complete(main())
     assert seen == [0.0, 0.0]
+
+
+def test_a_timeout_whose_float_deadline_falls_between_nanoseconds_still_expires(loop: VirtualTimeLoop) -> None:
+    import anyio
+
+    async def main() -> float:
+        await asyncio.sleep(0.123456789)  # virtual time, not real-time: no real wait
+        # time() + 0.2345678901 lies between two nanoseconds: jumping to the lower one would leave
+        # anyio re-arming its timeout at the same instant forever.
+        with anyio.move_on_after(0.2345678901):
+            await asyncio.Event().wait()
+        return loop.time()
+
+    assert loop.run_until_complete(main()) == pytest.approx(0.3580246791, abs=1e-9)
