@@ -7,6 +7,7 @@ an assertion pass silently.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, TypeVar
@@ -23,6 +24,7 @@ from .._socket import Socket, SocketHandler
 from . import _faults
 from ._base import CaseBase
 from ._core import describe_time_limit
+from ._interrupts import Interrupts
 
 T = TypeVar("T")
 
@@ -124,19 +126,47 @@ class AsyncChannelCase(CaseBase):
         core = self._core
         if not core.bind():
             try:
-                return await body()
+                return await self._interruptible(body)
             finally:
                 await self._finish_in_loop()
         async with core.runtime.serving():
             with anyio.move_on_after(core.settings.max_time) as guard:
                 try:
-                    return await body()
+                    return await self._interruptible(body)
                 finally:
                     if not guard.cancel_called:
                         await self._finish_in_loop()
             core.stalled = True
             stalled = describe_time_limit(core)  # while the channels are still there to describe
         raise VirtualTimeLimit(stalled)
+
+    async def _interruptible(self, body: Callable[[], Awaitable[T]]) -> T:
+        """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see _interrupts)."""
+        __tracebackhide__ = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio runs no callbacks that could swallow one
+            loop = None
+        task = asyncio.current_task() if loop is not None else None
+        interrupts = Interrupts()
+        if loop is not None:
+            interrupts.install(loop)
+        try:
+            with interrupts.watching(task):
+                try:
+                    return await body()
+                except asyncio.CancelledError as cancelled:
+                    interrupts.reraise(cancelled)
+                    raise
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Cut short (pytest's outcomes, an alarm, a cancellation): settling at teardown
+                # could only wait for the same thing, so the channels are stopped as they are.
+                self._core.stalled = True
+            raise
+        finally:
+            if loop is not None:
+                interrupts.uninstall(loop)
 
     async def _finish_in_loop(self) -> None:
         """Stop the channels inside the test's own event loop, right after the test body.

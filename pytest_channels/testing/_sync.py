@@ -18,6 +18,7 @@ from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
 from . import _faults
 from ._base import CaseBase
+from ._interrupts import Interrupts
 
 T = TypeVar("T")
 
@@ -34,6 +35,7 @@ class ChannelCase(CaseBase):
     _runner: asyncio.Runner | None = None
     _host: asyncio.Task[None] | None = None
     _stop: asyncio.Event
+    _interrupts: Interrupts
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         __tracebackhide__ = True
@@ -57,21 +59,36 @@ class ChannelCase(CaseBase):
             # The loop's own run_until_complete: Runner.run also swaps SIGINT handlers on
             # every call, which costs more than a whole round trip through a channel.
             loop = self._runner.get_loop()
-            return loop.run_until_complete(loop.create_task(coroutine, context=contextvars.copy_context()))
+            task = self._interrupts.task = loop.create_task(coroutine, context=contextvars.copy_context())
+            try:
+                return loop.run_until_complete(task)
+            except asyncio.CancelledError as cancelled:
+                self._interrupts.reraise(cancelled)
+                raise
+            except BaseException:
+                if not task.done():
+                    # Interrupted from outside (Ctrl-C, an alarm in the loop's own code): the wait
+                    # must not resume at teardown, which then stops the channels as they are.
+                    task.cancel()
+                    self._core.stalled = True
+                raise
         except BaseException as exc:
-            if isinstance(exc, (NotIdle, Deadlock, VirtualTimeLimit)):
+            if isinstance(exc, (NotIdle, Deadlock, VirtualTimeLimit)) or not isinstance(exc, Exception):
+                # A guard fired, or the wait was cut short (pytest's outcomes, an alarm, Ctrl-C):
+                # settling again at teardown could only wait for the same thing.
                 self._core.stalled = True
             exc.__traceback__ = _without_asyncio_frames(exc.__traceback__)
             raise
 
     def _start(self) -> None:
-        if not self._core.settings.virtual_loop:
-            self._runner = asyncio.Runner()
-            return
-        # On a virtual loop the runtime serves in a host task that lives across the test's
-        # calls; it runs only while a call runs the loop, so time still moves only in waits.
-        self._runner = asyncio.Runner(loop_factory=virtual_loop_factory)
-        self._runner.run(self._serve())
+        virtual = self._core.settings.virtual_loop
+        self._runner = asyncio.Runner(loop_factory=virtual_loop_factory if virtual else None)
+        self._interrupts = Interrupts()
+        self._interrupts.install(self._runner.get_loop())
+        if virtual:
+            # On a virtual loop the runtime serves in a host task that lives across the test's
+            # calls; it runs only while a call runs the loop, so time still moves only in waits.
+            self._runner.run(self._serve())
 
     async def _serve(self) -> None:
         self._core.bind()
