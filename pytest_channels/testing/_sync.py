@@ -59,7 +59,8 @@ class ChannelCase(CaseBase):
             # The loop's own run_until_complete: Runner.run also swaps SIGINT handlers on
             # every call, which costs more than a whole round trip through a channel.
             loop = self._runner.get_loop()
-            task = self._interrupts.task = loop.create_task(coroutine, context=contextvars.copy_context())
+            task: asyncio.Task[T] = loop.create_task(coroutine, context=contextvars.copy_context())
+            self._interrupts.task = task
             try:
                 return loop.run_until_complete(task)
             except asyncio.CancelledError as cancelled:
