@@ -25,7 +25,7 @@ from .._settings import Settings
 from .._socket import Socket, SocketHandler
 from . import _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
-from ._format import describe_expected, explain_missing, explain_unexpected
+from ._format import describe_expected, explain_missing, explain_unexpected, field_differences
 from ._freeze import WallFreeze
 from ._mailbox import Mailbox
 from ._wire import WireTransport, client_payload, connect_params
@@ -290,9 +290,9 @@ class Core:
         expected: Callable[[], str],
         matches: Callable[[M], bool],
         score: Callable[[Message], int],
+        differences: Callable[[Message], list[str] | None],
         timeout: float | None,
         close: str = "same event",
-        payload: Any = None,
     ) -> M:
         """Selective receive in virtual time: the first matching message, consumed."""
         __tracebackhide__ = True
@@ -320,9 +320,9 @@ class Core:
                 mailbox=self.mailbox.messages,
                 consumed=self.mailbox.consumed,
                 score=score,
+                differences=differences,
                 timers=self.clock.pending_timers(),
                 close=close,
-                payload=payload,
             )
         )
 
@@ -359,8 +359,8 @@ class Core:
             lambda: _describe(kind.__name__, topic, event=event, payload=payload),
             _event_matcher(event, payload, topic),
             _scorer(kind, event, topic),
+            _event_differences(kind, event, payload, topic),
             timeout,
-            payload=payload,
         )
 
     async def refute_event(
@@ -385,9 +385,9 @@ class Core:
             lambda: _describe("Reply", topic, ref=ref, status=status, payload=payload),
             _reply_matcher(ref, status, payload, topic),
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
+            _reply_differences(ref, status, payload, topic),
             timeout,
             close="same ref",
-            payload=payload,
         )
 
     async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
@@ -481,6 +481,39 @@ def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Ca
     return lambda m: (
         m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
     )
+
+
+_OTHER_KIND = {
+    Push: "a Push, not a Broadcast: a channel sent it to the client, and assert_push takes it",
+    Broadcast: "a Broadcast, not a Push: the test's own subscription received it, and assert_broadcast takes it",
+}
+
+
+def _event_differences(
+    kind: type[Message], event: Any, payload: Any, topic: str | None
+) -> Callable[[Message], list[str] | None]:
+    expected = [("topic", topic)] if topic is not None else []
+    expected.append(("payload", payload))
+
+    def differences(message: Message) -> list[str] | None:
+        if not isinstance(message, Push | Broadcast) or not _same(event, message.event):
+            return None
+        found = [] if isinstance(message, kind) else [f"kind ({_OTHER_KIND[type(message)]})"]
+        return found + field_differences(expected, message)
+
+    return differences
+
+
+def _reply_differences(ref: str, status: Any, payload: Any, topic: str | None) -> Callable[[Message], list[str] | None]:
+    expected = [("topic", topic)] if topic is not None else []
+    expected += [("status", status), ("payload", payload)]
+
+    def differences(message: Message) -> list[str] | None:
+        if not isinstance(message, Reply) or message.ref != ref:
+            return None
+        return field_differences(expected, message)
+
+    return differences
 
 
 def _describe(kind: str, topic: str | None, **fields: Any) -> str:
