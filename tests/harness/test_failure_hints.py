@@ -101,5 +101,6 @@ def test_the_timer_hint_comes_when_nothing_near_arrived(channels: ChannelCase) -
     socket = join(channels)
     channels.push(socket, "other", {})
     assert failure(channels.assert_push, "said")[-1] == (
-        "Hint: a timer fires at 30.000s, after the deadline. Pass a longer timeout= or call channels.advance(...) first."
+        "Hint: a timer fires at 30.000s, after the deadline. "
+        "Pass a longer timeout= or call channels.advance(...) first."
     )
