@@ -35,6 +35,8 @@ _INI: dict[str, tuple[Any, str]] = {
     "max_time": (float, "on a virtual loop, virtual seconds after which a test fails (default 86400)"),
     "io_grace": (float, "on a virtual loop, real seconds to wait for socket I/O before time jumps (default 0)"),
     "wire": (bool, "send every message through the real V2 serializer, both ways (default false)"),
+    "ms_timeout_warning": (float, "warn on a timeout= of at least this many seconds that looks like milliseconds"),
+    "strict_mailbox": (bool, "fail a test that leaves messages no assertion consumed (default false)"),
 }
 
 
@@ -53,7 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
-        "wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, io_grace=None, wire=None): "
+        "wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, io_grace=None, wire=None, "
+        "ms_timeout_warning=None, strict_mailbox=None): "
         "settings for the `channels` fixture in this test.",
     )
     ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}

@@ -23,6 +23,7 @@ from ._client import ClientChannel as ClientChannel
 from ._client import ClientEvent as ClientEvent
 from ._client import ClientPush as ClientPush
 from ._core import ChannelCrashed as ChannelCrashed
+from ._habits import LooksLikeMilliseconds as LooksLikeMilliseconds
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
 from ._matchers import Where as Where
@@ -52,6 +53,7 @@ __all__ = (
     "NeverAwaited",
     "Deadlock",
     "VirtualTimeLimit",
+    "LooksLikeMilliseconds",
 )
 
 

@@ -16,7 +16,7 @@ from unittest.mock import ANY
 import anyio
 
 from .._channel import Channel
-from .._clock import to_ns
+from .._clock import Seconds, to_ns
 from .._loop import VirtualTimeLimit
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
@@ -228,26 +228,26 @@ class AsyncChannelCase(CaseBase):
         """See `ChannelCase.settle`."""
         return self._wait("settle", self._core.settle)
 
-    def advance(self, seconds: float) -> Awaitable[None]:
+    def advance(self, seconds: Seconds) -> Awaitable[None]:
         """See `ChannelCase.advance`."""
         return self._wait("advance", self._core.advance_to_ns, self._core.clock.now_ns() + to_ns(seconds))
 
-    def wait_until(self, condition: Callable[[], object], *, timeout: float | None = None) -> Awaitable[None]:
+    def wait_until(self, condition: Callable[[], object], *, timeout: Seconds | None = None) -> Awaitable[None]:
         """See `ChannelCase.wait_until`."""
         return self._wait("wait_until", _faults.wait_until, self._core, condition, timeout)
 
-    def advance_to(self, instant: float) -> Awaitable[None]:
+    def advance_to(self, instant: Seconds) -> Awaitable[None]:
         """See `ChannelCase.advance_to`."""
         return self._wait("advance_to", self._core.advance_to_ns, to_ns(instant, name="instant"))
 
     def assert_push(
-        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Awaitable[Push]:
         """See `ChannelCase.assert_push`."""
         return self._wait("assert_push", self._core.assert_event, Push, event, payload, timeout, topic)
 
     def refute_push(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_push`."""
         return self._wait("refute_push", self._core.refute_event, Push, event, payload, timeout, topic)
@@ -258,7 +258,7 @@ class AsyncChannelCase(CaseBase):
         status: Any = ANY,
         payload: Any = ANY,
         *,
-        timeout: float | None = None,
+        timeout: Seconds | None = None,
         topic: str | None = None,
     ) -> Awaitable[Reply]:
         """See `ChannelCase.assert_reply`."""
@@ -270,25 +270,27 @@ class AsyncChannelCase(CaseBase):
         status: Any = ANY,
         payload: Any = ANY,
         *,
-        timeout: float | None = None,
+        timeout: Seconds | None = None,
         topic: str | None = None,
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_reply`."""
         return self._wait("refute_reply", self._core.refute_reply, ref, status, payload, timeout, topic)
 
     def assert_broadcast(
-        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Awaitable[Broadcast]:
         """See `ChannelCase.assert_broadcast`."""
         return self._wait("assert_broadcast", self._core.assert_event, Broadcast, event, payload, timeout, topic)
 
     def refute_broadcast(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_broadcast`."""
         return self._wait("refute_broadcast", self._core.refute_event, Broadcast, event, payload, timeout, topic)
 
-    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Awaitable[Exit]:
+    def assert_exit(
+        self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None
+    ) -> Awaitable[Exit]:
         """See `ChannelCase.assert_exit`."""
         return self._wait("assert_exit", self._core.assert_exit, socket, reason, timeout)
 

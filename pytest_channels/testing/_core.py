@@ -8,12 +8,13 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
 from .._channel import Channel
-from .._clock import LoopClock, VirtualClock, format_ns, to_ns
+from .._clock import LoopClock, Seconds, VirtualClock, format_ns, to_ns
 from .._cluster import Cluster
 from .._errors import BroadcastError
 from .._group import GroupRuntime
@@ -23,7 +24,7 @@ from .._results import Error, Ok
 from .._runtime import Runtime
 from .._settings import Settings
 from .._socket import Socket, SocketHandler
-from . import _nodes
+from . import _habits, _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected, field_differences
 from ._freeze import WallFreeze
@@ -82,6 +83,7 @@ class Core:
         self._join_errors: dict[str, BaseException | None] = {}
         self.cluster: Cluster | None = None
         self.first_node: str | None = None
+        self.subscriptions: Counter[str] = Counter()  # topic: how many times the test subscribed
 
     @property
     def on_loop(self) -> bool:
@@ -176,6 +178,7 @@ class Core:
         self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
     ) -> Ok | Error:
         self._runtime_of(self._own(socket, "subscribe_and_join")).pubsub.subscribe(topic, self.mailbox)
+        self.subscriptions[topic] += 1
         return await self.join(socket, topic, payload, channel)
 
     async def subscribe_and_join_or_raise(
@@ -191,9 +194,11 @@ class Core:
 
     def subscribe(self, topic: str, node: str | None = None) -> None:
         _nodes.runtime_for(self, node, "subscribe").pubsub.subscribe(topic, self.mailbox)
+        self.subscriptions[topic] += 1
 
     def unsubscribe(self, topic: str, node: str | None = None) -> None:
         _nodes.runtime_for(self, node, "unsubscribe").pubsub.unsubscribe(topic, self.mailbox)
+        self.subscriptions.pop(topic, None)
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
         __tracebackhide__ = True
@@ -276,11 +281,13 @@ class Core:
         )
         raise ChannelCrashed(message) from cause
 
-    def _deadline(self, timeout: float | None, default: float) -> int:
+    def _deadline(self, timeout: Seconds | None, default: float) -> int:
         if timeout is None:
             timeout = default
         elif timeout == 0:
             return self.clock.now_ns()
+        else:
+            _habits.check_timeout(timeout, self.settings.ms_timeout_warning)
         return self.clock.now_ns() + to_ns(timeout, name="timeout")
 
     async def receive(
@@ -291,7 +298,7 @@ class Core:
         matches: Callable[[M], bool],
         score: Callable[[Message], int],
         differences: Callable[[Message], list[str] | None],
-        timeout: float | None,
+        timeout: Seconds | None,
         close: str = "same event",
     ) -> M:
         """Selective receive in virtual time: the first matching message, consumed."""
@@ -323,11 +330,17 @@ class Core:
                 differences=differences,
                 timers=self.clock.pending_timers(),
                 close=close,
+                notes=_habits.subscription_notes(self.subscriptions),
             )
         )
 
     async def refute(
-        self, call: str, kind: type[M], expected: Callable[[], str], matches: Callable[[M], bool], timeout: float | None
+        self,
+        call: str,
+        kind: type[M],
+        expected: Callable[[], str],
+        matches: Callable[[M], bool],
+        timeout: Seconds | None,
     ) -> None:
         """Wait the whole timeout in virtual time; fail as soon as a matching message is there."""
         __tracebackhide__ = True
@@ -338,15 +351,14 @@ class Core:
             self.raise_crashes()
             message = self.mailbox.find(kind, matches)
             if message is not None:
-                raise AssertionError(
-                    explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
-                )
+                explained = explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
+                raise AssertionError("\n".join([explained, *_habits.subscription_notes(self.subscriptions)]))
             return False
 
         await self.runtime.run_until(deadline, done)
 
     def assert_event(
-        self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
+        self, kind: type[E], event: Any, payload: Any, timeout: Seconds | None, topic: str | None
     ) -> Coroutine[Any, Any, E]:
         """`assert_push` (kind `Push`) and `assert_broadcast` (kind `Broadcast`).
 
@@ -364,7 +376,7 @@ class Core:
         )
 
     async def refute_event(
-        self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
+        self, kind: type[E], event: Any, payload: Any, timeout: Seconds | None, topic: str | None
     ) -> None:
         """`refute_push` and `refute_broadcast`."""
         __tracebackhide__ = True
@@ -377,8 +389,9 @@ class Core:
         )
 
     def assert_reply(
-        self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
+        self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
     ) -> Coroutine[Any, Any, Reply]:
+        _habits.check_ref("assert_reply", ref)
         return self.receive(
             f"assert_reply({ref!r})",
             Reply,
@@ -390,8 +403,11 @@ class Core:
             close="same ref",
         )
 
-    async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
+    async def refute_reply(
+        self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
+    ) -> None:
         __tracebackhide__ = True
+        _habits.check_ref("refute_reply", ref)
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
@@ -400,7 +416,7 @@ class Core:
             timeout,
         )
 
-    async def assert_exit(self, target: Socket | str, reason: Any, timeout: float | None) -> Exit:
+    async def assert_exit(self, target: Socket | str, reason: Any, timeout: Seconds | None) -> Exit:
         __tracebackhide__ = True
         topic = target if isinstance(target, str) else target.topic
         process = None if isinstance(target, str) else _process(target)

@@ -22,6 +22,7 @@ class Mailbox:
         self.consumed: list[Message] = []
         self.exits: list[Exit] = []
         self.reported_exits: list[Exit] = []
+        self.raised_crashes: list[Exit] = []  # reported as ChannelCrashed, still claimable
         self._on_change = on_change  # wakes a wait that is watching the mailbox
 
     # Transport
@@ -55,10 +56,19 @@ class Mailbox:
         return None
 
     def take_exit(self, matches: Callable[[Exit], bool]) -> Exit | None:
+        """Claim the first exit that `matches`; a crash already raised as `ChannelCrashed` counts too.
+
+        A test that expected the crash where it was raised (`pytest.raises(ChannelCrashed)`)
+        can still claim it afterwards, as in Phoenix, where the exit message stays in the mailbox.
+        """
         for index, exit in enumerate(self.exits):
             if matches(exit):
                 del self.exits[index]
                 self.reported_exits.append(exit)
+                return exit
+        for index, exit in enumerate(self.raised_crashes):
+            if matches(exit):
+                del self.raised_crashes[index]
                 return exit
         return None
 
@@ -68,6 +78,7 @@ class Mailbox:
         for crash in crashes:
             self.exits.remove(crash)
             self.reported_exits.append(crash)
+        self.raised_crashes += crashes
         return crashes
 
     def flush(self) -> list[Message]:

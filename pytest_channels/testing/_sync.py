@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from unittest.mock import ANY
 
 from .._channel import Channel
-from .._clock import to_ns
+from .._clock import Seconds, to_ns
 from .._errors import NotIdle
 from .._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
 from .._messages import Broadcast, Exit, Push, Reply
@@ -175,12 +175,12 @@ class ChannelCase(CaseBase):
         __tracebackhide__ = True
         self._run(self._core.settle())
 
-    def advance(self, seconds: float) -> None:
+    def advance(self, seconds: Seconds) -> None:
         """Move virtual time forward, firing due timers in order and settling after each."""
         __tracebackhide__ = True
         self._run(self._core.advance_to_ns(self._core.clock.now_ns() + to_ns(seconds)))
 
-    def wait_until(self, condition: Callable[[], object], *, timeout: float | None = None) -> None:
+    def wait_until(self, condition: Callable[[], object], *, timeout: Seconds | None = None) -> None:
         """Run channels, nodes, clients and timers in virtual time until `condition()` is true.
 
         Fails the test when it is still false after `timeout` virtual seconds (default: the
@@ -189,20 +189,20 @@ class ChannelCase(CaseBase):
         __tracebackhide__ = True
         self._run(_faults.wait_until(self._core, condition, timeout))
 
-    def advance_to(self, instant: float) -> None:
+    def advance_to(self, instant: Seconds) -> None:
         """Move virtual time to `instant` (seconds since the test started), as `advance` does."""
         __tracebackhide__ = True
         self._run(self._core.advance_to_ns(to_ns(instant, name="instant")))
 
     def assert_push(
-        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Push:
         """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds."""
         __tracebackhide__ = True
         return self._run(self._core.assert_event(Push, event, payload, timeout, topic))
 
     def refute_push(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> None:
         """Fail if a matching `Push` is there or arrives within `timeout` virtual seconds."""
         __tracebackhide__ = True
@@ -214,7 +214,7 @@ class ChannelCase(CaseBase):
         status: Any = ANY,
         payload: Any = ANY,
         *,
-        timeout: float | None = None,
+        timeout: Seconds | None = None,
         topic: str | None = None,
     ) -> Reply:
         """Consume the `Reply` to push `ref` with this status and payload."""
@@ -227,7 +227,7 @@ class ChannelCase(CaseBase):
         status: Any = ANY,
         payload: Any = ANY,
         *,
-        timeout: float | None = None,
+        timeout: Seconds | None = None,
         topic: str | None = None,
     ) -> None:
         """Fail if a matching `Reply` to `ref` is there or arrives within `timeout`."""
@@ -235,20 +235,20 @@ class ChannelCase(CaseBase):
         self._run(self._core.refute_reply(ref, status, payload, timeout, topic))
 
     def assert_broadcast(
-        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Broadcast:
         """Consume the first `Broadcast` the test received on its own subscriptions."""
         __tracebackhide__ = True
         return self._run(self._core.assert_event(Broadcast, event, payload, timeout, topic))
 
     def refute_broadcast(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> None:
         """Fail if a matching `Broadcast` is there or arrives within `timeout`."""
         __tracebackhide__ = True
         self._run(self._core.refute_event(Broadcast, event, payload, timeout, topic))
 
-    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Exit:
+    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None) -> Exit:
         """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
         __tracebackhide__ = True
         return self._run(self._core.assert_exit(socket, reason, timeout))
