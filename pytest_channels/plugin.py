@@ -145,6 +145,8 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
 
 _CLUSTER_NOTE = pytest.StashKey[str]()
 
+_CALL_FAILED = pytest.StashKey[bool]()
+
 
 def _cluster_note(case: Case) -> str | None:
     """What a failing test with a cluster must print to be repeated: the network's seed."""
@@ -168,6 +170,8 @@ def _cluster_note(case: Case) -> str | None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     # A failure that depends on the network's randomness must say how to get it again.
     report = yield
+    if report.failed and report.when == "call":
+        item.stash[_CALL_FAILED] = True  # strict_mailbox says nothing more about a failed test
     if report.failed:
         case = item.stash.get(_CASE, None)
         note = _cluster_note(case) if case is not None else item.stash.get(_CLUSTER_NOTE, None)
@@ -190,6 +194,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
             item.stash[_CLUSTER_NOTE] = note
         try:
             problems = case._teardown()
+            if not item.stash.get(_CALL_FAILED, False):
+                problems += case._core.strict_problems()
         except BaseException as exc:
             failure = exc
     try:

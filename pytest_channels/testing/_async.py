@@ -302,6 +302,8 @@ class AsyncChannelCase(CaseBase):
         __tracebackhide__ = True
         await self._finish_in_loop()
         problems = self._teardown()
+        if exc_info[0] is None:
+            problems += self._core.strict_problems()
         if problems:
             raise AssertionError("\n".join(problems))
 

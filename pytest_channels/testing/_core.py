@@ -84,6 +84,7 @@ class Core:
         self.cluster: Cluster | None = None
         self.first_node: str | None = None
         self.subscriptions: Counter[str] = Counter()  # topic: how many times the test subscribed
+        self.left_unconsumed: list[Message] = []  # at shutdown, for strict_mailbox
 
     @property
     def on_loop(self) -> bool:
@@ -460,7 +461,21 @@ class Core:
             if not self.stalled:
                 await self.runtime.settle()
         finally:
+            # Before stopping: what the stop itself sends (each channel's Close) is no leftover.
+            self.left_unconsumed = list(self.mailbox.messages)
             await self.runtime.aclose()
+
+    def strict_problems(self) -> list[str]:
+        """With `strict_mailbox`, what the test left in its mailbox, as a teardown problem."""
+        left = self.left_unconsumed
+        if not self.settings.strict_mailbox or not left:
+            return []
+        listing = "\n".join(f"    - {m!r}" for m in left[:20])
+        more = f"\n    ... and {len(left) - 20} more" if len(left) > 20 else ""
+        return [
+            f"strict_mailbox: {len(left)} message(s) were left that no assertion consumed:\n{listing}{more}\n"
+            "  Assert on them, or channels.flush() the ones that do not matter."
+        ]
 
     def finish(self) -> None:
         """After shutdown: stop freezegun, then fail on any crash nobody claimed (with its traceback)."""

@@ -260,6 +260,8 @@ class ChannelCase(CaseBase):
         """Stop every channel, cancel every timer, stop freezegun: what the fixture does at teardown."""
         __tracebackhide__ = True
         problems = self._teardown()
+        if exc_info[0] is None:
+            problems += self._core.strict_problems()
         if problems:
             raise AssertionError("\n".join(problems))
 
