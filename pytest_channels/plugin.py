@@ -15,13 +15,15 @@ import pytest
 from ._settings import SETTING_NAMES, Settings
 
 if TYPE_CHECKING:
-    from .testing import AsyncChannelCase, ChannelCase
+    from .testing import AsyncChannelCase, CaseFactory, ChannelCase
 
     Case = ChannelCase | AsyncChannelCase
 
 _CASE = pytest.StashKey["Case"]()
 
 _INI_SETTINGS = pytest.StashKey[Settings]()
+
+_RUNNING = pytest.StashKey[pytest.Item]()  # the test whose body runs now, for channels_case
 
 # name: (native TOML type, help). Values are validated by Settings, which names the option.
 _INI: dict[str, tuple[Any, str]] = {
@@ -107,15 +109,35 @@ def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
         case._teardown()
 
 
+@pytest.fixture(scope="session")
+def channels_case(pytestconfig: pytest.Config) -> CaseFactory:
+    """Fresh cases on the `channels` fixture's settings, one per `with`: for hypothesis and loops.
+
+    Session-scoped, so hypothesis's function-scoped-fixture health check accepts it; each
+    case reads the ini options and the markers of the test running when it is built.
+    """
+    from .testing import CaseFactory
+
+    def settings() -> Settings:
+        item = pytestconfig.stash.get(_RUNNING, None)
+        return _settings(pytestconfig, _channels_markers(item) if item is not None else [])
+
+    return CaseFactory(settings)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     __tracebackhide__ = True
+    item.config.stash[_RUNNING] = item
     # An async test's channels stop inside its own event loop, right after its body, so that
     # an async terminate can still await (see AsyncChannelCase._finish_in_loop).
     case = item.stash.get(_CASE, None)
     if case is not None and case.is_async and isinstance(item, pytest.Function):
         item.obj = _stopping_channels_after(item.obj, case)
-    return (yield)
+    try:
+        return (yield)
+    finally:
+        del item.config.stash[_RUNNING]
 
 
 def _stopping_channels_after(test: Callable[..., Any], case: Case) -> Callable[..., Any]:

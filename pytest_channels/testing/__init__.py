@@ -23,6 +23,7 @@ from ._client import ClientChannel as ClientChannel
 from ._client import ClientEvent as ClientEvent
 from ._client import ClientPush as ClientPush
 from ._core import ChannelCrashed as ChannelCrashed
+from ._factory import CaseFactory as CaseFactory
 from ._habits import LooksLikeMilliseconds as LooksLikeMilliseconds
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
@@ -34,6 +35,7 @@ __all__ = (
     "ChannelCase",
     "AsyncChannelCase",
     "Settings",
+    "CaseFactory",
     "Mailbox",
     "Waiting",
     # virtual time for channel code's own sleeps
