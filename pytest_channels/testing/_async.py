@@ -241,16 +241,28 @@ class AsyncChannelCase(CaseBase):
         return self._wait("advance_to", self._core.advance_to_ns, to_ns(instant, name="instant"))
 
     def assert_push(
-        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
+        self,
+        event: Any,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
     ) -> Awaitable[Push]:
         """See `ChannelCase.assert_push`."""
-        return self._wait("assert_push", self._core.assert_event, Push, event, payload, timeout, topic)
+        return self._wait("assert_push", self._core.assert_event, Push, event, payload, timeout, topic, socket)
 
     def refute_push(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
+        self,
+        event: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_push`."""
-        return self._wait("refute_push", self._core.refute_event, Push, event, payload, timeout, topic)
+        return self._wait("refute_push", self._core.refute_event, Push, event, payload, timeout, topic, socket)
 
     def assert_reply(
         self,

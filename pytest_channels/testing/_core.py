@@ -28,7 +28,7 @@ from . import _habits, _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._format import describe_expected, explain_missing, explain_unexpected, field_differences
 from ._freeze import WallFreeze
-from ._mailbox import Mailbox
+from ._mailbox import Mailbox, Recipient
 from ._wire import WireTransport, client_payload, connect_params
 
 M = TypeVar("M", bound=Message)
@@ -165,7 +165,8 @@ class Core:
             )
         if self.settings.wire:
             payload = client_payload(topic, "phx_join", payload, None, None)
-        started = self._runtime_of(socket).start_join(socket, topic, payload, self.transport, channel=channel)
+        recipient = Recipient(self.mailbox, self.transport)
+        started = self._runtime_of(socket).start_join(socket, topic, payload, recipient, channel=channel)
         if isinstance(started, Error):
             return started
         await self.settle()
@@ -359,35 +360,100 @@ class Core:
         await self.runtime.run_until(deadline, done)
 
     def assert_event(
-        self, kind: type[E], event: Any, payload: Any, timeout: Seconds | None, topic: str | None
+        self,
+        kind: type[E],
+        event: Any,
+        payload: Any,
+        timeout: Seconds | None,
+        topic: str | None,
+        socket: Socket | None = None,
     ) -> Coroutine[Any, Any, E]:
         """`assert_push` (kind `Push`) and `assert_broadcast` (kind `Broadcast`).
 
         Returns `receive`'s coroutine itself, as `assert_reply` does: one frame less on every
         assertion, the hottest path of a test.
         """
+        to = self.to(socket)
         return self.receive(
             f"assert_{kind.__name__.lower()}({event!r})",
             kind,
-            lambda: _describe(kind.__name__, topic, event=event, payload=payload),
-            _event_matcher(event, payload, topic),
+            lambda: _describe(kind.__name__, topic, socket=to, event=event, payload=payload),
+            self.event_matcher(event, payload, topic, to),
             _scorer(kind, event, topic),
-            _event_differences(kind, event, payload, topic),
+            self._event_differences(kind, event, payload, topic, to),
             timeout,
         )
 
     async def refute_event(
-        self, kind: type[E], event: Any, payload: Any, timeout: Seconds | None, topic: str | None
+        self,
+        kind: type[E],
+        event: Any,
+        payload: Any,
+        timeout: Seconds | None,
+        topic: str | None,
+        socket: Socket | None = None,
     ) -> None:
         """`refute_push` and `refute_broadcast`."""
         __tracebackhide__ = True
+        to = self.to(socket)
         await self.refute(
             f"refute_{kind.__name__.lower()}",
             kind,
-            lambda: _describe(kind.__name__, topic, event=event, payload=payload),
-            _event_matcher(event, payload, topic),
+            lambda: _describe(kind.__name__, topic, socket=to, event=event, payload=payload),
+            self.event_matcher(event, payload, topic, to),
             timeout,
         )
+
+    def to(self, socket: Socket | None) -> _To | None:
+        """The recipient a `socket=` argument names: the transport its channel delivers through."""
+        if socket is None:
+            return None
+        process = _process(self._own(socket, "socket="))
+        return _To(process.transport, f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>")
+
+    def event_matcher(
+        self, event: Any, payload: Any, topic: str | None, to: _To | None
+    ) -> Callable[[Push | Broadcast], bool]:
+        plain = _event_matcher(event, payload, topic)
+        if to is None:
+            return plain
+        recipient, transport = self.mailbox.recipient, to.transport
+        return lambda m: plain(m) and recipient(m) is transport
+
+    def select(
+        self, kind: type[Message] | None, event: Any, payload: Any, topic: str | None, socket: Socket | None
+    ) -> tuple[Message, ...]:
+        """The mailbox's messages that match, in arrival order, left in place."""
+        to = self.to(socket)
+        transport = None if to is None else to.transport
+        recipient = self.mailbox.recipient
+
+        def keep(m: Message) -> bool:
+            return (
+                (kind is None or isinstance(m, kind))
+                and (event is ANY or _same(event, getattr(m, "event", _MISSING)))
+                and (payload is ANY or _same(payload, getattr(m, "payload", _MISSING)))
+                and _topic_ok(topic, m.topic)
+                and (transport is None or recipient(m) is transport)
+            )
+
+        return tuple(m for m in self.mailbox.messages if keep(m))
+
+    def _event_differences(
+        self, kind: type[Message], event: Any, payload: Any, topic: str | None, to: _To | None
+    ) -> Callable[[Message], list[str] | None]:
+        plain = _event_differences(kind, event, payload, topic)
+        if to is None:
+            return plain
+        recipient = self.mailbox.recipient
+
+        def differences(message: Message) -> list[str] | None:
+            found = plain(message)
+            if found is None or recipient(message) is to.transport:
+                return found
+            return [f"socket (it went to another client than {to!r})", *found]
+
+        return differences
 
     def assert_reply(
         self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
@@ -514,6 +580,22 @@ def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Ca
     )
 
 
+_MISSING = object()
+
+
+class _To:
+    """Who a `socket=` assertion expects to have received a message, shown as a short name."""
+
+    __slots__ = ("name", "transport")
+
+    def __init__(self, transport: object, name: str) -> None:
+        self.transport = transport
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 _OTHER_KIND = {
     Push: "a Push, not a Broadcast: a channel sent it to the client, and assert_push takes it",
     Broadcast: "a Broadcast, not a Push: the test's own subscription received it, and assert_broadcast takes it",
@@ -552,7 +634,11 @@ def _describe(kind: str, topic: str | None, **fields: Any) -> str:
 
 
 def _fields(topic: str | None, **fields: Any) -> list[tuple[str, Any]]:
-    shown = [(name, value) for name, value in fields.items() if value is not ANY or name == "event"]
+    shown = [
+        (name, value)
+        for name, value in fields.items()
+        if (value is not ANY or name == "event") and not (name == "socket" and value is None)
+    ]
     if topic is not None:
         shown.insert(0, ("topic", topic))
     return shown

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .._messages import Broadcast, Exit, Message
+from .._process import Transport
 
 M = TypeVar("M", bound=Message)
 
@@ -24,11 +25,21 @@ class Mailbox:
         self.reported_exits: list[Exit] = []
         self.raised_crashes: list[Exit] = []  # reported as ChannelCrashed, still claimable
         self._on_change = on_change  # wakes a wait that is watching the mailbox
+        # Which joined channel's transport delivered each message (see Recipient), by id: every
+        # message stays referenced (in messages or consumed), so no id is reused meanwhile.
+        self.sender: object = None
+        self._recipients: dict[int, object] = {}
 
     # Transport
     def deliver(self, message: Message) -> None:
         self.messages.append(message)
+        if self.sender is not None:
+            self._recipients[id(message)] = self.sender
         self._on_change()
+
+    def recipient(self, message: Message) -> object:
+        """The `Recipient` (one per join) that delivered `message`; None for the test's own broadcasts."""
+        return self._recipients.get(id(message))
 
     def exited(self, exit: Exit) -> None:
         self.exits.append(exit)
@@ -85,3 +96,28 @@ class Mailbox:
         taken, self.messages = self.messages, []
         self.consumed.extend(taken)
         return taken
+
+
+class Recipient:
+    """The transport of one join: delivers into the shared mailbox, remembering who received what.
+
+    Every channel a test joins writes to the test's one mailbox, as every channel of a Phoenix
+    test process does; this is what lets `assert_push(..., socket=bob)` tell bob's from alice's.
+    """
+
+    __slots__ = ("_mailbox", "_transport")
+
+    def __init__(self, mailbox: Mailbox, transport: Transport) -> None:
+        self._mailbox = mailbox
+        self._transport = transport
+
+    def deliver(self, message: Message) -> None:
+        mailbox = self._mailbox
+        mailbox.sender = self
+        try:
+            self._transport.deliver(message)
+        finally:
+            mailbox.sender = None
+
+    def exited(self, exit: Exit) -> None:
+        self._transport.exited(exit)

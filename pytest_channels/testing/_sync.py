@@ -195,18 +195,33 @@ class ChannelCase(CaseBase):
         self._run(self._core.advance_to_ns(to_ns(instant, name="instant")))
 
     def assert_push(
-        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
+        self,
+        event: Any,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
     ) -> Push:
-        """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds."""
+        """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds.
+
+        With `socket=`, only a push that the channel joined through that socket sent to its client.
+        """
         __tracebackhide__ = True
-        return self._run(self._core.assert_event(Push, event, payload, timeout, topic))
+        return self._run(self._core.assert_event(Push, event, payload, timeout, topic, socket))
 
     def refute_push(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
+        self,
+        event: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
     ) -> None:
         """Fail if a matching `Push` is there or arrives within `timeout` virtual seconds."""
         __tracebackhide__ = True
-        self._run(self._core.refute_event(Push, event, payload, timeout, topic))
+        self._run(self._core.refute_event(Push, event, payload, timeout, topic, socket))
 
     def assert_reply(
         self,
