@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 from unittest.mock import ANY
 
 import anyio
@@ -27,6 +27,7 @@ from ._core import describe_time_limit
 from ._interrupts import Interrupts
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class NeverAwaited(AssertionError):
@@ -181,6 +182,21 @@ class AsyncChannelCase(CaseBase):
             if not isinstance(exc, Exception):
                 raise
         self._shut_down = True
+
+    def run(
+        self,
+        helper: Callable[Concatenate[AsyncChannelCase, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Awaitable[T]:
+        """See `ChannelCase.run`: here `await channels.run(helper, ...)` is `await helper(channels, ...)`."""
+
+        async def call() -> T:
+            __tracebackhide__ = True
+            return await helper(self, *args, **kwargs)
+
+        return self._wait("run", call)
 
     def connect(
         self,

@@ -26,8 +26,9 @@ class CaseBase:
     is_async = False
     """Whether its waits are awaited (`AsyncChannelCase`)."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self._core = Core(settings or Settings())
+    def __init__(self, settings: Settings | None = None, *, _core: Core | None = None) -> None:
+        # `_core`: a view on another case's world (ChannelCase.run hands helpers an async one).
+        self._core = _core or Core(settings or Settings())
         self._clients: list[Client] = []
 
     def _check(self) -> None:

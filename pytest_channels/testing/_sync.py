@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import types
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from unittest.mock import ANY
 
 from .._channel import Channel
@@ -17,10 +17,12 @@ from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
 from . import _faults
+from ._async import AsyncChannelCase
 from ._base import CaseBase
 from ._interrupts import Interrupts
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class ChannelCase(CaseBase):
@@ -107,6 +109,27 @@ class ChannelCase(CaseBase):
         assert self._host is not None
         self._stop.set()
         await self._host
+
+    def run(
+        self, helper: Callable[Concatenate[AsyncChannelCase, P], Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run an async helper, written once for sync and async tests, on this test's channels.
+
+        The helper takes an `AsyncChannelCase` first and awaits its waits; an async test calls
+        it directly (or awaits `channels.run(helper, ...)`), a `def` test calls
+        `channels.run(helper, ...)`, which hands it a view on the same channels, mailbox and clock.
+        """
+        __tracebackhide__ = True
+        view = AsyncChannelCase(_core=self._core)
+        view._clients = self._clients
+
+        async def call() -> T:
+            __tracebackhide__ = True
+            result = await helper(view, *args, **kwargs)
+            view._check()  # a wait the helper forgot to await fails here, not never
+            return result
+
+        return self._run(call())
 
     def connect(
         self,
