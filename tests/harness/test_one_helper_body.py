@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_channels import Channel, InResult, JoinResult, Socket, noreply, ok, reply
+from pytest_channels import Channel, InfoResult, InResult, JoinResult, Socket, noreply, ok, reply
 from pytest_channels.testing import AsyncChannelCase, ChannelCase, NeverAwaited
 
 
@@ -20,7 +20,7 @@ class Room(Channel):
             return reply(socket, "ok", {})
         return noreply(socket)
 
-    def handle_info(self, message: Any, socket: Socket) -> InResult:
+    def handle_info(self, message: Any, socket: Socket) -> InfoResult:
         self.push("reminder", {"text": message})
         return noreply(socket)
 
