@@ -105,19 +105,19 @@ class Recipient:
     test process does; this is what lets `assert_push(..., socket=bob)` tell bob's from alice's.
     """
 
-    __slots__ = ("_mailbox", "_transport")
+    __slots__ = ("_mailbox", "via")
 
-    def __init__(self, mailbox: Mailbox, transport: Transport) -> None:
+    def __init__(self, mailbox: Mailbox, via: Transport) -> None:
         self._mailbox = mailbox
-        self._transport = transport
+        self.via = via  # the test's transport, which this one delivers through
 
     def deliver(self, message: Message) -> None:
         mailbox = self._mailbox
         mailbox.sender = self
         try:
-            self._transport.deliver(message)
+            self.via.deliver(message)
         finally:
             mailbox.sender = None
 
     def exited(self, exit: Exit) -> None:
-        self._transport.exited(exit)
+        self.via.exited(exit)
