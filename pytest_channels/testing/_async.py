@@ -96,6 +96,7 @@ class AsyncChannelCase(CaseBase):
         self._pending: list[Waiting[Any]] = []
         self._shut_down = False
         self._shutdown_error: BaseException | None = None
+        self._in_body = False  # still True at teardown: the loop itself was interrupted mid-body
 
     def _check(self) -> None:
         __tracebackhide__ = True
@@ -152,6 +153,7 @@ class AsyncChannelCase(CaseBase):
         interrupts = Interrupts()
         if loop is not None:
             interrupts.install(loop)
+        self._in_body = True
         try:
             with interrupts.watching(task):
                 try:
@@ -166,6 +168,7 @@ class AsyncChannelCase(CaseBase):
                 self._core.stalled = True
             raise
         finally:
+            self._in_body = False
             if loop is not None:
                 interrupts.uninstall(loop)
 
@@ -343,6 +346,10 @@ class AsyncChannelCase(CaseBase):
             if self._shutdown_error is not None:
                 raise self._shutdown_error
             if not self._shut_down:
+                if self._in_body:
+                    # An alarm or Ctrl-C stopped the loop itself while the body waited: settling
+                    # could only wait for the same thing, so the channels are stopped as they are.
+                    self._core.stalled = True
                 _finish_without_loop(self._core.shutdown())
         finally:
             self._core.finish()
