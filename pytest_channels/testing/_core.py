@@ -299,7 +299,7 @@ class Core:
         expected: Callable[[], str],
         matches: Callable[[M], bool],
         score: Callable[[Message], int],
-        differences: Callable[[Message], list[str] | None],
+        differences: Callable[[], Callable[[Message], list[str] | None]],
         timeout: Seconds | None,
         close: str = "same event",
     ) -> M:
@@ -329,7 +329,7 @@ class Core:
                 mailbox=self.mailbox.messages,
                 consumed=self.mailbox.consumed,
                 score=score,
-                differences=differences,
+                differences=differences(),  # built only for a failure, off the hot path
                 timers=self.clock.pending_timers(),
                 close=close,
                 notes=_habits.subscription_notes(self.subscriptions),
@@ -373,14 +373,14 @@ class Core:
         Returns `receive`'s coroutine itself, as `assert_reply` does: one frame less on every
         assertion, the hottest path of a test.
         """
-        to = self.to(socket)
+        to = None if socket is None else self.to(socket)
         return self.receive(
             f"assert_{kind.__name__.lower()}({event!r})",
             kind,
             lambda: _describe(kind.__name__, topic, socket=to, event=event, payload=payload),
-            self.event_matcher(event, payload, topic, to),
+            _event_matcher(event, payload, topic) if to is None else self.event_matcher(event, payload, topic, to),
             _scorer(kind, event, topic),
-            self._event_differences(kind, event, payload, topic, to),
+            lambda: self._event_differences(kind, event, payload, topic, to),
             timeout,
         )
 
@@ -465,7 +465,7 @@ class Core:
             lambda: _describe("Reply", topic, ref=ref, status=status, payload=payload),
             _reply_matcher(ref, status, payload, topic),
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
-            _reply_differences(ref, status, payload, topic),
+            lambda: _reply_differences(ref, status, payload, topic),
             timeout,
             close="same ref",
         )
