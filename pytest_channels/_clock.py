@@ -23,11 +23,26 @@ from ._settings import DEFAULT_WALL_START
 NS_PER_SECOND = 1_000_000_000
 
 
-def to_ns(seconds: float, *, name: str = "duration") -> int:
-    """Convert seconds to whole nanoseconds, refusing negative and non-finite values."""
-    kind = type(seconds)
-    if (kind is float or kind is int) and 0 <= seconds < math.inf:  # the common case, first
-        return round(seconds * NS_PER_SECOND)
+Seconds = float | dt.timedelta
+"""A duration: seconds as a number, or a `datetime.timedelta`."""
+
+
+def to_ns(seconds: Seconds, *, name: str = "duration") -> int:
+    """Convert seconds (or a `timedelta`) to whole nanoseconds, refusing negative and non-finite values.
+
+    Example:
+        >>> to_ns(1.5), to_ns(dt.timedelta(milliseconds=100))
+        (1500000000, 100000000)
+    """
+    if not isinstance(seconds, dt.timedelta):
+        kind = type(seconds)
+        if (kind is float or kind is int) and 0 <= seconds < math.inf:  # the common case, first
+            return round(seconds * NS_PER_SECOND)
+    else:
+        if seconds < dt.timedelta(0):
+            raise ValueError(f"{name} must be a duration >= 0 (got {seconds!r})")
+        whole = (seconds.days * 86_400 + seconds.seconds) * NS_PER_SECOND
+        return whole + seconds.microseconds * 1_000  # exact: no float on the way
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"{name} must be a number of seconds (got {seconds!r})")
     if not math.isfinite(seconds) or seconds < 0:

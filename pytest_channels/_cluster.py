@@ -222,6 +222,19 @@ class Cluster:
             callback()
         return node
 
+    def kill(self, name: str) -> Node:
+        """Kill a node at once, as a crash or a power cut would: no channel finishes anything.
+
+        Unlike `stop`, its channels do not handle what was queued for them and their
+        `terminate` is not called: each ends now with reason `("shutdown", "killed")` (the
+        test did it on purpose, so, as for `channels.crash`, it is no failure). The rest is
+        `stop`: packets in flight to it are lost, connections to it are told. Returns the node.
+        """
+        node = self.node(name)
+        for process in node.runtime.channels:
+            process.kill(("shutdown", "killed"))
+        return self.stop(name)
+
     def restart(self, name: str) -> Node:
         """`stop` then `start`: the same name, a fresh runtime."""
         self.stop(name)

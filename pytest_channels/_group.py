@@ -28,7 +28,7 @@ from ._clock import LoopClock, VirtualClock, format_ns
 from ._errors import BroadcastError, NodeStopped, NotIdle
 from ._messages import Reason
 from ._process import ChannelProcess, Transport
-from ._pubsub import Dispatcher, Subscriber
+from ._pubsub import Dispatcher, Subscriber, publisher
 from ._results import Error, Ok
 from ._runtime import Runtime
 from ._socket import Socket, SocketHandler
@@ -321,7 +321,11 @@ class GroupRuntime(Runtime):
         from_: Subscriber | None = None,
         dispatcher: Dispatcher | None = None,
     ) -> BroadcastError | None:
-        self.check_running("broadcast")
+        sender = publisher.get()
+        # A stopped node's own channels still finish what was queued for them, broadcasts
+        # included, however the loop orders that work before the stop's own step.
+        if not (isinstance(sender, ChannelProcess) and sender.runtime is self):
+            self.check_running("broadcast")
         return super().broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
 
     def local_broadcast(

@@ -70,6 +70,10 @@ class Settings:
         wire: send every message through the real V2 serializer, both ways, and the server's
             connection state machine, as a `ChannelsApp` connection to phoenix.js would: a payload
             the wire would change or refuse fails here, and a duplicate join closes the old channel.
+        ms_timeout_warning: a `timeout=` of at least this many seconds that looks like
+            milliseconds (100, 500, 1000: see `LooksLikeMilliseconds`) warns; 0 never warns.
+        strict_mailbox: fail the test at teardown when messages are left in the mailbox that
+            no assertion consumed (`flush()` them to say they do not matter).
     """
 
     assert_timeout: float = 0.1
@@ -83,6 +87,8 @@ class Settings:
     max_time: float = 86_400.0
     io_grace: float = 0.0
     wire: bool = False
+    ms_timeout_warning: float = 100.0
+    strict_mailbox: bool = False
 
     def updated(self, values: Mapping[str, Any], *, source: str, prefix: str = "") -> Settings:
         """Return a copy with `values` applied, each validated.
@@ -114,6 +120,8 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "max_time": _seconds,
     "io_grace": _seconds,
     "wire": _bool,
+    "ms_timeout_warning": _seconds,
+    "strict_mailbox": _bool,
 }
 
 SETTING_NAMES = tuple(_PARSERS)

@@ -15,13 +15,15 @@ import pytest
 from ._settings import SETTING_NAMES, Settings
 
 if TYPE_CHECKING:
-    from .testing import AsyncChannelCase, ChannelCase
+    from .testing import AsyncChannelCase, CaseFactory, ChannelCase
 
     Case = ChannelCase | AsyncChannelCase
 
 _CASE = pytest.StashKey["Case"]()
 
 _INI_SETTINGS = pytest.StashKey[Settings]()
+
+_RUNNING = pytest.StashKey[pytest.Item]()  # the test whose body runs now, for channels_case
 
 # name: (native TOML type, help). Values are validated by Settings, which names the option.
 _INI: dict[str, tuple[Any, str]] = {
@@ -36,6 +38,8 @@ _INI: dict[str, tuple[Any, str]] = {
     "max_time": (float, "on a virtual loop, virtual seconds after which a test fails (default 86400)"),
     "io_grace": (float, "on a virtual loop, real seconds to wait for socket I/O before time jumps (default 0)"),
     "wire": (bool, "send every message through the real V2 serializer, both ways (default false)"),
+    "ms_timeout_warning": (float, "warn on a timeout= of at least this many seconds that looks like milliseconds"),
+    "strict_mailbox": (bool, "fail a test that leaves messages no assertion consumed (default false)"),
 }
 
 
@@ -55,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
         "freeze_monotonic=None, wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, "
-        "io_grace=None, wire=None): "
+        "io_grace=None, wire=None, ms_timeout_warning=None, strict_mailbox=None): "
         "settings for the `channels` fixture in this test.",
     )
     ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}
@@ -106,15 +110,35 @@ def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
         case._teardown()
 
 
+@pytest.fixture(scope="session")
+def channels_case(pytestconfig: pytest.Config) -> CaseFactory:
+    """Fresh cases on the `channels` fixture's settings, one per `with`: for hypothesis and loops.
+
+    Session-scoped, so hypothesis's function-scoped-fixture health check accepts it; each
+    case reads the ini options and the markers of the test running when it is built.
+    """
+    from .testing import CaseFactory
+
+    def settings() -> Settings:
+        item = pytestconfig.stash.get(_RUNNING, None)
+        return _settings(pytestconfig, _channels_markers(item) if item is not None else [])
+
+    return CaseFactory(settings)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     __tracebackhide__ = True
+    item.config.stash[_RUNNING] = item
     # An async test's channels stop inside its own event loop, right after its body, so that
     # an async terminate can still await (see AsyncChannelCase._finish_in_loop).
     case = item.stash.get(_CASE, None)
     if case is not None and case.is_async and isinstance(item, pytest.Function):
         item.obj = _stopping_channels_after(item.obj, case)
-    return (yield)
+    try:
+        return (yield)
+    finally:
+        del item.config.stash[_RUNNING]
 
 
 def _stopping_channels_after(test: Callable[..., Any], case: Case) -> Callable[..., Any]:
@@ -144,6 +168,8 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
 
 _CLUSTER_NOTE = pytest.StashKey[str]()
 
+_CALL_FAILED = pytest.StashKey[bool]()
+
 
 def _cluster_note(case: Case) -> str | None:
     """What a failing test with a cluster must print to be repeated: the network's seed."""
@@ -167,6 +193,8 @@ def _cluster_note(case: Case) -> str | None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     # A failure that depends on the network's randomness must say how to get it again.
     report = yield
+    if report.failed and report.when == "call":
+        item.stash[_CALL_FAILED] = True  # strict_mailbox says nothing more about a failed test
     if report.failed:
         case = item.stash.get(_CASE, None)
         note = _cluster_note(case) if case is not None else item.stash.get(_CLUSTER_NOTE, None)
@@ -189,6 +217,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
             item.stash[_CLUSTER_NOTE] = note
         try:
             problems = case._teardown()
+            if not item.stash.get(_CALL_FAILED, False):
+                problems += case._core.strict_problems()
         except BaseException as exc:
             failure = exc
     try:

@@ -26,6 +26,8 @@ from ._client_presence import ClientPresence as ClientPresence
 from ._client_presence import sync_diff as sync_diff
 from ._client_presence import sync_state as sync_state
 from ._core import ChannelCrashed as ChannelCrashed
+from ._factory import CaseFactory as CaseFactory
+from ._habits import LooksLikeMilliseconds as LooksLikeMilliseconds
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
 from ._matchers import Where as Where
@@ -38,6 +40,7 @@ __all__ = (
     "ChannelCase",
     "AsyncChannelCase",
     "Settings",
+    "CaseFactory",
     "Mailbox",
     "Waiting",
     # virtual time for channel code's own sleeps
@@ -63,6 +66,7 @@ __all__ = (
     "NeverAwaited",
     "Deadlock",
     "VirtualTimeLimit",
+    "LooksLikeMilliseconds",
 )
 
 

@@ -7,15 +7,16 @@ an assertion pass silently.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 from unittest.mock import ANY
 
 import anyio
 
 from .._channel import Channel
-from .._clock import to_ns
+from .._clock import Seconds, to_ns
 from .._loop import VirtualTimeLimit
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
@@ -23,8 +24,10 @@ from .._socket import Socket, SocketHandler
 from . import _calling, _faults, _presence
 from ._base import CaseBase
 from ._core import describe_time_limit
+from ._interrupts import Interrupts
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class NeverAwaited(AssertionError):
@@ -93,6 +96,7 @@ class AsyncChannelCase(CaseBase):
         self._pending: list[Waiting[Any]] = []
         self._shut_down = False
         self._shutdown_error: BaseException | None = None
+        self._in_body = False  # still True at teardown: the loop itself was interrupted mid-body
 
     def _check(self) -> None:
         __tracebackhide__ = True
@@ -124,19 +128,49 @@ class AsyncChannelCase(CaseBase):
         core = self._core
         if not core.bind():
             try:
-                return await body()
+                return await self._interruptible(body)
             finally:
                 await self._finish_in_loop()
         async with core.runtime.serving():
             with anyio.move_on_after(core.settings.max_time) as guard:
                 try:
-                    return await body()
+                    return await self._interruptible(body)
                 finally:
                     if not guard.cancel_called:
                         await self._finish_in_loop()
             core.stalled = True
             stalled = describe_time_limit(core)  # while the channels are still there to describe
         raise VirtualTimeLimit(stalled)
+
+    async def _interruptible(self, body: Callable[[], Awaitable[T]]) -> T:
+        """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see _interrupts)."""
+        __tracebackhide__ = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio runs no callbacks that could swallow one
+            loop = None
+        task = asyncio.current_task() if loop is not None else None
+        interrupts = Interrupts()
+        if loop is not None:
+            interrupts.install(loop)
+        self._in_body = True
+        try:
+            with interrupts.watching(task):
+                try:
+                    return await body()
+                except asyncio.CancelledError as cancelled:
+                    interrupts.reraise(cancelled)
+                    raise
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Cut short (pytest's outcomes, an alarm, a cancellation): settling at teardown
+                # could only wait for the same thing, so the channels are stopped as they are.
+                self._core.stalled = True
+            raise
+        finally:
+            self._in_body = False
+            if loop is not None:
+                interrupts.uninstall(loop)
 
     async def _finish_in_loop(self) -> None:
         """Stop the channels inside the test's own event loop, right after the test body.
@@ -151,6 +185,21 @@ class AsyncChannelCase(CaseBase):
             if not isinstance(exc, Exception):
                 raise
         self._shut_down = True
+
+    def run(
+        self,
+        helper: Callable[Concatenate[AsyncChannelCase, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Awaitable[T]:
+        """See `ChannelCase.run`: here `await channels.run(helper, ...)` is `await helper(channels, ...)`."""
+
+        async def call() -> T:
+            __tracebackhide__ = True
+            return await helper(self, *args, **kwargs)
+
+        return self._wait("run", call)
 
     def connect(
         self,
@@ -202,29 +251,41 @@ class AsyncChannelCase(CaseBase):
         """See `ChannelCase.settle`."""
         return self._wait("settle", self._core.settle)
 
-    def advance(self, seconds: float) -> Awaitable[None]:
+    def advance(self, seconds: Seconds) -> Awaitable[None]:
         """See `ChannelCase.advance`."""
         return self._wait("advance", self._core.advance_to_ns, self._core.clock.now_ns() + to_ns(seconds))
 
-    def wait_until(self, condition: Callable[[], object], *, timeout: float | None = None) -> Awaitable[None]:
+    def wait_until(self, condition: Callable[[], object], *, timeout: Seconds | None = None) -> Awaitable[None]:
         """See `ChannelCase.wait_until`."""
         return self._wait("wait_until", _faults.wait_until, self._core, condition, timeout)
 
-    def advance_to(self, instant: float) -> Awaitable[None]:
+    def advance_to(self, instant: Seconds) -> Awaitable[None]:
         """See `ChannelCase.advance_to`."""
         return self._wait("advance_to", self._core.advance_to_ns, to_ns(instant, name="instant"))
 
     def assert_push(
-        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self,
+        event: Any,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
     ) -> Awaitable[Push]:
         """See `ChannelCase.assert_push`."""
-        return self._wait("assert_push", self._core.assert_event, Push, event, payload, timeout, topic)
+        return self._wait("assert_push", self._core.assert_event, Push, event, payload, timeout, topic, socket)
 
     def refute_push(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self,
+        event: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_push`."""
-        return self._wait("refute_push", self._core.refute_event, Push, event, payload, timeout, topic)
+        return self._wait("refute_push", self._core.refute_event, Push, event, payload, timeout, topic, socket)
 
     def assert_reply(
         self,
@@ -232,7 +293,7 @@ class AsyncChannelCase(CaseBase):
         status: Any = ANY,
         payload: Any = ANY,
         *,
-        timeout: float | None = None,
+        timeout: Seconds | None = None,
         topic: str | None = None,
     ) -> Awaitable[Reply]:
         """See `ChannelCase.assert_reply`."""
@@ -244,25 +305,27 @@ class AsyncChannelCase(CaseBase):
         status: Any = ANY,
         payload: Any = ANY,
         *,
-        timeout: float | None = None,
+        timeout: Seconds | None = None,
         topic: str | None = None,
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_reply`."""
         return self._wait("refute_reply", self._core.refute_reply, ref, status, payload, timeout, topic)
 
     def assert_broadcast(
-        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Awaitable[Broadcast]:
         """See `ChannelCase.assert_broadcast`."""
         return self._wait("assert_broadcast", self._core.assert_event, Broadcast, event, payload, timeout, topic)
 
     def refute_broadcast(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Awaitable[None]:
         """See `ChannelCase.refute_broadcast`."""
         return self._wait("refute_broadcast", self._core.refute_event, Broadcast, event, payload, timeout, topic)
 
-    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Awaitable[Exit]:
+    def assert_exit(
+        self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None
+    ) -> Awaitable[Exit]:
         """See `ChannelCase.assert_exit`."""
         return self._wait("assert_exit", self._core.assert_exit, socket, reason, timeout)
 
@@ -280,6 +343,8 @@ class AsyncChannelCase(CaseBase):
         __tracebackhide__ = True
         await self._finish_in_loop()
         problems = self._teardown()
+        if exc_info[0] is None:
+            problems += self._core.strict_problems()
         if problems:
             raise AssertionError("\n".join(problems))
 
@@ -291,6 +356,10 @@ class AsyncChannelCase(CaseBase):
             if self._shutdown_error is not None:
                 raise self._shutdown_error
             if not self._shut_down:
+                if self._in_body:
+                    # An alarm or Ctrl-C stopped the loop itself while the body waited: settling
+                    # could only wait for the same thing, so the channels are stopped as they are.
+                    self._core.stalled = True
                 _finish_without_loop(self._core.shutdown())
         finally:
             self._core.finish()

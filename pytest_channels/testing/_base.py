@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, overload
+from unittest.mock import ANY
 
 from .._clock import NS_PER_SECOND, LoopClock, VirtualClock
 from .._cluster import Cluster
@@ -17,6 +18,8 @@ from . import _calling, _faults, _nodes, _presence
 from ._client import Client
 from ._core import TEST_SECRET, Core
 
+M = TypeVar("M", bound=Message)
+
 
 class CaseBase:
     """The non-waiting half of the harness; see `ChannelCase` for the whole story."""
@@ -24,8 +27,9 @@ class CaseBase:
     is_async = False
     """Whether its waits are awaited (`AsyncChannelCase`)."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self._core = Core(settings or Settings())
+    def __init__(self, settings: Settings | None = None, *, _core: Core | None = None) -> None:
+        # `_core`: a view on another case's world (ChannelCase.run hands helpers an async one).
+        self._core = _core or Core(settings or Settings())
         self._clients: list[Client] = []
 
     def _check(self) -> None:
@@ -71,6 +75,49 @@ class CaseBase:
     def exits(self) -> tuple[Exit, ...]:
         """Channel exits not yet claimed by `assert_exit`, `leave` or `close`."""
         return tuple(self._core.mailbox.exits)
+
+    @overload
+    def messages(
+        self,
+        kind: type[M],
+        event: Any = ANY,
+        payload: Any = ANY,
+        *,
+        topic: str | None = None,
+        socket: Socket | None = None,
+    ) -> tuple[M, ...]: ...
+
+    @overload
+    def messages(
+        self,
+        kind: None = None,
+        event: Any = ANY,
+        payload: Any = ANY,
+        *,
+        topic: str | None = None,
+        socket: Socket | None = None,
+    ) -> tuple[Message, ...]: ...
+
+    def messages(
+        self,
+        kind: Any = None,
+        event: Any = ANY,
+        payload: Any = ANY,
+        *,
+        topic: str | None = None,
+        socket: Socket | None = None,
+    ) -> tuple[Message, ...]:
+        """The messages in the mailbox that match, in arrival order, consuming nothing.
+
+        Args:
+            kind: `Push`, `Reply`, `Broadcast` or `Close` (default: any).
+            event: the event (matchers work, as in assertions); a message without one never matches.
+            payload: the payload, compared with `==`.
+            topic: the topic.
+            socket: a joined socket: only what its channel sent to it.
+        """
+        self._check()
+        return self._core.select(kind, event, payload, topic, socket)
 
     def flush(self) -> tuple[Message, ...]:
         """Consume and return every message in the mailbox."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
@@ -16,7 +17,7 @@ from unittest.mock import ANY
 import anyio
 
 from .._channel import Channel
-from .._clock import LoopClock, VirtualClock, format_ns, to_ns
+from .._clock import LoopClock, Seconds, VirtualClock, format_ns, to_ns
 from .._cluster import Cluster
 from .._errors import BroadcastError
 from .._group import GroupRuntime
@@ -26,11 +27,11 @@ from .._results import Error, Ok
 from .._runtime import Runtime
 from .._settings import Settings
 from .._socket import Socket, SocketHandler
-from . import _nodes
+from . import _habits, _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
-from ._format import describe_expected, explain_missing, explain_unexpected
+from ._format import describe_expected, explain_missing, explain_unexpected, field_differences
 from ._freeze import WallFreeze
-from ._mailbox import Mailbox
+from ._mailbox import Mailbox, Recipient
 from ._wire import WireConnection, client_frame, connect_params
 
 M = TypeVar("M", bound=Message)
@@ -90,6 +91,8 @@ class Core:
         self._join_errors: dict[str, BaseException | None] = {}
         self.cluster: Cluster | None = None
         self.first_node: str | None = None
+        self.subscriptions: Counter[str] = Counter()  # topic: how many times the test subscribed
+        self.left_unconsumed: list[Message] = []  # at shutdown, for strict_mailbox
 
     def _shift_wall(self, delta: dt.timedelta) -> None:
         """Move the wall clock of every instant by `delta` (a `freeze_time` of the user's sets it)."""
@@ -177,7 +180,8 @@ class Core:
             )
         if self.settings.wire:
             return await self._wire_join(socket, topic, payload, channel)
-        started = self._runtime_of(socket).start_join(socket, topic, payload, self.transport, channel=channel)
+        recipient = Recipient(self.mailbox, self.transport)
+        started = self._runtime_of(socket).start_join(socket, topic, payload, recipient, channel=channel)
         if isinstance(started, Error):
             return started
         await self.settle()
@@ -247,6 +251,7 @@ class Core:
         self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
     ) -> Ok | Error:
         self._runtime_of(self._own(socket, "subscribe_and_join")).pubsub.subscribe(topic, self.mailbox)
+        self.subscriptions[topic] += 1
         return await self.join(socket, topic, payload, channel)
 
     async def subscribe_and_join_or_raise(
@@ -262,9 +267,11 @@ class Core:
 
     def subscribe(self, topic: str, node: str | None = None) -> None:
         _nodes.runtime_for(self, node, "subscribe").pubsub.subscribe(topic, self.mailbox)
+        self.subscriptions[topic] += 1
 
     def unsubscribe(self, topic: str, node: str | None = None) -> None:
         _nodes.runtime_for(self, node, "unsubscribe").pubsub.unsubscribe(topic, self.mailbox)
+        self.subscriptions.pop(topic, None)
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
         __tracebackhide__ = True
@@ -359,11 +366,13 @@ class Core:
         )
         raise ChannelCrashed(message) from cause
 
-    def _deadline(self, timeout: float | None, default: float) -> int:
+    def _deadline(self, timeout: Seconds | None, default: float) -> int:
         if timeout is None:
             timeout = default
         elif timeout == 0:
             return self.clock.now_ns()
+        else:
+            _habits.check_timeout(timeout, self.settings.ms_timeout_warning)
         return self.clock.now_ns() + to_ns(timeout, name="timeout")
 
     async def receive(
@@ -373,9 +382,9 @@ class Core:
         expected: Callable[[], str],
         matches: Callable[[M], bool],
         score: Callable[[Message], int],
-        timeout: float | None,
+        differences: Callable[[], Callable[[Message], list[str] | None]],
+        timeout: Seconds | None,
         close: str = "same event",
-        payload: Any = None,
     ) -> M:
         """Selective receive in virtual time: the first matching message, consumed."""
         __tracebackhide__ = True
@@ -403,14 +412,20 @@ class Core:
                 mailbox=self.mailbox.messages,
                 consumed=self.mailbox.consumed,
                 score=score,
+                differences=differences(),  # built only for a failure, off the hot path
                 timers=self.clock.pending_timers(),
                 close=close,
-                payload=payload,
+                notes=_habits.subscription_notes(self.subscriptions),
             )
         )
 
     async def refute(
-        self, call: str, kind: type[M], expected: Callable[[], str], matches: Callable[[M], bool], timeout: float | None
+        self,
+        call: str,
+        kind: type[M],
+        expected: Callable[[], str],
+        matches: Callable[[M], bool],
+        timeout: Seconds | None,
     ) -> None:
         """Wait the whole timeout in virtual time; fail as soon as a matching message is there."""
         __tracebackhide__ = True
@@ -421,60 +436,128 @@ class Core:
             self.raise_crashes()
             message = self.mailbox.find(kind, matches)
             if message is not None:
-                raise AssertionError(
-                    explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
-                )
+                explained = explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
+                raise AssertionError("\n".join([explained, *_habits.subscription_notes(self.subscriptions)]))
             return False
 
         await self.runtime.run_until(deadline, done)
 
     def assert_event(
-        self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
+        self,
+        kind: type[E],
+        event: Any,
+        payload: Any,
+        timeout: Seconds | None,
+        topic: str | None,
+        socket: Socket | None = None,
     ) -> Coroutine[Any, Any, E]:
         """`assert_push` (kind `Push`) and `assert_broadcast` (kind `Broadcast`).
 
         Returns `receive`'s coroutine itself, as `assert_reply` does: one frame less on every
         assertion, the hottest path of a test.
         """
+        to = None if socket is None else self.to(socket)
         return self.receive(
             f"assert_{kind.__name__.lower()}({event!r})",
             kind,
-            lambda: _describe(kind.__name__, topic, event=event, payload=payload),
-            _event_matcher(event, payload, topic),
+            lambda: _describe(kind.__name__, topic, socket=to, event=event, payload=payload),
+            _event_matcher(event, payload, topic) if to is None else self.event_matcher(event, payload, topic, to),
             _scorer(kind, event, topic),
+            lambda: self._event_differences(kind, event, payload, topic, to),
             timeout,
-            payload=payload,
         )
 
     async def refute_event(
-        self, kind: type[E], event: Any, payload: Any, timeout: float | None, topic: str | None
+        self,
+        kind: type[E],
+        event: Any,
+        payload: Any,
+        timeout: Seconds | None,
+        topic: str | None,
+        socket: Socket | None = None,
     ) -> None:
         """`refute_push` and `refute_broadcast`."""
         __tracebackhide__ = True
+        to = self.to(socket)
         await self.refute(
             f"refute_{kind.__name__.lower()}",
             kind,
-            lambda: _describe(kind.__name__, topic, event=event, payload=payload),
-            _event_matcher(event, payload, topic),
+            lambda: _describe(kind.__name__, topic, socket=to, event=event, payload=payload),
+            self.event_matcher(event, payload, topic, to),
             timeout,
         )
 
+    def to(self, socket: Socket | None) -> _To | None:
+        """The recipient a `socket=` argument names: the transport its channel delivers through."""
+        if socket is None:
+            return None
+        process = _process(self._own(socket, "socket="))
+        return _To(process.transport, f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>")
+
+    def event_matcher(
+        self, event: Any, payload: Any, topic: str | None, to: _To | None
+    ) -> Callable[[Push | Broadcast], bool]:
+        plain = _event_matcher(event, payload, topic)
+        if to is None:
+            return plain
+        recipient, transport = self.mailbox.recipient, to.transport
+        return lambda m: plain(m) and recipient(m) is transport
+
+    def select(
+        self, kind: type[Message] | None, event: Any, payload: Any, topic: str | None, socket: Socket | None
+    ) -> tuple[Message, ...]:
+        """The mailbox's messages that match, in arrival order, left in place."""
+        to = self.to(socket)
+        transport = None if to is None else to.transport
+        recipient = self.mailbox.recipient
+
+        def keep(m: Message) -> bool:
+            return (
+                (kind is None or isinstance(m, kind))
+                and (event is ANY or _same(event, getattr(m, "event", _MISSING)))
+                and (payload is ANY or _same(payload, getattr(m, "payload", _MISSING)))
+                and _topic_ok(topic, m.topic)
+                and (transport is None or recipient(m) is transport)
+            )
+
+        return tuple(m for m in self.mailbox.messages if keep(m))
+
+    def _event_differences(
+        self, kind: type[Message], event: Any, payload: Any, topic: str | None, to: _To | None
+    ) -> Callable[[Message], list[str] | None]:
+        plain = _event_differences(kind, event, payload, topic)
+        if to is None:
+            return plain
+        recipient = self.mailbox.recipient
+
+        def differences(message: Message) -> list[str] | None:
+            found = plain(message)
+            if found is None or recipient(message) is to.transport:
+                return found
+            return [f"socket (it went to another client than {to!r})", *found]
+
+        return differences
+
     def assert_reply(
-        self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None
+        self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
     ) -> Coroutine[Any, Any, Reply]:
+        _habits.check_ref("assert_reply", ref)
         return self.receive(
             f"assert_reply({ref!r})",
             Reply,
             lambda: _describe("Reply", topic, ref=ref, status=status, payload=payload),
             _reply_matcher(ref, status, payload, topic),
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
+            lambda: _reply_differences(ref, status, payload, topic),
             timeout,
             close="same ref",
-            payload=payload,
         )
 
-    async def refute_reply(self, ref: str, status: Any, payload: Any, timeout: float | None, topic: str | None) -> None:
+    async def refute_reply(
+        self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
+    ) -> None:
         __tracebackhide__ = True
+        _habits.check_ref("refute_reply", ref)
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
@@ -483,7 +566,7 @@ class Core:
             timeout,
         )
 
-    async def assert_exit(self, target: Socket | str, reason: Any, timeout: float | None) -> Exit:
+    async def assert_exit(self, target: Socket | str, reason: Any, timeout: Seconds | None) -> Exit:
         __tracebackhide__ = True
         topic = target if isinstance(target, str) else target.topic
         process = None if isinstance(target, str) else _process(target)
@@ -527,7 +610,21 @@ class Core:
             if not self.stalled:
                 await self.runtime.settle()
         finally:
+            # Before stopping: what the stop itself sends (each channel's Close) is no leftover.
+            self.left_unconsumed = list(self.mailbox.messages)
             await self.runtime.aclose()
+
+    def strict_problems(self) -> list[str]:
+        """With `strict_mailbox`, what the test left in its mailbox, as a teardown problem."""
+        left = self.left_unconsumed
+        if not self.settings.strict_mailbox or not left:
+            return []
+        listing = "\n".join(f"    - {m!r}" for m in left[:20])
+        more = f"\n    ... and {len(left) - 20} more" if len(left) > 20 else ""
+        return [
+            f"strict_mailbox: {len(left)} message(s) were left that no assertion consumed:\n{listing}{more}\n"
+            "  Assert on them, or channels.flush() the ones that do not matter."
+        ]
 
     def finish(self) -> None:
         """After shutdown: stop freezegun, then fail on any crash nobody claimed (with its traceback)."""
@@ -566,12 +663,65 @@ def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Ca
     )
 
 
+_MISSING = object()
+
+
+class _To:
+    """Who a `socket=` assertion expects to have received a message, shown as a short name."""
+
+    __slots__ = ("name", "transport")
+
+    def __init__(self, transport: object, name: str) -> None:
+        self.transport = transport
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_OTHER_KIND = {
+    Push: "a Push, not a Broadcast: a channel sent it to the client, and assert_push takes it",
+    Broadcast: "a Broadcast, not a Push: the test's own subscription received it, and assert_broadcast takes it",
+}
+
+
+def _event_differences(
+    kind: type[Message], event: Any, payload: Any, topic: str | None
+) -> Callable[[Message], list[str] | None]:
+    expected = [("topic", topic)] if topic is not None else []
+    expected.append(("payload", payload))
+
+    def differences(message: Message) -> list[str] | None:
+        if not isinstance(message, Push | Broadcast) or not _same(event, message.event):
+            return None
+        found = [] if isinstance(message, kind) else [f"kind ({_OTHER_KIND[type(message)]})"]
+        return found + field_differences(expected, message)
+
+    return differences
+
+
+def _reply_differences(ref: str, status: Any, payload: Any, topic: str | None) -> Callable[[Message], list[str] | None]:
+    expected = [("topic", topic)] if topic is not None else []
+    expected += [("status", status), ("payload", payload)]
+
+    def differences(message: Message) -> list[str] | None:
+        if not isinstance(message, Reply) or message.ref != ref:
+            return None
+        return field_differences(expected, message)
+
+    return differences
+
+
 def _describe(kind: str, topic: str | None, **fields: Any) -> str:
     return describe_expected(kind, _fields(topic, **fields))
 
 
 def _fields(topic: str | None, **fields: Any) -> list[tuple[str, Any]]:
-    shown = [(name, value) for name, value in fields.items() if value is not ANY or name == "event"]
+    shown = [
+        (name, value)
+        for name, value in fields.items()
+        if (value is not ANY or name == "event") and not (name == "socket" and value is None)
+    ]
     if topic is not None:
         shown.insert(0, ("topic", topic))
     return shown

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._clock import format_ns
+from .._clock import Seconds, format_ns
 from .._group import GroupRuntime
 from .._messages import Exit, Reason
 from .._socket import Socket
@@ -43,7 +43,7 @@ def crash(core: Core, socket: Socket, reason: Reason) -> Exit:
     return exit
 
 
-async def wait_until(core: Core, condition: Callable[[], object], timeout: float | None) -> None:
+async def wait_until(core: Core, condition: Callable[[], object], timeout: Seconds | None) -> None:
     """Settle, check `condition()`, fire the next timer, repeat, until it is true or the timeout passes.
 
     Raises:

@@ -32,13 +32,16 @@ def explain_missing(
     mailbox: Sequence[Message],
     consumed: Sequence[Message],
     score: Callable[[Message], int],
+    differences: Callable[[Message], list[str] | None],
     timers: Sequence[Timer],
     close: str = "same event",
-    payload: Any = None,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The message for an `assert_*` that found nothing; `close` labels the nearest candidates.
+    """The message for an `assert_*` that found nothing, with hints ranked by how near they are.
 
-    With the expected `payload`, the nearest candidate's payload is compared key by key.
+    `differences(message)` says what keeps a near message (the same event, or the same ref)
+    from matching, or None for one that is not near. The nearest mismatch comes first, and
+    is the hint; a timer due after the deadline is the hint only when nothing near arrived.
     """
     waited_ms = (end_ns - start_ns) / NS_PER_SECOND * 1000
     lines = [
@@ -46,13 +49,16 @@ def explain_missing(
         f"(t={format_ns(start_ns)} to t={format_ns(end_ns)}).",
         f"Expected: {expected}",
     ]
-    ranked = sorted(mailbox, key=lambda m: -score(m))  # sorted() is stable: ties keep arrival order
+    near = {id(m): d for m in mailbox if (d := differences(m)) is not None}
+
+    def rank(message: Message) -> tuple[int, int]:
+        found = near.get(id(message))
+        return (0, len(found)) if found is not None else (1, -score(message))
+
+    ranked = sorted(mailbox, key=rank)  # sorted() is stable: ties keep arrival order
     if ranked:
         lines.append(f"The mailbox holds {len(ranked)} unconsumed message(s), closest first:")
-        lines += _bullets(ranked, lambda m: f"  <- {close}" if score(m) >= 6 else "")
-        difference = _payload_difference(payload, getattr(ranked[0], "payload", None)) if score(ranked[0]) >= 6 else ""
-        if difference:
-            lines.append(f"The closest one's payload differs: {difference}")
+        lines += _bullets(ranked, lambda m: f"  <- {close}" if id(m) in near else "")
     else:
         lines.append("The mailbox is empty.")
     if consumed:
@@ -61,13 +67,34 @@ def explain_missing(
     if timers:
         lines.append("Timers still pending:")
         lines += [f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in timers[:SHOWN]]
+    nearest = near.get(id(ranked[0])) if ranked else None
+    if nearest is not None:
+        what = "; ".join(nearest) if nearest else "nothing this harness can name (a matcher said no)"
+        lines.append(f"Hint: the nearest message ({close}) differs in {what}.")
+    else:
         later = [t for t in timers if t.deadline_ns > end_ns]
         if later:
             lines.append(
                 f"Hint: a timer fires at {format_ns(later[0].deadline_ns)}, after the deadline. "
                 "Pass a longer timeout= or call channels.advance(...) first."
             )
+    lines += notes
     return "\n".join(lines)
+
+
+def field_differences(expected: Sequence[tuple[str, Any]], actual: Any) -> list[str]:
+    """What differs between the expected fields and a message's, each said as `name: ...`."""
+    found = []
+    for name, value in expected:
+        got = getattr(actual, name, None)
+        if value == got:
+            continue
+        if name == "payload":
+            detail = _payload_difference(value, got) or f"expected {value!r}, got {got!r}"
+            found.append(f"payload ({detail})")
+        else:
+            found.append(f"{name} (expected {value!r}, got {got!r})")
+    return found
 
 
 def _payload_difference(expected: Any, actual: Any) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .._messages import Broadcast, Exit, Message
+from .._process import Transport
 
 M = TypeVar("M", bound=Message)
 
@@ -22,12 +23,23 @@ class Mailbox:
         self.consumed: list[Message] = []
         self.exits: list[Exit] = []
         self.reported_exits: list[Exit] = []
+        self.raised_crashes: list[Exit] = []  # reported as ChannelCrashed, still claimable
         self._on_change = on_change  # wakes a wait that is watching the mailbox
+        # Which joined channel's transport delivered each message (see Recipient), by id: every
+        # message stays referenced (in messages or consumed), so no id is reused meanwhile.
+        self.sender: object = None
+        self._recipients: dict[int, object] = {}
 
     # Transport
     def deliver(self, message: Message) -> None:
         self.messages.append(message)
+        if self.sender is not None:
+            self._recipients[id(message)] = self.sender
         self._on_change()
+
+    def recipient(self, message: Message) -> object:
+        """The `Recipient` (one per join) that delivered `message`; None for the test's own broadcasts."""
+        return self._recipients.get(id(message))
 
     def exited(self, exit: Exit) -> None:
         self.exits.append(exit)
@@ -55,10 +67,19 @@ class Mailbox:
         return None
 
     def take_exit(self, matches: Callable[[Exit], bool]) -> Exit | None:
+        """Claim the first exit that `matches`; a crash already raised as `ChannelCrashed` counts too.
+
+        A test that expected the crash where it was raised (`pytest.raises(ChannelCrashed)`)
+        can still claim it afterwards, as in Phoenix, where the exit message stays in the mailbox.
+        """
         for index, exit in enumerate(self.exits):
             if matches(exit):
                 del self.exits[index]
                 self.reported_exits.append(exit)
+                return exit
+        for index, exit in enumerate(self.raised_crashes):
+            if matches(exit):
+                del self.raised_crashes[index]
                 return exit
         return None
 
@@ -68,9 +89,35 @@ class Mailbox:
         for crash in crashes:
             self.exits.remove(crash)
             self.reported_exits.append(crash)
+        self.raised_crashes += crashes
         return crashes
 
     def flush(self) -> list[Message]:
         taken, self.messages = self.messages, []
         self.consumed.extend(taken)
         return taken
+
+
+class Recipient:
+    """The transport of one join: delivers into the shared mailbox, remembering who received what.
+
+    Every channel a test joins writes to the test's one mailbox, as every channel of a Phoenix
+    test process does; this is what lets `assert_push(..., socket=bob)` tell bob's from alice's.
+    """
+
+    __slots__ = ("_mailbox", "via")
+
+    def __init__(self, mailbox: Mailbox, via: Transport) -> None:
+        self._mailbox = mailbox
+        self.via = via  # the test's transport, which this one delivers through
+
+    def deliver(self, message: Message) -> None:
+        mailbox = self._mailbox
+        mailbox.sender = self
+        try:
+            self.via.deliver(message)
+        finally:
+            mailbox.sender = None
+
+    def exited(self, exit: Exit) -> None:
+        self.via.exited(exit)

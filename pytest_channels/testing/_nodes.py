@@ -109,7 +109,8 @@ class _Disconnect:
         if broadcast.event != "disconnect":
             return
         for process in self.runtime.channels:
-            if process.transport is self.transport and process.socket.id == self.socket_id and process.alive:
+            through = getattr(process.transport, "via", process.transport)  # a join's Recipient
+            if through is self.transport and process.socket.id == self.socket_id and process.alive:
                 self.runtime.close(process.socket)
 
 

@@ -5,21 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import types
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from unittest.mock import ANY
 
 from .._channel import Channel
-from .._clock import to_ns
+from .._clock import Seconds, to_ns
 from .._errors import NotIdle
 from .._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
 from .._messages import Broadcast, Exit, Push, Reply
 from .._results import Error, Ok
 from .._socket import Socket, SocketHandler
 from . import _calling, _faults, _presence
+from ._async import AsyncChannelCase
 from ._base import CaseBase
+from ._interrupts import Interrupts
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class ChannelCase(CaseBase):
@@ -34,6 +37,7 @@ class ChannelCase(CaseBase):
     _runner: asyncio.Runner | None = None
     _host: asyncio.Task[None] | None = None
     _stop: asyncio.Event
+    _interrupts: Interrupts
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         __tracebackhide__ = True
@@ -57,9 +61,24 @@ class ChannelCase(CaseBase):
             # The loop's own run_until_complete: Runner.run also swaps SIGINT handlers on
             # every call, which costs more than a whole round trip through a channel.
             loop = self._runner.get_loop()
-            return loop.run_until_complete(loop.create_task(coroutine, context=contextvars.copy_context()))
+            task: asyncio.Task[T] = loop.create_task(coroutine, context=contextvars.copy_context())
+            self._interrupts.task = task
+            try:
+                return loop.run_until_complete(task)
+            except asyncio.CancelledError as cancelled:
+                self._interrupts.reraise(cancelled)
+                raise
+            except BaseException:
+                if not task.done():
+                    # Interrupted from outside (Ctrl-C, an alarm in the loop's own code): the wait
+                    # must not resume at teardown, which then stops the channels as they are.
+                    task.cancel()
+                    self._core.stalled = True
+                raise
         except BaseException as exc:
-            if isinstance(exc, (NotIdle, Deadlock, VirtualTimeLimit)):
+            if isinstance(exc, (NotIdle, Deadlock, VirtualTimeLimit)) or not isinstance(exc, Exception):
+                # A guard fired, or the wait was cut short (pytest's outcomes, an alarm, Ctrl-C):
+                # settling again at teardown could only wait for the same thing.
                 self._core.stalled = True
             exc.__traceback__ = _without_asyncio_frames(exc.__traceback__)
             raise
@@ -69,13 +88,14 @@ class ChannelCase(CaseBase):
             self._start()
 
     def _start(self) -> None:
-        if not self._core.settings.virtual_loop:
-            self._runner = asyncio.Runner()
-            return
-        # On a virtual loop the runtime serves in a host task that lives across the test's
-        # calls; it runs only while a call runs the loop, so time still moves only in waits.
-        self._runner = asyncio.Runner(loop_factory=virtual_loop_factory)
-        self._runner.run(self._serve())
+        virtual = self._core.settings.virtual_loop
+        self._runner = asyncio.Runner(loop_factory=virtual_loop_factory if virtual else None)
+        self._interrupts = Interrupts()
+        self._interrupts.install(self._runner.get_loop())
+        if virtual:
+            # On a virtual loop the runtime serves in a host task that lives across the test's
+            # calls; it runs only while a call runs the loop, so time still moves only in waits.
+            self._runner.run(self._serve())
 
     async def _serve(self) -> None:
         self._core.bind()
@@ -93,6 +113,27 @@ class ChannelCase(CaseBase):
         assert self._host is not None
         self._stop.set()
         await self._host
+
+    def run(
+        self, helper: Callable[Concatenate[AsyncChannelCase, P], Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run an async helper, written once for sync and async tests, on this test's channels.
+
+        The helper takes an `AsyncChannelCase` first and awaits its waits; an async test calls
+        it directly (or awaits `channels.run(helper, ...)`), a `def` test calls
+        `channels.run(helper, ...)`, which hands it a view on the same channels, mailbox and clock.
+        """
+        __tracebackhide__ = True
+        view = AsyncChannelCase(_core=self._core)
+        view._clients = self._clients
+
+        async def call() -> T:
+            __tracebackhide__ = True
+            result = await helper(view, *args, **kwargs)
+            view._check()  # a wait the helper forgot to await fails here, not never
+            return result
+
+        return self._run(call())
 
     def connect(
         self,
@@ -179,12 +220,12 @@ class ChannelCase(CaseBase):
         __tracebackhide__ = True
         self._run(self._core.settle())
 
-    def advance(self, seconds: float) -> None:
+    def advance(self, seconds: Seconds) -> None:
         """Move virtual time forward, firing due timers in order and settling after each."""
         __tracebackhide__ = True
         self._run(self._core.advance_to_ns(self._core.clock.now_ns() + to_ns(seconds)))
 
-    def wait_until(self, condition: Callable[[], object], *, timeout: float | None = None) -> None:
+    def wait_until(self, condition: Callable[[], object], *, timeout: Seconds | None = None) -> None:
         """Run channels, nodes, clients and timers in virtual time until `condition()` is true.
 
         Fails the test when it is still false after `timeout` virtual seconds (default: the
@@ -193,24 +234,39 @@ class ChannelCase(CaseBase):
         __tracebackhide__ = True
         self._run(_faults.wait_until(self._core, condition, timeout))
 
-    def advance_to(self, instant: float) -> None:
+    def advance_to(self, instant: Seconds) -> None:
         """Move virtual time to `instant` (seconds since the test started), as `advance` does."""
         __tracebackhide__ = True
         self._run(self._core.advance_to_ns(to_ns(instant, name="instant")))
 
     def assert_push(
-        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self,
+        event: Any,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
     ) -> Push:
-        """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds."""
+        """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds.
+
+        With `socket=`, only a push that the channel joined through that socket sent to its client.
+        """
         __tracebackhide__ = True
-        return self._run(self._core.assert_event(Push, event, payload, timeout, topic))
+        return self._run(self._core.assert_event(Push, event, payload, timeout, topic, socket))
 
     def refute_push(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self,
+        event: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
     ) -> None:
         """Fail if a matching `Push` is there or arrives within `timeout` virtual seconds."""
         __tracebackhide__ = True
-        self._run(self._core.refute_event(Push, event, payload, timeout, topic))
+        self._run(self._core.refute_event(Push, event, payload, timeout, topic, socket))
 
     def assert_reply(
         self,
@@ -218,7 +274,7 @@ class ChannelCase(CaseBase):
         status: Any = ANY,
         payload: Any = ANY,
         *,
-        timeout: float | None = None,
+        timeout: Seconds | None = None,
         topic: str | None = None,
     ) -> Reply:
         """Consume the `Reply` to push `ref` with this status and payload."""
@@ -231,7 +287,7 @@ class ChannelCase(CaseBase):
         status: Any = ANY,
         payload: Any = ANY,
         *,
-        timeout: float | None = None,
+        timeout: Seconds | None = None,
         topic: str | None = None,
     ) -> None:
         """Fail if a matching `Reply` to `ref` is there or arrives within `timeout`."""
@@ -239,20 +295,20 @@ class ChannelCase(CaseBase):
         self._run(self._core.refute_reply(ref, status, payload, timeout, topic))
 
     def assert_broadcast(
-        self, event: Any, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Broadcast:
         """Consume the first `Broadcast` the test received on its own subscriptions."""
         __tracebackhide__ = True
         return self._run(self._core.assert_event(Broadcast, event, payload, timeout, topic))
 
     def refute_broadcast(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: float | None = None, topic: str | None = None
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> None:
         """Fail if a matching `Broadcast` is there or arrives within `timeout`."""
         __tracebackhide__ = True
         self._run(self._core.refute_event(Broadcast, event, payload, timeout, topic))
 
-    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: float | None = None) -> Exit:
+    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None) -> Exit:
         """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
         __tracebackhide__ = True
         return self._run(self._core.assert_exit(socket, reason, timeout))
@@ -276,6 +332,8 @@ class ChannelCase(CaseBase):
         """Stop every channel, cancel every timer, stop freezegun: what the fixture does at teardown."""
         __tracebackhide__ = True
         problems = self._teardown()
+        if exc_info[0] is None:
+            problems += self._core.strict_problems()
         if problems:
             raise AssertionError("\n".join(problems))
 

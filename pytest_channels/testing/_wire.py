@@ -135,6 +135,13 @@ class WireConnection(Connection):
             return
         frame = decode_client(data)
         now = self.runtime.clock.now_ns()
+        self.mailbox.sender = self  # `socket=` in an assertion names the connection that received it
+        try:
+            self._land(frame, now)
+        finally:
+            self.mailbox.sender = None
+
+    def _land(self, frame: Frame, now: int) -> None:
         if frame.event == "phx_reply" and frame.ref is not None and frame.ref == self._join_ref:
             self._answer_frame = frame
         elif frame.event == "phx_reply":

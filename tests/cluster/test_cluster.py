@@ -286,3 +286,30 @@ def test_a_client_on_a_virtual_event_loop_is_refused_with_what_to_do(channels: C
     channels.cluster("server", "remote")  # a cluster is at home there
     with pytest.raises(RuntimeError, match=r"^channels\.client\(\) " + on_loop):
         channels.client(UserSocket)
+
+
+def test_killing_a_node_ends_its_channels_at_once_without_terminate_or_queued_work(channels: ChannelCase) -> None:
+    cluster = channels.cluster("server", "remote")
+    local = join_relay(channels, "server")
+    remote = join_relay(channels, "remote")
+    channels.push(remote, "later", {"after": 5, "text": "never"})
+    channels.settle()
+    channels.push(remote, "say", {"text": "lost with the node"})  # queued, never handled
+    killed = cluster.kill("remote")
+    assert not killed.running
+    channels.settle()
+    assert TERMINATED == []
+    assert [(e.topic, e.reason) for e in channels.exits] == [("room", ("shutdown", "killed"))]
+    channels.refute_broadcast("said", timeout=10)
+    channels.refute_push("reminder", timeout=10)
+    assert channels.get_state(local).assigns["count"] == 0  # the other node runs on
+    assert cluster.start("remote").incarnation == 2
+
+
+def test_stopping_a_node_lets_its_channels_finish_what_was_queued(channels: ChannelCase) -> None:
+    cluster = channels.cluster("server", "remote")
+    remote = join_relay(channels, "remote")
+    channels.push(remote, "say", {"text": "handled before the stop"})
+    cluster.stop("remote")
+    channels.assert_broadcast("said", {"text": "handled before the stop"})
+    assert TERMINATED == [("remote", "shutdown")]
