@@ -1,0 +1,368 @@
+"""Run one test body under many fault schedules, and get back the smallest one that breaks it.
+
+Needs hypothesis (`pip install 'pytest-channels[explore]'`): it draws the schedules, shrinks a
+failing one, and keeps failures in its database, so its settings profiles, `--hypothesis-seed`
+and CI settings apply as to any `@given` test.
+
+Example:
+    ```python
+    @explore(horizon=6)
+    def test_every_reader_gets_every_message(channels: ChannelCase) -> None:
+        cluster = channels.cluster("server", "remote", "third")
+        ...                      # the scenario; faults happen during its waits
+        channels.advance(8)      # past the horizon, so every fault has happened
+        assert ...               # the invariant, as plain asserts
+    ```
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+try:
+    from hypothesis import Phase, given, settings
+    from hypothesis import strategies as st
+    from hypothesis.control import current_build_context
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "pytest_channels.explore needs hypothesis: pip install 'pytest-channels[explore]' (or hypothesis>=6)"
+    ) from exc
+
+import pytest
+
+from ._network import Distribution, Uniform
+from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
+from .testing._explored import (
+    ExploredAsyncCase,
+    ExploredCase,
+    ExploreError,
+    NotDeterministic,
+    Run,
+    first_difference,
+    report,
+    trace,
+)
+
+__all__ = (
+    "explore",
+    "Faults",
+    "schedules",
+    "Schedule",
+    "Delay",
+    "Drop",
+    "Partition",
+    "Stop",
+    "Crash",
+    "Disconnect",
+    "ExploreError",
+    "NotDeterministic",
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REPLAY_OPTION = "--channels-replay"
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What may vary between runs. The defaults explore the network: drops, partitions, delays, ties.
+
+    Attributes:
+        horizon: every fault happens within this many virtual seconds of the cluster's start;
+            the test must wait past it before its asserts.
+        max_faults: at most this many faults in one schedule.
+        drops: packets lost on a link (`Drop`).
+        partitions: a group of nodes cut off, then healed within the horizon (`Partition`).
+        delays: the delays a link may take from some instant on (`Delay`); empty for none.
+        stops: nodes that may stop and restart (`Stop`); none by default, since a test
+            must then cope with a node that goes away.
+        crashes: nodes whose channels may be killed (`Crash`).
+        disconnects: whether simulated clients may lose their connection and land on
+            another node (`Disconnect`).
+        reorder: whether events due at one virtual instant may be taken in another order.
+    """
+
+    horizon: float = 5.0
+    max_faults: int = 3
+    drops: bool = True
+    partitions: bool = True
+    delays: tuple[float | Distribution, ...] = (Uniform(0.0, 0.05), Uniform(0.0, 0.5))
+    stops: tuple[str, ...] = ()
+    crashes: tuple[str, ...] = ()
+    disconnects: bool = False
+    reorder: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, float)) or not self.horizon > 0:
+            raise ValueError(f"explore horizon must be a number of virtual seconds > 0 (got {self.horizon!r})")
+        if isinstance(self.max_faults, bool) or not isinstance(self.max_faults, int) or self.max_faults < 0:
+            raise ValueError(f"explore max_faults must be a whole number >= 0 (got {self.max_faults!r})")
+        for name in ("stops", "crashes", "delays"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise TypeError(f"explore {name} takes a list (got the string {value!r}; write {name}=[{value!r}])")
+            object.__setattr__(self, name, tuple(value))
+
+    def named(self) -> tuple[str, ...]:
+        """The node names these options mention."""
+        return tuple(dict.fromkeys((*self.stops, *self.crashes)))
+
+
+def schedules(nodes: Sequence[str], faults: Faults | None = None) -> st.SearchStrategy[Schedule]:
+    """A hypothesis strategy of schedules for a cluster of `nodes`, shrinking to fewer, earlier, simpler faults.
+
+    Example:
+        >>> from hypothesis import find
+        >>> find(schedules(["server", "remote"]), lambda s: any(isinstance(f, Partition) for f in s.faults))
+        Schedule(faults=(Partition(at=0.0, group=('server',), heal_at=0.001),), seed=0, order=0)
+    """
+    return _schedules(tuple(nodes), faults if faults is not None else Faults())
+
+
+@functools.lru_cache(maxsize=64)
+def _schedules(names: tuple[str, ...], options: Faults) -> st.SearchStrategy[Schedule]:
+    # Built once per cluster shape: strategies are values, and building them in every run
+    # would cost more than a short scenario does.
+    ms = max(1, round(options.horizon * 1000))
+    at = st.integers(0, ms).map(lambda t: t / 1000)
+    maybe_node = st.none() | st.sampled_from(names)
+    ends = [None, *names]
+    link = st.sampled_from([(s, t) for s in ends for t in ends if s is None or s != t])  # every link first
+    duration = st.integers(1, ms).map(lambda t: t / 1000)
+    choices: list[st.SearchStrategy[Fault]] = []
+    # Listed simplest first: hypothesis shrinks a choice toward the first alternative.
+    if options.drops:
+        choices.append(st.builds(lambda t, pair, n: Drop(t, pair[0], pair[1], n), at, link, st.integers(1, 3)))
+    if options.partitions and len(names) > 1:
+        group = st.lists(st.sampled_from(names), min_size=1, max_size=len(names) - 1, unique=True)
+        choices.append(
+            st.builds(
+                lambda t, g, d: Partition(t, tuple(sorted(g, key=names.index)), round(t + d, 3)), at, group, duration
+            )
+        )
+    if options.delays:
+        choices.append(
+            st.builds(lambda t, d, pair: Delay(t, d, pair[0], pair[1]), at, st.sampled_from(options.delays), link)
+        )
+    if options.stops:
+        choices.append(
+            st.builds(lambda t, n, d: Stop(t, n, round(t + d, 3)), at, st.sampled_from(options.stops), duration)
+        )
+    if options.crashes:
+        choices.append(st.builds(Crash, at, st.sampled_from(options.crashes), st.integers(1, 8)))
+    if options.disconnects:
+        choices.append(st.builds(Disconnect, at, st.integers(1, 8), maybe_node))
+    fault = st.one_of(choices) if choices else st.nothing()
+    size = options.max_faults if choices else 0
+    order = st.integers(0, 2**16) if options.reorder else st.just(0)
+
+    @st.composite
+    def draw(draw: Any) -> Schedule:
+        found = draw(st.lists(fault, max_size=size))
+        seed = draw(st.integers(0, 2**32 - 1))
+        return Schedule(tuple(sorted(found, key=lambda f: f.at)), seed=seed, order=draw(order))
+
+    return draw()
+
+
+def explore(faults: Faults | None = None, *, replay: str | None = None, **options: Any) -> Callable[[F], F]:
+    """Run the decorated test once per fault schedule hypothesis draws; fail with the smallest that breaks it.
+
+    The test takes `channels` (a fresh `ChannelCase`, or `AsyncChannelCase` for `async def`,
+    in every run) and any other fixtures (shared by all runs). It starts a cluster with
+    `channels.cluster(...)`, drives its scenario, waits past the horizon and asserts.
+
+    Args:
+        faults: what may vary; or pass `Faults`' fields as keywords: `explore(horizon=8, stops=["third"])`.
+        replay: a replay string a failure printed: run that one schedule, exactly, instead of exploring.
+
+    Raises:
+        TypeError: the test takes no `channels`, or an option is unknown.
+    """
+    if faults is None:
+        try:
+            faults = Faults(**options)
+        except TypeError:
+            known = ", ".join(Faults.__dataclass_fields__)
+            raise TypeError(f"explore() got unknown options {sorted(options)}; it takes {known}") from None
+    elif options:
+        raise TypeError("explore() takes a Faults or keyword options, not both")
+    chosen = faults
+
+    def decorate(body: F) -> F:
+        explored: F = _explorer(body, chosen, replay)
+        return explored
+
+    return decorate
+
+
+def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> Any:
+    parameters = inspect.signature(body).parameters
+    if "channels" not in parameters:
+        raise TypeError(
+            f"@explore's test {body.__qualname__} must take the `channels` argument: each run gets a fresh one"
+        )
+    test_id = f"{body.__module__}.{body.__qualname__}"
+    if replay is not None:
+        Schedule.from_replay(replay, test_id)  # a bad string fails at import, where it was written
+    is_async = inspect.iscoroutinefunction(body)
+    wants_request = "request" in parameters
+    passed = [p for name, p in parameters.items() if name != "channels"]
+
+    def schedule_source(
+        request: pytest.FixtureRequest, data: Any
+    ) -> tuple[Callable[[tuple[str, ...]], Schedule], bool]:
+        text = replay or request.config.getoption(REPLAY_OPTION, None)
+        if text:
+            fixed = Schedule.from_replay(text, test_id)
+            return (lambda names: fixed), True
+        return (lambda names: data.draw(schedules(names, faults), label="schedule")), False
+
+    def settings_for(request: pytest.FixtureRequest) -> Any:
+        from .plugin import _channels_markers, _settings
+
+        return _settings(request.config, _channels_markers(request.node))
+
+    counter = {"runs": 0}
+
+    def arguments(request: pytest.FixtureRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {**kwargs, "request": request} if wants_request else kwargs
+
+    def finish(case: Any, run: Run, failure: BaseException | None, problems: list[str]) -> BaseException | None:
+        if failure is None and problems:
+            failure = AssertionError("channels teardown found problems:\n" + "\n".join(f"  - {p}" for p in problems))
+        if failure is None:
+            try:
+                run.check_horizon()
+            except ExploreError as exc:
+                failure = exc
+        return failure
+
+    if is_async:
+
+        async def once_async(
+            request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]
+        ) -> tuple[Any, Run, BaseException | None]:
+            run = Run(source, faults.horizon, faults.named())
+            case = ExploredAsyncCase(settings_for(request), run)
+            failure: BaseException | None = None
+            try:
+                await case._run_test(lambda: body(channels=case, **arguments(request, kwargs)))
+            except Exception as exc:
+                failure = exc
+            try:
+                problems = case._teardown()
+            except Exception as exc:
+                failure, problems = failure or exc, []
+            return case, run, finish(case, run, failure, problems)
+
+        async def test_async(request: pytest.FixtureRequest, data: Any, **kwargs: Any) -> None:
+            __tracebackhide__ = True
+            counter["runs"] += 1
+            source, replaying = schedule_source(request, data)
+            case, run, failure = await once_async(request, source, kwargs)
+            if failure is None and not replaying:
+                return
+            found = counter.setdefault(request.node.nodeid, counter["runs"])
+            if failure is not None and not replaying and not _is_final():
+                raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
+            fixed = run.schedule or Schedule()
+            again = [await once_async(request, lambda names: fixed, kwargs) for _ in range(2 if replaying else 1)]
+            _conclude(case, run, failure, [(c, r) for c, r, _ in again], test_id, request, found, replaying)
+
+        test: Any = test_async
+    else:
+
+        def once(
+            request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]
+        ) -> tuple[Any, Run, BaseException | None]:
+            run = Run(source, faults.horizon, faults.named())
+            case = ExploredCase(settings_for(request), run)
+            failure: BaseException | None = None
+            try:
+                body(channels=case, **arguments(request, kwargs))
+            except Exception as exc:
+                failure = exc
+            try:
+                problems = case._teardown()
+            except Exception as exc:
+                failure, problems = failure or exc, []
+            return case, run, finish(case, run, failure, problems)
+
+        def test_sync(request: pytest.FixtureRequest, data: Any, **kwargs: Any) -> None:
+            __tracebackhide__ = True
+            counter["runs"] += 1
+            source, replaying = schedule_source(request, data)
+            case, run, failure = once(request, source, kwargs)
+            if failure is None and not replaying:
+                return
+            found = counter.setdefault(request.node.nodeid, counter["runs"])
+            if failure is not None and not replaying and not _is_final():
+                raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
+            fixed = run.schedule or Schedule()
+            again = [once(request, lambda names: fixed, kwargs) for _ in range(2 if replaying else 1)]
+            _conclude(case, run, failure, [(c, r) for c, r, _ in again], test_id, request, found, replaying)
+
+        test = test_sync
+
+    visible = [p for p in passed if p.name != "request"]
+    test.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in visible),
+            inspect.Parameter("data", inspect.Parameter.KEYWORD_ONLY),
+        ]
+    )
+    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(test, name, getattr(body, name))
+    test.__dict__.update({k: v for k, v in body.__dict__.items() if not k.startswith("_hypothesis")})
+    wrapped: Any = given(data=st.data())(test)
+    parent: settings | None = getattr(body, "_hypothesis_internal_use_settings", None)
+    # Virtual time costs no real time, and a real-time deadline would make a run's verdict
+    # depend on the machine's load: the one thing an explorer must not do.
+    # The explain phase reruns a found failure hundreds of times to point at lines; the
+    # explorer's own report (the timeline, what was lost) says more, at no cost.
+    base = parent if parent is not None else settings.default
+    assert base is not None
+    phases = tuple(phase for phase in base.phases if phase is not Phase.explain)
+    wrapped._hypothesis_internal_use_settings = settings(parent, deadline=None, phases=phases)
+    return wrapped
+
+
+def _is_final() -> bool:
+    try:
+        return bool(current_build_context().is_final)
+    except Exception:  # outside hypothesis (never, here), or a hypothesis without the flag
+        return True
+
+
+def _conclude(
+    case: Any,
+    run: Run,
+    failure: BaseException | None,
+    again: list[tuple[Any, Run]],
+    test_id: str,
+    request: pytest.FixtureRequest,
+    runs: int,
+    replaying: bool,
+) -> None:
+    __tracebackhide__ = True
+    first = trace(case, run)
+    for other_case, other_run in again:
+        difference = first_difference(first, trace(other_case, other_run))
+        if difference is not None:
+            schedule = run.schedule or Schedule()
+            raise NotDeterministic(
+                "the test is not deterministic: two runs of the same schedule differ at " + difference + "\n"
+                "Same schedule, same run is what makes a failure replayable: look for real time, real I/O, "
+                "unseeded randomness or state kept between runs (module globals, fixtures shared by the runs).\n"
+                + schedule.timeline()
+            ) from failure
+    if failure is None:
+        return
+    failure.add_note(report(case, run, test=test_id, nodeid=request.node.nodeid, runs=None if replaying else runs))
+    raise failure
