@@ -12,10 +12,14 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ._network import Distribution, Exponential, Uniform
+
+PLACEHOLDER = "@"
+"""How a drawn schedule names a node by position, before the cluster's names are known."""
 
 FORMAT = "pcx1"
 """The replay string's format tag: a string of another format is refused, not misread."""
@@ -197,6 +201,37 @@ class Schedule:
     def nodes(self) -> set[str]:
         """Every node name the faults mention."""
         return {name for fault in self.faults for name in fault.nodes()}
+
+    def resolve(self, names: Sequence[str]) -> Schedule:
+        """This schedule on a cluster of `names`: each placeholder "@k" becomes the k-th name (wrapping).
+
+        Schedules are drawn before the test runs, when the cluster's names are not known yet
+        (an async body's draws must happen outside its event loop), so the strategy names
+        nodes by position.
+
+        Example:
+            >>> Schedule((Drop(0.5, "@1", "@2"),)).resolve(["server", "remote"]).faults
+            (Drop(at=0.5, source='remote', target='server', count=1),)
+        """
+
+        def name(value: str | None) -> str | None:
+            if value is None or not value.startswith(PLACEHOLDER):
+                return value
+            return names[int(value[len(PLACEHOLDER) :]) % len(names)]
+
+        def one(fault: Fault) -> Fault:
+            if isinstance(fault, (Delay, Drop)):
+                return replace(fault, source=name(fault.source), target=name(fault.target))
+            if isinstance(fault, Partition):
+                group = tuple(dict.fromkeys(n for n in map(name, fault.group) if n is not None))
+                return replace(fault, group=group)
+            if isinstance(fault, (Stop, Crash)):
+                return replace(fault, node=name(fault.node) or fault.node)
+            return replace(fault, to=name(fault.to))
+
+        if not names:
+            return self
+        return replace(self, faults=tuple(one(f) for f in self.faults))
 
     def timeline(self, applied: list[tuple[int, str, str]] | None = None) -> str:
         """The schedule as lines of (virtual time, where, what); `applied` is what a run recorded instead."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 import pytest
 
 from ._network import Distribution, Uniform
-from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
+from ._schedule import PLACEHOLDER, Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from .testing._explored import (
     ExploredAsyncCase,
     ExploredCase,
@@ -112,38 +112,42 @@ class Faults:
         return tuple(dict.fromkeys((*self.stops, *self.crashes)))
 
 
-def schedules(nodes: Sequence[str], faults: Faults | None = None) -> st.SearchStrategy[Schedule]:
-    """A hypothesis strategy of schedules for a cluster of `nodes`, shrinking to fewer, earlier, simpler faults.
+def schedules(faults: Faults | None = None) -> st.SearchStrategy[Schedule]:
+    """A hypothesis strategy of schedules, shrinking to fewer, earlier, simpler faults.
+
+    Nodes the options do not name are placeholders, "@0" for a cluster's first node and so
+    on; `Schedule.resolve(names)` puts the names in.
 
     Example:
         >>> from hypothesis import find
-        >>> find(schedules(["server", "remote"]), lambda s: any(isinstance(f, Partition) for f in s.faults))
-        Schedule(faults=(Partition(at=0.0, group=('server',), heal_at=0.001),), seed=0, order=0)
+        >>> found = find(schedules(), lambda s: any(isinstance(f, Partition) for f in s.faults))
+        >>> found.resolve(["server", "remote"]).faults
+        (Partition(at=0.0, group=('server',), heal_at=0.001),)
     """
-    return _schedules(tuple(nodes), faults if faults is not None else Faults())
+    return _schedules(faults if faults is not None else Faults())
+
+
+MAX_NODES = 5
+"""Drawn node positions wrap around a smaller cluster; larger ones see only their first five nodes fail."""
 
 
 @functools.lru_cache(maxsize=64)
-def _schedules(names: tuple[str, ...], options: Faults) -> st.SearchStrategy[Schedule]:
-    # Built once per cluster shape: strategies are values, and building them in every run
-    # would cost more than a short scenario does.
+def _schedules(options: Faults) -> st.SearchStrategy[Schedule]:
+    # Built once per set of options: building strategies in every run costs more than a short scenario.
     ms = max(1, round(options.horizon * 1000))
     at = st.integers(0, ms).map(lambda t: t / 1000)
-    maybe_node = st.none() | st.sampled_from(names)
-    ends = [None, *names]
+    positions = [f"{PLACEHOLDER}{k}" for k in range(MAX_NODES)]
+    maybe_node = st.none() | st.sampled_from(positions)
+    ends = [None, *positions]
     link = st.sampled_from([(s, t) for s in ends for t in ends if s is None or s != t])  # every link first
     duration = st.integers(1, ms).map(lambda t: t / 1000)
     choices: list[st.SearchStrategy[Fault]] = []
     # Listed simplest first: hypothesis shrinks a choice toward the first alternative.
     if options.drops:
         choices.append(st.builds(lambda t, pair, n: Drop(t, pair[0], pair[1], n), at, link, st.integers(1, 3)))
-    if options.partitions and len(names) > 1:
-        group = st.lists(st.sampled_from(names), min_size=1, max_size=len(names) - 1, unique=True)
-        choices.append(
-            st.builds(
-                lambda t, g, d: Partition(t, tuple(sorted(g, key=names.index)), round(t + d, 3)), at, group, duration
-            )
-        )
+    if options.partitions:
+        group = st.lists(st.sampled_from(positions), min_size=1, max_size=MAX_NODES - 1, unique=True)
+        choices.append(st.builds(lambda t, g, d: Partition(t, tuple(g), round(t + d, 3)), at, group, duration))
     if options.delays:
         choices.append(
             st.builds(lambda t, d, pair: Delay(t, d, pair[0], pair[1]), at, st.sampled_from(options.delays), link)
@@ -214,20 +218,20 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     passed = [p for name, p in parameters.items() if name != "channels"]
 
     def schedule_source(
-        request: pytest.FixtureRequest, data: Any
+        request: pytest.FixtureRequest, drawn: Schedule
     ) -> tuple[Callable[[tuple[str, ...]], Schedule], bool]:
         text = replay or request.config.getoption(REPLAY_OPTION, None)
         if text:
             fixed = Schedule.from_replay(text, test_id)
             return (lambda names: fixed), True
-        return (lambda names: data.draw(schedules(names, faults), label="schedule")), False
+        return drawn.resolve, False
 
     def settings_for(request: pytest.FixtureRequest) -> Any:
         from .plugin import _channels_markers, _settings
 
         return _settings(request.config, _channels_markers(request.node))
 
-    counter = {"runs": 0}
+    counter: dict[Any, int] = {"runs": 0}
 
     def arguments(request: pytest.FixtureRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**kwargs, "request": request} if wants_request else kwargs
@@ -250,21 +254,27 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
             run = Run(source, faults.horizon, faults.named())
             case = ExploredAsyncCase(settings_for(request), run)
             failure: BaseException | None = None
+            problems: list[str] = []
             try:
                 await case._run_test(lambda: body(channels=case, **arguments(request, kwargs)))
             except Exception as exc:
                 failure = exc
-            try:
-                problems = case._teardown()
-            except Exception as exc:
-                failure, problems = failure or exc, []
+            finally:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
+                try:
+                    problems = case._teardown()
+                except Exception as exc:
+                    failure = failure or exc
             return case, run, finish(case, run, failure, problems)
 
-        async def test_async(request: pytest.FixtureRequest, data: Any, **kwargs: Any) -> None:
+        async def test_async(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
             counter["runs"] += 1
-            source, replaying = schedule_source(request, data)
+            source, replaying = schedule_source(request, schedule)
+            if replaying and counter.get(("passed", request.node.nodeid)):
+                return  # hypothesis asks again with other draws; a replay runs its one schedule once
             case, run, failure = await once_async(request, source, kwargs)
+            if replaying and failure is None:
+                counter[("passed", request.node.nodeid)] = 1
             if failure is None and not replaying:
                 return
             found = counter.setdefault(request.node.nodeid, counter["runs"])
@@ -283,21 +293,27 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
             run = Run(source, faults.horizon, faults.named())
             case = ExploredCase(settings_for(request), run)
             failure: BaseException | None = None
+            problems: list[str] = []
             try:
                 body(channels=case, **arguments(request, kwargs))
             except Exception as exc:
                 failure = exc
-            try:
-                problems = case._teardown()
-            except Exception as exc:
-                failure, problems = failure or exc, []
+            finally:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
+                try:
+                    problems = case._teardown()
+                except Exception as exc:
+                    failure = failure or exc
             return case, run, finish(case, run, failure, problems)
 
-        def test_sync(request: pytest.FixtureRequest, data: Any, **kwargs: Any) -> None:
+        def test_sync(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
             counter["runs"] += 1
-            source, replaying = schedule_source(request, data)
+            source, replaying = schedule_source(request, schedule)
+            if replaying and counter.get(("passed", request.node.nodeid)):
+                return  # hypothesis asks again with other draws; a replay runs its one schedule once
             case, run, failure = once(request, source, kwargs)
+            if replaying and failure is None:
+                counter[("passed", request.node.nodeid)] = 1
             if failure is None and not replaying:
                 return
             found = counter.setdefault(request.node.nodeid, counter["runs"])
@@ -314,13 +330,13 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
         [
             inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in visible),
-            inspect.Parameter("data", inspect.Parameter.KEYWORD_ONLY),
+            inspect.Parameter("schedule", inspect.Parameter.KEYWORD_ONLY),
         ]
     )
     for name in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(test, name, getattr(body, name))
     test.__dict__.update({k: v for k, v in body.__dict__.items() if not k.startswith("_hypothesis")})
-    wrapped: Any = given(data=st.data())(test)
+    wrapped: Any = given(schedule=schedules(faults))(test)
     parent: settings | None = getattr(body, "_hypothesis_internal_use_settings", None)
     # Virtual time costs no real time, and a real-time deadline would make a run's verdict
     # depend on the machine's load: the one thing an explorer must not do.
