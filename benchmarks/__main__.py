@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import fan_out, round_trip, startup, suite, time_travel
+from . import exploring, fan_out, round_trip, startup, suite, time_travel
 from ._report import Row, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print("running: fan-out", file=sys.stderr)
     fan_rows, fan_results = fan_out.run(options.smoke)
     rows += fan_rows
-    for name, module in (("suite", suite), ("start-up", startup)):
+    for name, module in (("suite", suite), ("start-up", startup), ("fault explorer", exploring)):
         print(f"running: {name}", file=sys.stderr)
         rows += module.run(options.smoke)
 

@@ -133,44 +133,66 @@ MAX_NODES = 5
 
 @functools.lru_cache(maxsize=64)
 def _schedules(options: Faults) -> st.SearchStrategy[Schedule]:
-    # Built once per set of options: building strategies in every run costs more than a short scenario.
+    # Built once per set of options, of plain strategies drawn in one composite: building them,
+    # or describing lambdas (which hypothesis does by parsing their source), in every run would
+    # cost more than a short scenario does.
     ms = max(1, round(options.horizon * 1000))
-    at = st.integers(0, ms).map(lambda t: t / 1000)
+    instant, lasting = st.integers(0, ms), st.integers(1, ms)
     positions = [f"{PLACEHOLDER}{k}" for k in range(MAX_NODES)]
-    maybe_node = st.none() | st.sampled_from(positions)
     ends = [None, *positions]
     link = st.sampled_from([(s, t) for s in ends for t in ends if s is None or s != t])  # every link first
-    duration = st.integers(1, ms).map(lambda t: t / 1000)
-    choices: list[st.SearchStrategy[Fault]] = []
-    # Listed simplest first: hypothesis shrinks a choice toward the first alternative.
-    if options.drops:
-        choices.append(st.builds(lambda t, pair, n: Drop(t, pair[0], pair[1], n), at, link, st.integers(1, 3)))
-    if options.partitions:
-        group = st.lists(st.sampled_from(positions), min_size=1, max_size=MAX_NODES - 1, unique=True)
-        choices.append(st.builds(lambda t, g, d: Partition(t, tuple(g), round(t + d, 3)), at, group, duration))
-    if options.delays:
-        choices.append(
-            st.builds(lambda t, d, pair: Delay(t, d, pair[0], pair[1]), at, st.sampled_from(options.delays), link)
+    group = st.lists(st.sampled_from(positions), min_size=1, max_size=MAX_NODES - 1, unique=True)
+    maybe_node = st.sampled_from(ends)
+    # Listed simplest first: hypothesis shrinks a choice toward the first one.
+    kinds = [
+        kind
+        for kind, wanted in (
+            (Drop, options.drops),
+            (Partition, options.partitions),
+            (Delay, bool(options.delays)),
+            (Stop, bool(options.stops)),
+            (Crash, bool(options.crashes)),
+            (Disconnect, options.disconnects),
         )
-    if options.stops:
-        choices.append(
-            st.builds(lambda t, n, d: Stop(t, n, round(t + d, 3)), at, st.sampled_from(options.stops), duration)
-        )
-    if options.crashes:
-        choices.append(st.builds(Crash, at, st.sampled_from(options.crashes), st.integers(1, 8)))
-    if options.disconnects:
-        choices.append(st.builds(Disconnect, at, st.integers(1, 8), maybe_node))
-    fault = st.one_of(choices) if choices else st.nothing()
-    size = options.max_faults if choices else 0
+        if wanted
+    ]
+    kind = st.sampled_from(kinds) if kinds else st.nothing()
+    delays = st.sampled_from(options.delays) if options.delays else st.nothing()
+    stops = st.sampled_from(options.stops) if options.stops else st.nothing()
+    crashes = st.sampled_from(options.crashes) if options.crashes else st.nothing()
+    count, channel, seed = st.integers(1, 3), st.integers(1, 8), st.integers(0, 2**32 - 1)
     order = st.integers(0, 2**16) if options.reorder else st.just(0)
+    size = options.max_faults if kinds else 0
+
+    def fault(draw: Any) -> Fault:
+        chosen, at = draw(kind), draw(instant) / 1000
+        if chosen is Drop:
+            source, target = draw(link)
+            return Drop(at, source, target, draw(count))
+        if chosen is Partition:
+            return Partition(at, tuple(draw(group)), round(at + draw(lasting) / 1000, 3))
+        if chosen is Delay:
+            delay = draw(delays)
+            source, target = draw(link)
+            return Delay(at, delay, source, target)
+        if chosen is Stop:
+            return Stop(at, draw(stops), round(at + draw(lasting) / 1000, 3))
+        if chosen is Crash:
+            return Crash(at, draw(crashes), draw(channel))
+        return Disconnect(at, draw(channel), draw(maybe_node))
 
     @st.composite
-    def draw(draw: Any) -> Schedule:
-        found = draw(st.lists(fault, max_size=size))
-        seed = draw(st.integers(0, 2**32 - 1))
-        return Schedule(tuple(sorted(found, key=lambda f: f.at)), seed=seed, order=draw(order))
+    def schedule(draw: Any) -> Schedule:
+        faults: list[Fault] = []
+        while len(faults) < size and draw(st.booleans()):  # shrinks toward fewer faults
+            faults.append(fault(draw))
+        return Schedule(tuple(sorted(faults, key=_at)), seed=draw(seed), order=draw(order))
 
-    return draw()
+    return schedule()
+
+
+def _at(fault: Fault) -> float:
+    return fault.at
 
 
 def explore(faults: Faults | None = None, *, replay: str | None = None, **options: Any) -> Callable[[F], F]:
@@ -226,10 +248,15 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
             return (lambda names: fixed), True
         return drawn.resolve, False
 
+    known_settings: dict[str, Any] = {}
+
     def settings_for(request: pytest.FixtureRequest) -> Any:
         from .plugin import _channels_markers, _settings
 
-        return _settings(request.config, _channels_markers(request.node))
+        nodeid = request.node.nodeid
+        if nodeid not in known_settings:  # the same for every run of one test: read its markers once
+            known_settings[nodeid] = _settings(request.config, _channels_markers(request.node))
+        return known_settings[nodeid]
 
     counter: dict[Any, int] = {"runs": 0}
 
