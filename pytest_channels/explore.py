@@ -308,7 +308,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
             if failure is not None and not replaying and not _is_final():
                 raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
             fixed = run.schedule or Schedule()
-            again = [await once_async(request, lambda names: fixed, kwargs) for _ in range(2 if replaying else 1)]
+            again = [await once_async(request, lambda names: fixed, kwargs)]
             _conclude(case, run, failure, [(c, r) for c, r, _ in again], test_id, request, found, replaying)
 
         test: Any = test_async
@@ -347,7 +347,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
             if failure is not None and not replaying and not _is_final():
                 raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
             fixed = run.schedule or Schedule()
-            again = [once(request, lambda names: fixed, kwargs) for _ in range(2 if replaying else 1)]
+            again = [once(request, lambda names: fixed, kwargs)]
             _conclude(case, run, failure, [(c, r) for c, r, _ in again], test_id, request, found, replaying)
 
         test = test_sync

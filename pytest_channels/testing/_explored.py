@@ -296,11 +296,12 @@ def report(case: CaseBase, run: Run, *, test: str, nodeid: str, runs: int | None
     lines += [f"  - {m!r}" for m in received[-SHOWN:]] or ["  (empty)"]
     for client in run._clients():
         for channel in client.channels:
+            last = f", the last {min(3, len(channel.messages))}:" if channel.messages else ""
             lines.append(
-                f"{client.name} on {channel.topic!r}: {channel.state}, {len(channel.messages)} message(s), "
-                f"states {' -> '.join(channel.states)}"
+                f"{client.name} on {channel.topic!r}: {channel.state}, {len(channel.messages)} message(s){last} "
+                f"(states {' -> '.join(channel.states)})"
             )
-            lines += [f"  - {m!r}" for m in channel.messages[-5:]]
+            lines += [f"  - {m!r}" for m in channel.messages[-3:]]
     replay = schedule.replay(test)
     lines += [
         "replay exactly:",

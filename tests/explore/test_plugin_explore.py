@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -78,7 +79,8 @@ def test_a_lost_message_is_found_shrunk_to_one_drop_and_printed_as_a_timeline(py
             "*  t=0.000s  every link  drop the next 1 packet",
             "*network: 20 packets sent, 19 delivered, 1 lost",
             "*  - lost: Packet(remote -> server, 'feed' 'msg', sent t=0.000s, dropped) {'id': 0}",
-            "*client 1 on 'feed': joined, 19 message(s), states joining -> joined",
+            "*client 1 on 'feed': joined, 19 message(s), the last 3: (states joining -> joined)",
+            "*  - Push(topic='feed', event='msg', payload={'id': 17}, t=1.700s, origin='remote')",
             "*replay exactly:",
             '*  @explore(..., replay="pcx1:*")',
             "*  pytest 'test_feed.py::test_every_message_arrives' --channels-replay=pcx1:*",
@@ -288,3 +290,20 @@ def test_a_body_that_is_not_deterministic_is_told_where_two_runs_first_differ(py
             "*the second had",
         ]
     )
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_chapters_at_most_once_app_loses_a_message_found_within_a_few_hundred_runs_and_shrunk_to_one_fault(
+    pytester: pytest.Pytester,
+) -> None:
+    example = DOCS / "exploring_failures_example.py"
+    result = pytester.runpytest("-p", "no:randomly", str(example), "--runxfail", "-k", "at_most_once")
+    result.assert_outcomes(failed=1)
+    found = re.search(r"found after (\d+) runs?, then shrunk", result.stdout.str())
+    assert found is not None
+    assert int(found.group(1)) <= 300
+    timeline = re.search(r", 1 fault:\n.*?  t=\S+s  (.*)", result.stdout.str())
+    assert timeline is not None
+    assert re.search(r"drop the next 1 packet|partition \{", timeline.group(1))  # a single drop or partition
