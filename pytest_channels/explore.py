@@ -258,7 +258,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
             known_settings[nodeid] = _settings(request.config, _channels_markers(request.node))
         return known_settings[nodeid]
 
-    counter: dict[Any, int] = {"runs": 0}
+    counter: dict[tuple[str, str], int] = {}  # per test item: runs so far, the run that first failed
 
     def arguments(request: pytest.FixtureRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**kwargs, "request": request} if wants_request else kwargs
@@ -295,7 +295,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
 
         async def test_async(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            counter["runs"] += 1
+            runs = counter[("runs", request.node.nodeid)] = counter.get(("runs", request.node.nodeid), 0) + 1
             source, replaying = schedule_source(request, schedule)
             if replaying and counter.get(("passed", request.node.nodeid)):
                 return  # hypothesis asks again with other draws; a replay runs its one schedule once
@@ -304,7 +304,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
                 counter[("passed", request.node.nodeid)] = 1
             if failure is None and not replaying:
                 return
-            found = counter.setdefault(request.node.nodeid, counter["runs"])
+            found = counter.setdefault(("found", request.node.nodeid), runs)
             if failure is not None and not replaying and not _is_final():
                 raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
             fixed = run.schedule or Schedule()
@@ -334,7 +334,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
 
         def test_sync(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            counter["runs"] += 1
+            runs = counter[("runs", request.node.nodeid)] = counter.get(("runs", request.node.nodeid), 0) + 1
             source, replaying = schedule_source(request, schedule)
             if replaying and counter.get(("passed", request.node.nodeid)):
                 return  # hypothesis asks again with other draws; a replay runs its one schedule once
@@ -343,7 +343,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
                 counter[("passed", request.node.nodeid)] = 1
             if failure is None and not replaying:
                 return
-            found = counter.setdefault(request.node.nodeid, counter["runs"])
+            found = counter.setdefault(("found", request.node.nodeid), runs)
             if failure is not None and not replaying and not _is_final():
                 raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
             fixed = run.schedule or Schedule()
