@@ -260,6 +260,34 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
 
     counter: dict[tuple[str, str], int] = {}  # per test item: runs so far, the run that first failed
 
+    def begin(
+        request: pytest.FixtureRequest, drawn: Schedule
+    ) -> tuple[Callable[[tuple[str, ...]], Schedule], bool, int] | None:
+        """Count the run and find its schedule; None when a replay already passed (run it once)."""
+        key = request.node.nodeid
+        runs = counter[("runs", key)] = counter.get(("runs", key), 0) + 1
+        source, replaying = schedule_source(request, drawn)
+        if replaying and counter.get(("passed", key)):
+            return None  # hypothesis asks again with other draws; a replay runs its one schedule once
+        return source, replaying, runs
+
+    def concluding(request: pytest.FixtureRequest, failure: BaseException | None, replaying: bool) -> bool:
+        """Whether this run's story must be told now (and checked against a second run of its schedule)."""
+        __tracebackhide__ = True
+        if replaying:
+            if failure is None:
+                counter[("passed", request.node.nodeid)] = 1
+            return True
+        if failure is None:
+            return False
+        counter.setdefault(("found", request.node.nodeid), counter[("runs", request.node.nodeid)])
+        if not _is_final():
+            raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
+        return True
+
+    def found(request: pytest.FixtureRequest, runs: int) -> int:
+        return counter.get(("found", request.node.nodeid), runs)
+
     def arguments(request: pytest.FixtureRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**kwargs, "request": request} if wants_request else kwargs
 
@@ -295,21 +323,15 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
 
         async def test_async(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            runs = counter[("runs", request.node.nodeid)] = counter.get(("runs", request.node.nodeid), 0) + 1
-            source, replaying = schedule_source(request, schedule)
-            if replaying and counter.get(("passed", request.node.nodeid)):
-                return  # hypothesis asks again with other draws; a replay runs its one schedule once
-            case, run, failure = await once_async(request, source, kwargs)
-            if replaying and failure is None:
-                counter[("passed", request.node.nodeid)] = 1
-            if failure is None and not replaying:
+            started = begin(request, schedule)
+            if started is None:
                 return
-            found = counter.setdefault(("found", request.node.nodeid), runs)
-            if failure is not None and not replaying and not _is_final():
-                raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
-            fixed = run.schedule or Schedule()
-            again = [await once_async(request, lambda names: fixed, kwargs)]
-            _conclude(case, run, failure, [(c, r) for c, r, _ in again], test_id, request, found, replaying)
+            source, replaying, runs = started
+            case, run, failure = await once_async(request, source, kwargs)
+            if concluding(request, failure, replaying):
+                fixed = run.schedule or Schedule()
+                again, again_run, _ = await once_async(request, lambda names: fixed, kwargs)
+                _conclude(case, run, failure, again, again_run, test_id, request, found(request, runs), replaying)
 
         test: Any = test_async
     else:
@@ -334,21 +356,15 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
 
         def test_sync(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            runs = counter[("runs", request.node.nodeid)] = counter.get(("runs", request.node.nodeid), 0) + 1
-            source, replaying = schedule_source(request, schedule)
-            if replaying and counter.get(("passed", request.node.nodeid)):
-                return  # hypothesis asks again with other draws; a replay runs its one schedule once
-            case, run, failure = once(request, source, kwargs)
-            if replaying and failure is None:
-                counter[("passed", request.node.nodeid)] = 1
-            if failure is None and not replaying:
+            started = begin(request, schedule)
+            if started is None:
                 return
-            found = counter.setdefault(("found", request.node.nodeid), runs)
-            if failure is not None and not replaying and not _is_final():
-                raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
-            fixed = run.schedule or Schedule()
-            again = [once(request, lambda names: fixed, kwargs)]
-            _conclude(case, run, failure, [(c, r) for c, r, _ in again], test_id, request, found, replaying)
+            source, replaying, runs = started
+            case, run, failure = once(request, source, kwargs)
+            if concluding(request, failure, replaying):
+                fixed = run.schedule or Schedule()
+                again, again_run, _ = once(request, lambda names: fixed, kwargs)
+                _conclude(case, run, failure, again, again_run, test_id, request, found(request, runs), replaying)
 
         test = test_sync
 
@@ -387,24 +403,23 @@ def _conclude(
     case: Any,
     run: Run,
     failure: BaseException | None,
-    again: list[tuple[Any, Run]],
+    again: Any,
+    again_run: Run,
     test_id: str,
     request: pytest.FixtureRequest,
     runs: int,
     replaying: bool,
 ) -> None:
     __tracebackhide__ = True
-    first = trace(case, run)
-    for other_case, other_run in again:
-        difference = first_difference(first, trace(other_case, other_run))
-        if difference is not None:
-            schedule = run.schedule or Schedule()
-            raise NotDeterministic(
-                "the test is not deterministic: two runs of the same schedule differ at " + difference + "\n"
-                "Same schedule, same run is what makes a failure replayable: look for real time, real I/O, "
-                "unseeded randomness or state kept between runs (module globals, fixtures shared by the runs).\n"
-                + schedule.timeline()
-            ) from failure
+    difference = first_difference(trace(case, run), trace(again, again_run))
+    if difference is not None:
+        schedule = run.schedule or Schedule()
+        raise NotDeterministic(
+            "the test is not deterministic: two runs of the same schedule differ at " + difference + "\n"
+            "Same schedule, same run is what makes a failure replayable: look for real time, real I/O, "
+            "unseeded randomness or state kept between runs (module globals, fixtures shared by the runs).\n"
+            + schedule.timeline()
+        ) from failure
     if failure is None:
         return
     failure.add_note(report(case, run, test=test_id, nodeid=request.node.nodeid, runs=None if replaying else runs))
