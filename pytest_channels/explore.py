@@ -140,46 +140,40 @@ def _schedules(options: Faults) -> st.SearchStrategy[Schedule]:
     instant, lasting = st.integers(0, ms), st.integers(1, ms)
     positions = [f"{PLACEHOLDER}{k}" for k in range(MAX_NODES)]
     ends = [None, *positions]
-    link = st.sampled_from([(s, t) for s in ends for t in ends if s is None or s != t])  # every link first
-    group = st.lists(st.sampled_from(positions), min_size=1, max_size=MAX_NODES - 1, unique=True)
-    maybe_node = st.sampled_from(ends)
-    # Listed simplest first: hypothesis shrinks a choice toward the first one.
-    kinds = [
-        kind
-        for kind, wanted in (
-            (Drop, options.drops),
-            (Partition, options.partitions),
-            (Delay, bool(options.delays)),
-            (Stop, bool(options.stops)),
-            (Crash, bool(options.crashes)),
-            (Disconnect, options.disconnects),
-        )
-        if wanted
-    ]
-    kind = st.sampled_from(kinds) if kinds else st.nothing()
-    delays = st.sampled_from(options.delays) if options.delays else st.nothing()
-    stops = st.sampled_from(options.stops) if options.stops else st.nothing()
-    crashes = st.sampled_from(options.crashes) if options.crashes else st.nothing()
-    count, channel, seed = st.integers(1, 3), st.integers(1, 8), st.integers(0, 2**32 - 1)
+    links = [(s, t) for s in ends for t in ends if s is None or s != t]  # every link first
+    groups = [tuple(p for bit, p in enumerate(positions) if mask >> bit & 1) for mask in range(1, 2**MAX_NODES - 1)]
+    groups.sort(key=len)  # one node cut off first
+    # Every kind of fault with everything but its instants, simplest first: one draw picks one,
+    # and hypothesis shrinks it toward the front (drops before partitions before delays).
+    variants: list[tuple[type[Fault], tuple[Any, ...]]] = []
+    if options.drops:
+        variants += [(Drop, (*link, count)) for count in (1, 2, 3) for link in links]
+    if options.partitions:
+        variants += [(Partition, (group,)) for group in groups]
+    if options.delays:
+        variants += [(Delay, (delay, *link)) for delay in options.delays for link in links]
+    variants += [(Stop, (node,)) for node in options.stops]
+    variants += [(Crash, (node, k)) for node in options.crashes for k in range(1, 9)]
+    if options.disconnects:
+        variants += [(Disconnect, (k, to)) for to in ends for k in range(1, 9)]
+    variant = st.sampled_from(variants) if variants else st.nothing()
+    seed = st.integers(0, 2**32 - 1)
     order = st.integers(0, 2**16) if options.reorder else st.just(0)
-    size = options.max_faults if kinds else 0
+    size = options.max_faults if variants else 0
 
     def fault(draw: Any) -> Fault:
-        chosen, at = draw(kind), draw(instant) / 1000
-        if chosen is Drop:
-            source, target = draw(link)
-            return Drop(at, source, target, draw(count))
-        if chosen is Partition:
-            return Partition(at, tuple(draw(group)), round(at + draw(lasting) / 1000, 3))
-        if chosen is Delay:
-            delay = draw(delays)
-            source, target = draw(link)
-            return Delay(at, delay, source, target)
-        if chosen is Stop:
-            return Stop(at, draw(stops), round(at + draw(lasting) / 1000, 3))
-        if chosen is Crash:
-            return Crash(at, draw(crashes), draw(channel))
-        return Disconnect(at, draw(channel), draw(maybe_node))
+        (kind, rest), at = draw(variant), draw(instant) / 1000
+        if kind is Drop:
+            return Drop(at, rest[0], rest[1], rest[2])
+        if kind is Delay:
+            return Delay(at, rest[0], rest[1], rest[2])
+        if kind is Partition:
+            return Partition(at, rest[0], round(at + draw(lasting) / 1000, 3))
+        if kind is Stop:
+            return Stop(at, rest[0], round(at + draw(lasting) / 1000, 3))
+        if kind is Crash:
+            return Crash(at, rest[0], rest[1])
+        return Disconnect(at, rest[0], rest[1])
 
     @st.composite
     def schedule(draw: Any) -> Schedule:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import shutil
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import configuration
 
 # The inner sessions are as strict as ours: warnings are errors.
 INI = """
@@ -19,9 +21,15 @@ filterwarnings =
 
 
 @pytest.fixture
-def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+def pytester(pytester: pytest.Pytester) -> Iterator[pytest.Pytester]:
+    """An inner project whose hypothesis database is its own, also when the session runs in this process."""
     pytester.makeini(INI)
-    return pytester
+    before = getattr(configuration, "__hypothesis_home_directory")  # hypothesis keeps no public getter
+    configuration.set_hypothesis_home_dir(pytester.path / ".hypothesis")
+    try:
+        yield pytester
+    finally:
+        configuration.set_hypothesis_home_dir(before)
 
 
 APP = """
@@ -93,7 +101,10 @@ def test_the_replay_line_runs_that_one_schedule_again_exactly(pytester: pytest.P
     first = pytester.runpytest("-p", "no:randomly")
     text = replay_string(first.stdout.str())
 
-    again = pytester.runpytest("-p", "no:randomly", f"--channels-replay={text}", "--hypothesis-show-statistics")
+    # In a process of its own: hypothesis's statistics are global to the process that prints them.
+    again = pytester.runpytest_subprocess(
+        "-p", "no:randomly", f"--channels-replay={text}", "--hypothesis-show-statistics"
+    )
     again.assert_outcomes(failed=1)
     again.stdout.fnmatch_lines(["*t=0.000s  every link  drop the next 1 packet", "*1 failing*"])
     again.stdout.no_fnmatch_line("*found after*")  # a replay runs, it does not search
@@ -118,7 +129,7 @@ def test_a_replay_string_for_another_test_fails_that_test_with_a_clear_message(p
 def test_a_failure_is_kept_in_hypothesis_database_and_tried_first_next_time(pytester: pytest.Pytester) -> None:
     at_most_once(pytester)
     pytester.runpytest("-p", "no:randomly").assert_outcomes(failed=1)
-    again = pytester.runpytest("-p", "no:randomly", "--hypothesis-show-statistics")
+    again = pytester.runpytest_subprocess("-p", "no:randomly", "--hypothesis-show-statistics")
     again.assert_outcomes(failed=1)
     again.stdout.fnmatch_lines(["*during reuse phase*", "*0 passing, 1 failing*"])
 
