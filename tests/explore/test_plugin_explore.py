@@ -318,3 +318,35 @@ def test_the_chapters_at_most_once_app_loses_a_message_found_within_a_few_hundre
     timeline = re.search(r", 1 fault:\n.*?  t=\S+s  (.*)", result.stdout.str())
     assert timeline is not None
     assert re.search(r"drop the next 1 packet|partition \{", timeline.group(1))  # a single drop or partition
+
+
+def test_hypothesis_settings_under_explore_apply_and_other_fixtures_are_shared_by_the_runs(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_settings="""
+        import pytest
+        from hypothesis import settings
+        from pytest_channels.explore import explore
+
+        RUNS = []
+
+        @pytest.fixture(scope="module")  # a function-scoped one gets hypothesis's health check
+        def shared():
+            return []
+
+        @explore(horizon=1)
+        @settings(max_examples=7)
+        def test_it(channels, shared):
+            channels.cluster("server", "remote")
+            channels.advance(1)
+            shared.append(channels)
+            RUNS.append(len(shared))
+
+        def test_seven_runs_one_fixture_a_fresh_case_each():
+            assert RUNS == [1, 2, 3, 4, 5, 6, 7]
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "--hypothesis-show-statistics")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*7 passing*"])
