@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import fan_out, presence, round_trip, startup, suite, time_travel
+from . import exploring, fan_out, presence, round_trip, startup, suite, time_travel
 from ._report import Row, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     rows += fan_rows
     print("running: presence", file=sys.stderr)
     rows += presence.run(options.smoke)
-    for name, module in (("suite", suite), ("start-up", startup)):
+    for name, module in (("suite", suite), ("start-up", startup), ("fault explorer", exploring)):
         print(f"running: {name}", file=sys.stderr)
         rows += module.run(options.smoke)
 

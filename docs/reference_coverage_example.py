@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import pytest_channels
+import pytest_channels.explore
 import pytest_channels.opentelemetry
 import pytest_channels.redis
 import pytest_channels.testing
@@ -29,6 +30,7 @@ HEADINGS = {
         *pytest_channels.testing.__all__,
         *pytest_channels.redis.__all__,
         *pytest_channels.opentelemetry.__all__,
+        *pytest_channels.explore.__all__,
     ],
 )
 def test_every_public_name_has_a_heading(name: str) -> None:

@@ -121,9 +121,15 @@ class _TimerHeap:
     def __init__(self) -> None:
         self._heap: list[Timer] = []
         self._seq = itertools.count()
+        self.tie_break: Callable[[], int] | None = None
+        """A seam for the fault explorer: ranks timers due at one instant (a draw in [0, 2**16))
+        ahead of their creation order, so a schedule can choose which is taken first."""
 
     def push(self, deadline_ns: int, callback: Callable[[], None], description: str) -> Timer:
-        timer = Timer(deadline_ns, next(self._seq), callback, description)
+        seq = next(self._seq)
+        if self.tie_break is not None:
+            seq += self.tie_break() << 48
+        timer = Timer(deadline_ns, seq, callback, description)
         heapq.heappush(self._heap, timer)
         return timer
 

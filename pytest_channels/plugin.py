@@ -44,6 +44,12 @@ _INI: dict[str, tuple[Any, str]] = {
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--channels-replay",
+        metavar="REPLAY",
+        default=None,
+        help="run an @explore test under the one fault schedule of this replay string (printed by its failure)",
+    )
     for name in SETTING_NAMES:
         native, help = _INI[name]
         try:

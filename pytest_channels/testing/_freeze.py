@@ -31,6 +31,7 @@ REAL_TIME_MODULES = [
     "_pytest.terminal",
     "_pytest.junitxml",
     "xdist",
+    "hypothesis",  # its own timing (health checks, gc accounting) runs beside the test body
     "execnet",
     "trio",
     "anyio",

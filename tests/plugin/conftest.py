@@ -96,9 +96,12 @@ def anyio_backend(request):
     return request.param
 """
 
-# Warnings are errors in the inner session too.
+# Warnings are errors in the inner session too. Hypothesis (installed for the fault explorer)
+# is left out: importing it costs these inner sessions seconds on a loaded machine, which the
+# ones with a real-time bound cannot spare, and none of them uses it.
 INI = """
 [pytest]
+addopts = -p no:hypothesispytest
 asyncio_default_fixture_loop_scope = function
 filterwarnings =
     error

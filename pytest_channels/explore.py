@@ -1,0 +1,420 @@
+"""Run one test body under many fault schedules, and get back the smallest one that breaks it.
+
+Needs hypothesis (`pip install 'pytest-channels[explore]'`): it draws the schedules, shrinks a
+failing one, and keeps failures in its database, so its settings profiles, `--hypothesis-seed`
+and CI settings apply as to any `@given` test.
+
+Example:
+    ```python
+    @explore(horizon=6)
+    def test_every_reader_gets_every_message(channels: ChannelCase) -> None:
+        cluster = channels.cluster("server", "remote", "third")
+        ...                      # the scenario; faults happen during its waits
+        channels.advance(8)      # past the horizon, so every fault has happened
+        assert ...               # the invariant, as plain asserts
+    ```
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+try:
+    from hypothesis import Phase, given, settings
+    from hypothesis import strategies as st
+    from hypothesis.control import current_build_context
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "pytest_channels.explore needs hypothesis: pip install 'pytest-channels[explore]' (or hypothesis>=6)"
+    ) from exc
+
+import pytest
+
+from ._network import Distribution, Uniform
+from ._schedule import PLACEHOLDER, Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
+from .testing._explored import (
+    ExploredAsyncCase,
+    ExploredCase,
+    ExploreError,
+    NotDeterministic,
+    Run,
+    first_difference,
+    report,
+    trace,
+)
+
+__all__ = (
+    "explore",
+    "Faults",
+    "schedules",
+    "Schedule",
+    "Delay",
+    "Drop",
+    "Partition",
+    "Stop",
+    "Crash",
+    "Disconnect",
+    "ExploreError",
+    "NotDeterministic",
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REPLAY_OPTION = "--channels-replay"
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What may vary between runs. The defaults explore the network: drops, partitions, delays, ties.
+
+    Attributes:
+        horizon: every fault happens within this many virtual seconds of the cluster's start;
+            the test must wait past it before its asserts.
+        max_faults: at most this many faults in one schedule.
+        drops: packets lost on a link (`Drop`).
+        partitions: a group of nodes cut off, then healed within the horizon (`Partition`).
+        delays: the delays a link may take from some instant on (`Delay`); empty for none.
+        stops: nodes that may stop and restart (`Stop`); none by default, since a test
+            must then cope with a node that goes away.
+        crashes: nodes whose channels may be killed (`Crash`).
+        disconnects: whether simulated clients may lose their connection and land on
+            another node (`Disconnect`).
+        reorder: whether events due at one virtual instant may be taken in another order.
+    """
+
+    horizon: float = 5.0
+    max_faults: int = 3
+    drops: bool = True
+    partitions: bool = True
+    delays: tuple[float | Distribution, ...] = (Uniform(0.0, 0.05), Uniform(0.0, 0.5))
+    stops: tuple[str, ...] = ()
+    crashes: tuple[str, ...] = ()
+    disconnects: bool = False
+    reorder: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, float)) or not self.horizon > 0:
+            raise ValueError(f"explore horizon must be a number of virtual seconds > 0 (got {self.horizon!r})")
+        if isinstance(self.max_faults, bool) or not isinstance(self.max_faults, int) or self.max_faults < 0:
+            raise ValueError(f"explore max_faults must be a whole number >= 0 (got {self.max_faults!r})")
+        for name in ("stops", "crashes", "delays"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise TypeError(f"explore {name} takes a list (got the string {value!r}; write {name}=[{value!r}])")
+            object.__setattr__(self, name, tuple(value))
+
+    def named(self) -> tuple[str, ...]:
+        """The node names these options mention."""
+        return tuple(dict.fromkeys((*self.stops, *self.crashes)))
+
+
+def schedules(faults: Faults | None = None) -> st.SearchStrategy[Schedule]:
+    """A hypothesis strategy of schedules, shrinking to fewer, earlier, simpler faults.
+
+    Nodes the options do not name are placeholders, "@0" for a cluster's first node and so
+    on; `Schedule.resolve(names)` puts the names in.
+
+    Example:
+        >>> from hypothesis import find
+        >>> found = find(schedules(), lambda s: any(isinstance(f, Partition) for f in s.faults))
+        >>> found.resolve(["server", "remote"]).faults
+        (Partition(at=0.0, group=('server',), heal_at=0.001),)
+    """
+    return _schedules(faults if faults is not None else Faults())
+
+
+MAX_NODES = 5
+"""Drawn node positions wrap around a smaller cluster; larger ones see only their first five nodes fail."""
+
+
+@functools.lru_cache(maxsize=64)
+def _schedules(options: Faults) -> st.SearchStrategy[Schedule]:
+    # Built once per set of options, of plain strategies drawn in one composite: building them,
+    # or describing lambdas (which hypothesis does by parsing their source), in every run would
+    # cost more than a short scenario does.
+    ms = max(1, round(options.horizon * 1000))
+    instant, lasting = st.integers(0, ms), st.integers(1, ms)
+    positions = [f"{PLACEHOLDER}{k}" for k in range(MAX_NODES)]
+    ends = [None, *positions]
+    links = [(s, t) for s in ends for t in ends if s is None or s != t]  # every link first
+    groups = [tuple(p for bit, p in enumerate(positions) if mask >> bit & 1) for mask in range(1, 2**MAX_NODES - 1)]
+    groups.sort(key=len)  # one node cut off first
+    # Every kind of fault with everything but its instants, simplest first: one draw picks one,
+    # and hypothesis shrinks it toward the front (drops before partitions before delays).
+    variants: list[tuple[type[Fault], tuple[Any, ...]]] = []
+    if options.drops:
+        variants += [(Drop, (*link, count)) for count in (1, 2, 3) for link in links]
+    if options.partitions:
+        variants += [(Partition, (group,)) for group in groups]
+    if options.delays:
+        variants += [(Delay, (delay, *link)) for delay in options.delays for link in links]
+    variants += [(Stop, (node,)) for node in options.stops]
+    variants += [(Crash, (node, k)) for node in options.crashes for k in range(1, 9)]
+    if options.disconnects:
+        variants += [(Disconnect, (k, to)) for to in ends for k in range(1, 9)]
+    variant = st.sampled_from(variants) if variants else st.nothing()
+    seed = st.integers(0, 2**32 - 1)
+    order = st.integers(0, 2**16) if options.reorder else st.just(0)
+    size = options.max_faults if variants else 0
+
+    def fault(draw: Any) -> Fault:
+        (kind, rest), at = draw(variant), draw(instant) / 1000
+        if kind is Drop:
+            return Drop(at, rest[0], rest[1], rest[2])
+        if kind is Delay:
+            return Delay(at, rest[0], rest[1], rest[2])
+        if kind is Partition:
+            return Partition(at, rest[0], round(at + draw(lasting) / 1000, 3))
+        if kind is Stop:
+            return Stop(at, rest[0], round(at + draw(lasting) / 1000, 3))
+        if kind is Crash:
+            return Crash(at, rest[0], rest[1])
+        return Disconnect(at, rest[0], rest[1])
+
+    @st.composite
+    def schedule(draw: Any) -> Schedule:
+        faults: list[Fault] = []
+        while len(faults) < size and draw(st.booleans()):  # shrinks toward fewer faults
+            faults.append(fault(draw))
+        return Schedule(tuple(sorted(faults, key=_at)), seed=draw(seed), order=draw(order))
+
+    return schedule()
+
+
+def _at(fault: Fault) -> float:
+    return fault.at
+
+
+def explore(faults: Faults | None = None, *, replay: str | None = None, **options: Any) -> Callable[[F], F]:
+    """Run the decorated test once per fault schedule hypothesis draws; fail with the smallest that breaks it.
+
+    The test takes `channels` (a fresh `ChannelCase`, or `AsyncChannelCase` for `async def`,
+    in every run) and any other fixtures (shared by all runs). It starts a cluster with
+    `channels.cluster(...)`, drives its scenario, waits past the horizon and asserts.
+
+    Args:
+        faults: what may vary; or pass `Faults`' fields as keywords: `explore(horizon=8, stops=["third"])`.
+        replay: a replay string a failure printed: run that one schedule, exactly, instead of exploring.
+
+    Raises:
+        TypeError: the test takes no `channels`, or an option is unknown.
+    """
+    if faults is None:
+        try:
+            faults = Faults(**options)
+        except TypeError:
+            known = ", ".join(Faults.__dataclass_fields__)
+            raise TypeError(f"explore() got unknown options {sorted(options)}; it takes {known}") from None
+    elif options:
+        raise TypeError("explore() takes a Faults or keyword options, not both")
+    chosen = faults
+
+    def decorate(body: F) -> F:
+        explored: F = _explorer(body, chosen, replay)
+        return explored
+
+    return decorate
+
+
+def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> Any:
+    parameters = inspect.signature(body).parameters
+    if "channels" not in parameters:
+        raise TypeError(
+            f"@explore's test {body.__qualname__} must take the `channels` argument: each run gets a fresh one"
+        )
+    test_id = f"{body.__module__}.{body.__qualname__}"
+    if replay is not None:
+        Schedule.from_replay(replay, test_id)  # a bad string fails at import, where it was written
+    is_async = inspect.iscoroutinefunction(body)
+    wants_request = "request" in parameters
+    passed = [p for name, p in parameters.items() if name != "channels"]
+
+    def schedule_source(
+        request: pytest.FixtureRequest, drawn: Schedule
+    ) -> tuple[Callable[[tuple[str, ...]], Schedule], bool]:
+        text = replay or request.config.getoption(REPLAY_OPTION, None)
+        if text:
+            fixed = Schedule.from_replay(text, test_id)
+            return (lambda names: fixed), True
+        return drawn.resolve, False
+
+    known_settings: dict[str, Any] = {}
+
+    def settings_for(request: pytest.FixtureRequest) -> Any:
+        from .plugin import _channels_markers, _settings
+
+        nodeid = request.node.nodeid
+        if nodeid not in known_settings:  # the same for every run of one test: read its markers once
+            known_settings[nodeid] = _settings(request.config, _channels_markers(request.node))
+        return known_settings[nodeid]
+
+    counter: dict[tuple[str, str], int] = {}  # per test item: runs so far, the run that first failed
+
+    def begin(
+        request: pytest.FixtureRequest, drawn: Schedule
+    ) -> tuple[Callable[[tuple[str, ...]], Schedule], bool, int] | None:
+        """Count the run and find its schedule; None when a replay already passed (run it once)."""
+        key = request.node.nodeid
+        runs = counter[("runs", key)] = counter.get(("runs", key), 0) + 1
+        source, replaying = schedule_source(request, drawn)
+        if replaying and counter.get(("passed", key)):
+            return None  # hypothesis asks again with other draws; a replay runs its one schedule once
+        return source, replaying, runs
+
+    def concluding(request: pytest.FixtureRequest, failure: BaseException | None, replaying: bool) -> bool:
+        """Whether this run's story must be told now (and checked against a second run of its schedule)."""
+        __tracebackhide__ = True
+        if replaying:
+            if failure is None:
+                counter[("passed", request.node.nodeid)] = 1
+            return True
+        if failure is None:
+            return False
+        counter.setdefault(("found", request.node.nodeid), counter[("runs", request.node.nodeid)])
+        if not _is_final():
+            raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
+        return True
+
+    def found(request: pytest.FixtureRequest, runs: int) -> int:
+        return counter.get(("found", request.node.nodeid), runs)
+
+    def arguments(request: pytest.FixtureRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {**kwargs, "request": request} if wants_request else kwargs
+
+    def finish(case: Any, run: Run, failure: BaseException | None, problems: list[str]) -> BaseException | None:
+        if failure is None and problems:
+            failure = AssertionError("channels teardown found problems:\n" + "\n".join(f"  - {p}" for p in problems))
+        if failure is None:
+            try:
+                run.check_horizon()
+            except ExploreError as exc:
+                failure = exc
+        return failure
+
+    if is_async:
+
+        async def once_async(
+            request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]
+        ) -> tuple[Any, Run, BaseException | None]:
+            run = Run(source, faults.horizon, faults.named())
+            case = ExploredAsyncCase(settings_for(request), run)
+            failure: BaseException | None = None
+            problems: list[str] = []
+            try:
+                await case._run_test(lambda: body(channels=case, **arguments(request, kwargs)))
+            except Exception as exc:
+                failure = exc
+            finally:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
+                try:
+                    problems = case._teardown()
+                except Exception as exc:
+                    failure = failure or exc
+            return case, run, finish(case, run, failure, problems)
+
+        async def test_async(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
+            __tracebackhide__ = True
+            started = begin(request, schedule)
+            if started is None:
+                return
+            source, replaying, runs = started
+            case, run, failure = await once_async(request, source, kwargs)
+            if concluding(request, failure, replaying):
+                fixed = run.schedule or Schedule()
+                again, again_run, _ = await once_async(request, lambda names: fixed, kwargs)
+                _conclude(case, run, failure, again, again_run, test_id, request, found(request, runs), replaying)
+
+        test: Any = test_async
+    else:
+
+        def once(
+            request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]
+        ) -> tuple[Any, Run, BaseException | None]:
+            run = Run(source, faults.horizon, faults.named())
+            case = ExploredCase(settings_for(request), run)
+            failure: BaseException | None = None
+            problems: list[str] = []
+            try:
+                body(channels=case, **arguments(request, kwargs))
+            except Exception as exc:
+                failure = exc
+            finally:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
+                try:
+                    problems = case._teardown()
+                except Exception as exc:
+                    failure = failure or exc
+            return case, run, finish(case, run, failure, problems)
+
+        def test_sync(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
+            __tracebackhide__ = True
+            started = begin(request, schedule)
+            if started is None:
+                return
+            source, replaying, runs = started
+            case, run, failure = once(request, source, kwargs)
+            if concluding(request, failure, replaying):
+                fixed = run.schedule or Schedule()
+                again, again_run, _ = once(request, lambda names: fixed, kwargs)
+                _conclude(case, run, failure, again, again_run, test_id, request, found(request, runs), replaying)
+
+        test = test_sync
+
+    visible = [p for p in passed if p.name != "request"]
+    test.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in visible),
+            inspect.Parameter("schedule", inspect.Parameter.KEYWORD_ONLY),
+        ]
+    )
+    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(test, name, getattr(body, name))
+    test.__dict__.update({k: v for k, v in body.__dict__.items() if not k.startswith("_hypothesis")})
+    wrapped: Any = given(schedule=schedules(faults))(test)
+    parent: settings | None = getattr(body, "_hypothesis_internal_use_settings", None)
+    # Virtual time costs no real time, and a real-time deadline would make a run's verdict
+    # depend on the machine's load: the one thing an explorer must not do.
+    # The explain phase reruns a found failure hundreds of times to point at lines; the
+    # explorer's own report (the timeline, what was lost) says more, at no cost.
+    base = parent if parent is not None else settings.default
+    assert base is not None
+    phases = tuple(phase for phase in base.phases if phase is not Phase.explain)
+    wrapped._hypothesis_internal_use_settings = settings(parent, deadline=None, phases=phases)
+    return wrapped
+
+
+def _is_final() -> bool:
+    try:
+        return bool(current_build_context().is_final)
+    except Exception:  # outside hypothesis (never, here), or a hypothesis without the flag
+        return True
+
+
+def _conclude(
+    case: Any,
+    run: Run,
+    failure: BaseException | None,
+    again: Any,
+    again_run: Run,
+    test_id: str,
+    request: pytest.FixtureRequest,
+    runs: int,
+    replaying: bool,
+) -> None:
+    __tracebackhide__ = True
+    difference = first_difference(trace(case, run), trace(again, again_run))
+    if difference is not None:
+        schedule = run.schedule or Schedule()
+        raise NotDeterministic(
+            "the test is not deterministic: two runs of the same schedule differ at " + difference + "\n"
+            "Same schedule, same run is what makes a failure replayable: look for real time, real I/O, "
+            "unseeded randomness or state kept between runs (module globals, fixtures shared by the runs).\n"
+            + schedule.timeline()
+        ) from failure
+    if failure is None:
+        return
+    failure.add_note(report(case, run, test=test_id, nodeid=request.node.nodeid, runs=None if replaying else runs))
+    raise failure

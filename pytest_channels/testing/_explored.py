@@ -1,0 +1,317 @@
+"""One run of a test body under one fault schedule: the case it gets, the faults as they happen, its trace.
+
+The body gets a fresh `ChannelCase` (or `AsyncChannelCase`) per run. When it starts its
+cluster, the run learns the nodes, gets its schedule (drawn by hypothesis, or fixed for a
+replay) and sets each fault as a timer on the test's clock, so faults happen inside the
+body's own waits, in virtual time, in the clock's order. What happened is recorded for the
+timeline; the trace (every packet, message and client event with its virtual stamp) is what
+two replays of one schedule must agree on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._clock import VirtualClock, format_ns, to_ns
+from .._cluster import Cluster
+from .._errors import UnknownNode
+from .._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
+from ._async import AsyncChannelCase
+from ._base import CaseBase
+from ._faults import crash
+from ._format import SHOWN
+from ._sync import ChannelCase
+
+
+class ExploreError(AssertionError):
+    """An exploration that cannot say anything: its checks never ran under the faults, or it cannot replay."""
+
+
+class NotDeterministic(AssertionError):
+    """Two runs of the same schedule differed: a failure found under it may not come back."""
+
+
+class Run:
+    """One run: where its schedule comes from, and what its faults did.
+
+    Args:
+        source: given the cluster's node names, the schedule to run (hypothesis draws it there).
+        horizon: virtual seconds after the cluster starts by which every fault has happened.
+        named: node names the explorer's options mention, checked against the cluster.
+    """
+
+    def __init__(
+        self, source: Callable[[tuple[str, ...]], Schedule], horizon: float, named: Sequence[str] = ()
+    ) -> None:
+        self._source = source
+        self.horizon = horizon
+        self.named = tuple(named)
+        self.schedule: Schedule | None = None
+        self.cluster: Cluster | None = None
+        self.started_ns = 0
+        self.applied: list[tuple[int, str, str]] = []
+        """(virtual ns, where, what happened) for each fault, in the order they happened."""
+        self._case: CaseBase | None = None
+
+    def prepare(self, names: tuple[str, ...]) -> Schedule:
+        """The body is starting a cluster of `names`: get its schedule, checking the names it mentions."""
+        for name in self.named:
+            if name not in names:
+                raise UnknownNode(
+                    f"explore(...) names node {name!r}, but the test's cluster has {', '.join(map(repr, names))}: "
+                    "name only nodes the test starts with channels.cluster(...)"
+                )
+        schedule = self._source(names)
+        unknown = sorted(schedule.nodes() - set(names))
+        if unknown:
+            raise UnknownNode(
+                f"the schedule names node {unknown[0]!r}, but the test's cluster has {', '.join(map(repr, names))}: "
+                "a schedule only runs on a cluster with the nodes it names"
+            )
+        self.schedule = schedule
+        return schedule
+
+    def attach(self, case: CaseBase, cluster: Cluster) -> None:
+        """The cluster started: set the schedule's faults on the clock."""
+        schedule = self.schedule
+        assert schedule is not None
+        self.cluster, self._case = cluster, case
+        clock = cluster.clock
+        if not isinstance(clock, VirtualClock):
+            raise ExploreError(
+                "the fault explorer runs clusters on the harness's virtual clock, not on a virtual event "
+                "loop: drop virtual_loop=True from this test (channel code that sleeps by itself is not "
+                "explored yet)"
+            )
+        self.started_ns = clock.now_ns()
+        if schedule.order:
+            shuffle = random.Random(schedule.order)
+            clock._timers.tie_break = lambda: shuffle.getrandbits(16)
+        for fault in sorted(schedule.faults, key=lambda f: f.at):
+            for at, action in _steps(fault):
+                self._at(clock, at, fault, action)
+
+    def _at(self, clock: VirtualClock, at: float, fault: Fault, action: Callable[[Run], str]) -> None:
+        due = self.started_ns + to_ns(at)
+
+        def fire() -> None:
+            self.applied.append((clock.now_ns() - self.started_ns, fault.where(), action(self)))
+
+        if due <= clock.now_ns():
+            fire()  # due as the cluster starts: before the body's first broadcast, not at its first wait
+        else:
+            clock.call_at(due, fire, f"explore: {fault.where()} {fault.what()}")
+
+    def check_horizon(self) -> None:
+        """The body ended: refuse a run whose checks came before some of its faults happened."""
+        if self.cluster is None:
+            raise ExploreError(
+                "the test never started a cluster, so no fault could happen: call channels.cluster('server', ...) "
+                "in the test, then wait (channels.advance) past the explorer's horizon before the asserts"
+            )
+        now = self.cluster.clock.now_ns() - self.started_ns
+        horizon = to_ns(self.horizon)
+        if now < horizon:
+            pending = [f for f in (self.schedule.faults if self.schedule else ()) if to_ns(f.at) > now]
+            raise ExploreError(
+                f"the test's checks ran at t={format_ns(now)}, before the explorer's horizon t={format_ns(horizon)}: "
+                f"{len(pending)} fault(s) of this schedule never happened, so the invariants never ran under them. "
+                f"Wait past the horizon before asserting (channels.advance({self.horizon:g}) or wait_until), "
+                "or lower explore(horizon=...)."
+            )
+
+    # -- what the faults do ---------------------------------------------------------------------------
+
+    def _clients(self) -> list[Any]:
+        return list(getattr(self._case, "_clients", ()))
+
+
+def _steps(fault: Fault) -> list[tuple[float, Callable[[Run], str]]]:
+    """The instants a fault acts at, and what it does then (returning what to show)."""
+    if isinstance(fault, Delay):
+        return [
+            (
+                fault.at,
+                lambda run: _network(
+                    run, lambda n: n.delay(fault.delay, source=fault.source, target=fault.target), fault.what()
+                ),
+            )
+        ]
+    if isinstance(fault, Drop):
+        return [
+            (
+                fault.at,
+                lambda run: _network(
+                    run, lambda n: n.drop(next=fault.count, source=fault.source, target=fault.target), fault.what()
+                ),
+            )
+        ]
+    if isinstance(fault, Partition):
+        opened = f"partition {{{', '.join(fault.group)}}} | {{the rest}}"
+        steps: list[tuple[float, Callable[[Run], str]]] = [
+            (fault.at, lambda run: _network(run, lambda n: n.partition(list(fault.group)), opened))
+        ]
+        if fault.heal_at is not None:
+            steps.append((max(fault.heal_at, fault.at), lambda run: _network(run, lambda n: n.heal(), "heal")))
+        return steps
+    if isinstance(fault, Stop):
+        steps = [(fault.at, lambda run: _stop(run, fault.node))]
+        if fault.restart_at is not None:
+            steps.append((max(fault.restart_at, fault.at), lambda run: _start(run, fault.node)))
+        return steps
+    if isinstance(fault, Crash):
+        return [(fault.at, lambda run: _crash(run, fault))]
+    return [(fault.at, lambda run: _disconnect(run, fault))]
+
+
+def _network(run: Run, change: Callable[[Any], None], what: str) -> str:
+    assert run.cluster is not None
+    change(run.cluster.network)
+    return what
+
+
+def _stop(run: Run, node: str) -> str:
+    assert run.cluster is not None
+    if node not in run.cluster.names:
+        return "stop the node (skipped: already stopped)"
+    run.cluster.stop(node)
+    return "stop the node"
+
+
+def _start(run: Run, node: str) -> str:
+    assert run.cluster is not None
+    if node in run.cluster.names:
+        return "restart (skipped: already running)"
+    run.cluster.start(node)
+    return "restart, with a fresh runtime"
+
+
+def _crash(run: Run, fault: Crash) -> str:
+    assert run.cluster is not None
+    assert run._case is not None
+    if fault.node not in run.cluster.names:
+        return f"crash channel #{fault.channel} (skipped: the node is stopped)"
+    live = [p for p in run.cluster.node(fault.node).runtime.channels if p.alive]
+    if not live:
+        return f"crash channel #{fault.channel} (skipped: no live channel)"
+    process = live[(fault.channel - 1) % len(live)]
+    crash(run._case._core, process.socket, "killed")
+    return f"crash {process.name} on {process.socket.topic!r}"
+
+
+def _disconnect(run: Run, fault: Disconnect) -> str:
+    clients = run._clients()
+    if not clients:
+        return "lose the connection (skipped: the test has no simulated client)"
+    client = clients[(fault.client - 1) % len(clients)]
+    moved = ""
+    if fault.to is not None:
+        client.node = fault.to
+        moved = f"; reconnects to {fault.to}"
+    if not client.connected:
+        return f"{client.name}: lose the connection (skipped: it is {client.state}){moved}"
+    client.lose_connection()
+    return f"{client.name}: lose the connection (1006){moved}"
+
+
+# -- the cases a run hands the body --------------------------------------------------------------------
+
+
+class _Explores(CaseBase):
+    _exploration: Run
+
+    def cluster(self, *names: str, seed: int | None = None) -> Cluster:
+        """See `ChannelCase.cluster`; under the explorer, the schedule chooses the seed."""
+        if seed is not None:
+            raise ValueError(
+                "under @explore the schedule chooses the cluster's seed (it shrinks and replays with the rest); "
+                f"drop seed={seed!r} from channels.cluster(...)"
+            )
+        if self._exploration.cluster is not None:
+            return super().cluster(*names)  # the harness says why a second cluster is refused
+        schedule = self._exploration.prepare(names)
+        cluster = super().cluster(*names, seed=schedule.seed)
+        self._exploration.attach(self, cluster)
+        return cluster
+
+
+class ExploredCase(_Explores, ChannelCase):
+    """A `ChannelCase` whose cluster runs one fault schedule."""
+
+    def __init__(self, settings: Any, run: Run) -> None:
+        super().__init__(settings)
+        self._exploration = run
+
+
+class ExploredAsyncCase(_Explores, AsyncChannelCase):
+    """An `AsyncChannelCase` whose cluster runs one fault schedule."""
+
+    def __init__(self, settings: Any, run: Run) -> None:
+        super().__init__(settings)
+        self._exploration = run
+
+
+# -- what a run leaves behind ---------------------------------------------------------------------------
+
+
+def trace(case: CaseBase, run: Run) -> list[str]:
+    """Everything observable the run did, in order, with virtual stamps: two replays must agree on it."""
+    lines = [f"fault t={format_ns(ns)} {where}: {what}" for ns, where, what in run.applied]
+    if run.cluster is not None:
+        lines += [f"{p!r} payload={p.broadcast.payload!r} outcome={p.outcome}" for p in run.cluster.network.packets]
+    mailbox = case._core.mailbox
+    lines += [f"mailbox {m!r}" for m in [*mailbox.consumed, *mailbox.messages]]
+    lines += [f"exit {e!r}" for e in [*mailbox.reported_exits, *mailbox.exits]]
+    for client in run._clients():
+        lines += [f"{client.name} {event!r}" for event in client.history]
+        for channel in client.channels:
+            lines += [f"{client.name} {channel.topic!r} {event!r}" for event in channel.history]
+            lines += [f"{client.name} {channel.topic!r} {m!r}" for m in channel.messages]
+    return lines
+
+
+def first_difference(first: list[str], second: list[str]) -> str | None:
+    """Where two traces first part, in words; None when they agree."""
+    for index, (a, b) in enumerate(zip(first, second, strict=False)):
+        if a != b:
+            return f"entry {index + 1}: the first run had\n    {a}\n  the second had\n    {b}"
+    if len(first) != len(second):
+        shorter = min(len(first), len(second))
+        longer, name = (first, "first") if len(first) > len(second) else (second, "second")
+        return f"entry {shorter + 1}: only the {name} run went on, with\n    {longer[shorter]}"
+    return None
+
+
+def report(case: CaseBase, run: Run, *, test: str, nodeid: str, runs: int | None) -> str:
+    """The failure's story: the schedule as it happened, what the network lost, the mailbox, the replay line."""
+    schedule = run.schedule or Schedule()
+    found = f" (found after {runs} run{'s' if runs != 1 else ''}, then shrunk)" if runs else ""
+    lines = [f"explore: this schedule breaks the test{found}:", schedule.timeline(run.applied)]
+    if run.cluster is not None:
+        lost = run.cluster.network.lost()
+        stats = run.cluster.network.statistics()
+        lines.append(f"network: {stats.sent} packets sent, {stats.delivered} delivered, {stats.lost} lost")
+        lines += [f"  - lost: {p!r} {p.broadcast.payload!r}" for p in lost[:SHOWN]]
+        if len(lost) > SHOWN:
+            lines.append(f"  ... and {len(lost) - SHOWN} more lost")
+    mailbox = case._core.mailbox
+    received = [*mailbox.consumed, *mailbox.messages]
+    lines.append(f"the test's mailbox ({len(received)} message{'s' if len(received) != 1 else ''}):")
+    lines += [f"  - {m!r}" for m in received[-SHOWN:]] or ["  (empty)"]
+    for client in run._clients():
+        for channel in client.channels:
+            last = f", the last {min(3, len(channel.messages))}:" if channel.messages else ""
+            lines.append(
+                f"{client.name} on {channel.topic!r}: {channel.state}, {len(channel.messages)} message(s){last} "
+                f"(states {' -> '.join(channel.states)})"
+            )
+            lines += [f"  - {m!r}" for m in channel.messages[-3:]]
+    replay = schedule.replay(test)
+    lines += [
+        "replay exactly:",
+        f'  @explore(..., replay="{replay}")',
+        f"  pytest '{nodeid}' --channels-replay={replay}",
+    ]
+    return "\n".join(lines)
