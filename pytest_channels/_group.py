@@ -10,7 +10,7 @@ timer) drives every node in the order of the one clock without knowing there are
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from ._channel import Channel
@@ -46,6 +46,8 @@ class Group:
         self.idle_timeout = idle_timeout
         self.runtimes: list[GroupRuntime] = []
         self.steppers: list[Stepper] = []
+        self.on_join: list[Callable[[GroupRuntime], None]] = []
+        """Called with every runtime that joins later: what every node runs, as a Presence does."""
 
     def __repr__(self) -> str:
         return f"<Group runtimes={len(self.runtimes)} steppers={len(self.steppers)} clock={self.clock!r}>"
@@ -116,6 +118,8 @@ class GroupRuntime(Runtime):
         """Why this runtime may no longer be used (its node stopped), or None."""
         self.draining = False
         """True while a stopping node finishes its work: its channels may still broadcast."""
+        for start in list(group.on_join):
+            start(self)
 
     def settle(self) -> Coroutine[Any, Any, None]:
         return self.group.settle()  # the group's coroutine itself: one frame less on every wait

@@ -1,7 +1,8 @@
 """Phoenix.Presence: who is on a topic, as channels and their clients see it, on every node.
 
 A `Presence` subclass is declared once, like `use Phoenix.Presence`; each runtime (node) runs
-its own server of it, started on first use or with `start(runtime)`. The server holds the
+its own server of it, started on first use or with `start(runtime)`, and in a cluster on every
+node as soon as it runs on one. The server holds the
 node's `Tracker` and, for every diff the tracker reports, runs `fetch` on the joins and on the
 leaves, broadcasts `presence_diff` to the topic's subscribers on this node, then calls
 `handle_metas`, one diff at a time and in order, as Phoenix's presence process does with its
@@ -22,6 +23,7 @@ import anyio
 
 from ._clock import format_ns
 from ._errors import NotJoined
+from ._group import Group, GroupRuntime
 from ._messages import new_broadcast
 from ._payload import copy_wire, to_wire
 from ._process import ChannelProcess
@@ -239,9 +241,11 @@ class Presence:
     def start(cls, runtime: Runtime) -> PresenceServer:
         """Run this presence on `runtime` now (it starts on first use otherwise); returns its server.
 
-        Start it on every node of a cluster when the node starts, as Phoenix starts it with
-        the application: a node that starts it late learns the others' presences from their
-        next heartbeat.
+        In a cluster (`channels.cluster(...)`, or any runtimes sharing a group) it then runs on
+        every node, and on each node started later, as every node runs the same application.
+        A runtime of its own (production, the Redis adapter) has no such group: start it there
+        when the application starts, as Phoenix's supervision tree does, or a node whose
+        channels never call it would not forward the other nodes' diffs to its subscribers.
         """
         return _server(cls, runtime)
 
@@ -263,7 +267,38 @@ def _server(cls: type[Presence], runtime: Runtime) -> PresenceServer:
     server = servers.get(cls)
     if server is None or server.tracker.stopped:
         server = servers[cls] = PresenceServer(cls, runtime)
+        _run_everywhere(cls, runtime)
     return server
+
+
+_declared: weakref.WeakKeyDictionary[Group, dict[type[Presence], None]] = weakref.WeakKeyDictionary()
+"""The presences that run on every runtime of a group (a cluster's nodes, the test's runtime)."""
+
+
+def _run_everywhere(cls: type[Presence], runtime: Runtime) -> None:
+    """Once a presence runs on one node of a group, it runs on all, as every node starts the same application.
+
+    Without it a node whose channels never call the presence would have no tracker: its
+    subscribers would never see a `presence_diff` of the others' presences.
+    """
+    if not isinstance(runtime, GroupRuntime):
+        return  # a runtime of its own (production, Redis): the application starts it on each node
+    group = runtime.group
+    declared = _declared.get(group)
+    if declared is None:
+        declared = _declared[group] = {}
+        group.on_join.append(_start_declared)
+    if cls in declared:
+        return
+    declared[cls] = None
+    for other in group.runtimes:
+        if other.stopped is None:
+            _server(cls, other)
+
+
+def _start_declared(runtime: GroupRuntime) -> None:
+    for cls in list(_declared.get(runtime.group, ())):
+        _server(cls, runtime)
 
 
 def _target(

@@ -52,9 +52,9 @@ class Entry:
     def __repr__(self) -> str:
         return f"Entry({self.topic!r}, {self.key!r}, {self.meta!r}, on {self.owner!r})"
 
-    def wire(self) -> list[Any]:
+    def wire(self, node: str) -> list[Any]:
         # Another node cannot reach the process: it gets a label, as a remote pid prints.
-        pid = self.pid if isinstance(self.pid, str) else f"{self.owner}:{self.pid.name}:{self.pid.socket.join_ref}"
+        pid = self.pid if isinstance(self.pid, str) else f"{node}:{self.pid.name}:{self.pid.socket.join_ref}"
         return [self.ref, pid, self.topic, self.key, self.meta]
 
 
@@ -112,7 +112,6 @@ class Tracker:
         self.runtime = runtime
         self.name = name
         self.topic = f"phx_presence:{name}"
-        self.node = runtime.pubsub.node_name
         self._report = report
         self.broadcast_period_ns = to_ns(broadcast_period, name="broadcast_period")
         self.down_period_ns = to_ns(down_period, name="down_period")
@@ -121,7 +120,7 @@ class Tracker:
         self.clock_sample_periods = clock_sample_periods
         clock = runtime.clock
         self.vsn = clock.now_ns() * 1000 + _next_start(clock) % 1000
-        self._ref_seed = hashlib.blake2b(f"{self.node}/{self.vsn}".encode(), digest_size=6).digest()
+        self._ref_seed = hashlib.blake2b(f"{self.node}/{self.name}/{self.vsn}".encode(), digest_size=6).digest()
         self._refs = itertools.count(1)
         self.clock = 0
         self.local: dict[str, Entry] = {}
@@ -146,6 +145,11 @@ class Tracker:
             f"<Tracker {self.name!r} on {self.node!r} clock={self.clock} local={len(self.local)} "
             f"replicas={list(self.replicas.values())}>"
         )
+
+    @property
+    def node(self) -> str:
+        """This node's name, read when used: the test's runtime is renamed when it becomes a cluster's node."""
+        return self.runtime.pubsub.node_name
 
     # -- local changes (Phoenix.Tracker.track/untrack/update) ------------------------------------
 
@@ -286,7 +290,7 @@ class Tracker:
                     "clock": self.clock,
                     "delta": {
                         "start": self._delta_start,
-                        "joins": [e.wire() for e in self._delta_joins.values()],
+                        "joins": [e.wire(self.node) for e in self._delta_joins.values()],
                         "leaves": self._delta_leaves,
                     },
                 }
@@ -387,7 +391,8 @@ class Tracker:
             elif clock > replica.clock:
                 replica.needs_sync = True  # a gap: a delta was lost, or this node is new to the sender's state
         elif kind == "transfer_req":
-            state = [e.wire() for e in self.local.values()]
+            node = self.node
+            state = [e.wire(node) for e in self.local.values()]
             self._send({"type": "transfer_ack", "to": name, "clock": self.clock, "values": state})
         elif kind == "transfer_ack":
             self._transfer(replica, clock, values)

@@ -18,8 +18,7 @@ DOWN = RoomPresence.down_period or 0.0  # 30 s
 
 def cluster(channels: ChannelCase, *names: str) -> Cluster:
     started = channels.cluster(*names)
-    for node in started.nodes:
-        RoomPresence.start(node.runtime)  # as the application starts it on every node
+    RoomPresence.start(started[names[0]].runtime)  # and so on every node, as the application runs there
     return started
 
 
@@ -128,8 +127,7 @@ def test_a_stopped_node_leaves_after_the_down_period_and_its_restart_replaces_it
     assert set(channels.presence_list(RoomPresence, "room:1", node="server")) == {"alice", "bob"}
     channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="server", timeout=SILENT + 2 * PERIOD)
 
-    restarted = nodes.start("remote")
-    RoomPresence.start(restarted.runtime)
+    nodes.start("remote")
     join(channels, "bob", "remote")
     channels.assert_presence(RoomPresence, "room:1", {"alice", "bob"}, node="server", timeout=PERIOD)
     channels.assert_presence(RoomPresence, "room:1", {"alice", "bob"}, node="remote", timeout=SILENT + 3 * PERIOD)
@@ -139,7 +137,7 @@ def test_a_restart_within_the_down_period_drops_the_old_presences_at_once(channe
     nodes = cluster(channels, "server", "remote")
     join(channels, "bob", "remote")
     channels.assert_presence(RoomPresence, "room:1", {"bob"}, node="server", timeout=PERIOD)
-    RoomPresence.start(nodes.restart("remote").runtime)
+    nodes.restart("remote")
     # The new incarnation's first heartbeat tells server the old one is gone for good.
     channels.assert_presence(RoomPresence, "room:1", set(), node="server", timeout=PERIOD)
     server = RoomPresence.server(nodes["server"].runtime)
@@ -157,15 +155,6 @@ def test_after_the_permdown_period_a_node_is_forgotten_and_resynced_when_heard_a
     assert remote is not None
     assert "server" not in remote.tracker.replicas
     nodes.network.heal()
-    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=SILENT + 3 * PERIOD)
-
-
-def test_a_node_that_starts_presence_late_learns_the_others_state(channels: ChannelCase) -> None:
-    nodes = channels.cluster("server", "remote")
-    RoomPresence.start(nodes["server"].runtime)
-    join(channels, "alice", "server")
-    channels.advance(10)
-    RoomPresence.start(nodes["remote"].runtime)
     channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=SILENT + 3 * PERIOD)
 
 
@@ -256,3 +245,26 @@ def test_a_malformed_tracker_message_is_ignored_with_a_warning_and_changes_nothi
     assert server is not None
     assert "x" not in server.tracker.replicas
     channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=0)
+
+
+def test_a_presence_used_on_one_node_runs_on_every_node_without_being_started(channels: ChannelCase) -> None:
+    nodes = channels.cluster("server", "remote")
+    channels.subscribe("room:1", node="remote")  # listens only: nothing on remote uses the presence
+    join(channels, "alice", "server")
+    diff = channels.assert_broadcast("presence_diff", Partial(joins={"alice": ANY}), timeout=PERIOD)
+    assert diff.origin == "remote"  # broadcast by remote's own presence, from server's delta
+    assert RoomPresence.server(nodes["remote"].runtime) is not None
+
+
+def test_nodes_started_later_and_restarted_nodes_run_the_presence_too(channels: ChannelCase) -> None:
+    channels.join(channels.socket(), "room:1", {"user": "alice"}, channel=RoomChannel)  # before the cluster
+    nodes = channels.cluster("server", "remote")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=SILENT + 3 * PERIOD)
+    nodes.start("third")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="third", timeout=SILENT + 3 * PERIOD)
+    nodes.restart("remote")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=SILENT + 3 * PERIOD)
+    server = RoomPresence.server(nodes["server"].runtime)
+    assert server is not None
+    assert server.tracker.node == "server"
+    assert sorted(server.tracker.replicas) == ["remote", "third"]
