@@ -4,12 +4,13 @@ Each node runs one tracker per presence module. It owns the presences tracked on
 it changes them; every change bumps its clock and joins the delta that its next heartbeat (every
 `broadcast_period`) carries to the other nodes, through the node's PubSub, so the network's
 delays, drops and partitions apply to replication as they do to any broadcast. A receiver
-applies a delta that starts where its copy of the sender ends; on a gap (a lost packet, a
-partition, a node it has just met) it asks the sender for a transfer of its whole state at
-the next clock sample. A silent node still sends an empty heartbeat every `max_silent_periods`
-periods. Nodes not heard from for `down_period` are down (their presences leave, and come back
-if they are heard again); after `permdown_period` their state is discarded. All of it runs on
-the runtime's clock, so in tests every period passes in virtual time.
+applies a delta that starts at or before where its copy of the sender ends; on a gap (a lost
+packet, a partition, a node it has just met) it asks the sender for a transfer of its whole
+state at the next clock sample, and applies deltas again from there. A silent node still sends
+an empty heartbeat every `max_silent_periods` periods. Nodes not heard from for `down_period`
+are down (their presences leave, and come back if they are heard again); after `permdown_period`
+their state is discarded. All of it runs on the runtime's clock, so in tests every period passes
+in virtual time.
 
 Phoenix replicates with a delta CRDT (causal contexts, clouds, delta generations) in which
 nodes may also pass on each other's values. Here every node's entries travel only from that
@@ -231,8 +232,10 @@ class Tracker:
             del self.by_pid[entry.pid]
         self._hide(entry)
         self.clock += 1
-        if self._delta_joins.pop(entry.ref, None) is None:  # joined and left within one period: nobody heard
-            self._delta_leaves.append(entry.ref)
+        self._delta_joins.pop(entry.ref, None)
+        # Even a ref that joined within this period: a node whose copy came from a transfer in
+        # the middle of it has the entry, and the delta must take it away there too.
+        self._delta_leaves.append(entry.ref)
 
     def _show(self, entry: Entry) -> None:
         self.visible.setdefault(entry.topic, {})[entry.ref] = entry
@@ -386,8 +389,9 @@ class Tracker:
             return
         replica = self._heard(name, vsn)
         if kind == "heartbeat":
-            if delta is not None and start == replica.clock:
-                self._apply(replica, clock, joins, leaves)
+            if delta is not None and start <= replica.clock:
+                if clock > replica.clock:  # else: nothing this node does not have yet
+                    self._apply(replica, clock, joins, leaves)
             elif clock > replica.clock:
                 replica.needs_sync = True  # a gap: a delta was lost, or this node is new to the sender's state
         elif kind == "transfer_req":
@@ -413,8 +417,14 @@ class Tracker:
         return replica
 
     def _apply(self, replica: Replica, clock: int, joins: list[Entry], leaves: list[str]) -> None:
-        """A delta that starts where this node's copy of the sender ends."""
+        """A delta from at or before this node's copy of the sender to past it.
+
+        The delta holds every entry added since its start that is still there, and every ref
+        removed since (refs are never reused), so it brings a copy taken anywhere in its range,
+        such as a transfer that arrived in the middle of the sender's period, to its end.
+        """
         left = [e for ref in leaves if (e := replica.entries.pop(ref, None)) is not None]
+        joins = [entry for entry in joins if entry.ref not in replica.entries]
         for entry in joins:
             replica.entries[entry.ref] = entry
         replica.clock = clock

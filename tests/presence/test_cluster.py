@@ -268,3 +268,21 @@ def test_nodes_started_later_and_restarted_nodes_run_the_presence_too(channels: 
     assert server is not None
     assert server.tracker.node == "server"
     assert sorted(server.tracker.replicas) == ["remote", "third"]
+
+
+def test_after_a_transfer_a_busy_node_s_deltas_apply_again_instead_of_a_transfer_every_sample(
+    channels: ChannelCase,
+) -> None:
+    nodes = cluster(channels, "server", "remote")
+    nodes.network.delay(0.4)  # the transfer arrives in the middle of server's period
+    alice = join(channels, "alice", "server")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=PERIOD + 0.4)
+    nodes.network.drop(next=1, source="server", target="remote")
+    for n in range(120):  # alice changes her status four times a second, for 30 s
+        channels.push(alice, "status", {"n": n})
+        channels.advance(0.25)
+    requests = [p for p in nodes.network.packets if p.broadcast.payload.get("type") == "transfer_req"]
+    assert len(requests) == 1, f"transfers asked at {[p.sent_at_ns / 1e9 for p in requests]}"
+    channels.assert_presence(
+        RoomPresence, "room:1", {"alice": [{"device": "web", "n": 119}]}, node="remote", timeout=PERIOD + 0.4
+    )
