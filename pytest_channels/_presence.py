@@ -491,8 +491,10 @@ class PresenceServer:
                 runtime.pubsub.local_broadcast(new_broadcast(topic, "presence_diff", payload, now, runtime.pubsub.node))
             if self._handles_metas:
                 self.doing = ("handle_metas", topic)
-                presences = _merge(self._topics, topic, payload)
-                self._state = self.presence.handle_metas(topic, payload, presences, self._state)
+                # User code, after the broadcast: a copy, or what it changes would reach the channels.
+                mine = copy_wire(payload)
+                presences = _merge(self._topics, topic, mine)
+                self._state = self.presence.handle_metas(topic, mine, presences, self._state)
 
     def describe_history(self, topic: str | None = None) -> str:
         """The diffs broadcast on this node (on `topic`), one per line with their virtual time."""

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._clock import Clock, Timer, to_ns
 from ._errors import PresenceError
 from ._messages import Broadcast
+from ._payload import copy_wire
 
 if TYPE_CHECKING:
     from ._process import ChannelProcess
@@ -203,7 +204,7 @@ class Tracker:
                 f"{pid.name} tracks nothing under key {key!r} on {topic!r} in {self.name}, so there is nothing to "
                 f"update (Phoenix: nopresence; it tracks {self._tracked_by(pid)}). Track it first"
             )
-        new_meta = meta(dict(previous.meta))
+        new_meta = meta(copy_wire(previous.meta))  # a copy: the old meta is still listed, and leaves as it was
         ref = self._new_ref()
         self._remove(previous)
         entry = self._add(pid, topic, key, {**new_meta, "phx_ref": ref, "phx_ref_prev": previous.ref}, ref)

@@ -318,3 +318,39 @@ def test_a_fetch_that_raises_in_a_diff_is_logged_and_the_next_diffs_still_go_out
         assert [sorted(d["joins"]) for d in diffs] == [["second"]] * 3  # two channels and the test; first's was lost
         assert set(channels.presence_list(Flaky, "room:1")) == {"first", "second"}  # the tracker kept both
     assert "Flaky presence: a presence_diff was not sent (fetch('room:1', ...) raised)" in caplog.text
+
+
+def test_an_update_function_that_changes_the_current_meta_in_place_leaves_the_old_meta_intact(
+    channels: ChannelCase,
+) -> None:
+    socket = join(channels, "alice")
+    channels.settle()
+    RoomPresence.update(socket, "alice", lambda meta: {**meta, "tags": ["a"]})
+    channels.settle()
+    channels.flush()
+
+    def add_tag(meta: dict[str, Any]) -> dict[str, Any]:
+        meta["tags"].append("b")  # a careless updater: Phoenix's metas are immutable, ours are copies
+        return meta
+
+    RoomPresence.update(socket, "alice", add_tag)
+    diff = channels.assert_push("presence_diff").payload
+    assert diff["leaves"]["alice"]["metas"][0]["tags"] == ["a"]
+    assert diff["joins"]["alice"]["metas"][0]["tags"] == ["a", "b"]
+
+
+def test_handle_metas_gets_copies_it_may_change_without_changing_the_list(channels: ChannelCase) -> None:
+    class Careless(Presence):
+        def handle_metas(self, topic: str, diff: Any, presences: dict[str, list[Any]], state: Any) -> Any:
+            for presence in diff["joins"].values():
+                presence["metas"][0]["seen"] = True
+            return state
+
+    class CarelessRoom(RoomChannel):
+        presence = Careless
+
+    channels.join(channels.socket(), "room:1", {"user": "alice"}, channel=CarelessRoom)
+    channels.assert_push(
+        "presence_diff", {"joins": {"alice": {"metas": [{"device": "web", "phx_ref": REF}]}}, "leaves": {}}
+    )
+    assert channels.presence_list(Careless, "room:1") == {"alice": {"metas": [{"device": "web", "phx_ref": REF}]}}
