@@ -197,11 +197,16 @@ def test_a_failing_assert_presence_in_a_cluster_shows_the_tracker_and_the_networ
     assert "Network: partitioned {server} | {remote} | {the rest}" in message
 
 
-def test_presence_classes_replicate_separately() -> None:
+def test_presence_classes_replicate_separately(channels: ChannelCase) -> None:
     class Other(Presence):
         pass
 
-    assert Other.name != RoomPresence.name
+    cluster(channels, "server", "remote")
+    alice = join(channels, "alice", "server")
+    assert alice.channel_pid is not None
+    Other.track(alice.channel_pid, "room:1", "typing", {})
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=PERIOD)
+    channels.assert_presence(Other, "room:1", {"typing"}, node="remote", timeout=0)
 
 
 def test_an_update_reaches_the_other_nodes_as_a_join_of_the_new_meta_and_a_leave_of_the_old(

@@ -354,3 +354,15 @@ def test_handle_metas_gets_copies_it_may_change_without_changing_the_list(channe
         "presence_diff", {"joins": {"alice": {"metas": [{"device": "web", "phx_ref": REF}]}}, "leaves": {}}
     )
     assert channels.presence_list(Careless, "room:1") == {"alice": {"metas": [{"device": "web", "phx_ref": REF}]}}
+
+
+def test_metas_are_listed_in_the_order_the_node_saw_them_so_an_update_moves_a_meta_last(
+    channels: ChannelCase,
+) -> None:
+    phone = join(channels, "alice", "phone")
+    join(channels, "alice", "laptop")
+    channels.settle()
+    RoomPresence.update(phone, "alice", lambda meta: {**meta, "status": "away"})
+    channels.assert_presence(
+        RoomPresence, "room:1", {"alice": [{"device": "laptop"}, {"device": "phone", "status": "away"}]}
+    )
