@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, cast, overload
 import anyio
 
 from ._clock import format_ns
-from ._errors import NotJoined
+from ._errors import NotJoined, PresenceError
 from ._group import Group, GroupRuntime
 from ._messages import new_broadcast
 from ._payload import copy_wire, to_wire
@@ -127,8 +127,9 @@ class Presence:
     def fetch(self, topic: str, presences: Presences) -> Presences:
         """Extend presences in one batch before they are listed or broadcast. Default: unchanged.
 
-        It gets `{key: {"metas": [...]}}` and returns the same shape, keeping `"metas"`; it is
-        called by `list`, `get_by_key`, and for the joins and the leaves of every diff.
+        It gets `{key: {"metas": [...]}}` and returns the same shape, keeping `"metas"` for every
+        key (a `PresenceError` says so when it does not); it is called by `list`, `get_by_key`,
+        and for the joins and the leaves of every diff.
         """
         return presences
 
@@ -232,8 +233,7 @@ class Presence:
         entries = [entry for entry in server.tracker.entries(topic) if entry.key == key]
         if not entries:
             return []
-        fetched = server.presence.fetch(topic, {key: {"metas": [copy_wire(e.meta) for e in entries]}})
-        return fetched[key]
+        return server.fetch(topic, {key: {"metas": [copy_wire(e.meta) for e in entries]}})[key]
 
     # -- the server on each node -----------------------------------------------------------------------
 
@@ -443,7 +443,26 @@ class PresenceServer:
         return self._state
 
     def list(self, topic: str) -> Presences:
-        return self.presence.fetch(topic, group(self.tracker.entries(topic)))
+        return self.fetch(topic, group(self.tracker.entries(topic)))
+
+    def fetch(self, topic: str, presences: Presences) -> Presences:
+        """The presence's `fetch`, checked: what it returns is listed and sent to clients as it is."""
+        if not self._fetches:
+            return presences
+        fetched = self.presence.fetch(topic, presences)
+        bad = (
+            [key for key in presences if not _is_presence(fetched.get(key))]
+            if isinstance(fetched, Mapping)
+            else list(presences)
+        )
+        if bad:
+            name = type(self.presence).__name__
+            shown = repr(fetched.get(bad[0]) if isinstance(fetched, Mapping) else fetched)
+            raise PresenceError(
+                f"{name}.fetch({topic!r}, ...) must return {{key: {{'metas': [...], ...}}}} for every key it is "
+                f"given, keeping 'metas' (phoenix.js reads them); for {bad[0]!r} it returned {shown[:200]}"
+            )
+        return fetched
 
     def _diff(self, diff: Diff) -> None:
         if getattr(self.runtime, "stopped", None) is not None:
@@ -477,9 +496,8 @@ class PresenceServer:
         for topic, (joins, leaves) in diff.items():
             if fetches:
                 self.doing = ("fetch", topic)
-                fetch = self.presence.fetch
                 # fetch is user code: it gets copies, and what it adds is checked on the way out.
-                payload = {"joins": fetch(topic, group(joins)), "leaves": fetch(topic, group(leaves))}
+                payload = {"joins": self.fetch(topic, group(joins)), "leaves": self.fetch(topic, group(leaves))}
             else:
                 # The metas are never changed in place, and receivers copy what they keep.
                 payload = {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}
@@ -505,6 +523,10 @@ class PresenceServer:
                 leaves = {k: len(p.get("metas", ())) for k, p in payload["leaves"].items()}
                 lines.append(f"  - t={format_ns(at_ns)} {on!r} joins {joins or '{}'} leaves {leaves or '{}'}")
         return "\n".join(lines) or "  (none)"
+
+
+def _is_presence(value: Any) -> bool:
+    return isinstance(value, Mapping) and isinstance(value.get("metas"), list)
 
 
 def _merge(topics: dict[str, dict[str, list[Any]]], topic: str, diff: dict[str, Presences]) -> dict[str, list[Any]]:

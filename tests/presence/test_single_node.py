@@ -366,3 +366,22 @@ def test_metas_are_listed_in_the_order_the_node_saw_them_so_an_update_moves_a_me
     channels.assert_presence(
         RoomPresence, "room:1", {"alice": [{"device": "laptop"}, {"device": "phone", "status": "away"}]}
     )
+
+
+def test_a_fetch_that_drops_the_metas_is_told_what_shape_to_return(caplog: pytest.LogCaptureFixture) -> None:
+    class Forgetful(Presence):
+        def fetch(self, topic: str, presences: dict[str, Any]) -> dict[str, Any]:
+            return {key: {"name": key.title()} for key in presences}  # forgot "metas"
+
+    with ChannelCase() as channels:
+        socket = join(channels, "x")
+        assert socket.channel_pid is not None
+        channels.flush()
+        Forgetful.track(socket.channel_pid, "room:1", "alice", {})
+        channels.settle()
+        with pytest.raises(PresenceError, match=r"Forgetful.fetch\('room:1', \.\.\.\) must return .*'metas'.*'alice'"):
+            Forgetful.list("room:1", runtime=channels.runtime)
+        with pytest.raises(PresenceError, match=r"must return"):
+            Forgetful.get_by_key("room:1", "alice", runtime=channels.runtime)
+        channels.refute_push("presence_diff")
+    assert "Forgetful presence: a presence_diff was not sent" in caplog.text
