@@ -127,9 +127,9 @@ class Presence:
     def fetch(self, topic: str, presences: Presences) -> Presences:
         """Extend presences in one batch before they are listed or broadcast. Default: unchanged.
 
-        It gets `{key: {"metas": [...]}}` and returns the same shape, keeping `"metas"` for every
-        key (a `PresenceError` says so when it does not); it is called by `list`, `get_by_key`,
-        and for the joins and the leaves of every diff.
+        It gets `{key: {"metas": [...]}}` and returns the same shape, keeping each presence's
+        `"metas"` (a `PresenceError` says so when it does not; a key left out is hidden); it is
+        called by `list`, `get_by_key`, and for the joins and the leaves of every diff.
         """
         return presences
 
@@ -233,7 +233,10 @@ class Presence:
         entries = [entry for entry in server.tracker.entries(topic) if entry.key == key]
         if not entries:
             return []
-        return server.fetch(topic, {key: {"metas": [copy_wire(e.meta) for e in entries]}})[key]
+        fetched = server.fetch(topic, {key: {"metas": [copy_wire(e.meta) for e in entries]}})
+        if key not in fetched:
+            raise PresenceError(f"{cls.__name__}.fetch({topic!r}, ...) left out {key!r}, which get_by_key asked for")
+        return fetched[key]
 
     # -- the server on each node -----------------------------------------------------------------------
 
@@ -450,17 +453,13 @@ class PresenceServer:
         if not self._fetches:
             return presences
         fetched = self.presence.fetch(topic, presences)
-        bad = (
-            [key for key in presences if not _is_presence(fetched.get(key))]
-            if isinstance(fetched, Mapping)
-            else list(presences)
-        )
+        # Keys it leaves out are hidden, as in Phoenix; a presence without its metas is unreadable.
+        bad = [key for key, value in fetched.items() if not _is_presence(value)] if isinstance(fetched, dict) else [""]
         if bad:
-            name = type(self.presence).__name__
-            shown = repr(fetched.get(bad[0]) if isinstance(fetched, Mapping) else fetched)
+            shown = repr(fetched.get(bad[0]) if isinstance(fetched, dict) else fetched)
             raise PresenceError(
-                f"{name}.fetch({topic!r}, ...) must return {{key: {{'metas': [...], ...}}}} for every key it is "
-                f"given, keeping 'metas' (phoenix.js reads them); for {bad[0]!r} it returned {shown[:200]}"
+                f"{type(self.presence).__name__}.fetch({topic!r}, ...) must return {{key: {{'metas': [...], ...}}}}, "
+                f"keeping each presence's 'metas' (phoenix.js reads them); for {bad[0]!r} it returned {shown[:200]}"
             )
         return fetched
 

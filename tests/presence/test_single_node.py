@@ -385,3 +385,18 @@ def test_a_fetch_that_drops_the_metas_is_told_what_shape_to_return(caplog: pytes
             Forgetful.get_by_key("room:1", "alice", runtime=channels.runtime)
         channels.refute_push("presence_diff")
     assert "Forgetful presence: a presence_diff was not sent" in caplog.text
+
+
+def test_a_fetch_may_hide_keys_from_the_list_but_not_from_get_by_key() -> None:
+    class Hiding(Presence):
+        def fetch(self, topic: str, presences: dict[str, Any]) -> dict[str, Any]:
+            return {key: p for key, p in presences.items() if key != "ghost"}
+
+    with ChannelCase() as channels:
+        socket = join(channels, "x")
+        assert socket.channel_pid is not None
+        for key in ("alice", "ghost"):
+            Hiding.track(socket.channel_pid, "room:1", key, {})
+        channels.assert_presence(Hiding, "room:1", {"alice"})
+        with pytest.raises(PresenceError, match=r"Hiding.fetch\('room:1', \.\.\.\) left out 'ghost'"):
+            Hiding.get_by_key("room:1", "ghost", runtime=channels.runtime)
