@@ -492,21 +492,28 @@ class PresenceServer:
         runtime, fetches = self.runtime, self._fetches
         if getattr(runtime, "stopped", None) is not None:
             return  # the node stopped since the diff was queued: its presence died with it
+        # As Phoenix's presence process: every topic's diff fetched, then broadcast, then handle_metas.
+        payloads: list[tuple[str, dict[str, Presences]]] = []
         for topic, (joins, leaves) in diff.items():
             if fetches:
                 self.doing = ("fetch", topic)
                 # fetch is user code: it gets copies, and what it adds is checked on the way out.
-                payload = {"joins": self.fetch(topic, group(joins)), "leaves": self.fetch(topic, group(leaves))}
+                payloads.append(
+                    (topic, {"joins": self.fetch(topic, group(joins)), "leaves": self.fetch(topic, group(leaves))})
+                )
             else:
                 # The metas are never changed in place, and receivers copy what they keep.
-                payload = {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}
-            now = runtime.clock.now_ns()
+                payloads.append((topic, {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}))
+        self.doing = None
+        now = runtime.clock.now_ns()
+        for topic, payload in payloads:
             self.history.append((now, topic, payload))
             if fetches:
                 runtime.local_broadcast(topic, "presence_diff", payload)
             else:  # made here of checked metas and string keys: nothing to check again
                 runtime.pubsub.local_broadcast(new_broadcast(topic, "presence_diff", payload, now, runtime.pubsub.node))
-            if self._handles_metas:
+        if self._handles_metas:
+            for topic, payload in payloads:
                 self.doing = ("handle_metas", topic)
                 # User code, after the broadcast: a copy, or what it changes would reach the channels.
                 mine = copy_wire(payload)

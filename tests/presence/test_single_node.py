@@ -400,3 +400,30 @@ def test_a_fetch_may_hide_keys_from_the_list_but_not_from_get_by_key() -> None:
         channels.assert_presence(Hiding, "room:1", {"alice"})
         with pytest.raises(PresenceError, match=r"Hiding.fetch\('room:1', \.\.\.\) left out 'ghost'"):
             Hiding.get_by_key("room:1", "ghost", runtime=channels.runtime)
+
+
+def test_handle_metas_runs_after_the_diff_is_broadcast_on_every_topic_as_in_phoenix() -> None:
+    broadcasts_seen: list[int] = []
+
+    with ChannelCase() as channels:
+
+        class Counting(Presence):
+            def handle_metas(self, topic: str, diff: Any, presences: dict[str, list[Any]], state: Any) -> Any:
+                diffs = [
+                    m
+                    for m in channels.mailbox
+                    if isinstance(m, Broadcast) and m.event == "presence_diff" and "counted" in m.payload["leaves"]
+                ]
+                broadcasts_seen.append(len(diffs))
+                return state
+
+        channels.subscribe("room:2")
+        socket = join(channels, "alice")
+        assert socket.channel_pid is not None
+        for topic in ("room:1", "room:2"):
+            Counting.track(socket.channel_pid, topic, "counted", {})
+        channels.settle()
+        channels.flush()
+        broadcasts_seen.clear()
+        channels.leave(socket)  # one exit: one diff with both topics
+        assert broadcasts_seen == [2, 2]
