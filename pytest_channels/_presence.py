@@ -163,7 +163,7 @@ class Presence:
         pid, topic, (key, meta) = _target("track", args, 2)
         key = _key(key)
         wire = _meta(cls, meta, f"{cls.__name__}.track({key!r}) meta")
-        return _server(cls, pid.runtime).tracker.track(pid, topic, key, wire)
+        return _server(cls, pid.runtime, "track").tracker.track(pid, topic, key, wire)
 
     @overload
     @classmethod
@@ -179,7 +179,7 @@ class Presence:
             PresenceError: nothing is tracked under `key` by this channel on the topic.
         """
         pid, topic, (key,) = _target("untrack", args, 1, joined=False)
-        _server(cls, pid.runtime).tracker.untrack(pid, topic, _key(key))
+        _server(cls, pid.runtime, "untrack").tracker.untrack(pid, topic, _key(key))
 
     @overload
     @classmethod
@@ -213,7 +213,7 @@ class Presence:
             def updater(current: dict[str, Any]) -> dict[str, Any]:
                 return wire
 
-        return _server(cls, pid.runtime).tracker.update(pid, topic, key, updater)
+        return _server(cls, pid.runtime, "update").tracker.update(pid, topic, key, updater)
 
     @classmethod
     def list(cls, socket_or_topic: Socket | str, *, runtime: Runtime | None = None) -> Presences:
@@ -250,7 +250,7 @@ class Presence:
         when the application starts, as Phoenix's supervision tree does, or a node whose
         channels never call it would not forward the other nodes' diffs to its subscribers.
         """
-        return _server(cls, runtime)
+        return _server(cls, runtime, "start")
 
     @classmethod
     def server(cls, runtime: Runtime) -> PresenceServer | None:
@@ -261,9 +261,11 @@ class Presence:
 _servers: weakref.WeakKeyDictionary[Runtime, dict[type[Presence], PresenceServer]] = weakref.WeakKeyDictionary()
 
 
-def _server(cls: type[Presence], runtime: Runtime) -> PresenceServer:
+def _server(cls: type[Presence], runtime: Runtime, function: str = "start") -> PresenceServer:
     if not (isinstance(cls, type) and issubclass(cls, Presence)) or cls is Presence:
         raise TypeError(f"use a subclass of Presence, declared once for the application (got {cls!r})")
+    if isinstance(runtime, GroupRuntime):
+        runtime.check_running(f"{cls.__name__}.{function}")  # its presence died with the node
     servers = _servers.get(runtime)
     if servers is None:
         servers = _servers[runtime] = {}
@@ -357,7 +359,7 @@ def _lookup(
         topic = socket_or_topic.topic
         if topic is None or socket_or_topic.runtime is None:
             raise NotJoined(f"{cls.__name__}.{function} needs a joined socket or a topic (got {socket_or_topic!r})")
-        return _server(cls, runtime or socket_or_topic.runtime), topic
+        return _server(cls, runtime or socket_or_topic.runtime, function), topic
     if not isinstance(socket_or_topic, str):
         raise TypeError(f"{cls.__name__}.{function} takes a socket or a str topic (got {socket_or_topic!r})")
     if runtime is None:
@@ -365,7 +367,7 @@ def _lookup(
             f"{cls.__name__}.{function}({socket_or_topic!r}) needs to know which node to ask: pass the socket "
             f"instead, or runtime= the node's runtime"
         )
-    return _server(cls, runtime), socket_or_topic
+    return _server(cls, runtime, function), socket_or_topic
 
 
 def group(entries: list[Entry], *, copy: bool = True) -> Presences:

@@ -6,7 +6,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from pytest_channels import Cluster, Ok, Presence, Socket
+from pytest_channels import Cluster, NodeStopped, Ok, Presence, Socket
 from pytest_channels.testing import ChannelCase, Partial
 
 from .rooms import RoomChannel, RoomPresence
@@ -291,3 +291,12 @@ def test_after_a_transfer_a_busy_node_s_deltas_apply_again_instead_of_a_transfer
     channels.assert_presence(
         RoomPresence, "room:1", {"alice": [{"device": "web", "n": 119}]}, node="remote", timeout=PERIOD + 0.4
     )
+
+
+def test_asking_a_stopped_node_s_presence_says_the_node_is_stopped(channels: ChannelCase) -> None:
+    nodes = cluster(channels, "server", "remote")
+    bob = join(channels, "bob", "remote")
+    nodes.stop("remote")
+    channels.settle()
+    with pytest.raises(NodeStopped, match=r"RoomPresence.list: node 'remote' was stopped"):
+        RoomPresence.list(bob)
