@@ -300,3 +300,27 @@ def test_asking_a_stopped_node_s_presence_says_the_node_is_stopped(channels: Cha
     channels.settle()
     with pytest.raises(NodeStopped, match=r"RoomPresence.list: node 'remote' was stopped"):
         RoomPresence.list(bob)
+
+
+def test_a_presence_that_comes_and_goes_around_a_transfer_leaves_the_node_that_got_the_transfer(
+    channels: ChannelCase,
+) -> None:
+    nodes = cluster(channels, "server", "remote")
+    nodes.network.delay(0.4)
+    channels.advance(PERIOD)
+    nodes.network.drop(next=1, source="server", target="remote")
+    join(channels, "alice", "server")
+    channels.advance(PERIOD)  # alice's delta is lost
+    join(channels, "bob", "server")  # the next delta shows remote the gap: it asks for a transfer
+
+    def transfer_asked() -> bool:
+        return any(p.broadcast.payload.get("type") == "transfer_req" for p in nodes.network.packets)
+
+    channels.wait_until(transfer_asked, timeout=3 * PERIOD)
+    channels.advance(0.2)  # both nodes' heartbeats of this instant are out; the request is on its way
+    carol = join(channels, "carol", "server")
+    channels.advance(0.4)  # server answered: the transfer holds carol, who joined after its last delta
+    channels.leave(carol)  # and leaves before its next one
+    channels.advance(2 * PERIOD)
+    assert set(channels.presence_list(RoomPresence, "room:1", node="remote")) == {"alice", "bob"}
+    assert sum(p.broadcast.payload.get("type") == "transfer_req" for p in nodes.network.packets) == 1
