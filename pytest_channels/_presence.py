@@ -121,7 +121,10 @@ class Presence:
     # -- callbacks ---------------------------------------------------------------------------------
 
     def init(self) -> Any:
-        """The state `handle_metas` starts with on this node (Phoenix's `init/1`). Default: None."""
+        """The state `handle_metas` starts with on this node (Phoenix's `init/1`). Default: None.
+
+        Called when the presence starts on a node, and only if it defines `handle_metas`.
+        """
         return None
 
     def fetch(self, topic: str, presences: Presences) -> Presences:
@@ -413,7 +416,7 @@ class PresenceServer:
         self.history: deque[tuple[int, str, dict[str, Presences]]] = deque(maxlen=HISTORY)
         self._handles_metas = type(self.presence).handle_metas is not Presence.handle_metas
         self._fetches = type(self.presence).fetch is not Presence.fetch
-        self._state = self.presence.init()
+        self._state = self.presence.init() if self._handles_metas else None  # Phoenix: only for handle_metas
         self._topics: dict[str, dict[str, list[Any]]] = {}
         self.tracker = Tracker(
             runtime,

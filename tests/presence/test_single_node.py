@@ -427,3 +427,24 @@ def test_handle_metas_runs_after_the_diff_is_broadcast_on_every_topic_as_in_phoe
         broadcasts_seen.clear()
         channels.leave(socket)  # one exit: one diff with both topics
         assert broadcasts_seen == [2, 2]
+
+
+def test_init_runs_only_for_a_presence_that_handles_metas_as_in_phoenix() -> None:
+    started: list[str] = []
+
+    class InitOnly(Presence):
+        def init(self) -> Any:
+            started.append("init-only")
+
+    class Handling(Presence):
+        def init(self) -> Any:
+            started.append("handling")
+            return {}
+
+        def handle_metas(self, topic: str, diff: Any, presences: dict[str, list[Any]], state: Any) -> Any:
+            return state
+
+    with ChannelCase() as channels:
+        InitOnly.start(channels.runtime)
+        Handling.start(channels.runtime)
+    assert started == ["handling"]
