@@ -86,6 +86,7 @@ const scenarios = {
 
   async reconnect_resyncs() {
     const ada = enter("ada");
+    await until(ada, ["ada"]); // ada's list holds ada first: the order her syncState walks it in
     const grace = enter("grace");
     await until(ada, ["ada", "grace"]);
     ada.socket.disconnect();
