@@ -40,8 +40,6 @@ def test_joining_pushes_the_state_and_broadcasts_the_join(channels: ChannelCase)
 
 def test_a_partitioned_node_leaves_after_the_down_period_and_returns_on_heal(channels: ChannelCase) -> None:
     cluster = channels.cluster("server", "remote")
-    for node in cluster.nodes:
-        MyPresence.start(node.runtime)  # as the application starts it on every node
     channels.join(channels.socket(node="server"), "room:lobby", {"user_id": 1}, channel=RoomChannel)
     channels.join(channels.socket(node="remote"), "room:lobby", {"user_id": 2}, channel=RoomChannel)
     channels.assert_presence(MyPresence, "room:lobby", {"1", "2"}, node="remote", timeout=1.5)

@@ -84,8 +84,6 @@ def test_a_partition_splits_the_online_list_after_the_down_period_and_the_heal_j
     channels: ChannelCase,
 ) -> None:
     cluster = channels.cluster("server", "remote")
-    for node in cluster.nodes:
-        RoomPresence.start(node.runtime)
     ada = enter(channels, "ada", node="server")
     grace = enter(channels, "grace", node="remote")
     for room in (ada, grace):

@@ -63,6 +63,8 @@ class Group:
         self._busy: tuple[int, float] | None = None  # the instant the steppers kept working at, and since when
         self.failure: BaseException | None = None
         """Why the stepper task stopped (the nodes never went idle); the next wait raises it."""
+        self.on_join: list[Callable[[GroupRuntime], None]] = []
+        """Called with every runtime that joins later: what every node runs, as a Presence does."""
 
     def on_loop_clock(self, clock: LoopClock) -> None:
         """Adopt a virtual event loop's clock, before any node or worker uses the group's clock."""
@@ -228,6 +230,8 @@ class GroupRuntime(Runtime):
         """Why this runtime may no longer be used (its node stopped), or None."""
         self.draining = False
         """True while a stopping node finishes its work: its channels may still broadcast."""
+        for start in list(group.on_join):
+            start(self)
 
     def settle(self) -> Coroutine[Any, Any, None]:
         return self.group.settle()  # the group's coroutine itself: one frame less on every wait

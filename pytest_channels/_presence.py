@@ -1,7 +1,8 @@
 """Phoenix.Presence: who is on a topic, as channels and their clients see it, on every node.
 
 A `Presence` subclass is declared once, like `use Phoenix.Presence`; each runtime (node) runs
-its own server of it, started on first use or with `start(runtime)`. The server holds the
+its own server of it, started on first use or with `start(runtime)`, and in a cluster on every
+node as soon as it runs on one. The server holds the
 node's `Tracker` and, for every diff the tracker reports, runs `fetch` on the joins and on the
 leaves, broadcasts `presence_diff` to the topic's subscribers on this node, then calls
 `handle_metas`, one diff at a time and in order, as Phoenix's presence process does with its
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, cast, overload
 import anyio
 
 from ._clock import format_ns
-from ._errors import NotJoined
+from ._errors import NotJoined, PresenceError
+from ._group import Group, GroupRuntime
 from ._messages import new_broadcast
 from ._payload import copy_wire, to_wire
 from ._process import ChannelProcess
@@ -119,13 +121,17 @@ class Presence:
     # -- callbacks ---------------------------------------------------------------------------------
 
     def init(self) -> Any:
-        """The state `handle_metas` starts with on this node (Phoenix's `init/1`). Default: None."""
+        """The state `handle_metas` starts with on this node (Phoenix's `init/1`). Default: None.
+
+        Called when the presence starts on a node, and only if it defines `handle_metas`.
+        """
         return None
 
     def fetch(self, topic: str, presences: Presences) -> Presences:
         """Extend presences in one batch before they are listed or broadcast. Default: unchanged.
 
-        It gets `{key: {"metas": [...]}}` and returns the same shape, keeping `"metas"`; it is
+        It gets `{key: {"metas": [...]}}` and returns the same shape, keeping each presence's
+        `"metas"` (a `PresenceError` says so when it does not; a key left out is hidden); it is
         called by `list`, `get_by_key`, and for the joins and the leaves of every diff.
         """
         return presences
@@ -160,7 +166,7 @@ class Presence:
         pid, topic, (key, meta) = _target("track", args, 2)
         key = _key(key)
         wire = _meta(cls, meta, f"{cls.__name__}.track({key!r}) meta")
-        return _server(cls, pid.runtime).tracker.track(pid, topic, key, wire)
+        return _server(cls, pid.runtime, "track").tracker.track(pid, topic, key, wire)
 
     @overload
     @classmethod
@@ -176,7 +182,7 @@ class Presence:
             PresenceError: nothing is tracked under `key` by this channel on the topic.
         """
         pid, topic, (key,) = _target("untrack", args, 1, joined=False)
-        _server(cls, pid.runtime).tracker.untrack(pid, topic, _key(key))
+        _server(cls, pid.runtime, "untrack").tracker.untrack(pid, topic, _key(key))
 
     @overload
     @classmethod
@@ -210,7 +216,7 @@ class Presence:
             def updater(current: dict[str, Any]) -> dict[str, Any]:
                 return wire
 
-        return _server(cls, pid.runtime).tracker.update(pid, topic, key, updater)
+        return _server(cls, pid.runtime, "update").tracker.update(pid, topic, key, updater)
 
     @classmethod
     def list(cls, socket_or_topic: Socket | str, *, runtime: Runtime | None = None) -> Presences:
@@ -230,7 +236,9 @@ class Presence:
         entries = [entry for entry in server.tracker.entries(topic) if entry.key == key]
         if not entries:
             return []
-        fetched = server.presence.fetch(topic, {key: {"metas": [copy_wire(e.meta) for e in entries]}})
+        fetched = server.fetch(topic, {key: {"metas": [copy_wire(e.meta) for e in entries]}})
+        if key not in fetched:
+            raise PresenceError(f"{cls.__name__}.fetch({topic!r}, ...) left out {key!r}, which get_by_key asked for")
         return fetched[key]
 
     # -- the server on each node -----------------------------------------------------------------------
@@ -239,11 +247,13 @@ class Presence:
     def start(cls, runtime: Runtime) -> PresenceServer:
         """Run this presence on `runtime` now (it starts on first use otherwise); returns its server.
 
-        Start it on every node of a cluster when the node starts, as Phoenix starts it with
-        the application: a node that starts it late learns the others' presences from their
-        next heartbeat.
+        In a cluster (`channels.cluster(...)`, or any runtimes sharing a group) it then runs on
+        every node, and on each node started later, as every node runs the same application.
+        A runtime of its own (production, the Redis adapter) has no such group: start it there
+        when the application starts, as Phoenix's supervision tree does, or a node whose
+        channels never call it would not forward the other nodes' diffs to its subscribers.
         """
-        return _server(cls, runtime)
+        return _server(cls, runtime, "start")
 
     @classmethod
     def server(cls, runtime: Runtime) -> PresenceServer | None:
@@ -254,16 +264,49 @@ class Presence:
 _servers: weakref.WeakKeyDictionary[Runtime, dict[type[Presence], PresenceServer]] = weakref.WeakKeyDictionary()
 
 
-def _server(cls: type[Presence], runtime: Runtime) -> PresenceServer:
+def _server(cls: type[Presence], runtime: Runtime, function: str = "start") -> PresenceServer:
     if not (isinstance(cls, type) and issubclass(cls, Presence)) or cls is Presence:
         raise TypeError(f"use a subclass of Presence, declared once for the application (got {cls!r})")
+    if isinstance(runtime, GroupRuntime):
+        runtime.check_running(f"{cls.__name__}.{function}")  # its presence died with the node
     servers = _servers.get(runtime)
     if servers is None:
         servers = _servers[runtime] = {}
     server = servers.get(cls)
     if server is None or server.tracker.stopped:
         server = servers[cls] = PresenceServer(cls, runtime)
+        _run_everywhere(cls, runtime)
     return server
+
+
+_declared: weakref.WeakKeyDictionary[Group, dict[type[Presence], None]] = weakref.WeakKeyDictionary()
+"""The presences that run on every runtime of a group (a cluster's nodes, the test's runtime)."""
+
+
+def _run_everywhere(cls: type[Presence], runtime: Runtime) -> None:
+    """Once a presence runs on one node of a group, it runs on all, as every node starts the same application.
+
+    Without it a node whose channels never call the presence would have no tracker: its
+    subscribers would never see a `presence_diff` of the others' presences.
+    """
+    if not isinstance(runtime, GroupRuntime):
+        return  # a runtime of its own (production, Redis): the application starts it on each node
+    group = runtime.group
+    declared = _declared.get(group)
+    if declared is None:
+        declared = _declared[group] = {}
+        group.on_join.append(_start_declared)
+    if cls in declared:
+        return
+    declared[cls] = None
+    for other in group.runtimes:
+        if other.stopped is None:
+            _server(cls, other)
+
+
+def _start_declared(runtime: GroupRuntime) -> None:
+    for cls in list(_declared.get(runtime.group, ())):
+        _server(cls, runtime)
 
 
 def _target(
@@ -319,7 +362,7 @@ def _lookup(
         topic = socket_or_topic.topic
         if topic is None or socket_or_topic.runtime is None:
             raise NotJoined(f"{cls.__name__}.{function} needs a joined socket or a topic (got {socket_or_topic!r})")
-        return _server(cls, runtime or socket_or_topic.runtime), topic
+        return _server(cls, runtime or socket_or_topic.runtime, function), topic
     if not isinstance(socket_or_topic, str):
         raise TypeError(f"{cls.__name__}.{function} takes a socket or a str topic (got {socket_or_topic!r})")
     if runtime is None:
@@ -327,7 +370,7 @@ def _lookup(
             f"{cls.__name__}.{function}({socket_or_topic!r}) needs to know which node to ask: pass the socket "
             f"instead, or runtime= the node's runtime"
         )
-    return _server(cls, runtime), socket_or_topic
+    return _server(cls, runtime, function), socket_or_topic
 
 
 def group(entries: list[Entry], *, copy: bool = True) -> Presences:
@@ -373,7 +416,7 @@ class PresenceServer:
         self.history: deque[tuple[int, str, dict[str, Presences]]] = deque(maxlen=HISTORY)
         self._handles_metas = type(self.presence).handle_metas is not Presence.handle_metas
         self._fetches = type(self.presence).fetch is not Presence.fetch
-        self._state = self.presence.init()
+        self._state = self.presence.init() if self._handles_metas else None  # Phoenix: only for handle_metas
         self._topics: dict[str, dict[str, list[Any]]] = {}
         self.tracker = Tracker(
             runtime,
@@ -408,7 +451,22 @@ class PresenceServer:
         return self._state
 
     def list(self, topic: str) -> Presences:
-        return self.presence.fetch(topic, group(self.tracker.entries(topic)))
+        return self.fetch(topic, group(self.tracker.entries(topic)))
+
+    def fetch(self, topic: str, presences: Presences) -> Presences:
+        """The presence's `fetch`, checked: what it returns is listed and sent to clients as it is."""
+        if not self._fetches:
+            return presences
+        fetched = self.presence.fetch(topic, presences)
+        # Keys it leaves out are hidden, as in Phoenix; a presence without its metas is unreadable.
+        bad = [key for key, value in fetched.items() if not _is_presence(value)] if isinstance(fetched, dict) else [""]
+        if bad:
+            shown = repr(fetched.get(bad[0]) if isinstance(fetched, dict) else fetched)
+            raise PresenceError(
+                f"{type(self.presence).__name__}.fetch({topic!r}, ...) must return {{key: {{'metas': [...], ...}}}}, "
+                f"keeping each presence's 'metas' (phoenix.js reads them); for {bad[0]!r} it returned {shown[:200]}"
+            )
+        return fetched
 
     def _diff(self, diff: Diff) -> None:
         if getattr(self.runtime, "stopped", None) is not None:
@@ -439,25 +497,33 @@ class PresenceServer:
         runtime, fetches = self.runtime, self._fetches
         if getattr(runtime, "stopped", None) is not None:
             return  # the node stopped since the diff was queued: its presence died with it
+        # As Phoenix's presence process: every topic's diff fetched, then broadcast, then handle_metas.
+        payloads: list[tuple[str, dict[str, Presences]]] = []
         for topic, (joins, leaves) in diff.items():
             if fetches:
                 self.doing = ("fetch", topic)
-                fetch = self.presence.fetch
                 # fetch is user code: it gets copies, and what it adds is checked on the way out.
-                payload = {"joins": fetch(topic, group(joins)), "leaves": fetch(topic, group(leaves))}
+                payloads.append(
+                    (topic, {"joins": self.fetch(topic, group(joins)), "leaves": self.fetch(topic, group(leaves))})
+                )
             else:
                 # The metas are never changed in place, and receivers copy what they keep.
-                payload = {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}
-            now = runtime.clock.now_ns()
+                payloads.append((topic, {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}))
+        self.doing = None
+        now = runtime.clock.now_ns()
+        for topic, payload in payloads:
             self.history.append((now, topic, payload))
             if fetches:
                 runtime.local_broadcast(topic, "presence_diff", payload)
             else:  # made here of checked metas and string keys: nothing to check again
                 runtime.pubsub.local_broadcast(new_broadcast(topic, "presence_diff", payload, now, runtime.pubsub.node))
-            if self._handles_metas:
+        if self._handles_metas:
+            for topic, payload in payloads:
                 self.doing = ("handle_metas", topic)
-                presences = _merge(self._topics, topic, payload)
-                self._state = self.presence.handle_metas(topic, payload, presences, self._state)
+                # User code, after the broadcast: a copy, or what it changes would reach the channels.
+                mine = copy_wire(payload)
+                presences = _merge(self._topics, topic, mine)
+                self._state = self.presence.handle_metas(topic, mine, presences, self._state)
 
     def describe_history(self, topic: str | None = None) -> str:
         """The diffs broadcast on this node (on `topic`), one per line with their virtual time."""
@@ -468,6 +534,10 @@ class PresenceServer:
                 leaves = {k: len(p.get("metas", ())) for k, p in payload["leaves"].items()}
                 lines.append(f"  - t={format_ns(at_ns)} {on!r} joins {joins or '{}'} leaves {leaves or '{}'}")
         return "\n".join(lines) or "  (none)"
+
+
+def _is_presence(value: Any) -> bool:
+    return isinstance(value, Mapping) and isinstance(value.get("metas"), list)
 
 
 def _merge(topics: dict[str, dict[str, list[Any]]], topic: str, diff: dict[str, Presences]) -> dict[str, list[Any]]:

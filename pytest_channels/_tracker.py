@@ -4,12 +4,13 @@ Each node runs one tracker per presence module. It owns the presences tracked on
 it changes them; every change bumps its clock and joins the delta that its next heartbeat (every
 `broadcast_period`) carries to the other nodes, through the node's PubSub, so the network's
 delays, drops and partitions apply to replication as they do to any broadcast. A receiver
-applies a delta that starts where its copy of the sender ends; on a gap (a lost packet, a
-partition, a node it has just met) it asks the sender for a transfer of its whole state at
-the next clock sample. A silent node still sends an empty heartbeat every `max_silent_periods`
-periods. Nodes not heard from for `down_period` are down (their presences leave, and come back
-if they are heard again); after `permdown_period` their state is discarded. All of it runs on
-the runtime's clock, so in tests every period passes in virtual time.
+applies a delta that starts at or before where its copy of the sender ends; on a gap (a lost
+packet, a partition, a node it has just met) it asks the sender for a transfer of its whole
+state at the next clock sample, and applies deltas again from there. A silent node still sends
+an empty heartbeat every `max_silent_periods` periods. Nodes not heard from for `down_period`
+are down (their presences leave, and come back if they are heard again); after `permdown_period`
+their state is discarded. All of it runs on the runtime's clock, so in tests every period passes
+in virtual time.
 
 Phoenix replicates with a delta CRDT (causal contexts, clouds, delta generations) in which
 nodes may also pass on each other's values. Here every node's entries travel only from that
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._clock import Clock, Timer, to_ns
 from ._errors import PresenceError
 from ._messages import Broadcast
+from ._payload import copy_wire
 
 if TYPE_CHECKING:
     from ._process import ChannelProcess
@@ -52,9 +54,9 @@ class Entry:
     def __repr__(self) -> str:
         return f"Entry({self.topic!r}, {self.key!r}, {self.meta!r}, on {self.owner!r})"
 
-    def wire(self) -> list[Any]:
+    def wire(self, node: str) -> list[Any]:
         # Another node cannot reach the process: it gets a label, as a remote pid prints.
-        pid = self.pid if isinstance(self.pid, str) else f"{self.owner}:{self.pid.name}:{self.pid.socket.join_ref}"
+        pid = self.pid if isinstance(self.pid, str) else f"{node}:{self.pid.name}:{self.pid.socket.join_ref}"
         return [self.ref, pid, self.topic, self.key, self.meta]
 
 
@@ -112,7 +114,6 @@ class Tracker:
         self.runtime = runtime
         self.name = name
         self.topic = f"phx_presence:{name}"
-        self.node = runtime.pubsub.node_name
         self._report = report
         self.broadcast_period_ns = to_ns(broadcast_period, name="broadcast_period")
         self.down_period_ns = to_ns(down_period, name="down_period")
@@ -121,7 +122,7 @@ class Tracker:
         self.clock_sample_periods = clock_sample_periods
         clock = runtime.clock
         self.vsn = clock.now_ns() * 1000 + _next_start(clock) % 1000
-        self._ref_seed = hashlib.blake2b(f"{self.node}/{self.vsn}".encode(), digest_size=6).digest()
+        self._ref_seed = hashlib.blake2b(f"{self.node}/{self.name}/{self.vsn}".encode(), digest_size=6).digest()
         self._refs = itertools.count(1)
         self.clock = 0
         self.local: dict[str, Entry] = {}
@@ -146,6 +147,11 @@ class Tracker:
             f"<Tracker {self.name!r} on {self.node!r} clock={self.clock} local={len(self.local)} "
             f"replicas={list(self.replicas.values())}>"
         )
+
+    @property
+    def node(self) -> str:
+        """This node's name, read when used: the test's runtime is renamed when it becomes a cluster's node."""
+        return self.runtime.pubsub.node_name
 
     # -- local changes (Phoenix.Tracker.track/untrack/update) ------------------------------------
 
@@ -198,7 +204,7 @@ class Tracker:
                 f"{pid.name} tracks nothing under key {key!r} on {topic!r} in {self.name}, so there is nothing to "
                 f"update (Phoenix: nopresence; it tracks {self._tracked_by(pid)}). Track it first"
             )
-        new_meta = meta(dict(previous.meta))
+        new_meta = meta(copy_wire(previous.meta))  # a copy: the old meta is still listed, and leaves as it was
         ref = self._new_ref()
         self._remove(previous)
         entry = self._add(pid, topic, key, {**new_meta, "phx_ref": ref, "phx_ref_prev": previous.ref}, ref)
@@ -227,8 +233,10 @@ class Tracker:
             del self.by_pid[entry.pid]
         self._hide(entry)
         self.clock += 1
-        if self._delta_joins.pop(entry.ref, None) is None:  # joined and left within one period: nobody heard
-            self._delta_leaves.append(entry.ref)
+        self._delta_joins.pop(entry.ref, None)
+        # Even a ref that joined within this period: a node whose copy came from a transfer in
+        # the middle of it has the entry, and the delta must take it away there too.
+        self._delta_leaves.append(entry.ref)
 
     def _show(self, entry: Entry) -> None:
         self.visible.setdefault(entry.topic, {})[entry.ref] = entry
@@ -286,7 +294,7 @@ class Tracker:
                     "clock": self.clock,
                     "delta": {
                         "start": self._delta_start,
-                        "joins": [e.wire() for e in self._delta_joins.values()],
+                        "joins": [e.wire(self.node) for e in self._delta_joins.values()],
                         "leaves": self._delta_leaves,
                     },
                 }
@@ -382,12 +390,14 @@ class Tracker:
             return
         replica = self._heard(name, vsn)
         if kind == "heartbeat":
-            if delta is not None and start == replica.clock:
-                self._apply(replica, clock, joins, leaves)
+            if delta is not None and start <= replica.clock:
+                if clock > replica.clock:  # else: nothing this node does not have yet
+                    self._apply(replica, clock, joins, leaves)
             elif clock > replica.clock:
                 replica.needs_sync = True  # a gap: a delta was lost, or this node is new to the sender's state
         elif kind == "transfer_req":
-            state = [e.wire() for e in self.local.values()]
+            node = self.node
+            state = [e.wire(node) for e in self.local.values()]
             self._send({"type": "transfer_ack", "to": name, "clock": self.clock, "values": state})
         elif kind == "transfer_ack":
             self._transfer(replica, clock, values)
@@ -408,8 +418,14 @@ class Tracker:
         return replica
 
     def _apply(self, replica: Replica, clock: int, joins: list[Entry], leaves: list[str]) -> None:
-        """A delta that starts where this node's copy of the sender ends."""
+        """A delta from at or before this node's copy of the sender to past it.
+
+        The delta holds every entry added since its start that is still there, and every ref
+        removed since (refs are never reused), so it brings a copy taken anywhere in its range,
+        such as a transfer that arrived in the middle of the sender's period, to its end.
+        """
         left = [e for ref in leaves if (e := replica.entries.pop(ref, None)) is not None]
+        joins = [entry for entry in joins if entry.ref not in replica.entries]
         for entry in joins:
             replica.entries[entry.ref] = entry
         replica.clock = clock

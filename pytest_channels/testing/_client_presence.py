@@ -2,9 +2,9 @@
 
 It follows `presence.js` rule for rule: a state replaces the list (keys missing from it leave,
 metas are matched by `phx_ref`), a diff merges joins (new metas after the current ones kept)
-then removes leaves; diffs that arrive before the state of the current join are held and
-applied after it, in order. `on_join`, `on_leave` and `on_sync` are called as phoenix.js
-calls `onJoin`, `onLeave` and `onSync`.
+then removes leaves, walking keys in JavaScript's object order (integer keys first); diffs that
+arrive before the state of the current join are held and applied after it, in order. `on_join`,
+`on_leave` and `on_sync` are called as phoenix.js calls `onJoin`, `onLeave` and `onSync`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,32 @@ from ._client import ClientChannel
 
 Presences = dict[str, dict[str, Any]]
 OnChange = Callable[[str, "dict[str, Any] | None", "dict[str, Any]"], None]
+
+
+_MAX_INDEX = 2**32 - 2
+
+
+def _index(key: str) -> int | None:
+    """The key as a JavaScript array index ("0", "42"; not "01" or "-1"), or None."""
+    if key.isdigit() and (key == "0" or key[0] != "0"):
+        number = int(key)
+        if number <= _MAX_INDEX:
+            return number
+    return None
+
+
+def js_keys(presences: dict[str, Any]) -> list[str]:
+    """The keys in the order a JavaScript object holds them: integer keys ascending, then the rest
+    in insertion order. presence.js walks its objects in this order, so user ids come sorted.
+
+    Example:
+        >>> js_keys({"10": 1, "bob": 2, "9": 3})
+        ['9', '10', 'bob']
+    """
+    indexes = sorted((i, key) for key in presences if (i := _index(key)) is not None)
+    if not indexes:
+        return list(presences)
+    return [key for _, key in indexes] + [key for key in presences if _index(key) is None]
 
 
 def _refs(metas: list[dict[str, Any]]) -> list[Any]:
@@ -38,10 +64,11 @@ def sync_state(
     new_state = copy.deepcopy(new_state)
     joins: Presences = {}
     leaves: Presences = {}
-    for key, presence in state.items():
+    for key in js_keys(state):
         if key not in new_state:
-            leaves[key] = presence
-    for key, new_presence in new_state.items():
+            leaves[key] = state[key]
+    for key in js_keys(new_state):
+        new_presence = new_state[key]
         current = state.get(key)
         if current is None:
             joins[key] = new_presence
@@ -67,7 +94,9 @@ def sync_diff(
         {'alice': {'metas': [{'phx_ref': '1'}, {'phx_ref': '2'}]}}
     """
     diff = copy.deepcopy(diff)
-    for key, new_presence in diff.get("joins", {}).items():
+    joins, leaves = diff.get("joins", {}), diff.get("leaves", {})
+    for key in js_keys(joins):
+        new_presence = joins[key]
         current = state.get(key)
         state[key] = copy.deepcopy(new_presence)
         if current is not None:
@@ -76,7 +105,8 @@ def sync_diff(
             state[key]["metas"][:0] = kept
         if on_join is not None:
             on_join(key, current, new_presence)
-    for key, left_presence in diff.get("leaves", {}).items():
+    for key in js_keys(leaves):
+        left_presence = leaves[key]
         current = state.get(key)
         if current is None:
             continue
@@ -129,8 +159,10 @@ class ClientPresence:
         return f"the simulated client's presence on {self.channel.topic!r}"
 
     def list(self, by: Callable[[str, dict[str, Any]], Any] | None = None) -> list[Any]:
-        """presence.js's `list(by)`: one entry per key, `by(key, presence)` or the presence itself."""
-        return [presence if by is None else by(key, presence) for key, presence in self.state.items()]
+        """presence.js's `list(by)`: one entry per key, `by(key, presence)` or the presence itself,
+        in JavaScript's key order (integer keys such as user ids first, ascending)."""
+        state = self.state
+        return [state[key] if by is None else by(key, state[key]) for key in js_keys(state)]
 
     @property
     def in_pending_sync_state(self) -> bool:

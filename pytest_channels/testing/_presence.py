@@ -1,6 +1,7 @@
 """The harness's presence helpers: the list a node sees, and a wait until it is the expected one.
 
-`assert_presence` compares keys, or keys and metas; metas are compared without the
+`assert_presence` compares keys, or keys and metas (or whole presences, as `fetch` extends
+them: `{"metas": [...], "name": ...}`); metas are compared without the
 `phx_ref` / `phx_ref_prev` that the tracker adds (unless the expected meta names them), so
 tests say who is there with what, not which refs the run happened to draw. When the list
 never matches, the failure shows the list, every diff broadcast on that node with its virtual
@@ -59,6 +60,12 @@ def _same_presence(expected: Any, presence: Any) -> bool:
     metas = presence.get("metas", []) if isinstance(presence, Mapping) else None
     if isinstance(expected, list) and metas is not None:
         return len(expected) == len(metas) and all(_same_meta(e, m) for e, m in zip(expected, metas, strict=True))
+    if isinstance(expected, Mapping) and isinstance(expected.get("metas"), list) and metas is not None:
+        # A whole presence, as fetch extends it: its metas without refs, the rest as it is.
+        def rest(whole: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in whole.items() if k != "metas"}
+
+        return _same_presence(expected["metas"], presence) and rest(expected) == rest(presence)
     return bool(expected == presence)
 
 

@@ -319,7 +319,8 @@ class ChannelCase(CaseBase):
         `assert_presence(RoomPresence, topic, expected, node=...)` checks what that node lists;
         `assert_presence(client_presence, expected)` what a simulated client has synced.
         `expected` is a collection of keys (`{"alice", "bob"}`) or keys with their metas
-        (`{"alice": [{"status": "away"}]}`, compared without `phx_ref` / `phx_ref_prev`).
+        (`{"alice": [{"status": "away"}]}`, compared without `phx_ref` / `phx_ref_prev`), or
+        keys with whole presences as `fetch` extends them (`{"alice": {"metas": [...], "name": "Alice"}}`).
         The failure shows the list, the diffs with their virtual times and what the tracker knows.
         """
         __tracebackhide__ = True

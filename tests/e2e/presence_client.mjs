@@ -86,9 +86,13 @@ const scenarios = {
 
   async reconnect_resyncs() {
     const ada = enter("ada");
+    await until(ada, ["ada"]); // ada's list holds ada first: the order her syncState walks it in
     const grace = enter("grace");
     await until(ada, ["ada", "grace"]);
     ada.socket.disconnect();
+    // The server ends her channel when it sees the socket close: wait for that, or her
+    // reconnect's presence_state could still list the old channel, by the luck of scheduling.
+    await until(grace, ["grace"]);
     await new Promise((resolve) => grace.channel.leave().receive("ok", resolve));
     record("while away", online(ada)); // stale: nobody could tell her that grace left
     ada.socket.connect();

@@ -111,3 +111,22 @@ def test_a_failing_client_assert_presence_lists_the_events_it_received(channels:
         "Events it received:\n  - t=0.000s presence_state keys []\n  - t=0.000s presence_diff joins ['ada']" in message
     )
     assert "Listed at t=2.000s:\n  - 'ada': [{'device': 'web', 'phx_ref': " in message
+
+
+def test_keys_come_in_javascript_s_order_integer_keys_first_as_presence_js_sees_them(channels: ChannelCase) -> None:
+    joined: list[str] = []
+    new = {key: {"metas": [meta(key)]} for key in ("10", "bob", "9", "2", "01")}
+    sync_state({}, new, lambda key, current, presence: joined.append(key))
+    assert joined == ["2", "9", "10", "bob", "01"]  # as Object.getOwnPropertyNames orders them
+
+    client = channels.client(TrackingSocket)
+    client.connect()
+    room = client.channel("room:1", {"user": "123"})
+    online = ClientPresence(room)
+    room.join()
+    for user in ("45", "ada"):
+        other = channels.client(TrackingSocket)
+        other.connect()
+        other.channel("room:1", {"user": user}).join()
+    channels.assert_presence(online, {"123", "45", "ada"})
+    assert online.list(lambda key, presence: key) == ["45", "123", "ada"]

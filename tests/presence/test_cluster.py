@@ -6,7 +6,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from pytest_channels import Cluster, Ok, Presence, Socket
+from pytest_channels import Cluster, NodeStopped, Ok, Presence, Socket
 from pytest_channels.testing import ChannelCase, Partial
 
 from .rooms import RoomChannel, RoomPresence
@@ -18,8 +18,7 @@ DOWN = RoomPresence.down_period or 0.0  # 30 s
 
 def cluster(channels: ChannelCase, *names: str) -> Cluster:
     started = channels.cluster(*names)
-    for node in started.nodes:
-        RoomPresence.start(node.runtime)  # as the application starts it on every node
+    RoomPresence.start(started[names[0]].runtime)  # and so on every node, as the application runs there
     return started
 
 
@@ -128,8 +127,7 @@ def test_a_stopped_node_leaves_after_the_down_period_and_its_restart_replaces_it
     assert set(channels.presence_list(RoomPresence, "room:1", node="server")) == {"alice", "bob"}
     channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="server", timeout=SILENT + 2 * PERIOD)
 
-    restarted = nodes.start("remote")
-    RoomPresence.start(restarted.runtime)
+    nodes.start("remote")
     join(channels, "bob", "remote")
     channels.assert_presence(RoomPresence, "room:1", {"alice", "bob"}, node="server", timeout=PERIOD)
     channels.assert_presence(RoomPresence, "room:1", {"alice", "bob"}, node="remote", timeout=SILENT + 3 * PERIOD)
@@ -139,7 +137,7 @@ def test_a_restart_within_the_down_period_drops_the_old_presences_at_once(channe
     nodes = cluster(channels, "server", "remote")
     join(channels, "bob", "remote")
     channels.assert_presence(RoomPresence, "room:1", {"bob"}, node="server", timeout=PERIOD)
-    RoomPresence.start(nodes.restart("remote").runtime)
+    nodes.restart("remote")
     # The new incarnation's first heartbeat tells server the old one is gone for good.
     channels.assert_presence(RoomPresence, "room:1", set(), node="server", timeout=PERIOD)
     server = RoomPresence.server(nodes["server"].runtime)
@@ -157,15 +155,6 @@ def test_after_the_permdown_period_a_node_is_forgotten_and_resynced_when_heard_a
     assert remote is not None
     assert "server" not in remote.tracker.replicas
     nodes.network.heal()
-    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=SILENT + 3 * PERIOD)
-
-
-def test_a_node_that_starts_presence_late_learns_the_others_state(channels: ChannelCase) -> None:
-    nodes = channels.cluster("server", "remote")
-    RoomPresence.start(nodes["server"].runtime)
-    join(channels, "alice", "server")
-    channels.advance(10)
-    RoomPresence.start(nodes["remote"].runtime)
     channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=SILENT + 3 * PERIOD)
 
 
@@ -208,11 +197,16 @@ def test_a_failing_assert_presence_in_a_cluster_shows_the_tracker_and_the_networ
     assert "Network: partitioned {server} | {remote} | {the rest}" in message
 
 
-def test_presence_classes_replicate_separately() -> None:
+def test_presence_classes_replicate_separately(channels: ChannelCase) -> None:
     class Other(Presence):
         pass
 
-    assert Other.name != RoomPresence.name
+    cluster(channels, "server", "remote")
+    alice = join(channels, "alice", "server")
+    assert alice.channel_pid is not None
+    Other.track(alice.channel_pid, "room:1", "typing", {})
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=PERIOD)
+    channels.assert_presence(Other, "room:1", {"typing"}, node="remote", timeout=0)
 
 
 def test_an_update_reaches_the_other_nodes_as_a_join_of_the_new_meta_and_a_leave_of_the_old(
@@ -256,3 +250,77 @@ def test_a_malformed_tracker_message_is_ignored_with_a_warning_and_changes_nothi
     assert server is not None
     assert "x" not in server.tracker.replicas
     channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=0)
+
+
+def test_a_presence_used_on_one_node_runs_on_every_node_without_being_started(channels: ChannelCase) -> None:
+    nodes = channels.cluster("server", "remote")
+    channels.subscribe("room:1", node="remote")  # listens only: nothing on remote uses the presence
+    join(channels, "alice", "server")
+    diff = channels.assert_broadcast("presence_diff", Partial(joins={"alice": ANY}), timeout=PERIOD)
+    assert diff.origin == "remote"  # broadcast by remote's own presence, from server's delta
+    assert RoomPresence.server(nodes["remote"].runtime) is not None
+
+
+def test_nodes_started_later_and_restarted_nodes_run_the_presence_too(channels: ChannelCase) -> None:
+    channels.join(channels.socket(), "room:1", {"user": "alice"}, channel=RoomChannel)  # before the cluster
+    nodes = channels.cluster("server", "remote")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=SILENT + 3 * PERIOD)
+    nodes.start("third")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="third", timeout=SILENT + 3 * PERIOD)
+    nodes.restart("remote")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=SILENT + 3 * PERIOD)
+    server = RoomPresence.server(nodes["server"].runtime)
+    assert server is not None
+    assert server.tracker.node == "server"
+    assert sorted(server.tracker.replicas) == ["remote", "third"]
+
+
+def test_after_a_transfer_a_busy_node_s_deltas_apply_again_instead_of_a_transfer_every_sample(
+    channels: ChannelCase,
+) -> None:
+    nodes = cluster(channels, "server", "remote")
+    nodes.network.delay(0.4)  # the transfer arrives in the middle of server's period
+    alice = join(channels, "alice", "server")
+    channels.assert_presence(RoomPresence, "room:1", {"alice"}, node="remote", timeout=PERIOD + 0.4)
+    nodes.network.drop(next=1, source="server", target="remote")
+    for n in range(120):  # alice changes her status four times a second, for 30 s
+        channels.push(alice, "status", {"n": n})
+        channels.advance(0.25)
+    requests = [p for p in nodes.network.packets if p.broadcast.payload.get("type") == "transfer_req"]
+    assert len(requests) == 1, f"transfers asked at {[p.sent_at_ns / 1e9 for p in requests]}"
+    channels.assert_presence(
+        RoomPresence, "room:1", {"alice": [{"device": "web", "n": 119}]}, node="remote", timeout=PERIOD + 0.4
+    )
+
+
+def test_asking_a_stopped_node_s_presence_says_the_node_is_stopped(channels: ChannelCase) -> None:
+    nodes = cluster(channels, "server", "remote")
+    bob = join(channels, "bob", "remote")
+    nodes.stop("remote")
+    channels.settle()
+    with pytest.raises(NodeStopped, match=r"RoomPresence.list: node 'remote' was stopped"):
+        RoomPresence.list(bob)
+
+
+def test_a_presence_that_comes_and_goes_around_a_transfer_leaves_the_node_that_got_the_transfer(
+    channels: ChannelCase,
+) -> None:
+    nodes = cluster(channels, "server", "remote")
+    nodes.network.delay(0.4)
+    channels.advance(PERIOD)
+    nodes.network.drop(next=1, source="server", target="remote")
+    join(channels, "alice", "server")
+    channels.advance(PERIOD)  # alice's delta is lost
+    join(channels, "bob", "server")  # the next delta shows remote the gap: it asks for a transfer
+
+    def transfer_asked() -> bool:
+        return any(p.broadcast.payload.get("type") == "transfer_req" for p in nodes.network.packets)
+
+    channels.wait_until(transfer_asked, timeout=3 * PERIOD)
+    channels.advance(0.2)  # both nodes' heartbeats of this instant are out; the request is on its way
+    carol = join(channels, "carol", "server")
+    channels.advance(0.4)  # server answered: the transfer holds carol, who joined after its last delta
+    channels.leave(carol)  # and leaves before its next one
+    channels.advance(2 * PERIOD)
+    assert set(channels.presence_list(RoomPresence, "room:1", node="remote")) == {"alice", "bob"}
+    assert sum(p.broadcast.payload.get("type") == "transfer_req" for p in nodes.network.packets) == 1

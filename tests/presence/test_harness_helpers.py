@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from dirty_equals import IsPartialDict
 
@@ -65,3 +67,20 @@ async def test_the_async_case_awaits_assert_presence(channels: AsyncChannelCase)
     listed = await async_channels.assert_presence(RoomPresence, "room:1", {"alice"})
     assert set(listed) == {"alice"}
     assert set(async_channels.presence_list(RoomPresence, "room:1")) == {"alice"}
+
+
+def test_a_fetched_presence_is_expected_whole_with_its_metas_compared_without_refs() -> None:
+    class Named(RoomPresence):
+        def fetch(self, topic: str, presences: dict[str, Any]) -> dict[str, Any]:
+            return {key: {**p, "name": key.title()} for key, p in presences.items()}
+
+    class NamedRoom(RoomChannel):
+        presence = Named
+
+    with ChannelCase() as channels:
+        channels.join(channels.socket(), "room:1", {"user": "alice"}, channel=NamedRoom)
+        channels.assert_presence(Named, "room:1", {"alice": {"metas": [{"device": "web"}], "name": "Alice"}})
+        with pytest.raises(AssertionError, match="is not the expected one"):
+            channels.assert_presence(
+                Named, "room:1", {"alice": {"metas": [{"device": "web"}], "name": "Bob"}}, timeout=0
+            )

@@ -318,3 +318,133 @@ def test_a_fetch_that_raises_in_a_diff_is_logged_and_the_next_diffs_still_go_out
         assert [sorted(d["joins"]) for d in diffs] == [["second"]] * 3  # two channels and the test; first's was lost
         assert set(channels.presence_list(Flaky, "room:1")) == {"first", "second"}  # the tracker kept both
     assert "Flaky presence: a presence_diff was not sent (fetch('room:1', ...) raised)" in caplog.text
+
+
+def test_an_update_function_that_changes_the_current_meta_in_place_leaves_the_old_meta_intact(
+    channels: ChannelCase,
+) -> None:
+    socket = join(channels, "alice")
+    channels.settle()
+    RoomPresence.update(socket, "alice", lambda meta: {**meta, "tags": ["a"]})
+    channels.settle()
+    channels.flush()
+
+    def add_tag(meta: dict[str, Any]) -> dict[str, Any]:
+        meta["tags"].append("b")  # a careless updater: Phoenix's metas are immutable, ours are copies
+        return meta
+
+    RoomPresence.update(socket, "alice", add_tag)
+    diff = channels.assert_push("presence_diff").payload
+    assert diff["leaves"]["alice"]["metas"][0]["tags"] == ["a"]
+    assert diff["joins"]["alice"]["metas"][0]["tags"] == ["a", "b"]
+
+
+def test_handle_metas_gets_copies_it_may_change_without_changing_the_list(channels: ChannelCase) -> None:
+    class Careless(Presence):
+        def handle_metas(self, topic: str, diff: Any, presences: dict[str, list[Any]], state: Any) -> Any:
+            for presence in diff["joins"].values():
+                presence["metas"][0]["seen"] = True
+            return state
+
+    class CarelessRoom(RoomChannel):
+        presence = Careless
+
+    channels.join(channels.socket(), "room:1", {"user": "alice"}, channel=CarelessRoom)
+    channels.assert_push(
+        "presence_diff", {"joins": {"alice": {"metas": [{"device": "web", "phx_ref": REF}]}}, "leaves": {}}
+    )
+    assert channels.presence_list(Careless, "room:1") == {"alice": {"metas": [{"device": "web", "phx_ref": REF}]}}
+
+
+def test_metas_are_listed_in_the_order_the_node_saw_them_so_an_update_moves_a_meta_last(
+    channels: ChannelCase,
+) -> None:
+    phone = join(channels, "alice", "phone")
+    join(channels, "alice", "laptop")
+    channels.settle()
+    RoomPresence.update(phone, "alice", lambda meta: {**meta, "status": "away"})
+    channels.assert_presence(
+        RoomPresence, "room:1", {"alice": [{"device": "laptop"}, {"device": "phone", "status": "away"}]}
+    )
+
+
+def test_a_fetch_that_drops_the_metas_is_told_what_shape_to_return(caplog: pytest.LogCaptureFixture) -> None:
+    class Forgetful(Presence):
+        def fetch(self, topic: str, presences: dict[str, Any]) -> dict[str, Any]:
+            return {key: {"name": key.title()} for key in presences}  # forgot "metas"
+
+    with ChannelCase() as channels:
+        socket = join(channels, "x")
+        assert socket.channel_pid is not None
+        channels.flush()
+        Forgetful.track(socket.channel_pid, "room:1", "alice", {})
+        channels.settle()
+        with pytest.raises(PresenceError, match=r"Forgetful.fetch\('room:1', \.\.\.\) must return .*'metas'.*'alice'"):
+            Forgetful.list("room:1", runtime=channels.runtime)
+        with pytest.raises(PresenceError, match=r"must return"):
+            Forgetful.get_by_key("room:1", "alice", runtime=channels.runtime)
+        channels.refute_push("presence_diff")
+    assert "Forgetful presence: a presence_diff was not sent" in caplog.text
+
+
+def test_a_fetch_may_hide_keys_from_the_list_but_not_from_get_by_key() -> None:
+    class Hiding(Presence):
+        def fetch(self, topic: str, presences: dict[str, Any]) -> dict[str, Any]:
+            return {key: p for key, p in presences.items() if key != "ghost"}
+
+    with ChannelCase() as channels:
+        socket = join(channels, "x")
+        assert socket.channel_pid is not None
+        for key in ("alice", "ghost"):
+            Hiding.track(socket.channel_pid, "room:1", key, {})
+        channels.assert_presence(Hiding, "room:1", {"alice"})
+        with pytest.raises(PresenceError, match=r"Hiding.fetch\('room:1', \.\.\.\) left out 'ghost'"):
+            Hiding.get_by_key("room:1", "ghost", runtime=channels.runtime)
+
+
+def test_handle_metas_runs_after_the_diff_is_broadcast_on_every_topic_as_in_phoenix() -> None:
+    broadcasts_seen: list[int] = []
+
+    with ChannelCase() as channels:
+
+        class Counting(Presence):
+            def handle_metas(self, topic: str, diff: Any, presences: dict[str, list[Any]], state: Any) -> Any:
+                diffs = [
+                    m
+                    for m in channels.mailbox
+                    if isinstance(m, Broadcast) and m.event == "presence_diff" and "counted" in m.payload["leaves"]
+                ]
+                broadcasts_seen.append(len(diffs))
+                return state
+
+        channels.subscribe("room:2")
+        socket = join(channels, "alice")
+        assert socket.channel_pid is not None
+        for topic in ("room:1", "room:2"):
+            Counting.track(socket.channel_pid, topic, "counted", {})
+        channels.settle()
+        channels.flush()
+        broadcasts_seen.clear()
+        channels.leave(socket)  # one exit: one diff with both topics
+        assert broadcasts_seen == [2, 2]
+
+
+def test_init_runs_only_for_a_presence_that_handles_metas_as_in_phoenix() -> None:
+    started: list[str] = []
+
+    class InitOnly(Presence):
+        def init(self) -> Any:
+            started.append("init-only")
+
+    class Handling(Presence):
+        def init(self) -> Any:
+            started.append("handling")
+            return {}
+
+        def handle_metas(self, topic: str, diff: Any, presences: dict[str, list[Any]], state: Any) -> Any:
+            return state
+
+    with ChannelCase() as channels:
+        InitOnly.start(channels.runtime)
+        Handling.start(channels.runtime)
+    assert started == ["handling"]
