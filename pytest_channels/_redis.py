@@ -154,6 +154,22 @@ class RedisAdapter:
                 the broadcast is lost, as at-most-once delivery allows; the runtime returns
                 this as a `BroadcastError`.
         """
+        self._send(broadcast, None)
+
+    def direct_publish(self, node_name: str, broadcast: Broadcast) -> None:
+        """Queue the broadcast for the node named `node_name` only (`runtime.direct_broadcast`).
+
+        It travels on the application's one channel, and only that node delivers it: the
+        others read and drop it. Phoenix's Redis adapter gives each node a channel of its
+        own instead; what each node's subscribers receive is the same. A name no node has is
+        not an error, as in Phoenix: nobody delivers it.
+
+        Raises:
+            BrokerUnreachable: as `publish`.
+        """
+        self._send(broadcast, node_name)
+
+    def _send(self, broadcast: Broadcast, to: str | None) -> None:
         if self._outbox is None:
             raise BrokerUnreachable(
                 f"the Redis adapter for {redact(self.url)} is not connected: "
@@ -169,6 +185,8 @@ class RedisAdapter:
             "event": broadcast.event,
             "payload": broadcast.payload,
         }
+        if to is not None:
+            message["to"] = to
         self._outbox.send_nowait(json.dumps(message).encode())
 
     # -- running -----------------------------------------------------------------------------------
@@ -307,6 +325,8 @@ class RedisAdapter:
             message = json.loads(data)
             if message["instance"] == self._instance:
                 return  # its own: local subscribers had it already
+            if message.get("to", self.node_name) != self.node_name:
+                return  # a direct broadcast to another node
             at_ns = self._clock.now_ns() if self._clock is not None else 0
             broadcast = Broadcast(message["topic"], message["event"], message["payload"], at_ns, message["node"])
         except (ValueError, KeyError, TypeError) as exc:

@@ -3,6 +3,7 @@ processes, a server that dies and comes back, and URLs that cannot be reached.""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -116,6 +117,25 @@ async def test_channels_on_two_runtimes_hear_each_others_broadcasts(redis_server
     [push] = client.messages
     assert isinstance(push, Push)
     assert (push.event, push.payload, push.origin) == ("request_ping", {"n": 1}, "web-2")
+
+
+@pytest.mark.anyio
+async def test_a_direct_broadcast_reaches_the_named_node_only(redis_server: RedisServer, channel: str) -> None:
+    names = ("web-1", "web-2", "web-3")
+    runtimes = [Runtime(pubsub=PubSub(RedisAdapter(redis_server.url, node_name=n, channel=channel))) for n in names]
+    clients = [Collect() for _ in names]
+    async with contextlib.AsyncExitStack() as stack:
+        for runtime, client in zip(runtimes, clients, strict=True):
+            await stack.enter_async_context(_adapter(runtime).connect(runtime.pubsub, clock=runtime.clock))
+            await stack.enter_async_context(runtime.serving())
+            assert (await runtime.join(runtime.socket(), "room:1", {}, client, channel=Room)).ok
+        web1, web2, web3 = clients
+        assert runtimes[0].direct_broadcast("web-2", "room:1", "only_you", {"n": 1}) is None
+        assert runtimes[0].broadcast("room:1", "everyone", {"n": 2}) is None  # after it, on the same channel
+        await eventually(lambda: len(web3.messages) == 1 and len(web2.messages) == 2, "the broadcasts arrived")
+    assert [m.event for m in web2.messages if isinstance(m, Push)] == ["only_you", "everyone"]
+    assert [m.event for m in web3.messages if isinstance(m, Push)] == ["everyone"]  # the direct one was not for it
+    assert [m.event for m in web1.messages if isinstance(m, Push)] == ["everyone"]  # the sender's own local copy
 
 
 def _adapter(runtime: Runtime) -> RedisAdapter:
