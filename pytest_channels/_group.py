@@ -161,7 +161,8 @@ class Group:
 
     async def _step_when_woken(self, tg: anyio.abc.TaskGroup) -> None:
         while True:
-            self._woken = anyio.Event()
+            # Kept locally: the serving block may end (and clear `_woken`) while this task steps.
+            woken = self._woken = anyio.Event()
             while self._unpicked:
                 tg.start_soon(self._unpicked.pop(0)._pick_up_parked)
             # After a failure it hands no work around, so the loop goes idle and the wait can raise it.
@@ -169,7 +170,7 @@ class Group:
                 self._check_busy()
                 for runtime in self.runtimes:
                     runtime.notify()  # a wait's condition may hold now, or the failure is to be raised
-            await self._woken.wait()
+            await woken.wait()
 
     def _check_busy(self) -> None:
         now = self.clock.now_ns()

@@ -198,15 +198,16 @@ async def test_a_leave_replies_ok_then_closes_and_leaving_an_unknown_topic_repli
 async def test_a_duplicate_join_closes_the_old_channel_and_sends_its_phx_close_after_the_new_reply(
     server: str, transport: str
 ) -> None:
+    topic = f"echo:raw-dup-{transport}"  # the previous run's channel stops as its client leaves, maybe late
     async with raw_client(server, transport=transport) as client:
-        await client.join("echo:raw-dup", join_ref="1")
-        new_reply = await client.join("echo:raw-dup", join_ref="2")
-        assert new_reply[:4] == ["2", "2", "echo:raw-dup", "phx_reply"]
+        await client.join(topic, join_ref="1")
+        new_reply = await client.join(topic, join_ref="2")
+        assert new_reply[:4] == ["2", "2", topic, "phx_reply"]
         assert new_reply[4]["status"] == "ok"
-        assert await client.receive() == ["1", "1", "echo:raw-dup", "phx_close", {}]
-        await client.send("2", "3", "echo:raw-dup", "echo", {"alive": True})
+        assert await client.receive() == ["1", "1", topic, "phx_close", {}]
+        await client.send("2", "3", topic, "echo", {"alive": True})
         assert (await client.receive())[:2] == ["2", "3"]
-        assert terminated("echo:raw-dup") == [("1", ("shutdown", "duplicate_join"))]
+        assert terminated(topic) == [("1", ("shutdown", "duplicate_join"))]
 
 
 async def test_frames_with_a_stale_join_ref_are_dropped_and_a_null_join_ref_is_accepted(
@@ -253,18 +254,21 @@ async def test_a_disconnect_broadcast_on_the_socket_id_closes_with_1001_and_stop
         raw_client(server, query="vsn=2.0.0&user=bob", transport=transport) as bob,
         raw_client(server, transport=transport) as other,
     ):
-        await bob.join("echo:bob")
-        await other.join("echo:other")
-        await other.send("1", "2", "echo:other", "disconnect", {})  # no socket id: disconnects nobody
-        await bob.send("1", "2", "echo:bob", "disconnect", {})
+        # Topics of this transport's own: the channel the previous run's `other` had may stop
+        # (closed, as its client left) after this run began counting.
+        bob_topic, other_topic = f"echo:bob-{transport}", f"echo:other-{transport}"
+        await bob.join(bob_topic)
+        await other.join(other_topic)
+        await other.send("1", "2", other_topic, "disconnect", {})  # no socket id: disconnects nobody
+        await bob.send("1", "2", bob_topic, "disconnect", {})
         # LongPoll learns of the end at its next poll: phoenix.js then closes with its own 3410.
         expected = {"websocket": (1001, "disconnected"), "longpoll": (3410, "session_gone")}[transport]
         assert await bob.closed() == expected
         await other.send(None, "3", "phoenix", "heartbeat", {})
         assert (await other.receive())[1] == "3"
-        await eventually(lambda: bool(terminated("echo:bob")), "bob's channel to stop")
-        assert terminated("echo:bob") == [("1", ("shutdown", "closed"))]
-        assert terminated("echo:other") == []
+        await eventually(lambda: bool(terminated(bob_topic)), "bob's channel to stop")
+        assert terminated(bob_topic) == [("1", ("shutdown", "closed"))]
+        assert terminated(other_topic) == []
 
 
 async def test_a_client_that_goes_away_stops_its_channels_with_closed(server: str) -> None:

@@ -288,6 +288,27 @@ def test_bad_input_gets_a_clear_error(pytester: pytest.Pytester, case: str) -> N
     result.stdout.fnmatch_lines([expected])
 
 
+def test_an_async_test_on_a_virtual_loop_is_told_only_that_the_explorer_refuses_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_async_loop="""
+        import pytest
+        from pytest_channels.explore import explore
+
+        @pytest.mark.channels(virtual_loop=True)
+        @pytest.mark.asyncio
+        @explore(horizon=1)
+        async def test_it(channels):
+            channels.cluster("server", "remote")
+            await channels.advance(2)
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*ExploreError: the fault explorer runs clusters on the harness's virtual clock*"])
+    # The cluster's stepper must not trip over the group it served going away with the error.
+    assert "AttributeError" not in result.stdout.str()
+
+
 def test_a_body_that_is_not_deterministic_is_told_where_two_runs_first_differ(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_flaky="""
