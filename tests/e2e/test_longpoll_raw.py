@@ -330,7 +330,9 @@ def test_max_messages_per_second_holds_over_longpoll_too_ending_the_session_with
     with serve_uvicorn(make_app(longpoll=LongPoll(window=WINDOW), max_messages_per_second=5)) as address:
         client = Client(address)
         assert client.open()["status"] == 410
-        frames = [[None, str(n), "phoenix", "heartbeat", {}] for n in range(20)]  # one POST: far over 5 a second
+        frames: list[list[Any]] = [
+            [None, str(n), "phoenix", "heartbeat", {}] for n in range(20)
+        ]  # one POST: far over 5 a second
         assert client.post(*frames) == {"status": 429}
         assert [message[1] for message in client.until(5)] == ["0", "1", "2", "3", "4"]
         assert client.post([None, "x", "phoenix", "heartbeat", {}]) == {"status": 410}
