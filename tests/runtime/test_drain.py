@@ -40,13 +40,17 @@ class Room(Channel):
         stopped.append((socket.topic, reason))
 
 
-class Stuck(Room):
+class Stuck(Channel):
     """Its terminate never returns: its shutdown bound ends it."""
 
     shutdown = 0.05  # real-time: the runtime's clock is real here
 
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
     async def terminate(self, reason: Reason, socket: Socket) -> None:
-        super().terminate(reason, socket)
+        assert socket.topic is not None
+        stopped.append((socket.topic, reason))
         await anyio.sleep_forever()
 
 
