@@ -337,3 +337,19 @@ def test_max_messages_per_second_holds_over_longpoll_too_ending_the_session_with
         assert [message[1] for message in client.until(5)] == ["0", "1", "2", "3", "4"]
         assert client.post([None, "x", "phoenix", "heartbeat", {}]) == {"status": 410}
     assert "ended: over max_messages_per_second (5)" in caplog.text
+
+
+def test_a_session_that_does_not_poll_while_max_outgoing_bytes_pile_up_ends_as_a_slow_consumer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve_uvicorn(make_app(longpoll=LongPoll(window=WINDOW), max_outgoing_bytes=10_000)) as address:
+        client = joined(address, "echo:lp-slow")
+        # Pushed back to this client, which does not poll meanwhile: 20 KB wait for it, over the 10 KB allowed.
+        frames = [["1", str(n), "echo:lp-slow", "push", {"n": n, "data": "x" * 1_000}] for n in range(20)]
+        client.post(*frames)
+        eventually(lambda: bool(terminated("echo:lp-slow")), "the slow session to end")
+        body = client.poll()
+        while body["status"] == 200:
+            body = client.poll()  # whatever was kept before the limit, then the end
+        assert body["status"] == 410
+    assert "slow consumer" in caplog.text
