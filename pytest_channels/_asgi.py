@@ -80,8 +80,8 @@ class ChannelsApp:
         max_params_size: bytes the connect params (the query string) may have; a longer
             one is refused with HTTP 414.
         max_messages_per_second: frames a connection may send a second, on average, in
-            bursts of as many; a faster client is closed with 1008. None (the default) for
-            no limit.
+            bursts of as many; a faster client is closed with 1008 (a LongPoll session ends,
+            its POST answered 429). None (the default) for no limit.
         max_outgoing_bytes: bytes that may wait for a client that reads too slowly; past
             them the waiting frames are dropped and the connection closed with 1013.
         send_timeout: real seconds one frame may take to go out; a client that takes longer

@@ -50,6 +50,17 @@ def to_ns(seconds: Seconds, *, name: str = "duration") -> int:
     return round(seconds * NS_PER_SECOND)
 
 
+def check_seconds(value: float, *, name: str) -> float:
+    """Check a duration in seconds as `to_ns` does, and return it as a float.
+
+    Example:
+        >>> check_seconds(2, name="timeout")
+        2.0
+    """
+    to_ns(value, name=name)  # the one place that says what a duration may be
+    return float(value)
+
+
 def format_ns(ns: int) -> str:
     """Render a virtual instant for humans: ``1.050s``."""
     return f"{ns / NS_PER_SECOND:.3f}s"

@@ -33,7 +33,8 @@ from urllib.parse import unquote
 import anyio
 
 from ._errors import TokenError
-from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, TOO_BIG, Connection
+from ._limits import Rate, header
+from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
 from ._serializer import FrameError
 from ._socket import SocketHandler
 
@@ -97,6 +98,8 @@ class _Session:
         self.left: list[str | bytes] = []  # what was queued when the session ended: its next poll gets it
         self.last_poll_ns = server.clock_ns()
         self.requests = 0  # in flight: a session that is polled or posted to now is not inactive
+        per_second = server.app.max_messages_per_second  # per frame, as over a WebSocket, not per POST
+        self.rate = Rate(per_second) if per_second is not None else None
         self._schedule()
         connection.on_close = self._closing
 
@@ -263,7 +266,8 @@ class LongPollServer:
             session.end(TOO_BIG, "frame too big")
             await _answer(send, {"status": 413})
             return
-        ndjson = _header(scope, b"content-type") == b"application/x-ndjson"
+        media_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        ndjson = media_type == "application/x-ndjson"
         parts: list[str | bytes] = []
         try:
             for line in body.decode("utf-8").splitlines() if ndjson else [body.decode("utf-8")]:
@@ -298,6 +302,11 @@ class LongPollServer:
                     )
                     session.end(TOO_BIG, "frame too big")
                     return 413
+                if session.rate is not None and not session.rate.allow(anyio.current_time()):
+                    limit = self.app.max_messages_per_second
+                    logger.warning("%s: ended: over max_messages_per_second (%s)", connection.name, limit)
+                    session.end(POLICY_VIOLATION, "too many messages")
+                    return 429
                 try:
                     # Not cut short at the window, as Phoenix's 408 would: a join is bounded by join_timeout,
                     # and cancelling it halfway would leave its channel joined and its client unanswered.
@@ -361,13 +370,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 def _texts(frames: list[str | bytes]) -> list[str]:
     # The connection of a LongPoll session encodes text frames only (see ChannelsApp._connect_for).
     return [frame if isinstance(frame, str) else frame.decode("utf-8") for frame in frames]
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return bytes(value).split(b";")[0].strip().lower()
-    return None
 
 
 async def _answer(send: Send, body: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from ._clock import Clock, format_ns, to_ns
+from ._clock import Clock, check_seconds, format_ns, to_ns
 from ._errors import UnknownNode
 from ._messages import Broadcast
 
@@ -34,11 +34,6 @@ class Distribution(Protocol):
         ...
 
 
-def _seconds(name: str, value: float) -> float:
-    to_ns(value, name=name)  # the one place that says what a duration may be
-    return float(value)
-
-
 @dataclass(frozen=True)
 class Uniform:
     """A delay drawn uniformly between `low` and `high` seconds.
@@ -53,8 +48,8 @@ class Uniform:
     high: float
 
     def __post_init__(self) -> None:
-        _seconds("Uniform low", self.low)
-        if _seconds("Uniform high", self.high) < self.low:
+        check_seconds(self.low, name="Uniform low")
+        if check_seconds(self.high, name="Uniform high") < self.low:
             raise ValueError(f"Uniform high must be >= low (got low={self.low!r}, high={self.high!r})")
 
     def sample(self, random: random.Random) -> float:
@@ -74,9 +69,9 @@ class Exponential:
     cap: float | None = None
 
     def __post_init__(self) -> None:
-        if _seconds("Exponential mean", self.mean) <= 0:
+        if check_seconds(self.mean, name="Exponential mean") <= 0:
             raise ValueError(f"Exponential mean must be > 0 (got {self.mean!r})")
-        if self.cap is not None and _seconds("Exponential cap", self.cap) < 0:
+        if self.cap is not None and check_seconds(self.cap, name="Exponential cap") < 0:
             raise ValueError(f"Exponential cap must be >= 0 (got {self.cap!r})")
 
     def sample(self, random: random.Random) -> float:
@@ -235,7 +230,7 @@ class Network:
             UnknownNode: `source` or `target` is not a node of the cluster.
         """
         if not isinstance(seconds, Distribution):
-            _seconds("delay", seconds)
+            check_seconds(seconds, name="delay")
         self._delays.append(_Delay(self._name(source), self._name(target), seconds))
 
     def drop(

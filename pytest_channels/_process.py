@@ -164,6 +164,7 @@ class ChannelProcess:
         self._extra_topics: set[str] = set()
         self.kill_note: str | None = None  # why terminate was cut short, once it was
         self._waiting_at = ""  # where terminate was when its bound cancelled it
+        self._terminating: anyio.CancelScope | None = None  # the bound of a terminate now awaited, for kill
         self._on_exit: list[Callable[[ChannelProcess], None]] | None = None
         self._idle_timer: Timer | None = None  # the timeout of a noreply(socket, timeout=...)
         self.callers: list[CallRef] = []  # calls waiting for an answer, woken if the channel exits
@@ -527,7 +528,8 @@ class ChannelProcess:
                 refusal = to_wire(result.reply, where=f"{self.name} join refusal", check=self.runtime.check_payloads)
                 self.join_result = Error(refusal)
                 await self._terminate("shutdown")
-                self._discard()
+                if self.state != "exited":  # unless killed meanwhile
+                    self._discard()
         except Exception as exc:
             logger.error("%s.join crashed on topic %r: an exception was raised", self.name, socket.topic, exc_info=exc)
             self.join_result = Error({"reason": "join crashed"})
@@ -579,12 +581,15 @@ class ChannelProcess:
             return False
         seconds, bound = self._bound(within)
         with anyio.move_on_after(seconds) as scope:
+            self._terminating = scope
             try:
                 await ending
             except cancelled as exc:  # by this bound or by a guard outside: remember where it waited
                 self._waiting_at = _waiting_at(exc.__traceback__)
                 raise
-        if not scope.cancel_called:
+            finally:
+                self._terminating = None
+        if not scope.cancel_called or self.state == "exited":  # returned in time, or `kill` cut it
             return False
         self._note_kill(reason, bound)
         return True
@@ -643,6 +648,8 @@ class ChannelProcess:
         elif not isinstance(reason, BaseException) and not is_graceful(reason):
             logger.error("%s (topic %r) stopped with abnormal reason %r", self.name, self.topic, reason)
         final = await self._terminate(reason, within)
+        if self.state == "exited":  # killed inside terminate: `kill` has reported it
+            return
         self._discard()
         self.exit = Exit(self.topic, self.name, final, self.runtime.clock.now_ns(), self)
         if report or final is not reason or self.kill_note:  # a terminate that raised or hung is never silent
@@ -659,10 +666,20 @@ class ChannelProcess:
         """Stop at once, without `terminate` (Erlang's `Process.exit(pid, :kill)`), and report the exit.
 
         Its in-memory state, timers and subscriptions are gone; messages still queued are
-        dropped when the runtime next runs. Returns the exit (the earlier one if it had ended).
+        dropped when the runtime next runs. A terminate it is awaiting is cut where it waits,
+        as Erlang's kill ends a process inside its terminate too. Returns the exit (the
+        earlier one if it had ended).
         """
-        if not self.alive:
+        if not self.alive and self._terminating is None:
             return self.exit
+        if self._terminating is not None:
+            try:
+                anyio.get_current_task()
+            except RuntimeError:  # between the loop's runs (a sync test): cut it once the loop runs again
+                clock = self.runtime.clock
+                clock.call_at(clock.now_ns(), self._terminating.cancel, f"{self.name}: killed in terminate")
+            else:
+                self._terminating.cancel()
         self._discard()
         self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns(), self)
         self.transport.exited(self.exit)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from .._clock import NS_PER_SECOND, Timer, to_ns
+from .._clock import NS_PER_SECOND, Timer, check_seconds, to_ns
 from .._errors import NodeStopped
 from .._messages import Broadcast, Close, Exit, Message, Push, Reply
 from .._process import ChannelProcess
@@ -245,7 +245,7 @@ class ClientChannel:
                 " instance: make a new one with client.channel(topic)"
             )
         if timeout is not None:
-            self.timeout = _seconds(timeout, "join timeout")
+            self.timeout = check_seconds(timeout, name="join timeout")
         self.joined_once = True
         self._rejoin_now()
         return self.join_push
@@ -261,7 +261,7 @@ class ClientChannel:
                 f"tried to push {event!r} to {self.topic!r} before joining. Use channel.join() before pushing events"
             )
         push = ClientPush(self, event, payload or {}, DEFAULT_TIMEOUT if timeout is None else timeout)
-        push.timeout = _seconds(push.timeout, "push timeout")
+        push.timeout = check_seconds(push.timeout, name="push timeout")
         if self._can_push():
             push._send()
         else:
@@ -275,7 +275,8 @@ class ClientChannel:
         self._rejoin.reset()
         self.join_push._cancel_timeout()
         self._set("leaving")
-        leave = ClientPush(self, "phx_leave", {}, self.timeout if timeout is None else _seconds(timeout, "timeout"))
+        wait = self.timeout if timeout is None else check_seconds(timeout, name="timeout")
+        leave = ClientPush(self, "phx_leave", {}, wait)
         leave._on("ok", lambda _: self._closed())
         leave._on("timeout", lambda _: self._closed())
         leave._send()
@@ -690,8 +691,3 @@ class Client:
     def _remove(self, channel: ClientChannel) -> None:
         if channel in self.channels:
             self.channels.remove(channel)
-
-
-def _seconds(value: float, name: str) -> float:
-    to_ns(value, name=name)
-    return float(value)

@@ -492,7 +492,8 @@ class Core:
         if socket is None:
             return None
         process = _process(self._own(socket, "socket="))
-        return _To(process.transport, f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>")
+        name = f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>"
+        return _To(process.transport, process.topic, name)
 
     def event_matcher(
         self, event: Any, payload: Any, topic: str | None, to: _To | None
@@ -500,15 +501,14 @@ class Core:
         plain = _event_matcher(event, payload, topic)
         if to is None:
             return plain
-        recipient, transport = self.mailbox.recipient, to.transport
-        return lambda m: plain(m) and recipient(m) is transport
+        recipient = self.mailbox.recipient
+        return lambda m: plain(m) and to.received(m, recipient)
 
     def select(
         self, kind: type[Message] | None, event: Any, payload: Any, topic: str | None, socket: Socket | None
     ) -> tuple[Message, ...]:
         """The mailbox's messages that match, in arrival order, left in place."""
         to = self.to(socket)
-        transport = None if to is None else to.transport
         recipient = self.mailbox.recipient
 
         def keep(m: Message) -> bool:
@@ -517,7 +517,7 @@ class Core:
                 and (event is ANY or _same(event, getattr(m, "event", _MISSING)))
                 and (payload is ANY or _same(payload, getattr(m, "payload", _MISSING)))
                 and _topic_ok(topic, m.topic)
-                and (transport is None or recipient(m) is transport)
+                and (to is None or to.received(m, recipient))
             )
 
         return tuple(m for m in self.mailbox.messages if keep(m))
@@ -532,7 +532,7 @@ class Core:
 
         def differences(message: Message) -> list[str] | None:
             found = plain(message)
-            if found is None or recipient(message) is to.transport:
+            if found is None or to.received(message, recipient):
                 return found
             return [f"socket (it went to another client than {to!r})", *found]
 
@@ -669,11 +669,20 @@ _MISSING = object()
 class _To:
     """Who a `socket=` assertion expects to have received a message, shown as a short name."""
 
-    __slots__ = ("name", "transport")
+    __slots__ = ("name", "topic", "transport")
 
-    def __init__(self, transport: object, name: str) -> None:
+    def __init__(self, transport: object, topic: str, name: str) -> None:
         self.transport = transport
+        self.topic = topic
         self.name = name
+
+    def received(self, message: Message, recipient: Callable[[Message], object]) -> bool:
+        """Whether this join got `message`: its transport delivered it, on its topic.
+
+        With `wire`, one connection carries every join of a socket, as a real one does: the
+        topic tells its joins apart (a socket joins a topic once).
+        """
+        return recipient(message) is self.transport and message.topic == self.topic
 
     def __repr__(self) -> str:
         return self.name

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 FLAGS = [
@@ -40,6 +41,21 @@ START_TIMEOUT = 20.0
 def chromium_path() -> str | None:
     """The chromium binary, or None when it is not installed."""
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def require_browser(phoenix_js: Path) -> None:
+    """Skip the test unless chromium and the official client (`phoenix_js`) are installed; fail on CI."""
+    missing = (
+        "chromium is not installed (apt-get install chromium)"
+        if chromium_path() is None
+        else "the phoenix npm package is not installed (run `npm ci` at the repository root)"
+        if not phoenix_js.exists()
+        else None
+    )
+    if missing is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing}: CI must run the browser test", pytrace=False)
+        pytest.skip(missing)
 
 
 class Page:

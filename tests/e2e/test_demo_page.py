@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import server
 from e2e_app import without_websockets
-from e2e_chromium import chromium_path, open_page
+from e2e_chromium import open_page, require_browser
 from e2e_servers import serve_uvicorn
 from hello_sockets import dedupe_channel, recurring_channel
 
@@ -28,16 +27,7 @@ SHOWN = """JSON.stringify(Object.fromEntries(
 
 @pytest.fixture
 def chromium() -> None:
-    if chromium_path() is None:
-        reason = "chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}: CI must run the browser test", pytrace=False)
-        pytest.skip(reason)
-    if not server.PHOENIX_JS.exists():
-        reason = "the phoenix npm package is not installed (run `npm ci` at the repository root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}: CI must run the browser test", pytrace=False)
-        pytest.skip(reason)
+    require_browser(server.PHOENIX_JS)
 
 
 @pytest.mark.parametrize("websockets", ["allowed", "blocked"])

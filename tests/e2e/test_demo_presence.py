@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 import server
-from e2e_chromium import Page, chromium_path, open_page
+from e2e_chromium import Page, open_page, require_browser
 from e2e_servers import raw_client, serve_uvicorn
 
 pytestmark = pytest.mark.asyncio  # the DevTools client runs on asyncio
 
 PAGE_TIMEOUT = 15.0
 """Real seconds the page may take to show a change."""
-
-
-def _require_browser() -> None:
-    missing = (
-        "chromium is not installed (apt-get install chromium)"
-        if chromium_path() is None
-        else "the phoenix npm package is not installed (run `npm ci` at the repository root)"
-        if not server.PHOENIX_JS.exists()
-        else None
-    )
-    if missing is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}: CI must run the browser test", pytrace=False)
-        pytest.skip(missing)
 
 
 async def _online_becomes(page: Page, expected: str) -> bool:
@@ -40,7 +25,7 @@ async def _online_becomes(page: Page, expected: str) -> bool:
 
 
 async def test_the_demo_page_shows_who_is_online_as_others_come_and_go(monkeypatch: pytest.MonkeyPatch) -> None:
-    _require_browser()
+    require_browser(server.PHOENIX_JS)
     monkeypatch.setenv("SECRET_KEY_BASE", "the demo's secret, twenty chars or more")
     app = server.make_app()
     with serve_uvicorn(app) as address:

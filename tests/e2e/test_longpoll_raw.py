@@ -322,3 +322,34 @@ def test_check_origin_applies_to_every_longpoll_request() -> None:
         assert client.request("GET", headers={"Origin": "https://evil.example"})[1] == {"status": 403}
         frame = json.dumps(["1", "1", "echo:lp-origin", "phx_join", {}]).encode()
         assert client.request("POST", frame, {"Origin": "https://evil.example"})[1] == {"status": 403}
+
+
+def test_max_messages_per_second_holds_over_longpoll_too_ending_the_session_with_429(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve_uvicorn(make_app(longpoll=LongPoll(window=WINDOW), max_messages_per_second=5)) as address:
+        client = Client(address)
+        assert client.open()["status"] == 410
+        frames: list[list[Any]] = [
+            [None, str(n), "phoenix", "heartbeat", {}] for n in range(20)
+        ]  # one POST: far over 5 a second
+        assert client.post(*frames) == {"status": 429}
+        assert [message[1] for message in client.until(5)] == ["0", "1", "2", "3", "4"]
+        assert client.post([None, "x", "phoenix", "heartbeat", {}]) == {"status": 410}
+    assert "ended: over max_messages_per_second (5)" in caplog.text
+
+
+def test_a_session_that_does_not_poll_while_max_outgoing_bytes_pile_up_ends_as_a_slow_consumer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve_uvicorn(make_app(longpoll=LongPoll(window=WINDOW), max_outgoing_bytes=10_000)) as address:
+        client = joined(address, "echo:lp-slow")
+        # Pushed back to this client, which does not poll meanwhile: 20 KB wait for it, over the 10 KB allowed.
+        frames = [["1", str(n), "echo:lp-slow", "push", {"n": n, "data": "x" * 1_000}] for n in range(20)]
+        client.post(*frames)
+        eventually(lambda: bool(terminated("echo:lp-slow")), "the slow session to end")
+        body = client.poll()
+        while body["status"] == 200:
+            body = client.poll()  # whatever was kept before the limit, then the end
+        assert body["status"] == 410
+    assert "slow consumer" in caplog.text

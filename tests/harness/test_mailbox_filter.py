@@ -88,3 +88,18 @@ def test_socket_works_through_the_wire_too() -> None:
         channels.assert_push("news", socket=alice)
         channels.refute_push("news", socket=alice, timeout=0)
         channels.assert_push("news", socket=bob)
+
+
+@pytest.mark.parametrize("wire", [False, True], ids=["in process", "through the wire"])
+def test_socket_tells_apart_two_joins_of_one_socket_whose_frames_share_a_connection(wire: bool) -> None:
+    with ChannelCase(Settings(wire=wire, strict_mailbox=True)) as channels:
+        socket = channels.socket()
+        one = channels.join(socket, "room:1", {"name": "one"}, channel=Room).socket
+        two = channels.join(socket, "room:2", {"name": "two"}, channel=Room).socket
+        channels.push(two, "said", {})
+        channels.settle()
+        assert channels.messages(Push, "said", socket=one) == ()
+        channels.refute_push("said", socket=one, timeout=0)
+        with pytest.raises(AssertionError, match="differs in socket"):
+            channels.assert_push("said", socket=one, timeout=0)
+        channels.assert_push("said", {"to": "two"}, socket=two)

@@ -213,3 +213,32 @@ async def test_leave_kills_the_channel_under_anyio_on_asyncio_and_trio(channels:
     socket = await channels.subscribe_and_join_or_raise(channels.socket(), "room:1", channel=Impatient)
     assert (await channels.leave(socket)).reason == "killed"
     assert TERMINATED == [("shutdown", "left")]
+
+
+@pytest.mark.channels(virtual_loop=True)  # on a real loop the harness waits out a terminate before it returns
+def test_killing_a_node_ends_a_channel_waiting_in_its_bounded_terminate_at_once(channels: ChannelCase) -> None:
+    cluster = channels.cluster("a", "b")
+    socket = channels.subscribe_and_join_or_raise(channels.socket(node="b"), "room:1", channel=StuckForAnHour)
+    channels.push(socket, "stop")
+    channels.advance(1)  # terminate("normal") has begun, 4 of its 5 seconds left
+    assert TERMINATED == ["normal"]
+    cluster.kill("b")
+    channels.settle()
+    assert channels.assert_exit(socket).reason == ("shutdown", "killed")
+    assert channels.now == 1.0
+    assert TERMINATED == ["normal"]  # cut where it waited: neither "returned" nor run again
+
+
+@pytest.mark.asyncio
+@pytest.mark.channels(virtual_loop=True)
+async def test_killing_a_node_from_an_async_test_ends_a_channel_waiting_in_its_terminate_at_once(
+    channels: AsyncChannelCase,
+) -> None:
+    cluster = channels.cluster("a", "b")
+    socket = await channels.subscribe_and_join_or_raise(channels.socket(node="b"), "room:1", channel=StuckForAnHour)
+    channels.push(socket, "stop")
+    await channels.advance(1)
+    cluster.kill("b")  # inside the loop: the terminate is cut at once
+    await channels.settle()
+    assert (await channels.assert_exit(socket)).reason == ("shutdown", "killed")
+    assert (channels.now, TERMINATED) == (1.0, ["normal"])

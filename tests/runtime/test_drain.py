@@ -40,8 +40,22 @@ class Room(Channel):
         stopped.append((socket.topic, reason))
 
 
+class Stuck(Channel):
+    """Its terminate never returns: its shutdown bound ends it."""
+
+    shutdown = 0.05  # real-time: the runtime's clock is real here
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    async def terminate(self, reason: Reason, socket: Socket) -> None:
+        assert socket.topic is not None
+        stopped.append((socket.topic, reason))
+        await anyio.sleep_forever()
+
+
 class UserSocket(SocketHandler):
-    channels = (route("room:*", Room),)
+    channels = (route("room:*", Room), route("stuck:*", Stuck))
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +132,9 @@ def _close_clients() -> Iterator[None]:
     CLIENTS.clear()
 
 
-async def connect(app: ChannelsApp, tg: anyio.abc.TaskGroup, log: list[str], name: str) -> FakeWebSocket:
+async def connect(
+    app: ChannelsApp, tg: anyio.abc.TaskGroup, log: list[str], name: str, topic: str = "room"
+) -> FakeWebSocket:
     client = FakeWebSocket(log, name)
     CLIENTS.append(client)
     scope: dict[str, Any] = {"type": "websocket", "path": "/socket/websocket", "query_string": b"vsn=2.0.0"}
@@ -126,7 +142,7 @@ async def connect(app: ChannelsApp, tg: anyio.abc.TaskGroup, log: list[str], nam
     tg.start_soon(app, scope, client.receive, client.send)
     client.inbox.send_nowait({"type": "websocket.connect"})
     client.inbox.send_nowait(
-        {"type": "websocket.receive", "text": json.dumps(["1", "1", f"room:{name}", "phx_join", {}])}
+        {"type": "websocket.receive", "text": json.dumps(["1", "1", f"{topic}:{name}", "phx_join", {}])}
     )
     with anyio.fail_after(5):  # real-time: the app answers in real time
         await client.joined.wait()
@@ -215,3 +231,22 @@ def test_without_a_drainer_the_lifespan_shutdown_stops_channels_with_shutdown() 
 def test_a_drainer_refuses_bad_settings(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Drainer(**kwargs)
+
+
+def test_a_terminate_stuck_in_a_drain_is_killed_at_its_shutdown_and_the_drain_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log: list[str] = []
+
+    async def main() -> None:
+        app = ChannelsApp({"/socket": UserSocket}, runtime=lasting(), drainer=Drainer(batch_interval=0, shutdown=30))
+        async with served(app), anyio.create_task_group() as tg:
+            await connect(app, tg, log, "a", topic="stuck")
+            await connect(app, tg, log, "b")
+            assert await app.drain() == 2
+            assert all(connection.stopped for connection in app.connections)
+
+    anyio.run(main)
+    assert sorted(stopped) == [("room:b", ("shutdown", "draining")), ("stuck:a", ("shutdown", "draining"))]
+    assert "Stuck (topic 'stuck:a') was killed: its terminate(('shutdown', 'draining')) did not return" in caplog.text
+    assert "still open after" not in caplog.text  # the channel's bound, not the drain's, ended the wait

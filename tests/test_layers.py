@@ -1,0 +1,117 @@
+"""The package's modules import one another without a cycle at module level.
+
+A cycle works only while every module in it happens to reach the names it needs before
+the others are done executing; a merge that reorders one import turns it into an
+ImportError for some users and not others. Imports under `TYPE_CHECKING` and inside
+functions run later (or never), so they are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest_channels
+
+PACKAGE = Path(pytest_channels.__file__).parent
+NAME = "pytest_channels"
+
+
+def _module_name(path: Path) -> str:
+    parts = [NAME, *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _module_level_imports(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Import statements that run when the module is imported: not in functions or TYPE_CHECKING."""
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                yield from _module_level_imports(node.body)
+            yield from _module_level_imports(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                yield from _module_level_imports(block)
+        elif isinstance(node, (ast.With, ast.ClassDef)):  # a class body runs at import time
+            yield from _module_level_imports(node.body)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the package, and the package's modules it imports at module level."""
+    files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in _module_level_imports(ast.parse(path.read_text(), str(path)).body):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                source = ".".join(part for part in (base if node.level else "", node.module or "") if part)
+                # `from pkg import sub` imports the submodule; `from mod import name` only mod.
+                targets = [
+                    f"{source}.{alias.name}" if f"{source}.{alias.name}" in files else source for alias in node.names
+                ]
+            graph[name].update(target for target in targets if target in files and target != name)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group: list[str] = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_sees_a_cycle_and_no_cycle_in_a_chain() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_import_graph_sees_relative_imports_of_the_package() -> None:
+    graph = import_graph()
+    assert f"{NAME}._clock" in graph[f"{NAME}._network"]  # `from ._clock import ...`
+    assert f"{NAME}.testing" in graph, "subpackages are read too"
+
+
+def test_no_module_of_the_package_imports_itself_back_at_module_level() -> None:
+    found = cycles(import_graph())
+    assert not found, "module-level import cycles (move one import into a function or under TYPE_CHECKING):\n" + (
+        "\n".join(" <-> ".join(group) for group in found)
+    )
