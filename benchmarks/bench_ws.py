@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,7 +191,16 @@ async def hold_idle(address: str, pid: int, channels: bool, idle: int) -> tuple[
 async def round_trips(address: str, channels: bool, clients: int, seconds: float) -> float:
     """Round trips per second from `clients` concurrent clients, each awaiting its reply before the next push."""
     workers = [await Client.open(address, channels, 100_000 + n) for n in range(clients)]
-    counts = [0] * clients
+    try:
+        return await _rate(workers, seconds)
+    finally:
+        for client in workers:
+            await client.ws.close()
+
+
+async def _rate(workers: Sequence[Client | Poller], seconds: float) -> float:
+    """Round trips per second of `workers` doing round trips side by side for `seconds`."""
+    counts = [0] * len(workers)
     deadline = time.perf_counter() + seconds
 
     async def work(index: int) -> None:
@@ -200,11 +209,8 @@ async def round_trips(address: str, channels: bool, clients: int, seconds: float
             counts[index] += 1
 
     started = time.perf_counter()
-    await asyncio.gather(*(work(i) for i in range(clients)))
-    elapsed = time.perf_counter() - started
-    for client in workers:
-        await client.ws.close()
-    return sum(counts) / elapsed
+    await asyncio.gather(*(work(i) for i in range(len(workers))))
+    return sum(counts) / (time.perf_counter() - started)
 
 
 class Poller:
@@ -290,20 +296,11 @@ class Poller:
 async def longpoll_round_trips(address: str, channels: bool, clients: int, seconds: float) -> float:
     """LongPoll round trips per second: each client posts a push, then polls until its reply arrives."""
     workers = [await Poller.open(address, channels, 200_000 + n) for n in range(clients)]
-    counts = [0] * clients
-    deadline = time.perf_counter() + seconds
-
-    async def work(index: int) -> None:
-        while time.perf_counter() < deadline:
-            await workers[index].round_trip()
-            counts[index] += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(work(i) for i in range(clients)))
-    elapsed = time.perf_counter() - started
-    for poller in workers:
-        await poller.close()
-    return sum(counts) / elapsed
+    try:
+        return await _rate(workers, seconds)
+    finally:
+        for poller in workers:
+            await poller.close()
 
 
 def main() -> None:
