@@ -11,7 +11,6 @@ from hello_sockets.sockets import UserSocket
 from pytest_channels import (
     Broadcast,
     Channel,
-    Cluster,
     InResult,
     JoinResult,
     NodeStopped,
@@ -21,7 +20,7 @@ from pytest_channels import (
     noreply,
     ok,
 )
-from pytest_channels.testing import ChannelCase
+from pytest_channels.testing import ChannelCase, Cluster
 
 
 def test_a_broadcast_on_a_node_without_sockets_reaches_clients_elsewhere(channels: ChannelCase) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pytest_channels import Broadcast, Channel, InResult, JoinResult, Socket, Uniform, noreply, ok
-from pytest_channels.testing import ChannelCase
+from pytest_channels import Broadcast, Channel, InResult, JoinResult, Socket, noreply, ok
+from pytest_channels.testing import ChannelCase, Uniform
 
 
 def test_a_delayed_link_delivers_late_in_virtual_time(channels: ChannelCase) -> None:

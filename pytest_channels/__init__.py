@@ -66,16 +66,6 @@ __all__ = (
     "VirtualClock",
     "LoopClock",
     "Timer",
-    # several nodes, and the network between them
-    "Cluster",
-    "Node",
-    "ClusterAdapter",
-    "Network",
-    "NetworkStatistics",
-    "Packet",
-    "Distribution",
-    "Uniform",
-    "Exponential",
     # who is online (Phoenix.Presence)
     "Presence",
     "PresenceServer",

@@ -1,4 +1,4 @@
-"""Name the public path in tracebacks and reprs (`pytest_channels.Socket`, not `pytest_channels._socket.Socket`)."""
+"""Name the public path in tracebacks and reprs: `pytest_channels.Socket`, not its private module's path."""
 
 from __future__ import annotations
 

@@ -34,8 +34,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 import pytest
 
-from ._network import Distribution, Uniform
-from ._schedule import PLACEHOLDER, Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from .testing._explored import (
     ExploredAsyncCase,
     ExploredCase,
@@ -46,6 +44,8 @@ from .testing._explored import (
     report,
     trace,
 )
+from .testing._network import Distribution, Uniform
+from .testing._schedule import PLACEHOLDER, Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 
 __all__ = (
     "explore",
@@ -245,11 +245,10 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     known_settings: dict[str, Any] = {}
 
     def settings_for(request: pytest.FixtureRequest) -> Any:
-        from .plugin import _channels_markers, _settings
-
         nodeid = request.node.nodeid
         if nodeid not in known_settings:  # the same for every run of one test: read its markers once
-            known_settings[nodeid] = _settings(request.config, _channels_markers(request.node))
+            # The plugin's own door to the running test's settings (ini, then markers).
+            known_settings[nodeid] = request.getfixturevalue("channels_case").settings
         return known_settings[nodeid]
 
     counter: dict[tuple[str, str], int] = {}  # per test item: runs so far, the run that first failed

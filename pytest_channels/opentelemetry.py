@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - the dev install has it
 
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
 from . import _exports, _public  # noqa: F401
-from ._otel import instrument as instrument
+from ._runtime._otel import instrument as instrument
 
 __all__ = ("instrument",)
 

@@ -12,7 +12,7 @@ import pytest
 
 # Import-light on purpose: pytest imports this module in every run of every project that
 # installs us, so the harness (and freezegun) load only when a test asks for `channels`.
-from ._settings import SETTING_NAMES, Settings
+from .testing._settings import SETTING_NAMES, Settings
 
 if TYPE_CHECKING:
     from .testing import AsyncChannelCase, CaseFactory, ChannelCase
@@ -167,7 +167,7 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
         virtual = False
     if not virtual:
         return {"asyncio": asyncio.new_event_loop}
-    from ._loop import virtual_loop_factory
+    from .testing._loop import virtual_loop_factory
 
     return {"virtual": virtual_loop_factory}
 

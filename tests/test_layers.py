@@ -1,9 +1,17 @@
-"""The package's modules import one another without a cycle at module level.
+"""The package's directories are its layers, and its modules import one another without a cycle.
 
-A cycle works only while every module in it happens to reach the names it needs before
-the others are done executing; a merge that reorders one import turns it into an
-ImportError for some users and not others. Imports under `TYPE_CHECKING` and inside
-functions run later (or never), so they are left out.
+The layers, each a directory, and the doors open one way (design.md):
+
+    plugin.py  ->  testing/ (and explore.py)  ->  _server/  ->  _runtime/
+
+The runtime knows nothing of the transports, the harness or pytest, and the transports
+nothing of the harness: checked over every import, lazy ones included. The public modules
+(`__init__`, `_exports`, `redis`, `opentelemetry`) re-export what the layers under them define.
+
+A cycle works only while every module in it happens to reach the names it needs before the
+others are done executing; a merge that reorders one import turns it into an ImportError for
+some users and not others. Imports under `TYPE_CHECKING` and inside functions run later (or
+never), so the cycle check leaves them out.
 """
 
 from __future__ import annotations
@@ -29,6 +37,14 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+def _all_imports(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement of the module, wherever it is."""
+    for statement in body:
+        for node in ast.walk(statement):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                yield node
+
+
 def _module_level_imports(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
     """Import statements that run when the module is imported: not in functions or TYPE_CHECKING."""
     for node in body:
@@ -45,13 +61,14 @@ def _module_level_imports(body: list[ast.stmt]) -> Iterator[ast.Import | ast.Imp
             yield from _module_level_imports(node.body)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Each module of the package, and the package's modules it imports at module level."""
+def import_graph(*, lazy: bool = False) -> dict[str, set[str]]:
+    """Each module of the package, and the package's modules it imports at module level (or anywhere, if `lazy`)."""
     files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in _module_level_imports(ast.parse(path.read_text(), str(path)).body):
+        imports = _all_imports if lazy else _module_level_imports
+        for node in imports(ast.parse(path.read_text(), str(path)).body):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -106,7 +123,8 @@ def test_the_cycle_finder_sees_a_cycle_and_no_cycle_in_a_chain() -> None:
 
 def test_the_import_graph_sees_relative_imports_of_the_package() -> None:
     graph = import_graph()
-    assert f"{NAME}._clock" in graph[f"{NAME}._network"]  # `from ._clock import ...`
+    assert f"{NAME}.testing._group" in graph[f"{NAME}.testing._cluster"]  # `from ._group import ...`
+    assert f"{NAME}._runtime._clock" in graph[f"{NAME}.testing._network"]  # `from .._runtime._clock import ...`
     assert f"{NAME}.testing" in graph, "subpackages are read too"
 
 
@@ -115,3 +133,39 @@ def test_no_module_of_the_package_imports_itself_back_at_module_level() -> None:
     assert not found, "module-level import cycles (move one import into a function or under TYPE_CHECKING):\n" + (
         "\n".join(" <-> ".join(group) for group in found)
     )
+
+
+LAYERS = {"_runtime": 0, "_server": 1, "testing": 2, "explore": 2, "plugin": 3}
+"""Each layer may import the layers below it (a lower number), never one above."""
+DOORS = {"", "_exports", "_public", "redis", "opentelemetry"}
+"""The public modules over the layers, and `_public`, which they share."""
+
+
+def _layer(module: str) -> str:
+    return module.removeprefix(NAME).removeprefix(".").partition(".")[0]
+
+
+def test_every_module_lives_in_a_layer_or_is_a_public_door() -> None:
+    strays = sorted(module for module in import_graph() if _layer(module) not in LAYERS.keys() | DOORS)
+    assert not strays, f"modules outside a layer directory (move them into one of {sorted(LAYERS)}): {strays}"
+
+
+def test_no_layer_imports_a_layer_above_it_even_lazily() -> None:
+    wrong = []
+    for module, targets in import_graph(lazy=True).items():
+        layer = _layer(module)
+        for target in targets:
+            other = _layer(target)
+            if layer in LAYERS and other in LAYERS and LAYERS[other] > LAYERS[layer]:
+                wrong.append(f"{module} imports {target}")
+            elif layer in LAYERS and other in DOORS - {"_public"} and layer in ("_runtime", "_server"):
+                wrong.append(f"{module} imports the public door {target}")
+    assert not wrong, "imports against the layers (plugin -> testing -> _server -> _runtime):\n" + "\n".join(
+        sorted(wrong)
+    )
+
+
+def test_the_layer_check_sees_a_runtime_module_that_imports_the_harness() -> None:
+    graph = import_graph(lazy=True)
+    assert any(_layer(target) == "_runtime" for target in graph[f"{NAME}.testing._core"])
+    assert all(_layer(target) in ("_runtime", "_public") for target in graph[f"{NAME}._runtime._runtime"])

@@ -69,7 +69,7 @@ def test_importing_the_package_loads_no_runtime_until_a_public_name_is_used() ->
         "import sys, pytest_channels\n"
         "before = sorted(m for m in sys.modules if m.startswith('pytest_channels.'))\n"
         "pytest_channels.Socket\n"
-        "print(before, 'pytest_channels._socket' in sys.modules)"
+        "print(before, 'pytest_channels._runtime._socket' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[] True"
@@ -83,6 +83,6 @@ def test_a_name_that_is_not_public_fails_as_a_missing_attribute() -> None:
 
 
 def test_runtime_classes_carry_their_public_name_whichever_module_loads_them_first() -> None:
-    code = "import pytest_channels._errors as e, pytest_channels.testing; print(e.NotJoined.__module__)"
+    code = "import pytest_channels._runtime._errors as e, pytest_channels.testing; print(e.NotJoined.__module__)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "pytest_channels"

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
 from .. import _exports, _public  # noqa: F401
-from .._loop import Deadlock as Deadlock
-from .._loop import VirtualTimeLimit as VirtualTimeLimit
-from .._loop import VirtualTimeLoop as VirtualTimeLoop
-from .._loop import virtual_loop_factory as virtual_loop_factory
-from .._settings import Settings as Settings
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
 from ._async import Waiting as Waiting
@@ -25,14 +20,28 @@ from ._client import ClientPush as ClientPush
 from ._client_presence import ClientPresence as ClientPresence
 from ._client_presence import sync_diff as sync_diff
 from ._client_presence import sync_state as sync_state
+from ._cluster import Cluster as Cluster
+from ._cluster import ClusterAdapter as ClusterAdapter
+from ._cluster import Node as Node
 from ._core import ChannelCrashed as ChannelCrashed
 from ._factory import CaseFactory as CaseFactory
 from ._habits import LooksLikeMilliseconds as LooksLikeMilliseconds
+from ._loop import Deadlock as Deadlock
+from ._loop import VirtualTimeLimit as VirtualTimeLimit
+from ._loop import VirtualTimeLoop as VirtualTimeLoop
+from ._loop import virtual_loop_factory as virtual_loop_factory
 from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
 from ._matchers import Where as Where
+from ._network import Distribution as Distribution
+from ._network import Exponential as Exponential
+from ._network import Network as Network
+from ._network import NetworkStatistics as NetworkStatistics
+from ._network import Packet as Packet
+from ._network import Uniform as Uniform
 from ._real import RealClock as RealClock
 from ._real import real_clock as real_clock
+from ._settings import Settings as Settings
 from ._sync import ChannelCase as ChannelCase
 
 __all__ = (
@@ -50,6 +59,16 @@ __all__ = (
     # real time inside a frozen test
     "real_clock",
     "RealClock",
+    # several nodes, and the network between them
+    "Cluster",
+    "Node",
+    "ClusterAdapter",
+    "Network",
+    "NetworkStatistics",
+    "Packet",
+    "Distribution",
+    "Uniform",
+    "Exponential",
     # a simulated official JavaScript client
     "Client",
     "ClientChannel",

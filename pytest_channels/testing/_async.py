@@ -15,16 +15,16 @@ from unittest.mock import ANY
 
 import anyio
 
-from .._channel import Channel
-from .._clock import Seconds, to_ns
-from .._loop import VirtualTimeLimit
-from .._messages import Broadcast, Exit, Push, Reply
-from .._results import Error, Ok
-from .._socket import Socket, SocketHandler
+from .._runtime._channel import Channel
+from .._runtime._clock import Seconds, to_ns
+from .._runtime._messages import Broadcast, Exit, Push, Reply
+from .._runtime._results import Error, Ok
+from .._runtime._socket import Socket, SocketHandler
 from . import _calling, _faults, _presence
 from ._base import CaseBase
 from ._core import describe_time_limit
 from ._interrupts import Interrupts
+from ._loop import VirtualTimeLimit
 
 T = TypeVar("T")
 P = ParamSpec("P")

@@ -10,10 +10,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._loop import VirtualTimeLoop, running_trio, virtual_loop_factory
+from .._runtime._eventloop import running_trio
+from ._loop import VirtualTimeLoop, virtual_loop_factory
 
 if TYPE_CHECKING:
-    from .._settings import Settings
+    from ._settings import Settings
 
 VirtualBackend = tuple[Callable[[], float], Callable[[], Awaitable[None]]]
 

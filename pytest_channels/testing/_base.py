@@ -6,17 +6,17 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, overload
 from unittest.mock import ANY
 
-from .._clock import NS_PER_SECOND, LoopClock, VirtualClock
-from .._cluster import Cluster
-from .._errors import BroadcastError
-from .._messages import Exit, Message, Reason
-from .._presence import Presence, Presences
-from .._runtime import Runtime
-from .._settings import Settings
-from .._socket import Socket, SocketHandler
+from .._runtime._clock import NS_PER_SECOND, LoopClock, VirtualClock
+from .._runtime._errors import BroadcastError
+from .._runtime._messages import Exit, Message, Reason
+from .._runtime._presence import Presence, Presences
+from .._runtime._runtime import Runtime
+from .._runtime._socket import Socket, SocketHandler
 from . import _calling, _faults, _nodes, _presence
 from ._client import Client
+from ._cluster import Cluster
 from ._core import TEST_SECRET, Core
+from ._settings import Settings
 
 M = TypeVar("M", bound=Message)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ChannelExited
-from .._socket import Socket
+from .._runtime._errors import ChannelExited
+from .._runtime._socket import Socket
 
 if TYPE_CHECKING:
     from ._core import Core

@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from .._clock import NS_PER_SECOND, Timer, check_seconds, to_ns
-from .._errors import NodeStopped
-from .._messages import Broadcast, Close, Exit, Message, Push, Reply
-from .._process import ChannelProcess
-from .._results import Error, Ok
-from .._runtime import Runtime
-from .._socket import Socket, SocketHandler
+from .._runtime._clock import NS_PER_SECOND, Timer, check_seconds, to_ns
+from .._runtime._errors import NodeStopped
+from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reply
+from .._runtime._process import ChannelProcess
+from .._runtime._results import Error, Ok
+from .._runtime._runtime import Runtime
+from .._runtime._socket import Socket, SocketHandler
 
 if TYPE_CHECKING:
     from ._core import Core

@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from .._clock import format_ns
+from .._runtime._clock import format_ns
 from ._client import ClientChannel
 
 Presences = dict[str, dict[str, Any]]

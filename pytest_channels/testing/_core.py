@@ -16,22 +16,22 @@ from unittest.mock import ANY
 
 import anyio
 
-from .._channel import Channel
-from .._clock import LoopClock, Seconds, VirtualClock, format_ns, to_ns
-from .._cluster import Cluster
-from .._errors import BroadcastError
-from .._group import GroupRuntime
-from .._messages import Broadcast, Exit, Message, Push, Reason, Reply
-from .._process import ChannelProcess, Transport
-from .._results import Error, Ok
-from .._runtime import Runtime
-from .._settings import Settings
-from .._socket import Socket, SocketHandler
+from .._runtime._channel import Channel
+from .._runtime._clock import LoopClock, Seconds, VirtualClock, format_ns, to_ns
+from .._runtime._errors import BroadcastError
+from .._runtime._messages import Broadcast, Exit, Message, Push, Reason, Reply
+from .._runtime._process import ChannelProcess, Transport
+from .._runtime._results import Error, Ok
+from .._runtime._runtime import Runtime
+from .._runtime._socket import Socket, SocketHandler
 from . import _habits, _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
+from ._cluster import Cluster
 from ._format import describe_expected, explain_missing, explain_unexpected, field_differences
 from ._freeze import WallFreeze
+from ._group import GroupRuntime
 from ._mailbox import Mailbox, Recipient
+from ._settings import Settings
 from ._wire import WireConnection, client_frame, connect_params
 
 M = TypeVar("M", bound=Message)

@@ -14,14 +14,14 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._clock import VirtualClock, format_ns, to_ns
-from .._cluster import Cluster
-from .._errors import UnknownNode
-from .._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
+from .._runtime._clock import VirtualClock, format_ns, to_ns
+from .._runtime._errors import UnknownNode
 from ._async import AsyncChannelCase
 from ._base import CaseBase
+from ._cluster import Cluster
 from ._faults import crash
 from ._format import SHOWN
+from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from ._sync import ChannelCase
 
 

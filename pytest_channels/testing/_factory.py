@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._settings import Settings
 from ._async import AsyncChannelCase
+from ._settings import Settings
 from ._sync import ChannelCase
 
 

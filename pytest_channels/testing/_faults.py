@@ -11,10 +11,10 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._clock import Seconds, format_ns
-from .._group import GroupRuntime
-from .._messages import Exit, Reason
-from .._socket import Socket
+from .._runtime._clock import Seconds, format_ns
+from .._runtime._messages import Exit, Reason
+from .._runtime._socket import Socket
+from ._group import GroupRuntime
 
 if TYPE_CHECKING:
     from ._core import Core

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._clock import NS_PER_SECOND, Timer, format_ns
-from .._messages import Message
+from .._runtime._clock import NS_PER_SECOND, Timer, format_ns
+from .._runtime._messages import Message
 
 SHOWN = 20
 

@@ -23,9 +23,9 @@ from typing import Any
 # five frames up would make time real in code that these modules merely call, such as a test
 # body run by trio or a channel handler run by anyio.
 REAL_TIME_MODULES = [
-    "pytest_channels._runtime",  # the real-time idle guards
-    "pytest_channels._process",
-    "pytest_channels._group",
+    "pytest_channels._runtime._runtime",  # the real-time idle guards
+    "pytest_channels._runtime._process",
+    "pytest_channels.testing._group",
     "_pytest.timing",
     "_pytest.runner",
     "_pytest.terminal",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from .._messages import Broadcast, Exit, Message
-from .._process import Transport
+from .._runtime._messages import Broadcast, Exit, Message
+from .._runtime._process import Transport
 
 M = TypeVar("M", bound=Message)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._cluster import Cluster
-from .._errors import NodeStopped, UnknownNode
-from .._group import GroupRuntime
-from .._messages import Broadcast
-from .._process import Transport
-from .._runtime import Runtime
+from .._runtime._errors import NodeStopped, UnknownNode
+from .._runtime._messages import Broadcast
+from .._runtime._process import Transport
+from .._runtime._runtime import Runtime
+from ._cluster import Cluster
+from ._group import GroupRuntime
 
 if TYPE_CHECKING:
     from ._core import Core

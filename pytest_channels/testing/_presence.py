@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._clock import format_ns
-from .._presence import Presence, Presences, PresenceServer
+from .._runtime._clock import format_ns
+from .._runtime._presence import Presence, Presences, PresenceServer
 from . import _nodes
 
 if TYPE_CHECKING:

@@ -9,17 +9,17 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from unittest.mock import ANY
 
-from .._channel import Channel
-from .._clock import Seconds, to_ns
-from .._errors import NotIdle
-from .._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
-from .._messages import Broadcast, Exit, Push, Reply
-from .._results import Error, Ok
-from .._socket import Socket, SocketHandler
+from .._runtime._channel import Channel
+from .._runtime._clock import Seconds, to_ns
+from .._runtime._errors import NotIdle
+from .._runtime._messages import Broadcast, Exit, Push, Reply
+from .._runtime._results import Error, Ok
+from .._runtime._socket import Socket, SocketHandler
 from . import _calling, _faults, _presence
 from ._async import AsyncChannelCase
 from ._base import CaseBase
 from ._interrupts import Interrupts
+from ._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
 
 T = TypeVar("T")
 P = ParamSpec("P")

@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._channel import Channel
-from .._errors import PayloadError
-from .._messages import Close, Exit, Message, Reason, new_push, new_reply
-from .._multiplexer import Connection
-from .._payload import to_wire
-from .._process import ChannelProcess
-from .._results import Error
-from .._runtime import Runtime
-from .._serializer import (
+from .._runtime._channel import Channel
+from .._runtime._errors import PayloadError
+from .._runtime._messages import Close, Exit, Message, Reason, new_push, new_reply
+from .._runtime._payload import to_wire
+from .._runtime._process import ChannelProcess
+from .._runtime._results import Error
+from .._runtime._runtime import Runtime
+from .._runtime._socket import Socket
+from .._server._multiplexer import Connection
+from .._server._serializer import (
     VSN,
     Frame,
     FrameError,
@@ -31,7 +32,6 @@ from .._serializer import (
     encode_client,
     encode_params,
 )
-from .._socket import Socket
 from ._mailbox import Mailbox
 
 JS_SAFE_INTEGER = 2**53 - 1

@@ -18,8 +18,9 @@ import anyio
 import pytest
 from redis_server import RedisServer, running_redis
 
-from pytest_channels import Broadcast, Cluster, PubSub
+from pytest_channels import Broadcast, PubSub
 from pytest_channels.redis import RedisAdapter
+from pytest_channels.testing import Cluster
 
 DELIVERY_WITHIN = 5.0
 """Real seconds a broadcast may take through a real Redis before the test fails."""

@@ -20,7 +20,7 @@ import pytest
 from redis_server import RedisServer, running_redis
 
 from pytest_channels import Broadcast, BrokerUnreachable, PubSub
-from pytest_channels._loop import real_io
+from pytest_channels._runtime._eventloop import real_io
 from pytest_channels.redis import RedisAdapter
 from pytest_channels.testing import virtual_anyio_backend
 

@@ -12,7 +12,6 @@ from hello_sockets.sockets import AuthSocket, UserSocket
 from pytest_channels import (
     Broadcast,
     Channel,
-    Cluster,
     InfoResult,
     InResult,
     JoinResult,
@@ -24,7 +23,7 @@ from pytest_channels import (
     noreply,
     ok,
 )
-from pytest_channels.testing import AsyncChannelCase, ChannelCase
+from pytest_channels.testing import AsyncChannelCase, ChannelCase, Cluster
 
 TERMINATED: list[tuple[str | None, Reason]] = []
 

@@ -12,19 +12,16 @@ from both_clocks import on_virtual_loop, pytest_generate_tests  # noqa: F401 - e
 from pytest_channels import (
     Broadcast,
     Channel,
-    Cluster,
-    Exponential,
     InfoResult,
     InResult,
     JoinResult,
     NotIdle,
     Socket,
-    Uniform,
     UnknownNode,
     noreply,
     ok,
 )
-from pytest_channels.testing import ChannelCase
+from pytest_channels.testing import ChannelCase, Cluster, Exponential, Uniform
 
 
 class Speaker(Channel):

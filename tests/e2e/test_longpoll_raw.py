@@ -20,7 +20,7 @@ from e2e_app import TERMINATED, make_app
 from e2e_servers import WAIT, serve_uvicorn
 
 from pytest_channels import ChannelsApp, LongPoll, Runtime
-from pytest_channels._longpoll import TOKEN_SALT
+from pytest_channels._server._longpoll import TOKEN_SALT
 
 WINDOW = 2.0
 """Real seconds a poll waits before its 204; a session not polled for 1.5 windows ends. Long enough

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from delivery_app import FeedSocket, Reader
 
-from pytest_channels import Exponential, Uniform, UnknownNode, VirtualClock
+from pytest_channels import UnknownNode, VirtualClock
 from pytest_channels.explore import Crash, Delay, Disconnect, Drop, Partition, Schedule, Stop
-from pytest_channels.testing import Settings
+from pytest_channels.testing import Exponential, Settings, Uniform
 from pytest_channels.testing._explored import ExploredCase, ExploreError, Run, first_difference, trace
 
 

@@ -6,8 +6,8 @@ from unittest.mock import ANY
 
 import pytest
 
-from pytest_channels import Cluster, NodeStopped, Ok, Presence, Socket
-from pytest_channels.testing import ChannelCase, Partial
+from pytest_channels import NodeStopped, Ok, Presence, Socket
+from pytest_channels.testing import ChannelCase, Cluster, Partial
 
 from .rooms import RoomChannel, RoomPresence
 
@@ -169,7 +169,7 @@ def test_graceful_permdown_drops_a_node_everywhere_at_once(channels: ChannelCase
 
 
 def test_replication_survives_random_loss_and_delay(channels: ChannelCase) -> None:
-    from pytest_channels import Uniform
+    from pytest_channels.testing import Uniform
 
     nodes = cluster(channels, "server", "remote", "third")
     nodes.network.drop(0.3)

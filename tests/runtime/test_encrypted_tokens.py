@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_channels import Atom, TokenError, Tokens
-from pytest_channels._etf import decode, encode
+from pytest_channels._runtime._etf import decode, encode
 from pytest_channels.testing import ChannelCase
 
 pytest.importorskip("cryptography")
@@ -124,8 +124,8 @@ def test_atoms_come_back_as_atoms_and_strings_as_str() -> None:
 
 @pytest.mark.parametrize(("salt", "data", "max_age", "token"), OURS_ACCEPTED_BY_PHOENIX)
 def test_a_token_encrypted_here_is_the_one_phoenix_accepted(salt: str, data: Any, max_age: float, token: str) -> None:
-    from pytest_channels import _encryptor
-    from pytest_channels._token import _derive_key
+    from pytest_channels._runtime import _encryptor
+    from pytest_channels._runtime._token import _derive_key
 
     embedded = Atom("infinity") if math.isinf(max_age) else max_age
     message = encode((data, SIGNED_MS, embedded))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_channels import Broadcast, NoReply, Push, Replied, Reply, Socket, noreply, reply
-from pytest_channels._messages import new_broadcast, new_push, new_reply
+from pytest_channels._runtime._messages import new_broadcast, new_push, new_reply
 
 SOCKET = Socket(topic="room")
 

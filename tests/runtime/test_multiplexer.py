@@ -6,8 +6,8 @@ import anyio
 import pytest
 
 from pytest_channels import Push, Runtime
-from pytest_channels._multiplexer import Connection
-from pytest_channels._serializer import Frame
+from pytest_channels._server._multiplexer import Connection
+from pytest_channels._server._serializer import Frame
 
 
 def test_frames_waiting_for_a_slow_client_are_counted_in_bytes_and_past_the_bound_dropped_with_a_1013(

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from pytest_channels import PayloadError
-from pytest_channels._payload import to_wire
+from pytest_channels._runtime._payload import to_wire
 
 
 def test_keys_become_strings_and_the_result_is_a_copy() -> None:

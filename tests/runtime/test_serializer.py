@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pytest_channels import Broadcast, Close, FrameError, PayloadError, Push, Reply
-from pytest_channels._serializer import (
+from pytest_channels._server._serializer import (
     Frame,
     decode,
     decode_client,
@@ -18,7 +18,7 @@ from pytest_channels._serializer import (
     error_frame,
     frame_of,
 )
-from pytest_channels._serializers import (
+from pytest_channels._server._serializers import (
     V1,
     V2,
     VsnError,

@@ -23,7 +23,6 @@ import anyio
 
 from ._clock import format_ns
 from ._errors import NotJoined, PresenceError
-from ._group import Group, GroupRuntime
 from ._messages import new_broadcast
 from ._payload import copy_wire, to_wire
 from ._process import ChannelProcess
@@ -31,7 +30,7 @@ from ._socket import Socket
 from ._tracker import Diff, Entry, Tracker
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from ._runtime import Nodes, Runtime
 
 logger = logging.getLogger("pytest_channels")
 
@@ -267,8 +266,7 @@ _servers: weakref.WeakKeyDictionary[Runtime, dict[type[Presence], PresenceServer
 def _server(cls: type[Presence], runtime: Runtime, function: str = "start") -> PresenceServer:
     if not (isinstance(cls, type) and issubclass(cls, Presence)) or cls is Presence:
         raise TypeError(f"use a subclass of Presence, declared once for the application (got {cls!r})")
-    if isinstance(runtime, GroupRuntime):
-        runtime.check_running(f"{cls.__name__}.{function}")  # its presence died with the node
+    runtime.check_running(f"{cls.__name__}.{function}")  # its presence died with the node
     servers = _servers.get(runtime)
     if servers is None:
         servers = _servers[runtime] = {}
@@ -279,7 +277,7 @@ def _server(cls: type[Presence], runtime: Runtime, function: str = "start") -> P
     return server
 
 
-_declared: weakref.WeakKeyDictionary[Group, dict[type[Presence], None]] = weakref.WeakKeyDictionary()
+_declared: weakref.WeakKeyDictionary[Nodes, dict[type[Presence], None]] = weakref.WeakKeyDictionary()
 """The presences that run on every runtime of a group (a cluster's nodes, the test's runtime)."""
 
 
@@ -289,23 +287,23 @@ def _run_everywhere(cls: type[Presence], runtime: Runtime) -> None:
     Without it a node whose channels never call the presence would have no tracker: its
     subscribers would never see a `presence_diff` of the others' presences.
     """
-    if not isinstance(runtime, GroupRuntime):
+    nodes = runtime.nodes
+    if nodes is None:
         return  # a runtime of its own (production, Redis): the application starts it on each node
-    group = runtime.group
-    declared = _declared.get(group)
+    declared = _declared.get(nodes)
     if declared is None:
-        declared = _declared[group] = {}
-        group.on_join.append(_start_declared)
+        declared = _declared[nodes] = {}
+        nodes.when_joined(_start_declared)
     if cls in declared:
         return
     declared[cls] = None
-    for other in group.runtimes:
+    for other in nodes.runtimes:
         if other.stopped is None:
             _server(cls, other)
 
 
-def _start_declared(runtime: GroupRuntime) -> None:
-    for cls in list(_declared.get(runtime.group, ())):
+def _start_declared(runtime: Runtime) -> None:
+    for cls in list(_declared.get(runtime.nodes, ()) if runtime.nodes is not None else ()):
         _server(cls, runtime)
 
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from ._errors import PayloadError
-from ._messages import Broadcast, Close, Exit, Message, Reason
-from ._process import ChannelProcess
-from ._results import Error, Ok
-from ._runtime import Runtime
+from .._runtime._errors import PayloadError
+from .._runtime._messages import Broadcast, Close, Exit, Message, Reason
+from .._runtime._process import ChannelProcess
+from .._runtime._results import Error, Ok
+from .._runtime._runtime import Runtime
+from .._runtime._socket import Socket
 from ._serializer import Frame, FrameError, error_frame, frame_of, reply_frame
 from ._serializers import V2, Serializer
-from ._socket import Socket
 
 logger = logging.getLogger("pytest_channels")
 

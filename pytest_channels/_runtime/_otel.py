@@ -10,11 +10,11 @@ topics and refs are attributes. Parameters are never recorded: they may hold sec
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib.metadata import version
 from typing import Any
 
 from opentelemetry import trace
 
-from . import __version__
 from ._runtime import Runtime
 from ._telemetry import CHANNEL_HANDLED_IN, CHANNEL_JOINED, EVENTS, SOCKET_CONNECTED, Event
 
@@ -34,7 +34,7 @@ def instrument(runtime: Runtime, *, tracer_provider: trace.TracerProvider | None
     Raises:
         ValueError: this runtime is instrumented already.
     """
-    tracer = trace.get_tracer("pytest_channels", __version__, tracer_provider=tracer_provider)
+    tracer = trace.get_tracer("pytest_channels", version("pytest-channels"), tracer_provider=tracer_provider)
 
     def record(event: Event, measurements: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
         wall = runtime.clock.wall()

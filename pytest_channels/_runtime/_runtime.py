@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -25,7 +25,7 @@ from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotIdle
-from ._loop import running_trio
+from ._eventloop import running_trio
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
@@ -36,6 +36,24 @@ from ._telemetry import SOCKET_CONNECTED, Telemetry
 from ._token import Tokens
 
 logger = logging.getLogger("pytest_channels")
+
+
+class Nodes(Protocol):
+    """Runtimes that run one application together, as the nodes of a cluster do.
+
+    The runtime knows no cluster: whatever runs several runtimes as the nodes of one
+    application (the harness's simulated cluster) says so through this, so that what every
+    node of a Phoenix application starts, such as a `Presence`, starts on each of them.
+    """
+
+    @property
+    def runtimes(self) -> Sequence[Runtime]:
+        """The runtimes of the application, in the order they joined (stopped ones included)."""
+        ...
+
+    def when_joined(self, callback: Callable[[Runtime], None]) -> None:
+        """Call `callback` with every runtime that joins from now on."""
+        ...
 
 
 class Runtime:
@@ -82,6 +100,10 @@ class Runtime:
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
         self._parked: anyio.Event | None = None  # set when work is queued from outside the loop
+        self.nodes: Nodes | None = None
+        """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
+        self.stopped: str | None = None
+        """Why this runtime may no longer be used (its node stopped), or None."""
 
     def __repr__(self) -> str:
         return f"<Runtime clock={self.clock!r} channels={len(self._processes)} in_flight={self._inflight}>"
@@ -252,6 +274,9 @@ class Runtime:
             self._changed = anyio.Event()
             with anyio.move_on_after((limit_ns - now) / NS_PER_SECOND):
                 await self._changed.wait()
+
+    def check_running(self, action: str) -> None:
+        """Raise `NodeStopped` if this runtime's node has stopped; a runtime of its own never does."""
 
     def notify(self) -> None:
         """Wake a `run_until` on a loop clock: something it may be waiting for has happened."""

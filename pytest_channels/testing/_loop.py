@@ -20,16 +20,15 @@ import heapq
 import itertools
 import math
 import selectors
-import sys
-import weakref
 from asyncio import events
 from collections.abc import Callable, Iterator
 from contextvars import Context
 from types import FrameType
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
-from ._clock import NS_PER_SECOND, format_ns
-from ._errors import ChannelsError
+from .._runtime._clock import NS_PER_SECOND, format_ns
+from .._runtime._errors import ChannelsError
+from .._runtime._eventloop import LIBRARIES
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -121,6 +120,17 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         _untyped(timer)._scheduled = True
         return timer
 
+    @contextlib.contextmanager
+    def hold_for_real_io(self, seconds: float) -> Iterator[None]:
+        """While open, wait up to `seconds` of real quiet for I/O before jumping (see `real_io`)."""
+        self._real_io.append(seconds)
+        self._real_io_grace = max(self._real_io)
+        try:
+            yield
+        finally:
+            self._real_io.remove(seconds)
+            self._real_io_grace = max(self._real_io, default=0.0)
+
     def run_in_executor(
         self, executor: concurrent.futures.Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
     ) -> asyncio.Future[T]:
@@ -198,9 +208,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         )
 
 
-_LIBRARIES = ("asyncio", "anyio", "trio", "outcome", "pytest_channels")  # outcome: trio re-raises through it
-
-
 def _innermost_user_frame(coroutine: Any) -> FrameType | None:
     """Follow what a task awaits down to the deepest frame outside the event loop libraries.
 
@@ -211,7 +218,7 @@ def _innermost_user_frame(coroutine: Any) -> FrameType | None:
         frame = getattr(coroutine, "cr_frame", None) or getattr(coroutine, "gi_frame", None)
         if frame is None:
             break
-        if found is None or not str(frame.f_globals.get("__name__", "")).startswith(_LIBRARIES):
+        if found is None or not str(frame.f_globals.get("__name__", "")).startswith(LIBRARIES):
             found = frame
         coroutine = getattr(coroutine, "cr_await", None) or getattr(coroutine, "gi_yieldfrom", None)
     return found
@@ -221,77 +228,6 @@ def _untyped(value: object) -> Any:
     return value
 
 
-class _TrioHolds:
-    """The `real_io` blocks open on one trio `MockClock`, and the autojump threshold it had before them."""
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self.holds: list[float] = []
-
-
-_trio_holds: weakref.WeakKeyDictionary[Any, _TrioHolds] = weakref.WeakKeyDictionary()
-
-
-@contextlib.contextmanager
-def real_io(seconds: float) -> Iterator[None]:
-    """While the block waits for real I/O, let virtual time jump only after `seconds` of real quiet.
-
-    A `VirtualTimeLoop`, and trio's `MockClock` with autojump, jump to the next timer as soon as
-    every task waits, so a reply on its way from a real server would lose to any timeout, even
-    one of seconds. Inside this block the loop first waits up to `seconds` of real time for
-    I/O (the VirtualTimeLoop's `io_grace`, trio's autojump threshold), so a timeout of
-    `seconds` around the I/O takes at least that much real time: a silent server fails it, an
-    answering one never loses to it. On a loop with a real clock it changes nothing.
-    """
-    if seconds <= 0:
-        yield
-        return
-    if running_trio():
-        import trio.lowlevel
-        import trio.testing
-
-        clock = trio.lowlevel.current_clock()
-        if not isinstance(clock, trio.testing.MockClock):
-            yield
-            return
-        holds = _trio_holds.get(clock)
-        if holds is None:
-            holds = _trio_holds[clock] = _TrioHolds(clock.autojump_threshold)
-        holds.holds.append(seconds)
-        clock.autojump_threshold = max([holds.threshold, *holds.holds])
-        try:
-            yield
-        finally:
-            holds.holds.remove(seconds)
-            clock.autojump_threshold = max([holds.threshold, *holds.holds])
-            if not holds.holds:
-                del _trio_holds[clock]
-        return
-    loop = asyncio.get_running_loop()
-    if not isinstance(loop, VirtualTimeLoop):
-        yield
-        return
-    loop._real_io.append(seconds)
-    loop._real_io_grace = max(loop._real_io)
-    try:
-        yield
-    finally:
-        loop._real_io.remove(seconds)
-        loop._real_io_grace = max(loop._real_io, default=0.0)
-
-
 def virtual_loop_factory() -> VirtualTimeLoop:
     """A fresh `VirtualTimeLoop`: pass it as pytest-asyncio's loop factory or anyio's `loop_factory`."""
     return VirtualTimeLoop()
-
-
-def running_trio() -> bool:
-    """Whether this code runs in a trio task (trio is optional: never imported here)."""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True

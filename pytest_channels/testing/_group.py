@@ -23,15 +23,15 @@ from typing import Any, Protocol
 import anyio
 import anyio.abc
 
-from ._channel import Channel
-from ._clock import LoopClock, VirtualClock, format_ns
-from ._errors import BroadcastError, NodeStopped, NotIdle
-from ._messages import Reason
-from ._process import ChannelProcess, Transport
-from ._pubsub import Dispatcher, Subscriber, publisher
-from ._results import Error, Ok
-from ._runtime import Runtime
-from ._socket import Socket, SocketHandler
+from .._runtime._channel import Channel
+from .._runtime._clock import LoopClock, VirtualClock, format_ns
+from .._runtime._errors import BroadcastError, NodeStopped, NotIdle
+from .._runtime._messages import Reason
+from .._runtime._process import ChannelProcess, Transport
+from .._runtime._pubsub import Dispatcher, Subscriber, publisher
+from .._runtime._results import Error, Ok
+from .._runtime._runtime import Runtime
+from .._runtime._socket import Socket, SocketHandler
 
 
 class Stepper(Protocol):
@@ -63,7 +63,7 @@ class Group:
         self._busy: tuple[int, float] | None = None  # the instant the steppers kept working at, and since when
         self.failure: BaseException | None = None
         """Why the stepper task stopped (the nodes never went idle); the next wait raises it."""
-        self.on_join: list[Callable[[GroupRuntime], None]] = []
+        self._on_join: list[Callable[[Runtime], None]] = []
         """Called with every runtime that joins later: what every node runs, as a Presence does."""
 
     def on_loop_clock(self, clock: LoopClock) -> None:
@@ -139,6 +139,10 @@ class Group:
                     if runtime is not first:
                         runtime.stop_serving()
                 tg.cancel_scope.cancel()
+
+    def when_joined(self, callback: Callable[[Runtime], None]) -> None:
+        """Call `callback` with every runtime that joins the group from now on (see `Nodes`)."""
+        self._on_join.append(callback)
 
     def joined(self, runtime: GroupRuntime) -> None:
         """A runtime joined: while the group serves, it serves at once too."""
@@ -226,12 +230,11 @@ class GroupRuntime(Runtime):
         elif self.clock is not group.clock:
             raise ValueError("a group runtime must run on its group's clock")
         self.group = group
+        self.nodes = group
         group.joined(self)
-        self.stopped: str | None = None
-        """Why this runtime may no longer be used (its node stopped), or None."""
         self.draining = False
         """True while a stopping node finishes its work: its channels may still broadcast."""
-        for start in list(group.on_join):
+        for start in list(group._on_join):
             start(self)
 
     def settle(self) -> Coroutine[Any, Any, None]:

@@ -12,13 +12,13 @@ import dataclasses
 import secrets
 from collections.abc import Callable
 
-from ._clock import LoopClock, VirtualClock, format_ns, to_ns
-from ._errors import NodeStopped, UnknownNode
+from .._runtime._clock import LoopClock, VirtualClock, format_ns, to_ns
+from .._runtime._errors import NodeStopped, UnknownNode
+from .._runtime._messages import Broadcast
+from .._runtime._pubsub import LocalAdapter, PubSub, publisher
+from .._runtime._runtime import Runtime
 from ._group import Group, GroupRuntime
-from ._messages import Broadcast
 from ._network import Network, Packet
-from ._pubsub import LocalAdapter, PubSub, publisher
-from ._runtime import Runtime
 
 
 class ClusterAdapter:

@@ -18,9 +18,10 @@ from typing import Protocol
 
 import anyio
 
-from ._settings import DEFAULT_WALL_START
-
 NS_PER_SECOND = 1_000_000_000
+
+DEFAULT_WALL_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+"""Where a virtual clock's wall clock starts, unless told otherwise."""
 
 
 Seconds = float | dt.timedelta

@@ -17,7 +17,7 @@ from ._calls import CallRef
 from ._channel import Channel, SocketRef
 from ._clock import LoopClock, Timer, VirtualClock, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotJoined
-from ._loop import _LIBRARIES
+from ._eventloop import LIBRARIES
 from ._messages import Broadcast, Close, Exit, Message, Reason, is_graceful, new_push, new_reply
 from ._payload import copy_wire, to_wire
 from ._pubsub import publisher
@@ -700,7 +700,7 @@ def _waiting_at(tb: TracebackType | None) -> str:
     frames = []
     while tb is not None:
         frame = tb.tb_frame
-        if not str(frame.f_globals.get("__name__", "")).startswith(_LIBRARIES):
+        if not str(frame.f_globals.get("__name__", "")).startswith(LIBRARIES):
             frames.append(traceback.FrameSummary(frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name))
         tb = tb.tb_next
     return "".join(traceback.StackSummary.from_list(frames).format()).rstrip()

@@ -17,9 +17,12 @@ from typing import Any
 
 import anyio
 
+from .._runtime._errors import BrokerUnreachable
+from .._runtime._results import Error
+from .._runtime._runtime import Runtime
+from .._runtime._socket import Socket, SocketHandler
 from . import _logs, _startup
 from ._drain import Drainer
-from ._errors import BrokerUnreachable
 from ._limits import Admission, Rate, header, refuse_websocket
 from ._longpoll import LongPoll, LongPollServer
 from ._multiplexer import (
@@ -32,11 +35,8 @@ from ._multiplexer import (
     Connection,
 )
 from ._origin import CheckOrigin
-from ._results import Error
-from ._runtime import Runtime
 from ._serializer import FrameError, decode_params
 from ._serializers import Serializer, VsnError, negotiate
-from ._socket import Socket, SocketHandler
 
 logger = logging.getLogger("pytest_channels")
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._runtime._errors import PayloadError
+from .._runtime._messages import Broadcast
 from . import _serializer as v2
-from ._errors import PayloadError
-from ._messages import Broadcast
 from ._serializer import Frame, FrameError
 
 _SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
@@ -218,7 +218,7 @@ def negotiate(vsn: str | None) -> Serializer:
         >>> negotiate("3.0.0")
         Traceback (most recent call last):
         ...
-        pytest_channels._serializers.VsnError: the client's requested transport version '3.0.0' does not \
+        pytest_channels._server._serializers.VsnError: the client's requested transport version '3.0.0' does not \
 match the server's requirements (~> 1.0.0 for V1 JSON, ~> 2.0.0 for V2 JSON)
     """
     vsn = "1.0.0" if vsn is None else vsn

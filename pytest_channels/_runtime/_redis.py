@@ -32,7 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._clock import Clock
 from ._errors import BrokerUnreachable
-from ._loop import real_io
+from ._eventloop import real_io
 from ._messages import Broadcast
 from ._pubsub import PubSub
 from ._resp import FAILURES, Address, RespConnection, RespError

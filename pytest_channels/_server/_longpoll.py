@@ -32,11 +32,11 @@ from urllib.parse import unquote
 
 import anyio
 
-from ._errors import TokenError
+from .._runtime._errors import TokenError
+from .._runtime._socket import SocketHandler
 from ._limits import Rate, header
 from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
 from ._serializer import FrameError
-from ._socket import SocketHandler
 
 if TYPE_CHECKING:
     from ._asgi import ChannelsApp

@@ -17,9 +17,9 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from ._clock import Clock, check_seconds, format_ns, to_ns
-from ._errors import UnknownNode
-from ._messages import Broadcast
+from .._runtime._clock import Clock, check_seconds, format_ns, to_ns
+from .._runtime._errors import UnknownNode
+from .._runtime._messages import Broadcast
 
 Outcome = Literal["in flight", "delivered", "dropped", "partitioned", "node down"]
 LOST: tuple[Outcome, ...] = ("dropped", "partitioned", "node down")

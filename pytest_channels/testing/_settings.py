@@ -9,8 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._runtime._clock import DEFAULT_WALL_START
+
 # Where the virtual wall clock starts, unless a test says otherwise.
-DEFAULT_WALL_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def _seconds(name: str, value: Any) -> float:

@@ -14,8 +14,8 @@ import multiprocessing
 import os
 from collections.abc import AsyncIterator
 
-from ._pubsub import LocalAdapter
-from ._runtime import Runtime
+from .._runtime._pubsub import LocalAdapter
+from .._runtime._runtime import Runtime
 
 logger = logging.getLogger("pytest_channels")
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from ._errors import ChannelsError, PayloadError
-from ._messages import Close, Message, Push, Reply
+from .._runtime._errors import ChannelsError, PayloadError
+from .._runtime._messages import Close, Message, Push, Reply
 
 VSN = "2.0.0"
 """The protocol version served: phoenix.js sends it as the `vsn` query parameter."""
