@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dis
 import io
 import json
 import os
@@ -250,6 +251,16 @@ def public_names(files: dict[str, Module]) -> dict[str, int | None]:
 # --- hops ------------------------------------------------------------------------------------
 
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
+_RESUME = dis.opmap["RESUME"]
+
+
+def _resumed(bytecode: bytes, at: int) -> bool:
+    """Whether a generator's frame enters at a yield or an await, rather than at its start.
+
+    A frame enters at a RESUME instruction whose argument says where: 0 at the start, else
+    after a yield, a `yield from` or an await (its low two bits, from CPython 3.11 on).
+    """
+    return bytecode[at] == _RESUME and bytecode[at + 1] & 3 != 0
 
 
 @dataclass
@@ -292,7 +303,7 @@ def trace(package: Path, span: Callable[[], object]) -> Trace:
                 inner.append(caller)
                 return
             result.calls += 1
-            if frame.f_code.co_flags & _GENERATOR_FLAGS and frame.f_lasti > 0:
+            if frame.f_code.co_flags & _GENERATOR_FLAGS and _resumed(frame.f_code.co_code, frame.f_lasti):
                 result.resumptions += 1
             if caller is not None and caller != module:
                 result.hops += 1
