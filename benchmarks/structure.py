@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dis
+import gc
 import io
 import json
 import os
@@ -37,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 NAME = "pytest_channels"
@@ -276,8 +278,6 @@ class Trace:
 
 def trace(package: Path, span: Callable[[], object]) -> Trace:
     """Run `span` under `sys.setprofile` and count the package's calls and module hops in it."""
-    import gc
-
     root = str(package.resolve()) + os.sep
     names: dict[str, str | None] = {}
 
@@ -295,7 +295,7 @@ def trace(package: Path, span: Callable[[], object]) -> Trace:
     # The innermost package module on the stack, for each frame entered since the span began.
     inner: list[str | None] = [None]
 
-    def profile(frame: Any, event: str, arg: object) -> None:
+    def profile(frame: FrameType, event: str, arg: object) -> None:
         if event == "call":
             module = module_of(frame.f_code.co_filename)
             caller = inner[-1]
@@ -437,7 +437,8 @@ def hops_in_child(package: Path) -> list[dict[str, Any]]:
     env = {
         **os.environ,
         "PYTHONHASHSEED": "0",
-        "PYTHONPATH": os.pathsep.join([str(package.resolve().parent), os.environ.get("PYTHONPATH", "")]),
+        # An empty entry would mean the working directory, which may hold another pytest_channels.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(package.resolve().parent), os.environ.get("PYTHONPATH")])),
     }
     done = subprocess.run(
         [sys.executable, __file__, "--hops-json", "--package-dir", str(package)],
