@@ -27,6 +27,7 @@ import argparse
 import ast
 import dis
 import gc
+import importlib
 import io
 import json
 import os
@@ -246,8 +247,20 @@ def public_names(files: dict[str, Module]) -> dict[str, int | None]:
             if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
-                    counted[name] = len(ast.literal_eval(node.value))
+                    counted[name] = _count_all(name, module.path, node.value)
     return counted
+
+
+def _count_all(name: str, path: Path, value: ast.expr) -> int:
+    """The length of a literal `__all__`; of the imported one when it is computed."""
+    try:
+        return len(ast.literal_eval(value))
+    except ValueError:
+        pass
+    imported = importlib.import_module(name)
+    if Path(imported.__file__ or "").resolve() != path.resolve():
+        raise SystemExit(f"structure: {name}.__all__ is computed and {name} is imported from elsewhere than {path}")
+    return len(imported.__all__)
 
 
 # --- hops ------------------------------------------------------------------------------------
