@@ -59,6 +59,19 @@ def frozen() -> Iterator[Any]:
         freezer.stop()
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        *_freeze._FREEZEGUN_PARTS,
+        "freeze_factories",
+        "FrozenDateTimeFactory",
+        "call_stack_inspection_limit",
+    ],
+)
+def test_every_private_name_the_harness_uses_is_there(name: str) -> None:
+    assert hasattr(api, name), _broken(f"has freezegun.api.{name}", "find what replaced it")
+
+
 def test_freezegun_keeps_the_real_clock_functions_as_real_names() -> None:
     # _freeze (the monotonic clocks it leaves real) and _real (real_clock) read them.
     for name in ("time", "monotonic", "perf_counter", "monotonic_ns", "perf_counter_ns"):

@@ -37,6 +37,11 @@ def loop() -> Iterator[Any]:
         plain.close()
 
 
+@pytest.mark.parametrize("name", ["_scheduled", "_selector", "_check_closed"])
+def test_every_private_loop_attribute_the_virtual_loop_uses_is_there(loop: Any, name: str) -> None:
+    assert hasattr(loop, name), _broken(f"gives a SelectorEventLoop the attribute {name}")
+
+
 def test_call_later_puts_a_timer_handle_on_the_scheduled_heap_with_its_deadline_as_when(loop: Any) -> None:
     handle = loop.call_later(10, lambda: None)
     assert isinstance(loop._scheduled, list), _broken("keeps pending timers in the list BaseEventLoop._scheduled")
