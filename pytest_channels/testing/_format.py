@@ -113,3 +113,11 @@ def _payload_difference(expected: Any, actual: Any) -> str:
 def explain_unexpected(*, call: str, expected: str, found: Message, at_ns: int) -> str:
     """The message for a `refute_*` that found a match."""
     return f"{call}: unexpectedly received {found!r} (checked at t={format_ns(at_ns)}), which matches {expected}."
+
+
+def left_a_task(task: object) -> str:
+    """The teardown problem of a task that channel code (or an async test itself) started and left running."""
+    return (
+        f"channel code left a task running: {task!r}. Await it or cancel it before the channel stops "
+        "(in terminate), or before the test ends"
+    )
