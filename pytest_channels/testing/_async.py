@@ -8,6 +8,7 @@ an assertion pass silently.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -127,6 +128,17 @@ class AsyncChannelCase(CaseBase):
         self._pending.append(waiting)
         return waiting
 
+    def _wrap_test(self, test: Callable[..., Any]) -> Callable[..., Any]:
+        """`test`, run by `_run_test`: its channels stop inside its own event loop, right after its body,
+        so that an async terminate can still await (see `_finish_in_loop`)."""
+
+        @functools.wraps(test)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            return await self._run_test(functools.partial(test, *args, **kwargs))
+
+        return run
+
     async def _run_test(self, body: Callable[[], Awaitable[T]]) -> T:
         """Run the test body inside its loop: on a virtual loop with the runtime serving and a
         guard at the virtual end of time; then stop the channels, still inside the loop.
@@ -236,9 +248,7 @@ class AsyncChannelCase(CaseBase):
         __tracebackhide__ = True
         await self._finish_in_loop()
         self._left_running = self._stop_leftover_tasks()
-        problems = self._teardown()
-        if exc_info[0] is None:
-            problems += self._core.strict_problems()
+        problems = self._end(test_failed=exc_info[0] is not None)
         if problems:
             raise AssertionError("\n".join(problems))
 

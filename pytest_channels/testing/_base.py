@@ -19,6 +19,7 @@ from . import _calling, _faults, _nodes, _presence
 from ._client import Client
 from ._cluster import Cluster
 from ._core import TEST_SECRET, Core
+from ._format import cluster_note
 from ._settings import Settings
 from ._waits import Wait, wait, waits
 
@@ -63,6 +64,25 @@ class CaseBase:
 
     def _check(self) -> None:
         """Hook run before every call (the async case checks for forgotten awaits)."""
+
+    # -- what the plugin calls (see _interface.PluginCase) ----------------------------------------
+
+    def _teardown(self) -> list[str]:
+        """Stop every channel, cancel every timer, stop freezegun; return what the test left wrong."""
+        raise NotImplementedError
+
+    def _end(self, *, test_failed: bool) -> list[str]:
+        __tracebackhide__ = True
+        problems = self._teardown()
+        if not test_failed:  # a failed test has said enough: what it left unconsumed is no news
+            problems += self._core.strict_problems()
+        return problems
+
+    def _wrap_test(self, test: Callable[..., Any]) -> Callable[..., Any]:
+        return test
+
+    def _failure_note(self) -> str | None:
+        return cluster_note(self._core.cluster)
 
     @property
     def settings(self) -> Settings:

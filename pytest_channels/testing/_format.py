@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._runtime._clock import NS_PER_SECOND, Timer, format_ns
 from .._runtime._messages import Message
+
+if TYPE_CHECKING:
+    from ._cluster import Cluster
 
 SHOWN = 20
 
@@ -121,3 +124,26 @@ def left_a_task(task: object) -> str:
         f"channel code left a task running: {task!r}. Await it or cancel it before the channel stops "
         "(in terminate), or before the test ends"
     )
+
+
+def cluster_note(cluster: Cluster | None) -> str | None:
+    """What a failing test with a cluster must print to be repeated: the network's seed, and what it lost."""
+    if cluster is None:
+        return None
+    stats = cluster.network.statistics()
+    lost = cluster.network.lost()
+    lines = [
+        f"cluster seed {cluster.seed}: repeat this run with channels.cluster(..., seed={cluster.seed})",
+        f"nodes: {', '.join(cluster.names) or 'none running'}; network: {cluster.network.describe()}; "
+        f"packets: {stats.sent} sent, {stats.delivered} delivered, {stats.lost} lost, {stats.in_flight} in flight",
+        *(f"  - lost: {packet!r}" for packet in lost[: SHOWN // 2]),
+    ]
+    if len(lost) > SHOWN // 2:
+        lines.append(f"  ... and {len(lost) - SHOWN // 2} more lost")
+    return "\n".join(lines)
+
+
+def teardown_problems(problems: Sequence[str]) -> str:
+    """The failure of a test whose teardown found problems (leftovers, crashes, forgotten awaits)."""
+    listing = "\n".join(f"  - {p}" for p in problems)
+    return f"channels teardown found problems:\n{listing}"

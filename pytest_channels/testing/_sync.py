@@ -146,9 +146,7 @@ class ChannelCase(CaseBase):
     def __exit__(self, *exc_info: object) -> None:
         """Stop every channel, cancel every timer, stop freezegun: what the fixture does at teardown."""
         __tracebackhide__ = True
-        problems = self._teardown()
-        if exc_info[0] is None:
-            problems += self._core.strict_problems()
+        problems = self._end(test_failed=exc_info[0] is not None)
         if problems:
             raise AssertionError("\n".join(problems))
 

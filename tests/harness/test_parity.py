@@ -73,7 +73,7 @@ class Echo(Channel):
         if event == "boom":
             raise ValueError("boom")
         if event == "leak":
-            asyncio.get_running_loop().create_task(asyncio.Event().wait(), name="left-by-echo")
+            _ = asyncio.get_running_loop().create_task(asyncio.Event().wait(), name="left-by-echo")
         return noreply(socket)
 
     def handle_info(self, message: Any, socket: Socket) -> InfoResult:
