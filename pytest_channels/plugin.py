@@ -85,7 +85,9 @@ def channels(request: pytest.FixtureRequest) -> Iterator[ChannelCase | AsyncChan
     case = new_case(settings, asynchronous=inspect.iscoroutinefunction(getattr(request, "function", None)))
     request.node.stash[_CASE] = case
     yield case
-    if request.node.stash.get(_CASE, None) is case:  # the teardown hook did not run (setup failed)
+    # The teardown hook has ended the case already, even after a failed setup; not so for a case
+    # first asked for by another fixture's finalizer, after the hook ran.
+    if request.node.stash.get(_CASE, None) is case:
         del request.node.stash[_CASE]
         case._end(test_failed=True)
 

@@ -17,7 +17,7 @@ import anyio
 
 from ._base import CaseBase, left_running
 from ._core import describe_time_limit
-from ._format import left_a_task
+from ._format import left_a_task, never_awaited, used_unawaited
 from ._interrupts import Interrupts
 from ._loop import VirtualTimeLimit
 from ._waits import Wait
@@ -70,10 +70,7 @@ class Waiting(Generic[T]):
             raise AttributeError(name)
         if self in self._case._pending:
             self._case._pending.remove(self)  # reported here: not again at the next call
-        raise NeverAwaited(
-            f"channels.{self.where} was used as its result ({name!r}) without being awaited. "
-            "Add `await`: `(await channels.connect(...)).socket`."
-        )
+        raise NeverAwaited(used_unawaited(self.where, name))
 
     def __repr__(self) -> str:
         return f"<channels.{self.where}>"
@@ -102,11 +99,7 @@ class AsyncChannelCase(CaseBase):
         if self._pending:
             forgotten = self._pending[:]
             self._pending.clear()
-            where = "\n".join(f"  - {w.where}" for w in forgotten)
-            raise NeverAwaited(
-                f"{len(forgotten)} harness call(s) were never awaited, so they checked nothing:\n{where}\n"
-                "Add `await` in front of each."
-            )
+            raise NeverAwaited(never_awaited([w.where for w in forgotten]))
 
     @staticmethod
     def _method(declared: Wait[..., Any]) -> Callable[..., Any]:

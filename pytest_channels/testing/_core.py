@@ -17,7 +17,7 @@ from unittest.mock import ANY
 import anyio
 
 from .._runtime._channel import Channel
-from .._runtime._clock import LoopClock, Seconds, VirtualClock, format_ns, to_ns
+from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
 from .._runtime._errors import BroadcastError
 from .._runtime._messages import Broadcast, Exit, Message, Push, Reason, Reply
 from .._runtime._process import ChannelProcess, Transport
@@ -27,7 +27,20 @@ from .._runtime._socket import Socket, SocketHandler
 from . import _habits, _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._cluster import Cluster
-from ._format import describe_expected, explain_missing, explain_unexpected, field_differences
+from ._format import (
+    describe_expected,
+    explain_missing,
+    explain_unexpected,
+    field_differences,
+    join_refused,
+    join_unanswered,
+    left_in_the_mailbox,
+    missing_exit,
+    not_running,
+    subscription_notes,
+    time_limit,
+    unclaimed_crash,
+)
 from ._freeze import WallFreeze
 from ._group import GroupRuntime
 from ._mailbox import Mailbox, Recipient
@@ -214,7 +227,7 @@ class Core:
         if started is not None:
             self._join_errors[topic] = started.join_error
         if answer is None:
-            raise AssertionError(f"the join of {topic!r} was never answered (its connection closed: see the log)")
+            raise AssertionError(join_unanswered(topic))
         status, response = answer.payload["status"], answer.payload["response"]
         if status == "ok" and started is not None:
             return Ok(started.socket, response)
@@ -261,8 +274,7 @@ class Core:
         result = await self.subscribe_and_join(socket, topic, payload, channel)
         if isinstance(result, Error):
             cause = self._join_errors.get(topic)
-            hint = " (the join raised: its traceback is shown above)" if cause else ""
-            raise AssertionError(f"could not join channel {topic!r}, got error: {result.reply!r}{hint}") from cause
+            raise AssertionError(join_refused(topic, result.reply, raised=cause is not None)) from cause
         return result.socket
 
     def subscribe(self, topic: str, node: str | None = None) -> None:
@@ -330,10 +342,7 @@ class Core:
         process = _process(self._own(socket, "get_state"))
         await self.settle()
         if process.exit is not None:
-            raise AssertionError(
-                f"get_state: {process.name} on {process.socket.topic!r} is not running: it exited at "
-                f"t={format_ns(process.exit.at_ns)} with reason {process.exit.reason!r}"
-            )
+            raise AssertionError(not_running("get_state", process.name, process.socket.topic, process.exit))
         return process.socket
 
     # -- time --------------------------------------------------------------------------------------
@@ -354,16 +363,8 @@ class Core:
         if not crashes:
             return
         first = crashes[0]
-        others = "".join(f"\n  and {c.channel} on {c.topic!r}: {c.reason!r}" for c in crashes[1:])
         cause = first.reason if isinstance(first.reason, BaseException) else None
-        how = "crashed" if cause else "stopped abnormally"
-        note = getattr(first.channel_pid, "kill_note", None)  # its terminate outlived its bound
-        message = (
-            f"{first.channel} on {first.topic!r} {how} at t={format_ns(first.at_ns)} with {first.reason!r}{others}.\n"
-            + (f"It was killed: {note}\n" if note else "")
-            + ("Its traceback is shown above. " if cause else "")
-            + "If the test expects this exit, claim it with channels.assert_exit(socket, reason=...)."
-        )
+        message = unclaimed_crash(crashes, getattr(first.channel_pid, "kill_note", None))
         raise ChannelCrashed(message) from cause
 
     def _deadline(self, timeout: Seconds | None, default: float) -> int:
@@ -375,7 +376,41 @@ class Core:
             _habits.check_timeout(timeout, self.settings.ms_timeout_warning)
         return self.clock.now_ns() + to_ns(timeout, name="timeout")
 
-    async def receive(
+    async def wait_for(
+        self,
+        timeout: Seconds | None,
+        look: Callable[[], T | None],
+        explain: Callable[[int, int], str],
+        *,
+        crashes_first: bool = True,
+    ) -> T:
+        """The one wait-then-explain loop: run everything in virtual time until `look()` finds something.
+
+        Returns what it found. At the deadline (`timeout`, or the `assert_timeout` setting) it
+        fails with `explain(start_ns, deadline_ns)`, the clock left there. An unclaimed crash
+        fails it at once, unless not `crashes_first` (a wait for an exit, which may be that crash):
+        a crash explains a missing message better than a timeout.
+        """
+        __tracebackhide__ = True
+        start = self.clock.now_ns()
+        deadline = self._deadline(timeout, self.settings.assert_timeout)
+        found: list[T] = []
+
+        def done() -> bool:
+            __tracebackhide__ = True
+            value = look()
+            if value is None:
+                if crashes_first:
+                    self.raise_crashes()
+                return False
+            found.append(value)
+            return True
+
+        if await self.runtime.run_until(deadline, done):
+            return found[0]
+        raise AssertionError(explain(start, deadline))
+
+    def receive(
         self,
         call: str,
         kind: type[M],
@@ -385,39 +420,25 @@ class Core:
         differences: Callable[[], Callable[[Message], list[str] | None]],
         timeout: Seconds | None,
         close: str = "same event",
-    ) -> M:
+    ) -> Coroutine[Any, Any, M]:
         """Selective receive in virtual time: the first matching message, consumed."""
-        __tracebackhide__ = True
-        start = self.clock.now_ns()
-        deadline = self._deadline(timeout, self.settings.assert_timeout)
-        found: list[M] = []
 
-        def done() -> bool:
-            __tracebackhide__ = True
-            message = self.mailbox.take(kind, matches)
-            if message is None:
-                self.raise_crashes()  # a crash explains a missing message better than a timeout
-                return False
-            found.append(message)
-            return True
-
-        if await self.runtime.run_until(deadline, done):
-            return found[0]
-        raise AssertionError(
-            explain_missing(
+        def explain(start_ns: int, end_ns: int) -> str:
+            return explain_missing(
                 call=call,
                 expected=expected(),
-                start_ns=start,
-                end_ns=deadline,
+                start_ns=start_ns,
+                end_ns=end_ns,
                 mailbox=self.mailbox.messages,
                 consumed=self.mailbox.consumed,
                 score=score,
                 differences=differences(),  # built only for a failure, off the hot path
                 timers=self.clock.pending_timers(),
                 close=close,
-                notes=_habits.subscription_notes(self.subscriptions),
+                notes=subscription_notes(self.subscriptions),
             )
-        )
+
+        return self.wait_for(timeout, lambda: self.mailbox.take(kind, matches), explain)
 
     async def refute(
         self,
@@ -437,7 +458,7 @@ class Core:
             message = self.mailbox.find(kind, matches)
             if message is not None:
                 explained = explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
-                raise AssertionError("\n".join([explained, *_habits.subscription_notes(self.subscriptions)]))
+                raise AssertionError("\n".join([explained, *subscription_notes(self.subscriptions)]))
             return False
 
         await self.runtime.run_until(deadline, done)
@@ -576,27 +597,13 @@ class Core:
                 return False
             return exit.topic == topic and _same(reason, exit.reason)
 
-        start = self.clock.now_ns()
-        deadline = self._deadline(timeout, self.settings.assert_timeout)
-        found: list[Exit] = []
+        def explain(start_ns: int, end_ns: int) -> str:
+            seen = self.mailbox.exits + self.mailbox.reported_exits
+            return missing_exit(topic, reason, start_ns, end_ns, seen)
 
-        def done() -> bool:
-            __tracebackhide__ = True
-            exit = self.mailbox.take_exit(matches)
-            if exit is not None:
-                found.append(exit)
-            return exit is not None
-
-        if await self.runtime.run_until(deadline, done):
-            self.raise_crashes()
-            return found[0]
-        seen = self.mailbox.exits + self.mailbox.reported_exits
-        listing = "\n".join(f"  - {e!r}" for e in seen) or "  (none)"
-        raise AssertionError(
-            f"assert_exit({topic!r}): no matching exit within "
-            f"{(deadline - start) / 1e6:g} ms of virtual time (t={format_ns(start)} to t={format_ns(deadline)}).\n"
-            f"Expected: Exit(topic={topic!r}, reason={reason!r})\nExits so far:\n{listing}"
-        )
+        exit = await self.wait_for(timeout, lambda: self.mailbox.take_exit(matches), explain, crashes_first=False)
+        self.raise_crashes()
+        return exit
 
     # -- teardown ---------------------------------------------------------------------------------
 
@@ -619,12 +626,7 @@ class Core:
         left = self.left_unconsumed
         if not self.settings.strict_mailbox or not left:
             return []
-        listing = "\n".join(f"    - {m!r}" for m in left[:20])
-        more = f"\n    ... and {len(left) - 20} more" if len(left) > 20 else ""
-        return [
-            f"strict_mailbox: {len(left)} message(s) were left that no assertion consumed:\n{listing}{more}\n"
-            "  Assert on them, or channels.flush() the ones that do not matter."
-        ]
+        return [left_in_the_mailbox(left)]
 
     def finish(self) -> None:
         """After shutdown: stop freezegun, then fail on any crash nobody claimed (with its traceback)."""
@@ -636,15 +638,8 @@ class Core:
 
 def describe_time_limit(core: Core) -> str:
     """Why a test on a virtual loop reached its virtual end of time, and where to look."""
-    busy = [f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in core.runtime.channels if p.doing]
-    timers = core.runtime.describe_timers()
-    return (
-        f"virtual time reached max_time={core.settings.max_time:g}s while the test was still waiting "
-        f"(t={format_ns(core.clock.now_ns())}). Either nothing can ever wake up (a deadlock: something "
-        "awaits an event nobody sets), or timers keep firing while a wait is never satisfied (a periodic "
-        "refresh). Raise max_time (@pytest.mark.channels(max_time=...)) if the test really spans that long.\n"
-        f"Channels busy:\n{chr(10).join(busy) or '  (none)'}\nRuntime timers pending:\n{timers or '  (none)'}"
-    )
+    busy = [(p.name, p.socket.topic, p.doing) for p in core.runtime.channels if p.doing]
+    return time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
 
 
 def _process(socket: Socket) -> ChannelProcess:

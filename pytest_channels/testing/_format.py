@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._runtime._clock import NS_PER_SECOND, Timer, format_ns
-from .._runtime._messages import Message
+from .._runtime._messages import Exit, Message
 
 if TYPE_CHECKING:
+    from .._runtime._tracker import Tracker
     from ._cluster import Cluster
 
 SHOWN = 20
+"""How many messages, timers or exits a failure lists before it says how many more there are."""
+
+
+def _window(start_ns: int, end_ns: int) -> str:
+    waited_ms = (end_ns - start_ns) / NS_PER_SECOND * 1000
+    return f"{waited_ms:g} ms of virtual time (t={format_ns(start_ns)} to t={format_ns(end_ns)})"
 
 
 def describe_expected(kind: str, fields: Sequence[tuple[str, Any]]) -> str:
@@ -46,10 +53,8 @@ def explain_missing(
     from matching, or None for one that is not near. The nearest mismatch comes first, and
     is the hint; a timer due after the deadline is the hint only when nothing near arrived.
     """
-    waited_ms = (end_ns - start_ns) / NS_PER_SECOND * 1000
     lines = [
-        f"{call}: nothing matched within {waited_ms:g} ms of virtual time "
-        f"(t={format_ns(start_ns)} to t={format_ns(end_ns)}).",
+        f"{call}: nothing matched within {_window(start_ns, end_ns)}.",
         f"Expected: {expected}",
     ]
     near = {id(m): d for m in mailbox if (d := differences(m)) is not None}
@@ -67,9 +72,7 @@ def explain_missing(
     if consumed:
         lines.append(f"Consumed earlier by other assertions ({len(consumed)}):")
         lines += _bullets(consumed, lambda m: "")
-    if timers:
-        lines.append("Timers still pending:")
-        lines += [f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in timers[:SHOWN]]
+    lines += pending_timers(timers)
     nearest = near.get(id(ranked[0])) if ranked else None
     if nearest is not None:
         what = "; ".join(nearest) if nearest else "nothing this harness can name (a matcher said no)"
@@ -147,3 +150,169 @@ def teardown_problems(problems: Sequence[str]) -> str:
     """The failure of a test whose teardown found problems (leftovers, crashes, forgotten awaits)."""
     listing = "\n".join(f"  - {p}" for p in problems)
     return f"channels teardown found problems:\n{listing}"
+
+
+def pending_timers(timers: Sequence[Timer]) -> list[str]:
+    """The timers still pending, soonest first, as failure lines (none if there are none)."""
+    if not timers:
+        return []
+    return ["Timers still pending:", *(f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in timers[:SHOWN])]
+
+
+def subscription_notes(subscriptions: Mapping[str, int]) -> list[str]:
+    """A note for each topic the test subscribed to more than once."""
+    return [
+        f"Note: the test is subscribed to {topic!r} {count} times (each subscribe and subscribe_and_join "
+        f"adds one, as in Phoenix), so every broadcast on it arrives {count} times."
+        for topic, count in subscriptions.items()
+        if count > 1
+    ]
+
+
+def missing_exit(topic: str | None, reason: Any, start_ns: int, end_ns: int, seen: Sequence[Exit]) -> str:
+    """The failure of an `assert_exit` that found no matching exit."""
+    listing = "\n".join(f"  - {e!r}" for e in seen) or "  (none)"
+    return (
+        f"assert_exit({topic!r}): no matching exit within {_window(start_ns, end_ns)}.\n"
+        f"Expected: Exit(topic={topic!r}, reason={reason!r})\nExits so far:\n{listing}"
+    )
+
+
+def still_false(condition: str, start_ns: int, end_ns: int, timers: Sequence[Timer]) -> str:
+    """The failure of a `wait_until` whose condition never came true."""
+    return "\n".join(
+        [f"wait_until({condition}): still false after {_window(start_ns, end_ns)}.", *pending_timers(timers)]
+    )
+
+
+def unclaimed_crash(crashes: Sequence[Exit], kill_note: str | None) -> str:
+    """The failure of a test whose channel crashed (or stopped abnormally) and nobody claimed the exit."""
+    first = crashes[0]
+    others = "".join(f"\n  and {c.channel} on {c.topic!r}: {c.reason!r}" for c in crashes[1:])
+    raised = isinstance(first.reason, BaseException)
+    how = "crashed" if raised else "stopped abnormally"
+    return (
+        f"{first.channel} on {first.topic!r} {how} at t={format_ns(first.at_ns)} with {first.reason!r}{others}.\n"
+        + (f"It was killed: {kill_note}\n" if kill_note else "")
+        + ("Its traceback is shown above. " if raised else "")
+        + "If the test expects this exit, claim it with channels.assert_exit(socket, reason=...)."
+    )
+
+
+def not_running(call: str, name: str, topic: str | None, exit: Exit) -> str:
+    """The failure of a wait that needs a live channel (`get_state`) on one that has exited."""
+    return (
+        f"{call}: {name} on {topic!r} is not running: it exited at t={format_ns(exit.at_ns)} "
+        f"with reason {exit.reason!r}"
+    )
+
+
+def join_refused(topic: str, reply: Any, *, raised: bool) -> str:
+    """The failure of a `subscribe_and_join_or_raise` that the channel refused (or whose join raised)."""
+    hint = " (the join raised: its traceback is shown above)" if raised else ""
+    return f"could not join channel {topic!r}, got error: {reply!r}{hint}"
+
+
+def join_unanswered(topic: str) -> str:
+    """The failure of a join on the wire that no reply ever answered."""
+    return f"the join of {topic!r} was never answered (its connection closed: see the log)"
+
+
+def left_in_the_mailbox(left: Sequence[Message]) -> str:
+    """The teardown problem of `strict_mailbox`: what no assertion consumed."""
+    listing = "\n".join(f"    - {m!r}" for m in left[:SHOWN])
+    more = f"\n    ... and {len(left) - SHOWN} more" if len(left) > SHOWN else ""
+    return (
+        f"strict_mailbox: {len(left)} message(s) were left that no assertion consumed:\n{listing}{more}\n"
+        "  Assert on them, or channels.flush() the ones that do not matter."
+    )
+
+
+def time_limit(max_time: float, now_ns: int, busy: Sequence[tuple[str, str | None, str]], timers: str) -> str:
+    """Why a test on a virtual loop reached its virtual end of time (`VirtualTimeLimit`), and where to look."""
+    channels = "\n".join(f"  - {name} (topic {topic!r}) in {doing}" for name, topic, doing in busy)
+    return (
+        f"virtual time reached max_time={max_time:g}s while the test was still waiting "
+        f"(t={format_ns(now_ns)}). Either nothing can ever wake up (a deadlock: something "
+        "awaits an event nobody sets), or timers keep firing while a wait is never satisfied (a periodic "
+        "refresh). Raise max_time (@pytest.mark.channels(max_time=...)) if the test really spans that long.\n"
+        f"Channels busy:\n{channels or '  (none)'}\nRuntime timers pending:\n{timers or '  (none)'}"
+    )
+
+
+def never_awaited(wheres: Sequence[str]) -> str:
+    """The failure of async harness calls that were made and never awaited, so they checked nothing."""
+    where = "\n".join(f"  - {w}" for w in wheres)
+    return (
+        f"{len(wheres)} harness call(s) were never awaited, so they checked nothing:\n{where}\n"
+        "Add `await` in front of each."
+    )
+
+
+def used_unawaited(where: str, name: str) -> str:
+    """The failure of an async harness call whose result was used without `await`."""
+    return (
+        f"channels.{where} was used as its result ({name!r}) without being awaited. "
+        "Add `await`: `(await channels.connect(...)).socket`."
+    )
+
+
+def describe_presences(presences: Mapping[str, Any]) -> str:
+    """A list of presences, one key a line, with its metas (and what `fetch` added)."""
+    if not presences:
+        return "  (nobody)"
+    lines = []
+    for key, presence in presences.items():
+        metas = presence.get("metas") if isinstance(presence, Mapping) else presence
+        lines.append(f"  - {key!r}: {metas!r}")
+        extra = {k: v for k, v in presence.items() if k != "metas"} if isinstance(presence, Mapping) else {}
+        if extra:
+            lines[-1] += f" with {extra!r}"
+    return "\n".join(lines)
+
+
+def _expected_presences(expected: Any) -> str:
+    if isinstance(expected, Mapping):
+        return describe_presences({k: {"metas": v} if isinstance(v, list) else v for k, v in expected.items()})
+    return "  keys " + repr(sorted(expected, key=str))
+
+
+def describe_tracker(tracker: Tracker) -> str:
+    """What a node's tracker knows of the other nodes, for a presence failure."""
+    lines = [f"Its tracker ({tracker.node!r}, clock {tracker.clock}) knows of:"]
+    for replica in tracker.replicas.values():
+        lines.append(
+            f"  - {replica.name!r}: {replica.status}, last heard t={format_ns(replica.last_heard_ns)}, "
+            f"{len(replica.entries)} presences at its clock {replica.clock}"
+            + (", waiting for a transfer" if replica.needs_sync else "")
+        )
+    if not tracker.replicas:
+        lines.append("  no other node")
+    if tracker.events:
+        lines.append(
+            "Replica events: " + ", ".join(f"t={format_ns(at)} {name} {what}" for at, what, name in tracker.events)
+        )
+    return "\n".join(lines)
+
+
+def presence_mismatch(
+    where: str,
+    expected: Any,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    listed: Mapping[str, Any],
+    context: Sequence[str],
+    network: str | None,
+) -> str:
+    """The failure of an `assert_presence`: the list, the expected one, and what explains the difference."""
+    lines = [
+        f"assert_presence: {where} is not the expected one after {(end_ns - start_ns) / NS_PER_SECOND:g}s of "
+        f"virtual time (t={format_ns(start_ns)} to t={format_ns(end_ns)}).",
+        f"Expected:\n{_expected_presences(expected)}",
+        f"Listed at t={format_ns(now_ns)}:\n{describe_presences(listed)}",
+        *context,
+    ]
+    if network is not None:
+        lines.append(f"Network: {network}")
+    return "\n".join(lines)
