@@ -15,9 +15,9 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import anyio
 
-from ._base import CaseBase, left_running
+from ._base import CaseBase, left_running, running_loop
 from ._core import describe_time_limit
-from ._format import left_a_task, never_awaited, used_unawaited
+from ._format import left_a_task, never_awaited, teardown_problems, used_unawaited
 from ._interrupts import Interrupts
 from ._loop import VirtualTimeLimit
 from ._waits import Wait
@@ -176,10 +176,7 @@ class AsyncChannelCase(CaseBase):
     async def _interruptible(self, body: Callable[[], Awaitable[T]]) -> T:
         """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see _interrupts)."""
         __tracebackhide__ = True
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # trio runs no callbacks that could swallow one
-            loop = None
+        loop = running_loop()  # None on trio, which runs no callbacks that could swallow one
         task = asyncio.current_task() if loop is not None else None
         interrupts = Interrupts()
         if loop is not None:
@@ -243,7 +240,7 @@ class AsyncChannelCase(CaseBase):
         self._left_running = self._stop_leftover_tasks()
         problems = self._end(test_failed=exc_info[0] is not None)
         if problems:
-            raise AssertionError("\n".join(problems))
+            raise AssertionError(teardown_problems(problems))
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True
@@ -265,10 +262,7 @@ class AsyncChannelCase(CaseBase):
 
 def _tasks() -> set[asyncio.Task[Any]]:
     """The asyncio tasks of the running loop (none on trio, whose nurseries leave none behind)."""
-    try:
-        return asyncio.all_tasks()
-    except RuntimeError:
-        return set()
+    return set() if running_loop() is None else asyncio.all_tasks()
 
 
 def _caller() -> str:

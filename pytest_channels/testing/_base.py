@@ -1,9 +1,9 @@
-"""What `ChannelCase` and `AsyncChannelCase` share: everything that does not wait."""
+"""What `ChannelCase` and `AsyncChannelCase` share: every call, the waits declared once (see `_waits`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 from unittest.mock import ANY
 
@@ -21,27 +21,27 @@ from ._cluster import Cluster
 from ._core import TEST_SECRET, Core
 from ._format import cluster_note
 from ._settings import Settings
-from ._waits import Wait, wait, waits
+from ._waits import Wait, Work, wait, waits
 
 M = TypeVar("M", bound=Message)
 
 
 def left_running(tasks: Iterable[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
     """The tasks still running at the end of a test, but for the current one and those already cancelled."""
-    current = asyncio.current_task() if _loop_running() else None
+    current = asyncio.current_task() if running_loop() is not None else None
     return [t for t in tasks if not t.done() and not t.cancelling() and t is not current]
 
 
-def _loop_running() -> bool:
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop running now; None outside one, and on trio."""
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return None
 
 
 class CaseBase:
-    """The non-waiting half of the harness; see `ChannelCase` for the whole story."""
+    """The harness, but for how it waits; see `ChannelCase` for the whole story."""
 
     is_async = False
     """Whether its waits are awaited (`AsyncChannelCase`)."""
@@ -260,7 +260,7 @@ class CaseBase:
         connect_info: Mapping[str, Any] | None = None,
         *,
         node: str | None = None,
-    ) -> Coroutine[Any, Any, Ok | Error]:
+    ) -> Work[Ok | Error]:
         """Run the handler's `connect` and `id` (Phoenix's `connect/3`), on `node` in a cluster.
 
         Returns `Ok(socket)` or the handler's `Error(reason)`. A socket with an id subscribes
@@ -272,7 +272,7 @@ class CaseBase:
     @wait
     def join(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
-    ) -> Coroutine[Any, Any, Ok | Error]:
+    ) -> Work[Ok | Error]:
         """Join `topic` through the socket's routes (or `channel=`), without subscribing the test.
 
         Returns `Ok` with `.socket` (the joined socket, after anything the join sent itself
@@ -284,19 +284,19 @@ class CaseBase:
     @wait
     def subscribe_and_join(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
-    ) -> Coroutine[Any, Any, Ok | Error]:
+    ) -> Work[Ok | Error]:
         """Subscribe the test to `topic`, then `join` it. The subscription stays if the join fails."""
         return self._core.subscribe_and_join(socket, topic, payload, channel)
 
     @wait
     def subscribe_and_join_or_raise(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
-    ) -> Coroutine[Any, Any, Socket]:
+    ) -> Work[Socket]:
         """`subscribe_and_join` returning the joined socket, failing the test when refused."""
         return self._core.subscribe_and_join_or_raise(socket, topic, payload, channel)
 
     @wait
-    def leave(self, socket: Socket) -> Coroutine[Any, Any, Exit]:
+    def leave(self, socket: Socket) -> Work[Exit]:
         """Leave the channel and return its `Exit` (reason `("shutdown", "left")`).
 
         The channel's ok `Reply` and its `Close` stay in the mailbox. Never fails the test;
@@ -306,7 +306,7 @@ class CaseBase:
         return self._core.leave(socket)
 
     @wait
-    def close(self, socket: Socket, *, timeout: float | None = None) -> Coroutine[Any, Any, Exit]:
+    def close(self, socket: Socket, *, timeout: float | None = None) -> Work[Exit]:
         """Close the channel as if its transport went away: `terminate(("shutdown", "closed"))`, no `Close`.
 
         A `terminate` still running after `timeout` seconds (default: the channel's
@@ -315,12 +315,12 @@ class CaseBase:
         return self._core.close(socket, timeout)
 
     @wait
-    def get_state(self, socket: Socket) -> Coroutine[Any, Any, Socket]:
+    def get_state(self, socket: Socket) -> Work[Socket]:
         """The live channel's socket once it has handled everything sent before (`:sys.get_state`)."""
         return self._core.get_state(socket)
 
     @wait
-    def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Coroutine[Any, Any, Any]:
+    def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Work[Any]:
         """Ask the channel behind `socket` a question and return its answer (GenServer.call).
 
         Its `handle_call(message, from_, socket)` answers, in mailbox order. The wait runs the
@@ -333,19 +333,17 @@ class CaseBase:
         return _calling.call(self._core, socket, message, timeout)
 
     @wait
-    def settle(self) -> Coroutine[Any, Any, None]:
+    def settle(self) -> Work[None]:
         """Run every channel until idle, without moving time."""
         return self._core.settle()
 
     @wait
-    def advance(self, seconds: Seconds) -> Coroutine[Any, Any, None]:
+    def advance(self, seconds: Seconds) -> Work[None]:
         """Move virtual time forward, firing due timers in order and settling after each."""
         return self._core.advance_to_ns(self._core.clock.now_ns() + to_ns(seconds))
 
     @wait
-    def wait_until(
-        self, condition: Callable[[], object], *, timeout: Seconds | None = None
-    ) -> Coroutine[Any, Any, None]:
+    def wait_until(self, condition: Callable[[], object], *, timeout: Seconds | None = None) -> Work[None]:
         """Run channels, nodes, clients and timers in virtual time until `condition()` is true.
 
         Fails the test when it is still false after `timeout` virtual seconds (default: the
@@ -354,7 +352,7 @@ class CaseBase:
         return _faults.wait_until(self._core, condition, timeout)
 
     @wait
-    def advance_to(self, instant: Seconds) -> Coroutine[Any, Any, None]:
+    def advance_to(self, instant: Seconds) -> Work[None]:
         """Move virtual time to `instant` (seconds since the test started), as `advance` does."""
         return self._core.advance_to_ns(to_ns(instant, name="instant"))
 
@@ -367,7 +365,7 @@ class CaseBase:
         timeout: Seconds | None = None,
         topic: str | None = None,
         socket: Socket | None = None,
-    ) -> Coroutine[Any, Any, Push]:
+    ) -> Work[Push]:
         """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds.
 
         With `socket=`, only a push that the channel joined through that socket sent to its client.
@@ -383,7 +381,7 @@ class CaseBase:
         timeout: Seconds | None = None,
         topic: str | None = None,
         socket: Socket | None = None,
-    ) -> Coroutine[Any, Any, None]:
+    ) -> Work[None]:
         """Fail if a matching `Push` is there or arrives within `timeout` virtual seconds."""
         return self._core.refute_event(Push, event, payload, timeout, topic, socket)
 
@@ -396,7 +394,7 @@ class CaseBase:
         *,
         timeout: Seconds | None = None,
         topic: str | None = None,
-    ) -> Coroutine[Any, Any, Reply]:
+    ) -> Work[Reply]:
         """Consume the `Reply` to push `ref` with this status and payload."""
         return self._core.assert_reply(ref, status, payload, timeout, topic)
 
@@ -409,35 +407,33 @@ class CaseBase:
         *,
         timeout: Seconds | None = None,
         topic: str | None = None,
-    ) -> Coroutine[Any, Any, None]:
+    ) -> Work[None]:
         """Fail if a matching `Reply` to `ref` is there or arrives within `timeout`."""
         return self._core.refute_reply(ref, status, payload, timeout, topic)
 
     @wait
     def assert_broadcast(
         self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
-    ) -> Coroutine[Any, Any, Broadcast]:
+    ) -> Work[Broadcast]:
         """Consume the first `Broadcast` the test received on its own subscriptions."""
         return self._core.assert_event(Broadcast, event, payload, timeout, topic)
 
     @wait
     def refute_broadcast(
         self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
-    ) -> Coroutine[Any, Any, None]:
+    ) -> Work[None]:
         """Fail if a matching `Broadcast` is there or arrives within `timeout`."""
         return self._core.refute_event(Broadcast, event, payload, timeout, topic)
 
     @wait
-    def assert_exit(
-        self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None
-    ) -> Coroutine[Any, Any, Exit]:
+    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None) -> Work[Exit]:
         """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
         return self._core.assert_exit(socket, reason, timeout)
 
     @wait
     def assert_presence(
         self, source: Any, *args: Any, node: str | None = None, timeout: float | None = None
-    ) -> Coroutine[Any, Any, Any]:
+    ) -> Work[Any]:
         """Wait in virtual time until a presence list is the expected one; returns the list.
 
         `assert_presence(RoomPresence, topic, expected, node=...)` checks what that node lists;

@@ -8,7 +8,6 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -24,26 +23,13 @@ from .._runtime._process import ChannelProcess, Transport
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
-from . import _habits, _nodes
+from . import _format, _habits, _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._cluster import Cluster
-from ._format import (
-    describe_expected,
-    explain_missing,
-    explain_unexpected,
-    field_differences,
-    join_refused,
-    join_unanswered,
-    left_in_the_mailbox,
-    missing_exit,
-    not_running,
-    subscription_notes,
-    time_limit,
-    unclaimed_crash,
-)
 from ._freeze import WallFreeze
 from ._group import GroupRuntime
 from ._mailbox import Mailbox, Recipient
+from ._matchers import same, topic_ok
 from ._settings import Settings
 from ._wire import WireConnection, client_frame, connect_params
 
@@ -63,19 +49,9 @@ _NOT_VIRTUAL = (
 
 TEST_SECRET = "pytest-channels test secret, not for production"
 
-logger = logging.getLogger("pytest_channels")
-
 
 class ChannelCrashed(AssertionError):
     """A joined channel crashed and the test did not claim the exit with `assert_exit`."""
-
-
-def _same(expected: Any, actual: Any) -> bool:
-    return bool(expected == actual)
-
-
-def _topic_ok(topic: str | None, actual: str) -> bool:
-    return topic is None or _same(topic, actual)
 
 
 class Core:
@@ -227,7 +203,7 @@ class Core:
         if started is not None:
             self._join_errors[topic] = started.join_error
         if answer is None:
-            raise AssertionError(join_unanswered(topic))
+            raise AssertionError(_format.join_unanswered(topic))
         status, response = answer.payload["status"], answer.payload["response"]
         if status == "ok" and started is not None:
             return Ok(started.socket, response)
@@ -274,7 +250,7 @@ class Core:
         result = await self.subscribe_and_join(socket, topic, payload, channel)
         if isinstance(result, Error):
             cause = self._join_errors.get(topic)
-            raise AssertionError(join_refused(topic, result.reply, raised=cause is not None)) from cause
+            raise AssertionError(_format.join_refused(topic, result.reply, raised=cause is not None)) from cause
         return result.socket
 
     def subscribe(self, topic: str, node: str | None = None) -> None:
@@ -342,7 +318,7 @@ class Core:
         process = _process(self._own(socket, "get_state"))
         await self.settle()
         if process.exit is not None:
-            raise AssertionError(not_running("get_state", process.name, process.socket.topic, process.exit))
+            raise AssertionError(_format.not_running("get_state", process.name, process.socket.topic, process.exit))
         return process.socket
 
     # -- time --------------------------------------------------------------------------------------
@@ -364,7 +340,7 @@ class Core:
             return
         first = crashes[0]
         cause = first.reason if isinstance(first.reason, BaseException) else None
-        message = unclaimed_crash(crashes, getattr(first.channel_pid, "kill_note", None))
+        message = _format.unclaimed_crash(crashes, getattr(first.channel_pid, "kill_note", None))
         raise ChannelCrashed(message) from cause
 
     def _deadline(self, timeout: Seconds | None, default: float) -> int:
@@ -424,7 +400,7 @@ class Core:
         """Selective receive in virtual time: the first matching message, consumed."""
 
         def explain(start_ns: int, end_ns: int) -> str:
-            return explain_missing(
+            return _format.explain_missing(
                 call=call,
                 expected=expected(),
                 start_ns=start_ns,
@@ -435,7 +411,7 @@ class Core:
                 differences=differences(),  # built only for a failure, off the hot path
                 timers=self.clock.pending_timers(),
                 close=close,
-                notes=subscription_notes(self.subscriptions),
+                notes=_format.subscription_notes(self.subscriptions),
             )
 
         return self.wait_for(timeout, lambda: self.mailbox.take(kind, matches), explain)
@@ -457,8 +433,10 @@ class Core:
             self.raise_crashes()
             message = self.mailbox.find(kind, matches)
             if message is not None:
-                explained = explain_unexpected(call=call, expected=expected(), found=message, at_ns=self.clock.now_ns())
-                raise AssertionError("\n".join([explained, *subscription_notes(self.subscriptions)]))
+                explained = _format.explain_unexpected(
+                    call=call, expected=expected(), found=message, at_ns=self.clock.now_ns()
+                )
+                raise AssertionError("\n".join([explained, *_format.subscription_notes(self.subscriptions)]))
             return False
 
         await self.runtime.run_until(deadline, done)
@@ -481,9 +459,9 @@ class Core:
         return self.receive(
             f"assert_{kind.__name__.lower()}({event!r})",
             kind,
-            lambda: _describe(kind.__name__, topic, socket=to, event=event, payload=payload),
+            lambda: _format.describe_expected(kind.__name__, topic, socket=to, event=event, payload=payload),
             _event_matcher(event, payload, topic) if to is None else self.event_matcher(event, payload, topic, to),
-            _scorer(kind, event, topic),
+            _format.scorer(kind, event, topic),
             lambda: self._event_differences(kind, event, payload, topic, to),
             timeout,
         )
@@ -503,7 +481,7 @@ class Core:
         await self.refute(
             f"refute_{kind.__name__.lower()}",
             kind,
-            lambda: _describe(kind.__name__, topic, socket=to, event=event, payload=payload),
+            lambda: _format.describe_expected(kind.__name__, topic, socket=to, event=event, payload=payload),
             self.event_matcher(event, payload, topic, to),
             timeout,
         )
@@ -535,9 +513,9 @@ class Core:
         def keep(m: Message) -> bool:
             return (
                 (kind is None or isinstance(m, kind))
-                and (event is ANY or _same(event, getattr(m, "event", _MISSING)))
-                and (payload is ANY or _same(payload, getattr(m, "payload", _MISSING)))
-                and _topic_ok(topic, m.topic)
+                and (event is ANY or same(event, getattr(m, "event", _MISSING)))
+                and (payload is ANY or same(payload, getattr(m, "payload", _MISSING)))
+                and topic_ok(topic, m.topic)
                 and (to is None or to.received(m, recipient))
             )
 
@@ -546,7 +524,7 @@ class Core:
     def _event_differences(
         self, kind: type[Message], event: Any, payload: Any, topic: str | None, to: _To | None
     ) -> Callable[[Message], list[str] | None]:
-        plain = _event_differences(kind, event, payload, topic)
+        plain = _format.event_differences(kind, event, payload, topic)
         if to is None:
             return plain
         recipient = self.mailbox.recipient
@@ -555,7 +533,7 @@ class Core:
             found = plain(message)
             if found is None or to.received(message, recipient):
                 return found
-            return [f"socket (it went to another client than {to!r})", *found]
+            return [_format.other_recipient(to), *found]
 
         return differences
 
@@ -566,10 +544,10 @@ class Core:
         return self.receive(
             f"assert_reply({ref!r})",
             Reply,
-            lambda: _describe("Reply", topic, ref=ref, status=status, payload=payload),
+            lambda: _format.describe_expected("Reply", topic, ref=ref, status=status, payload=payload),
             _reply_matcher(ref, status, payload, topic),
             lambda m: 4 * isinstance(m, Reply) + 2 * (getattr(m, "ref", None) == ref),
-            lambda: _reply_differences(ref, status, payload, topic),
+            lambda: _format.reply_differences(ref, status, payload, topic),
             timeout,
             close="same ref",
         )
@@ -582,7 +560,7 @@ class Core:
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
-            lambda: _describe("Reply", topic, ref=ref, status=status, payload=payload),
+            lambda: _format.describe_expected("Reply", topic, ref=ref, status=status, payload=payload),
             _reply_matcher(ref, status, payload, topic),
             timeout,
         )
@@ -595,11 +573,11 @@ class Core:
         def matches(exit: Exit) -> bool:
             if process is not None and exit.channel_pid is not process:
                 return False
-            return exit.topic == topic and _same(reason, exit.reason)
+            return exit.topic == topic and same(reason, exit.reason)
 
         def explain(start_ns: int, end_ns: int) -> str:
             seen = self.mailbox.exits + self.mailbox.reported_exits
-            return missing_exit(topic, reason, start_ns, end_ns, seen)
+            return _format.missing_exit(topic, reason, start_ns, end_ns, seen)
 
         exit = await self.wait_for(timeout, lambda: self.mailbox.take_exit(matches), explain, crashes_first=False)
         self.raise_crashes()
@@ -626,7 +604,7 @@ class Core:
         left = self.left_unconsumed
         if not self.settings.strict_mailbox or not left:
             return []
-        return [left_in_the_mailbox(left)]
+        return [_format.left_in_the_mailbox(left)]
 
     def finish(self) -> None:
         """After shutdown: stop freezegun, then fail on any crash nobody claimed (with its traceback)."""
@@ -639,7 +617,7 @@ class Core:
 def describe_time_limit(core: Core) -> str:
     """Why a test on a virtual loop reached its virtual end of time, and where to look."""
     busy = [(p.name, p.socket.topic, p.doing) for p in core.runtime.channels if p.doing]
-    return time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
+    return _format.time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
 
 
 def _process(socket: Socket) -> ChannelProcess:
@@ -649,13 +627,11 @@ def _process(socket: Socket) -> ChannelProcess:
 
 
 def _event_matcher(event: Any, payload: Any, topic: str | None) -> Callable[[Push | Broadcast], bool]:
-    return lambda m: _same(event, m.event) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
+    return lambda m: same(event, m.event) and same(payload, m.payload) and topic_ok(topic, m.topic)
 
 
 def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Callable[[Reply], bool]:
-    return lambda m: (
-        m.ref == ref and _same(status, m.status) and _same(payload, m.payload) and _topic_ok(topic, m.topic)
-    )
+    return lambda m: m.ref == ref and same(status, m.status) and same(payload, m.payload) and topic_ok(topic, m.topic)
 
 
 _MISSING = object()
@@ -681,60 +657,3 @@ class _To:
 
     def __repr__(self) -> str:
         return self.name
-
-
-_OTHER_KIND = {
-    Push: "a Push, not a Broadcast: a channel sent it to the client, and assert_push takes it",
-    Broadcast: "a Broadcast, not a Push: the test's own subscription received it, and assert_broadcast takes it",
-}
-
-
-def _event_differences(
-    kind: type[Message], event: Any, payload: Any, topic: str | None
-) -> Callable[[Message], list[str] | None]:
-    expected = [("topic", topic)] if topic is not None else []
-    expected.append(("payload", payload))
-
-    def differences(message: Message) -> list[str] | None:
-        if not isinstance(message, Push | Broadcast) or not _same(event, message.event):
-            return None
-        found = [] if isinstance(message, kind) else [f"kind ({_OTHER_KIND[type(message)]})"]
-        return found + field_differences(expected, message)
-
-    return differences
-
-
-def _reply_differences(ref: str, status: Any, payload: Any, topic: str | None) -> Callable[[Message], list[str] | None]:
-    expected = [("topic", topic)] if topic is not None else []
-    expected += [("status", status), ("payload", payload)]
-
-    def differences(message: Message) -> list[str] | None:
-        if not isinstance(message, Reply) or message.ref != ref:
-            return None
-        return field_differences(expected, message)
-
-    return differences
-
-
-def _describe(kind: str, topic: str | None, **fields: Any) -> str:
-    return describe_expected(kind, _fields(topic, **fields))
-
-
-def _fields(topic: str | None, **fields: Any) -> list[tuple[str, Any]]:
-    shown = [
-        (name, value)
-        for name, value in fields.items()
-        if (value is not ANY or name == "event") and not (name == "socket" and value is None)
-    ]
-    if topic is not None:
-        shown.insert(0, ("topic", topic))
-    return shown
-
-
-def _scorer(kind: type[Message], event: Any, topic: str | None) -> Callable[[Message], int]:
-    def score(message: Message) -> int:
-        same_kind = isinstance(message, kind)
-        same_event = _same(event, getattr(message, "event", None))
-        return 4 * same_kind + 2 * same_event + (topic is not None and message.topic == topic)
-
-    return score

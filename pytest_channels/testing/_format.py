@@ -1,12 +1,18 @@
-"""Failure output: what was expected, everything received (with virtual times), where to look."""
+"""Every failure text of the harness: what was expected, everything received (with virtual times), where to look.
+
+The harness raises what these build and words none of its own
+(tests/harness/test_failure_texts_live_in_one_module.py), so the texts stay alike.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from unittest.mock import ANY
 
 from .._runtime._clock import NS_PER_SECOND, Timer, format_ns
-from .._runtime._messages import Exit, Message
+from .._runtime._messages import Broadcast, Exit, Message, Push, Reply
+from ._matchers import same
 
 if TYPE_CHECKING:
     from .._runtime._tracker import Tracker
@@ -19,11 +25,6 @@ SHOWN = 20
 def _window(start_ns: int, end_ns: int) -> str:
     waited_ms = (end_ns - start_ns) / NS_PER_SECOND * 1000
     return f"{waited_ms:g} ms of virtual time (t={format_ns(start_ns)} to t={format_ns(end_ns)})"
-
-
-def describe_expected(kind: str, fields: Sequence[tuple[str, Any]]) -> str:
-    shown = ", ".join(f"{name}={value!r}" for name, value in fields)
-    return f"{kind}({shown})"
 
 
 def _bullets(messages: Sequence[Message], label: Callable[[Message], str]) -> list[str]:
@@ -86,6 +87,69 @@ def explain_missing(
             )
     lines += notes
     return "\n".join(lines)
+
+
+_OTHER_KIND = {
+    Push: "a Push, not a Broadcast: a channel sent it to the client, and assert_push takes it",
+    Broadcast: "a Broadcast, not a Push: the test's own subscription received it, and assert_broadcast takes it",
+}
+
+
+def event_differences(
+    kind: type[Message], event: Any, payload: Any, topic: str | None
+) -> Callable[[Message], list[str] | None]:
+    """What keeps each message with the expected event from matching a Push or Broadcast (None: not near)."""
+    expected = [("topic", topic)] if topic is not None else []
+    expected.append(("payload", payload))
+
+    def differences(message: Message) -> list[str] | None:
+        if not isinstance(message, Push | Broadcast) or not same(event, message.event):
+            return None
+        found = [] if isinstance(message, kind) else [f"kind ({_OTHER_KIND[type(message)]})"]
+        return found + field_differences(expected, message)
+
+    return differences
+
+
+def reply_differences(ref: str, status: Any, payload: Any, topic: str | None) -> Callable[[Message], list[str] | None]:
+    """What keeps each reply to `ref` from matching (None: a message that is no reply to it)."""
+    expected = [("topic", topic)] if topic is not None else []
+    expected += [("status", status), ("payload", payload)]
+
+    def differences(message: Message) -> list[str] | None:
+        if not isinstance(message, Reply) or message.ref != ref:
+            return None
+        return field_differences(expected, message)
+
+    return differences
+
+
+def describe_expected(kind: str, topic: str | None, **fields: Any) -> str:
+    """What an assertion expected, as `Push(topic='room:1', event='new_msg', payload={...})`: what it was given."""
+    shown = [
+        (name, value)
+        for name, value in fields.items()
+        if (value is not ANY or name == "event") and not (name == "socket" and value is None)
+    ]
+    if topic is not None:
+        shown.insert(0, ("topic", topic))
+    return f"{kind}({', '.join(f'{name}={value!r}' for name, value in shown)})"
+
+
+def scorer(kind: type[Message], event: Any, topic: str | None) -> Callable[[Message], int]:
+    """How near each message is to the expected one, to list the nearest first: kind, then event, then topic."""
+
+    def score(message: Message) -> int:
+        same_kind = isinstance(message, kind)
+        same_event = same(event, getattr(message, "event", None))
+        return 4 * same_kind + 2 * same_event + (topic is not None and message.topic == topic)
+
+    return score
+
+
+def other_recipient(to: object) -> str:
+    """Why a message that matches in every other way is not the one a `socket=` assertion wants."""
+    return f"socket (it went to another client than {to!r})"
 
 
 def field_differences(expected: Sequence[tuple[str, Any]], actual: Any) -> list[str]:

@@ -10,8 +10,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .._runtime._errors import NotIdle
 from ._async import AsyncChannelCase
-from ._base import CaseBase, left_running
-from ._format import left_a_task
+from ._base import CaseBase, left_running, running_loop
+from ._format import left_a_task, teardown_problems
 from ._interrupts import Interrupts
 from ._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
 from ._waits import Wait
@@ -36,7 +36,7 @@ class ChannelCase(CaseBase):
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         __tracebackhide__ = True
-        if _running_loop() is not None:
+        if running_loop() is not None:
             coroutine.close()
             raise RuntimeError(
                 "the synchronous ChannelCase was used inside a running event loop. "
@@ -148,7 +148,7 @@ class ChannelCase(CaseBase):
         __tracebackhide__ = True
         problems = self._end(test_failed=exc_info[0] is not None)
         if problems:
-            raise AssertionError("\n".join(problems))
+            raise AssertionError(teardown_problems(problems))
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True
@@ -188,10 +188,3 @@ def _without_asyncio_frames(tb: types.TracebackType | None) -> types.TracebackTy
     for entry in reversed(kept):
         result = types.TracebackType(result, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
     return result
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

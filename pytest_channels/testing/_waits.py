@@ -20,34 +20,28 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_WORK = "Coroutine[Any, Any, "
+Work = Coroutine[Any, Any, T]
+"""What a wait's body returns: the coroutine that does the work, which returns `T`."""
 
 
 class Wait(Generic[P, T]):
     """One wait's declaration: the body, which builds the coroutine, with its name, signature and docstring."""
 
-    def __init__(self, body: Callable[Concatenate[CaseBase, P], Coroutine[Any, Any, T]]) -> None:
+    def __init__(self, body: Callable[Concatenate[CaseBase, P], Work[T]]) -> None:
         self.body = body
         self.name = body.__name__
         self.__doc__ = body.__doc__
 
-    @property
-    def result(self) -> str:
-        """What the wait returns, as its body's annotation names it (`Coroutine[Any, Any, Push]`: `Push`)."""
-        annotation = str(inspect.signature(self.body).return_annotation)
-        if not (annotation.startswith(_WORK) and annotation.endswith("]")):
-            raise TypeError(f"the wait {self.name} must be annotated to return {_WORK}...] (got {annotation})")
-        return annotation[len(_WORK) : -1]
-
     def adopt(self, method: Callable[..., Any], returns: str) -> Callable[..., Any]:
-        """Give a harness's `method` this wait's name, docstring and signature, returning `returns` (a format)."""
-        method.__name__ = self.name
-        method.__qualname__ = self.name
-        method.__doc__ = self.__doc__
+        """Give a harness's `method` this wait's name, docstring and signature, returning `returns`
+        (a format of what the work returns: `"Awaitable[{}]"`)."""
         signature = inspect.signature(self.body)
-        method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            return_annotation=returns.format(self.result)
-        )
+        work = str(signature.return_annotation)
+        if not (work.startswith("Work[") and work.endswith("]")):
+            raise TypeError(f"the wait {self.name} must be annotated to return Work[...] (got {work})")
+        method.__name__ = method.__qualname__ = self.name
+        method.__doc__ = self.__doc__
+        method.__signature__ = signature.replace(return_annotation=returns.format(work[5:-1]))  # type: ignore[attr-defined]
         return method
 
     if TYPE_CHECKING:  # at run time each harness class holds a plain function instead (see CaseBase)
@@ -64,7 +58,7 @@ class Wait(Generic[P, T]):
         def __get__(self, case: Any, owner: type[Any]) -> Any: ...
 
 
-def wait(body: Callable[Concatenate[CaseBase, P], Coroutine[Any, Any, T]]) -> Wait[P, T]:
+def wait(body: Callable[Concatenate[CaseBase, P], Work[T]]) -> Wait[P, T]:
     """Declare a harness wait (see the module's docstring)."""
     return Wait(body)
 

@@ -48,7 +48,7 @@ def test_a_wait_has_the_same_signature_and_docstring_in_both_harnesses(name: str
     assert list(plain.parameters.values()) == list(awaited.parameters.values())
     assert next(iter(plain.parameters)) == "self"
     assert awaited.return_annotation == f"Awaitable[{plain.return_annotation}]"
-    assert not plain.return_annotation.startswith("Coroutine")
+    assert not plain.return_annotation.startswith("Work")
 
 
 def test_the_run_helpers_share_their_parameters() -> None:
@@ -207,7 +207,10 @@ async def test_a_channel_that_leaves_a_task_running_fails_teardown_in_both_harne
         async with AsyncChannelCase() as channels:
             await _leaving_a_task(channels)(_async_call(channels))
     problem = _normalized(str(raised.value))
-    assert problem.startswith("channel code left a task running: <Task pending name='left-by-echo' coro=<...>>")
+    assert problem.startswith(
+        "channels teardown found problems:\n"
+        "  - channel code left a task running: <Task pending name='left-by-echo' coro=<...>>"
+    )
     assert problem == sync_teardown_problem
 
 
