@@ -8,6 +8,7 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -414,7 +415,7 @@ class Core:
                 notes=_format.subscription_notes(self.subscriptions),
             )
 
-        return self.wait_for(timeout, lambda: self.mailbox.take(kind, matches), explain)
+        return self.wait_for(timeout, functools.partial(self.mailbox.take, kind, matches), explain)
 
     async def refute(
         self,
