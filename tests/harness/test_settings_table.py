@@ -50,3 +50,13 @@ def test_pytest_shows_the_tables_help_for_every_ini_option_and_the_marker(pytest
     result.stdout.fnmatch_lines(["*(default 0.1)*"])
     markers = pytester.runpytest("--markers")
     markers.stdout.fnmatch_lines([f"@pytest.mark.{MARKER}"])
+
+
+def test_the_reference_shows_the_tables_fields_with_their_defaults() -> None:
+    heading = "`@dataclass(frozen=True) class Settings("
+    line = next(line for line in (DOCS / "reference.md").read_text().splitlines() if line.startswith(heading))
+    shown_there = [name for name in re.findall(r"(\w+)=", line.removeprefix(heading)) if name != "tzinfo"]
+    assert shown_there == list(SETTING_NAMES)
+    for setting in SETTINGS:
+        if isinstance(setting.default, (bool, float)):
+            assert f"{setting.name}={setting.default!r}" in line
