@@ -50,7 +50,9 @@ class CaseBase:
         super().__init_subclass__(**kwargs)
         if "_method" in vars(cls):  # a harness: it says how a wait becomes one of its methods
             for declared in waits(cls):
-                setattr(cls, declared.name, cls._method(declared))
+                method = cls._method(declared)
+                method.__qualname__ = f"{cls.__qualname__}.{declared.name}"
+                setattr(cls, declared.name, method)
 
     @staticmethod
     def _method(declared: Wait[..., Any]) -> Callable[..., Any]:

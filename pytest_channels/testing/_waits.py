@@ -39,7 +39,7 @@ class Wait(Generic[P, T]):
         work = str(signature.return_annotation)
         if not (work.startswith("Work[") and work.endswith("]")):
             raise TypeError(f"the wait {self.name} must be annotated to return Work[...] (got {work})")
-        method.__name__ = method.__qualname__ = self.name
+        method.__name__ = self.name
         method.__doc__ = self.__doc__
         method.__signature__ = signature.replace(return_annotation=returns.format(work[5:-1]))  # type: ignore[attr-defined]
         return method

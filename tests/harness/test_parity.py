@@ -29,6 +29,7 @@ def test_every_wait_is_declared_once_and_both_harnesses_have_it() -> None:
         assert name not in vars(CaseBase) or not inspect.isfunction(vars(CaseBase)[name])
         assert inspect.isfunction(vars(ChannelCase)[name]), name
         assert inspect.isfunction(vars(AsyncChannelCase)[name]), name
+        assert vars(ChannelCase)[name].__qualname__ == f"ChannelCase.{name}"
 
 
 def test_both_harnesses_expose_the_same_public_names() -> None:
