@@ -44,6 +44,7 @@ from .testing._explored import (
     report,
     trace,
 )
+from .testing._format import teardown_problems
 from .testing._network import Distribution, Uniform
 from .testing._schedule import PLACEHOLDER, Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 
@@ -286,7 +287,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
 
     def finish(case: Any, run: Run, failure: BaseException | None, problems: list[str]) -> BaseException | None:
         if failure is None and problems:
-            failure = AssertionError("channels teardown found problems:\n" + "\n".join(f"  - {p}" for p in problems))
+            failure = AssertionError(teardown_problems(problems))
         if failure is None:
             try:
                 run.check_horizon()

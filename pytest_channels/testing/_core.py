@@ -20,7 +20,7 @@ from .._runtime._channel import Channel
 from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
 from .._runtime._errors import BroadcastError
 from .._runtime._messages import Broadcast, Exit, Message, Push, Reason, Reply
-from .._runtime._process import ChannelProcess, Transport
+from .._runtime._process import ChannelProcess
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
@@ -73,7 +73,6 @@ class Core:
             idle_timeout=settings.idle_timeout,
         )
         self.mailbox = Mailbox(on_change=self.runtime.notify)
-        self.transport: Transport = self.mailbox
         self._wired: dict[int, tuple[Socket, WireConnection]] = {}  # with `wire`: each socket's connection
         self.closed = False
         self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
@@ -156,7 +155,7 @@ class Core:
         if isinstance(result, Ok) and result.socket.id is not None:
             runtime.pubsub.subscribe(result.socket.id, self.mailbox)
             if not self.settings.wire:  # with it, the socket's connection closes itself, as the server's does
-                _nodes.stop_on_disconnect(runtime, result.socket.id, self.transport)
+                _nodes.stop_on_disconnect(runtime, result.socket.id, self.mailbox)
         return result
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
@@ -170,7 +169,7 @@ class Core:
             )
         if self.settings.wire:
             return await self._wire_join(socket, topic, payload, channel)
-        recipient = Recipient(self.mailbox, self.transport)
+        recipient = Recipient(self.mailbox)
         started = self._runtime_of(socket).start_join(socket, topic, payload, recipient, channel=channel)
         if isinstance(started, Error):
             return started
