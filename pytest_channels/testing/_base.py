@@ -301,7 +301,8 @@ class CaseBase:
     def leave(self, socket: Socket) -> Work[Exit]:
         """Leave the channel and return its `Exit` (reason `("shutdown", "left")`).
 
-        The channel's ok `Reply` and its `Close` stay in the mailbox. Never fails the test;
+        The channel's ok `Reply` and its `Close` stay in the mailbox (`strict_mailbox` does not
+        count them: without a ref they cannot be asserted on). Never fails the test;
         leaving a channel that already exited returns its earlier exit. A `terminate` still
         running after the channel's `shutdown` seconds is cut short: the reason is then "killed".
         """
