@@ -76,7 +76,8 @@ class Faults:
         horizon: every fault happens within this many virtual seconds of the cluster's start;
             the test must wait past it before its asserts.
         max_faults: at most this many faults in one schedule.
-        drops: packets lost on a link (`Drop`).
+        drops: packets lost on a link (`Drop`); a drop with no packet to take by the horizon
+            expires there.
         partitions: a group of nodes cut off, then healed within the horizon (`Partition`).
         delays: the delays a link may take from some instant on (`Delay`); empty for none.
         stops: nodes that may stop and restart (`Stop`); none by default, since a test
