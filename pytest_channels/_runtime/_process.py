@@ -157,6 +157,7 @@ class ChannelProcess:
         self.join_error: BaseException | None = None
         self.exit: Exit | None = None
         self.join_done: anyio.Event | None = None  # set once join_result is known, when serving
+        self.on_joined: Callable[[ChannelProcess], None] | None = None  # a transport's, called then too
         self._timers: set[Timer] = set()
         self._deadline: float | None = None
         self.inline = channel._plain_callbacks
@@ -501,6 +502,8 @@ class ChannelProcess:
         finally:
             if self.join_done is not None:
                 self.join_done.set()
+            if self.on_joined is not None:
+                self.on_joined(self)
 
     async def _run_join(self, payload: Any) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure

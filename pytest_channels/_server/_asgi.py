@@ -166,7 +166,8 @@ class ChannelsApp:
         self.send_timeout = send_timeout
         self.max_mailbox = max_mailbox
         self._admitted = 0
-        self._sending: dict[Connection, _Sending] = {}
+        self._wires: dict[Connection, _Wire] = {}
+        self._tasks: anyio.abc.TaskGroup | None = None  # the lifespan's: connections' writers run in it
         self.connections: set[Connection] = set()
         self._serving = False
         self._longpoll = LongPollServer(self, LongPoll() if longpoll is True else longpoll) if longpoll else None
@@ -218,9 +219,10 @@ class ChannelsApp:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
             await stack.enter_async_context(self.runtime.serving())
-            watcher = await stack.enter_async_context(anyio.create_task_group())
-            watcher.start_soon(self._watch_sends)
-            stack.callback(watcher.cancel_scope.cancel)
+            tasks = self._tasks = await stack.enter_async_context(anyio.create_task_group())
+            tasks.start_soon(self._watch)
+            stack.callback(tasks.cancel_scope.cancel)
+            stack.callback(setattr, self, "_tasks", None)
             self._serving = True
             await send({"type": "lifespan.startup.complete"})
             try:
@@ -278,16 +280,20 @@ class ChannelsApp:
         return self._admitted + (len(self._longpoll.sessions) if self._longpoll is not None else 0)
 
     async def _serve(self, connection: Connection, receive: Receive, send: Send) -> None:
+        # One task per connection, the ASGI server's own, reads; a writer task lives only while
+        # there is something to send, so an idle connection costs what the bare socket does.
+        wire = self._wires[connection] = _Wire(self, connection, send)
+        connection.on_output = wire.wake
+        connection.last_frame = anyio.current_time()
         self.connections.add(connection)
         try:
-            async with anyio.create_task_group() as tg:
-                sending = self._sending[connection] = _Sending(tg.cancel_scope)
-                tg.start_soon(self._read, connection, receive, tg.cancel_scope)
-                await self._write(connection, send, sending)
-                tg.cancel_scope.cancel()
+            with wire.reading:
+                await self._read(connection, receive, wire)
+            await wire.finish()
         finally:
-            self._sending.pop(connection, None)
+            self._wires.pop(connection, None)
             self.connections.discard(connection)
+            connection.on_output = None
             connection.shutdown()
 
     def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str:
@@ -358,91 +364,128 @@ class ChannelsApp:
             return None
         return result.socket, serializer
 
-    async def _read(self, connection: Connection, receive: Receive, scope: anyio.CancelScope) -> None:
+    async def _read(self, connection: Connection, receive: Receive, wire: _Wire) -> None:
         rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
-        try:
-            while connection.close_code is None:
-                with anyio.move_on_after(self.idle_timeout) as idle:
-                    message = await receive()
-                if idle.cancelled_caught:
-                    logger.info("%s: closed after %ss without a frame", connection.name, self.idle_timeout)
-                    connection.request_close(GOING_AWAY, "idle timeout")
-                    return
-                if message["type"] == "websocket.disconnect":
-                    return
-                if rate is not None and not rate.allow(anyio.current_time()):
-                    logger.warning(
-                        "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
-                    )
-                    connection.request_close(POLICY_VIOLATION, "too many messages")
-                    return
-                data = message.get("text")
-                if data is None:
-                    data = message.get("bytes") or b""
-                if _size(data, self.max_frame_size) > self.max_frame_size:
-                    limit = self.max_frame_size
-                    logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, limit)
-                    connection.request_close(TOO_BIG, "frame too big")
-                    return
-                try:
-                    await connection.handle(connection.serializer.decode(data))
-                except FrameError as exc:
-                    logger.warning("%s: closed: %s", connection.name, exc)
-                    connection.request_close(INVALID_DATA, "invalid frame")
-                    return
-                except Exception:  # a bug of ours must cost this connection only, and say so
-                    logger.exception("%s: closed: handling a frame raised", connection.name)
-                    connection.request_close(INTERNAL_ERROR, "internal error")
-                    return
-        finally:
-            if connection.close_code is None:  # the client went away: nothing more to send
-                connection.gone = True
-                connection.request_close(1000, "")
-                scope.cancel()
+        while connection.close_code is None:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                connection.gone = True  # the client went away: nothing more to send
+                return
+            connection.last_frame = now = anyio.current_time()
+            if rate is not None and not rate.allow(now):
+                logger.warning(
+                    "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
+                )
+                connection.request_close(POLICY_VIOLATION, "too many messages")
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            if _size(data, self.max_frame_size) > self.max_frame_size:
+                limit = self.max_frame_size
+                logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, limit)
+                connection.request_close(TOO_BIG, "frame too big")
+                return
+            connection.receive(data)
+            while (hold := connection.hold_reading()) is not None:
+                wire.held = True
+                await hold.wait()
+                wire.held = False
+                connection.last_frame = anyio.current_time()
 
-    async def _write(self, connection: Connection, send: Send, sending: _Sending) -> None:
-        try:
-            while (data := await connection.next_outgoing()) is not None:
-                key = "text" if isinstance(data, str) else "bytes"
-                sending.since = anyio.current_time()
-                await send({"type": "websocket.send", key: data})
-                sending.since = None
-            if not connection.gone and connection.close_code is not None:
-                code, reason = connection.close_code, connection.close_reason
-                sending.since = anyio.current_time()
-                await send({"type": "websocket.close", "code": code, "reason": reason})
-        except Exception as exc:  # the client vanished mid-send; the server has logged the details
-            logger.debug("%s: sending failed: %r", connection.name, exc)
-            connection.gone = True
+    async def _watch(self) -> None:
+        """Close the connections that fell silent for `idle_timeout`, and let go of those whose send
+        has taken `send_timeout` (their client stopped reading).
 
-    async def _watch_sends(self) -> None:
-        """Let each connection go whose send has taken `send_timeout`: its client stopped reading.
-
-        One look at every connection each half `send_timeout` costs less than a timeout
-        around every send, or a watching task per connection.
+        One look at every connection now and then costs less than a timer around every
+        receive and every send: a silent connection closes up to a quarter of `idle_timeout` late.
         """
+        every = min(self.idle_timeout / 4, self.send_timeout / 2)
         while True:
-            await anyio.sleep(self.send_timeout / 2)
+            await anyio.sleep(every)
             now = anyio.current_time()
-            for connection, sending in list(self._sending.items()):
-                if sending.since is not None and now - sending.since >= self.send_timeout:
+            for connection, wire in list(self._wires.items()):
+                if wire.since is not None and now - wire.since >= self.send_timeout:
                     logger.warning(
                         "%s: slow consumer: a frame could not be sent within send_timeout (%ss): letting it go",
                         connection.name,
                         self.send_timeout,
                     )
                     connection.gone = True
-                    sending.scope.cancel()
+                    wire.cancel()
+                elif not wire.held and connection.close_code is None and now - connection.last_frame >= self.idle_timeout:
+                    logger.info("%s: closed after %ss without a frame", connection.name, self.idle_timeout)
+                    connection.request_close(GOING_AWAY, "idle timeout")
 
 
-class _Sending:
-    """A connection's tasks, and when the frame being sent started to go out (None between frames)."""
+class _Wire:
+    """A WebSocket connection's sending side: a writer task while there are frames to send, none between."""
 
-    __slots__ = ("scope", "since")
+    __slots__ = ("app", "closed", "connection", "done", "held", "reading", "send", "since", "writing")
 
-    def __init__(self, scope: anyio.CancelScope) -> None:
-        self.scope = scope
-        self.since: float | None = None
+    def __init__(self, app: ChannelsApp, connection: Connection, send: Send) -> None:
+        self.app = app
+        self.connection = connection
+        self.send = send
+        self.reading = anyio.CancelScope()  # the reader's: cancelled once the close is sent
+        self.writing: anyio.CancelScope | None = None  # the writer's, while there is one
+        self.since: float | None = None  # when the frame being sent started to go out
+        self.held = False  # the reader waits for the connection (a join, a full mailbox), not the client
+        self.closed = False
+        self.done: anyio.Event | None = None  # made when the reader ends while the writer still writes
+
+    def wake(self) -> None:
+        """The connection queued frames or wants to close: start a writer if none runs."""
+        if self.writing is not None or self.closed or self.connection.gone:
+            return
+        tasks = self.app._tasks
+        if tasks is None:  # the server is stopping: the reader's task writes what is left
+            self.reading.cancel()
+            return
+        self.writing = anyio.CancelScope()
+        tasks.start_soon(self._write, self.writing)
+
+    def cancel(self) -> None:
+        self.reading.cancel()
+        if self.writing is not None:
+            self.writing.cancel()
+
+    async def _write(self, scope: anyio.CancelScope) -> None:
+        connection = self.connection
+        try:
+            with scope:
+                # What was taken counts no more against max_outgoing_bytes: a slow client holds
+                # at most that batch beside it.
+                while frames := connection.take_outgoing():
+                    for data in frames:
+                        self.since = anyio.current_time()
+                        await self.send({"type": "websocket.send", ("text" if isinstance(data, str) else "bytes"): data})
+                    self.since = None
+                if connection.close_code is not None and not connection.gone and not self.closed:
+                    self.closed = True
+                    self.since = anyio.current_time()
+                    await self.send(
+                        {"type": "websocket.close", "code": connection.close_code, "reason": connection.close_reason}
+                    )
+                    self.reading.cancel()
+        except Exception as exc:  # the client vanished mid-send; the server has logged the details
+            logger.debug("%s: sending failed: %r", connection.name, exc)
+            connection.gone = True
+            self.reading.cancel()
+        finally:
+            self.since = None
+            self.writing = None
+            if self.done is not None:
+                self.done.set()
+
+    async def finish(self) -> None:
+        """The reader is done: send what is left and the close (unless the client went away)."""
+        if self.writing is not None:
+            self.done = anyio.Event()
+            await self.done.wait()
+        connection = self.connection
+        if not connection.gone and connection.close_code is not None and not self.closed:
+            await self._write(anyio.CancelScope())
 
 
 def _size(data: str | bytes, limit: int) -> int:

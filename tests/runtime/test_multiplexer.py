@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from pytest_channels import Push, Runtime
@@ -23,19 +22,15 @@ def test_frames_waiting_for_a_slow_client_are_counted_in_bytes_and_past_the_boun
     assert (connection.close_code, connection.close_reason) == (1013, "slow consumer")
     assert "a slow client: slow consumer: 112 bytes waiting, over max_outgoing_bytes (84)" in caplog.text
     # What waits is dropped: memory is released now, and the close goes out next.
-    assert connection.outgoing_bytes == 0
-    assert anyio.run(connection.next_outgoing) is None
+    assert (connection.outgoing_bytes, connection.take_outgoing()) == (0, [])
 
 
 def test_a_heartbeat_is_answered_through_the_outbox() -> None:
     runtime = Runtime()
     connection = Connection(runtime, runtime.socket())
 
-    async def main() -> str | bytes | None:
-        await connection.handle(Frame(None, "9", "phoenix", "heartbeat", {}))
-        return await connection.next_outgoing()
-
-    assert anyio.run(main) == '[null,"9","phoenix","phx_reply",{"status":"ok","response":{}}]'
+    connection.handle(Frame(None, "9", "phoenix", "heartbeat", {}))
+    assert connection.take_outgoing() == ['[null,"9","phoenix","phx_reply",{"status":"ok","response":{}}]']
 
 
 def test_nothing_is_queued_for_a_connection_that_is_gone() -> None:
@@ -44,4 +39,4 @@ def test_nothing_is_queued_for_a_connection_that_is_gone() -> None:
     connection.shutdown()
     connection.deliver(Push("t", "e", {}))
 
-    assert anyio.run(connection.next_outgoing) is None
+    assert connection.take_outgoing() == []
