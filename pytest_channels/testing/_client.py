@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._runtime._clock import NS_PER_SECOND, Timer, check_seconds, to_ns
 from .._runtime._errors import NodeStopped
-from .._runtime._messages import Close, Exit, Message, Push, Reply, new_push, new_reply
+from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reply, new_push, new_reply
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
@@ -402,35 +402,46 @@ class _ClientConnection(Connection):
         super().__init__(runtime, socket, name=f"{client.name}'s connection")
         self.client = client
         self.open = True
-        self.on_output = self._arrived
+        self._origin: str | None = None  # the node of what is being sent now, for the client's failure output
 
     def exited(self, exit: Exit) -> None:
         super().exited(exit)
         self.client._core.mailbox.exited(exit)
 
-    def _arrived(self) -> None:
-        """Frames on their way to the client, or the server closing the connection (a disconnect by id)."""
-        if not self.open:
-            return
-        self._deliver_frames()
-        if self.close_code is not None:
-            self.close(code=self.close_code)
+    def deliver(self, message: Message) -> None:
+        self._origin = getattr(message, "origin", None)
+        try:
+            super().deliver(message)
+        finally:
+            self._origin = None
 
-    def _deliver_frames(self) -> None:
+    def fastlane(self, broadcast: Broadcast) -> None:
+        self._origin = broadcast.origin
+        try:
+            super().fastlane(broadcast)
+        finally:
+            self._origin = None
+
+    def _put(self, data: str | bytes) -> None:
+        # Arrives at the client at once, decoded as phoenix.js decodes it; the client reads it at the next wait.
+        frame = decode_client(data)
+        topic, join_ref, event = frame.topic, frame.join_ref, frame.event
         now = self.runtime.clock.now_ns()
         inbox = self.client._inbox
-        for data in self.take_outgoing():
-            frame = decode_client(data)
-            topic, join_ref, event = frame.topic, frame.join_ref, frame.event
-            if event == "phx_reply":
-                status, response = frame.payload["status"], frame.payload["response"]
-                inbox.append(new_reply(topic, frame.ref or "", status, response, join_ref, now))
-            elif event == "phx_close":
-                inbox.append(Close(topic, "normal", join_ref, now))
-            elif event == "phx_error":
-                inbox.append(_ChannelError(topic, join_ref))
-            else:
-                inbox.append(new_push(topic, event, frame.payload, join_ref, now, None))
+        if event == "phx_reply":
+            status, response = frame.payload["status"], frame.payload["response"]
+            inbox.append(new_reply(topic, frame.ref or "", status, response, join_ref, now))
+        elif event == "phx_close":
+            inbox.append(Close(topic, "normal", join_ref, now))
+        elif event == "phx_error":
+            inbox.append(_ChannelError(topic, join_ref))
+        else:
+            inbox.append(new_push(topic, event, frame.payload, join_ref, now, self._origin))
+
+    def request_close(self, code: int, reason: str) -> None:
+        # The server closes the connection (a disconnect by id): the client hears the code.
+        super().request_close(code, reason)
+        self.close(code=code)
 
     def send(self, frame: Frame) -> None:
         """A frame from the client, as the server decodes it."""
@@ -441,8 +452,6 @@ class _ClientConnection(Connection):
         """Drop the connection: its channels end with ("shutdown", "closed"), and the client hears `code`."""
         if not self.open:
             return
-        self.on_output = None
-        self._deliver_frames()  # what was on its way arrives first
         self.open = False
         if node_down:  # a stopped node shuts its channels down itself
             self.gone = True
