@@ -27,15 +27,13 @@ from ._limits import Admission, Rate, header, refuse_websocket
 from ._longpoll import LongPoll, LongPollServer
 from ._multiplexer import (
     GOING_AWAY,
-    INTERNAL_ERROR,
-    INVALID_DATA,
     POLICY_VIOLATION,
     SERVICE_RESTART,
     TOO_BIG,
     Connection,
 )
 from ._origin import CheckOrigin
-from ._serializer import FrameError, decode_params
+from ._serializer import decode_params
 from ._serializers import Serializer, VsnError, negotiate
 
 logger = logging.getLogger("pytest_channels")
@@ -400,7 +398,8 @@ class ChannelsApp:
         One look at every connection now and then costs less than a timer around every
         receive and every send: a silent connection closes up to a quarter of `idle_timeout` late.
         """
-        every = min(self.idle_timeout / 4, self.send_timeout / 2)
+        idle = self.idle_timeout
+        every = min(idle / 4, self.send_timeout / 2)
         while True:
             await anyio.sleep(every)
             now = anyio.current_time()
@@ -413,7 +412,7 @@ class ChannelsApp:
                     )
                     connection.gone = True
                     wire.cancel()
-                elif not wire.held and connection.close_code is None and now - connection.last_frame >= self.idle_timeout:
+                elif not wire.held and connection.close_code is None and now - connection.last_frame >= idle:
                     logger.info("%s: closed after %ss without a frame", connection.name, self.idle_timeout)
                     connection.request_close(GOING_AWAY, "idle timeout")
 
@@ -459,7 +458,8 @@ class _Wire:
                 while frames := connection.take_outgoing():
                     for data in frames:
                         self.since = anyio.current_time()
-                        await self.send({"type": "websocket.send", ("text" if isinstance(data, str) else "bytes"): data})
+                        key = "text" if isinstance(data, str) else "bytes"
+                        await self.send({"type": "websocket.send", key: data})
                     self.since = None
                 if connection.close_code is not None and not connection.gone and not self.closed:
                     self.closed = True

@@ -306,7 +306,8 @@ class Connection:
                 answer = self._answer(entry, "error", {"reason": "join crashed"})
         else:
             self._forget(entry)
-            answer = self._answer(entry, "error", result.reply if isinstance(result, Error) else {"reason": "join crashed"})
+            refusal = result.reply if isinstance(result, Error) else {"reason": "join crashed"}
+            answer = self._answer(entry, "error", refusal)
         self._answered(entry, answer)
 
     def _join_timed_out(self, entry: _Entry) -> None:

@@ -100,9 +100,7 @@ class WireConnection(Connection):
         self._answered_join: anyio.Event | None = None
         self._reasons: dict[tuple[str, str | None], Reason] = {}
 
-    async def join(
-        self, frame: Frame, channel: type[Channel] | None
-    ) -> tuple[Frame | None, ChannelProcess | None]:
+    async def join(self, frame: Frame, channel: type[Channel] | None) -> tuple[Frame | None, ChannelProcess | None]:
         """Send a `phx_join`; its answer (None if the join never answered) and the channel it started."""
         self.channel, self._join_ref, self._answer_frame, self.started = channel, frame.ref, None, None
         answered = self._answered_join = anyio.Event()
