@@ -268,7 +268,21 @@ class ChannelsApp:
                 return
             subprotocols = scope.get("subprotocols") or []
             await send({"type": "websocket.accept", "subprotocol": "phoenix" if "phoenix" in subprotocols else None})
-            await self._serve(connection, receive, send)
+            # One task per connection, the ASGI server's own, reads; a writer task lives only while
+            # there is something to send, so an idle connection holds no task of ours.
+            wire = self._wires[connection] = _Wire(self, connection, send)
+            connection.on_output = wire.wake
+            connection.last_frame = anyio.current_time()
+            self.connections.add(connection)
+            try:
+                with wire.reading:
+                    await self._read(connection, receive, wire)
+                await wire.finish()
+            finally:
+                self._wires.pop(connection, None)
+                self.connections.discard(connection)
+                connection.on_output = None
+                connection.shutdown()
         finally:
             self._admitted -= 1
 
@@ -276,23 +290,6 @@ class ChannelsApp:
     def open_connections(self) -> int:
         """Connections admitted and not yet gone, of every transport (what `max_connections` counts)."""
         return self._admitted + (len(self._longpoll.sessions) if self._longpoll is not None else 0)
-
-    async def _serve(self, connection: Connection, receive: Receive, send: Send) -> None:
-        # One task per connection, the ASGI server's own, reads; a writer task lives only while
-        # there is something to send, so an idle connection costs what the bare socket does.
-        wire = self._wires[connection] = _Wire(self, connection, send)
-        connection.on_output = wire.wake
-        connection.last_frame = anyio.current_time()
-        self.connections.add(connection)
-        try:
-            with wire.reading:
-                await self._read(connection, receive, wire)
-            await wire.finish()
-        finally:
-            self._wires.pop(connection, None)
-            self.connections.discard(connection)
-            connection.on_output = None
-            connection.shutdown()
 
     def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str:
         """How log lines name a connection: its handler and peer."""
