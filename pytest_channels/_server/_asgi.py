@@ -275,14 +275,10 @@ class ChannelsApp:
             connection.last_frame = anyio.current_time()
             self.connections.add(connection)
             try:
-                with wire.reading:
-                    await self._read(connection, receive, wire)
+                await self._read(connection, receive, wire)
                 await wire.finish()
             finally:
-                self._wires.pop(connection, None)
-                self.connections.discard(connection)
-                connection.on_output = None
-                connection.shutdown()
+                wire.end()
         finally:
             self._admitted -= 1
 
@@ -361,7 +357,7 @@ class ChannelsApp:
 
     async def _read(self, connection: Connection, receive: Receive, wire: _Wire) -> None:
         rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
-        while connection.close_code is None:
+        while connection.close_code is None and not connection.gone:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 connection.gone = True  # the client went away: nothing more to send
@@ -407,44 +403,56 @@ class ChannelsApp:
                         connection.name,
                         self.send_timeout,
                     )
-                    connection.gone = True
-                    wire.cancel()
+                    wire.end()
                 elif not wire.held and connection.close_code is None and now - connection.last_frame >= idle:
                     logger.info("%s: closed after %ss without a frame", connection.name, self.idle_timeout)
                     connection.request_close(GOING_AWAY, "idle timeout")
 
 
 class _Wire:
-    """A WebSocket connection's sending side: a writer task while there are frames to send, none between."""
+    """A WebSocket connection's sending side: a writer task while there are frames to send, none between.
 
-    __slots__ = ("app", "closed", "connection", "done", "held", "reading", "send", "since", "writing")
+    Once the close is sent (or the client is let go) the connection ends at once: its channels
+    stop, and the reader's task returns when the ASGI server reports the disconnect.
+    """
+
+    __slots__ = ("app", "closed", "connection", "done", "ended", "held", "send", "since", "writing")
 
     def __init__(self, app: ChannelsApp, connection: Connection, send: Send) -> None:
         self.app = app
         self.connection = connection
         self.send = send
-        self.reading = anyio.CancelScope()  # the reader's: cancelled once the close is sent
         self.writing: anyio.CancelScope | None = None  # the writer's, while there is one
         self.since: float | None = None  # when the frame being sent started to go out
         self.held = False  # the reader waits for the connection (a join, a full mailbox), not the client
         self.closed = False
+        self.ended = False
         self.done: anyio.Event | None = None  # made when the reader ends while the writer still writes
 
     def wake(self) -> None:
         """The connection queued frames or wants to close: start a writer if none runs."""
-        if self.writing is not None or self.closed or self.connection.gone:
+        if self.writing is not None or self.closed or self.ended:
             return
         tasks = self.app._tasks
-        if tasks is None:  # the server is stopping: the reader's task writes what is left
-            self.reading.cancel()
+        if tasks is None:  # the server is stopping, and closes its sockets itself
+            self.end()
             return
         self.writing = anyio.CancelScope()
         tasks.start_soon(self._write, self.writing)
 
-    def cancel(self) -> None:
-        self.reading.cancel()
+    def end(self) -> None:
+        """The connection is over: stop its channels, forget it, and cut a send under way."""
+        if self.ended:
+            return
+        self.ended = True
+        connection = self.connection
+        connection.gone = True
+        connection.on_output = None
         if self.writing is not None:
             self.writing.cancel()
+        self.app._wires.pop(connection, None)
+        self.app.connections.discard(connection)
+        connection.shutdown()
 
     async def _write(self, scope: anyio.CancelScope) -> None:
         connection = self.connection
@@ -458,17 +466,16 @@ class _Wire:
                         key = "text" if isinstance(data, str) else "bytes"
                         await self.send({"type": "websocket.send", key: data})
                     self.since = None
-                if connection.close_code is not None and not connection.gone and not self.closed:
+                if connection.close_code is not None and not self.closed and not self.ended:
                     self.closed = True
                     self.since = anyio.current_time()
                     await self.send(
                         {"type": "websocket.close", "code": connection.close_code, "reason": connection.close_reason}
                     )
-                    self.reading.cancel()
+                    self.end()
         except Exception as exc:  # the client vanished mid-send; the server has logged the details
             logger.debug("%s: sending failed: %r", connection.name, exc)
-            connection.gone = True
-            self.reading.cancel()
+            self.end()
         finally:
             self.since = None
             self.writing = None
@@ -480,8 +487,7 @@ class _Wire:
         if self.writing is not None:
             self.done = anyio.Event()
             await self.done.wait()
-        connection = self.connection
-        if not connection.gone and connection.close_code is not None and not self.closed:
+        if not self.ended and not self.connection.gone and self.connection.close_code is not None:
             await self._write(anyio.CancelScope())
 
 
