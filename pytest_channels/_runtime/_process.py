@@ -40,6 +40,8 @@ class Transport(Protocol):
     The test harness is one transport; a WebSocket connection is another. A transport that
     also has `fastlane(broadcast)` gets the broadcasts nobody intercepted as they are, so it
     can send every subscriber the same encoded frame (Phoenix's fastlane); others get a Push.
+    One that has `joined(process)` is called once the join's result is known, so that it can
+    answer the join without waiting for it.
     """
 
     def deliver(self, message: Message) -> None:
@@ -157,7 +159,6 @@ class ChannelProcess:
         self.join_error: BaseException | None = None
         self.exit: Exit | None = None
         self.join_done: anyio.Event | None = None  # set once join_result is known, when serving
-        self.on_joined: Callable[[ChannelProcess], None] | None = None  # a transport's, called then too
         self._timers: set[Timer] = set()
         self._deadline: float | None = None
         self.inline = channel._plain_callbacks
@@ -502,8 +503,9 @@ class ChannelProcess:
         finally:
             if self.join_done is not None:
                 self.join_done.set()
-            if self.on_joined is not None:
-                self.on_joined(self)
+            joined = getattr(self.transport, "joined", None)
+            if joined is not None:
+                joined(self)
 
     async def _run_join(self, payload: Any) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure

@@ -282,7 +282,6 @@ class Connection:
         entry = _Entry(frame.topic, started.socket.join_ref, started, frame)
         self._channels[frame.topic] = self._entries[started] = entry
         self._joining, self._waiting, self._held = entry, deque(), []
-        started.on_joined = self._joined
         clock = self.runtime.clock
         entry.timer = clock.call_at(
             clock.now_ns() + to_ns(self.join_timeout), lambda: self._join_timed_out(entry), f"{self.name}: join?"
@@ -292,7 +291,8 @@ class Connection:
     def _start_join(self, frame: Frame, join_ref: str | None) -> ChannelProcess | Error:
         return self.runtime.start_join(self.socket, frame.topic, frame.payload, self, join_ref=join_ref)
 
-    def _joined(self, process: ChannelProcess) -> None:
+    def joined(self, process: ChannelProcess) -> None:
+        """A channel's join has its result: answer it (the runtime calls this)."""
         entry = self._joining
         if entry is None or entry.process is not process:  # answered already (it timed out)
             return
