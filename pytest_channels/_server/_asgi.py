@@ -7,17 +7,20 @@ so the server must run the ASGI lifespan protocol (uvicorn and hypercorn do by d
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from typing import Any
 
 import anyio
+import anyio.abc
 
 from .._runtime._errors import BrokerUnreachable
+from .._runtime._eventloop import running_trio
 from .._runtime._results import Error
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
@@ -166,6 +169,8 @@ class ChannelsApp:
         self._admitted = 0
         self._wires: dict[Connection, _Wire] = {}
         self._tasks: anyio.abc.TaskGroup | None = None  # the lifespan's: connections' writers run in it
+        self._loop: asyncio.AbstractEventLoop | None = None  # on asyncio, writers are bare tasks (cheaper)
+        self._writers: set[asyncio.Task[None]] = set()
         self.connections: set[Connection] = set()
         self._serving = False
         self._longpoll = LongPollServer(self, LongPoll() if longpoll is True else longpoll) if longpoll else None
@@ -221,6 +226,8 @@ class ChannelsApp:
             tasks.start_soon(self._watch)
             stack.callback(tasks.cancel_scope.cancel)
             stack.callback(setattr, self, "_tasks", None)
+            self._loop = None if running_trio() else asyncio.get_running_loop()
+            stack.callback(self._stop_writers)
             self._serving = True
             await send({"type": "lifespan.startup.complete"})
             try:
@@ -232,6 +239,23 @@ class ChannelsApp:
                 if self._longpoll is not None:  # their channels stop before the runtime does
                     self._longpoll.end_all(GOING_AWAY, "server stopping")
         await send({"type": "lifespan.shutdown.complete"})
+
+    def _spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+        """Start a connection's writer; False once the server is stopping."""
+        if self._loop is not None:  # a bare asyncio task costs a fraction of a task group's start_soon
+            task = self._loop.create_task(work())
+            self._writers.add(task)
+            task.add_done_callback(self._writers.discard)
+        elif self._tasks is not None:
+            self._tasks.start_soon(work)
+        else:
+            return False
+        return True
+
+    def _stop_writers(self) -> None:
+        self._loop = None
+        for task in list(self._writers):
+            task.cancel()
 
     async def drain(self, drainer: Drainer | None = None) -> int:
         """Close every connection, in batches, so that clients reconnect elsewhere without a stampede.
@@ -422,7 +446,7 @@ class _Wire:
         self.app = app
         self.connection = connection
         self.send = send
-        self.writing: anyio.CancelScope | None = None  # the writer's, while there is one
+        self.writing = False  # a writer task runs
         self.since: float | None = None  # when the frame being sent started to go out
         self.held = False  # the reader waits for the connection (a join, a full mailbox), not the client
         self.closed = False
@@ -431,64 +455,63 @@ class _Wire:
 
     def wake(self) -> None:
         """The connection queued frames or wants to close: start a writer if none runs."""
-        if self.writing is not None or self.closed or self.ended:
+        if self.writing or self.closed or self.ended:
             return
-        tasks = self.app._tasks
-        if tasks is None:  # the server is stopping, and closes its sockets itself
+        self.writing = True
+        if not self.app._spawn(self._write):  # the server is stopping, and closes its sockets itself
+            self.writing = False
             self.end()
-            return
-        self.writing = anyio.CancelScope()
-        tasks.start_soon(self._write, self.writing)
 
     def end(self) -> None:
-        """The connection is over: stop its channels, forget it, and cut a send under way."""
+        """The connection is over: stop its channels and forget it.
+
+        A send under way is left to the ASGI server: a client that stopped reading holds the
+        socket, not the channels.
+        """
         if self.ended:
             return
         self.ended = True
         connection = self.connection
         connection.gone = True
         connection.on_output = None
-        if self.writing is not None:
-            self.writing.cancel()
         self.app._wires.pop(connection, None)
         self.app.connections.discard(connection)
         connection.shutdown()
 
-    async def _write(self, scope: anyio.CancelScope) -> None:
+    async def _write(self) -> None:
         connection = self.connection
         try:
-            with scope:
-                # What was taken counts no more against max_outgoing_bytes: a slow client holds
-                # at most that batch beside it.
-                while frames := connection.take_outgoing():
-                    for data in frames:
-                        self.since = anyio.current_time()
-                        key = "text" if isinstance(data, str) else "bytes"
-                        await self.send({"type": "websocket.send", key: data})
-                    self.since = None
-                if connection.close_code is not None and not self.closed and not self.ended:
-                    self.closed = True
+            # What was taken counts no more against max_outgoing_bytes: a slow client holds at
+            # most that batch beside it.
+            while not self.ended and (frames := connection.take_outgoing()):
+                for data in frames:
                     self.since = anyio.current_time()
-                    await self.send(
-                        {"type": "websocket.close", "code": connection.close_code, "reason": connection.close_reason}
-                    )
-                    self.end()
+                    key = "text" if isinstance(data, str) else "bytes"
+                    await self.send({"type": "websocket.send", key: data})
+                self.since = None
+            if connection.close_code is not None and not self.closed and not self.ended:
+                self.closed = True
+                self.since = anyio.current_time()
+                await self.send(
+                    {"type": "websocket.close", "code": connection.close_code, "reason": connection.close_reason}
+                )
+                self.end()
         except Exception as exc:  # the client vanished mid-send; the server has logged the details
             logger.debug("%s: sending failed: %r", connection.name, exc)
             self.end()
         finally:
             self.since = None
-            self.writing = None
+            self.writing = False
             if self.done is not None:
                 self.done.set()
 
     async def finish(self) -> None:
         """The reader is done: send what is left and the close (unless the client went away)."""
-        if self.writing is not None:
+        if self.writing:
             self.done = anyio.Event()
             await self.done.wait()
         if not self.ended and not self.connection.gone and self.connection.close_code is not None:
-            await self._write(anyio.CancelScope())
+            await self._write()
 
 
 def _size(data: str | bytes, limit: int) -> int:
