@@ -299,7 +299,18 @@ class ChannelsApp:
             connection.last_frame = anyio.current_time()
             self.connections.add(connection)
             try:
-                await self._read(connection, receive, wire)
+                # The read loop is here, not in a coroutine of its own: one frame less held per connection.
+                rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
+                while connection.close_code is None and not connection.gone:
+                    data = self._frame_of(connection, await receive(), rate)
+                    if data is None:
+                        break
+                    connection.receive(data)
+                    while (hold := connection.hold_reading()) is not None:
+                        wire.held = True
+                        await hold.wait()
+                        wire.held = False
+                        connection.last_frame = anyio.current_time()
                 await wire.finish()
             finally:
                 wire.end()
@@ -379,34 +390,29 @@ class ChannelsApp:
             return None
         return result.socket, serializer
 
-    async def _read(self, connection: Connection, receive: Receive, wire: _Wire) -> None:
-        rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
-        while connection.close_code is None and not connection.gone:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                connection.gone = True  # the client went away: nothing more to send
-                return
-            connection.last_frame = now = anyio.current_time()
-            if rate is not None and not rate.allow(now):
-                logger.warning(
-                    "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
-                )
-                connection.request_close(POLICY_VIOLATION, "too many messages")
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            if _size(data, self.max_frame_size) > self.max_frame_size:
-                limit = self.max_frame_size
-                logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, limit)
-                connection.request_close(TOO_BIG, "frame too big")
-                return
-            connection.receive(data)
-            while (hold := connection.hold_reading()) is not None:
-                wire.held = True
-                await hold.wait()
-                wire.held = False
-                connection.last_frame = anyio.current_time()
+    def _frame_of(
+        self, connection: Connection, message: MutableMapping[str, Any], rate: Rate | None
+    ) -> str | bytes | None:
+        """The frame a `websocket.receive` carries, or None when the connection is over (the client
+        left, or broke a limit: then the connection is to close, and says why)."""
+        if message["type"] == "websocket.disconnect":
+            connection.gone = True  # the client went away: nothing more to send
+            return None
+        connection.last_frame = now = anyio.current_time()
+        if rate is not None and not rate.allow(now):
+            logger.warning(
+                "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
+            )
+            connection.request_close(POLICY_VIOLATION, "too many messages")
+            return None
+        data = message.get("text")
+        if data is None:
+            data = message.get("bytes") or b""
+        if _size(data, self.max_frame_size) > self.max_frame_size:
+            logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, self.max_frame_size)
+            connection.request_close(TOO_BIG, "frame too big")
+            return None
+        return data
 
     async def _watch(self) -> None:
         """Close the connections that fell silent for `idle_timeout`, and let go of those whose send
