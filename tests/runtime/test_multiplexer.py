@@ -102,7 +102,8 @@ def test_the_state_machine_never_waits_a_join_holds_the_frames_after_it_until_th
         [None, "3", "phoenix", "phx_reply", {"status": "ok", "response": {}}],
         ["1", "2", "room:a", "phx_reply", {"status": "ok", "response": {"x": 1}}],
     ]
-    assert connection.hold_reading() is None and woken
+    assert connection.hold_reading() is None
+    assert woken
 
 
 def test_a_duplicate_join_kills_the_old_channel_without_terminate_and_its_close_follows_the_new_reply() -> None:
@@ -120,7 +121,9 @@ def test_a_duplicate_join_kills_the_old_channel_without_terminate_and_its_close_
     connection.handle(Frame("2", "2", "room:a", "phx_join", {}))
     anyio.run(runtime.settle)
 
-    assert old is not None and old.exit is not None and old.exit.reason == ("shutdown", "duplicate_join")
+    assert old is not None
+    assert old.exit is not None
+    assert old.exit.reason == ("shutdown", "duplicate_join")
     assert Room.ended == []
     assert [f[:4] for f in frames(connection)] == [
         ["2", "2", "room:a", "phx_reply"],
