@@ -96,7 +96,6 @@ class Connection:
     """
 
     __slots__ = (
-        "__weakref__",
         "_by_id",
         "_channels",
         "_encode",
@@ -178,11 +177,6 @@ class Connection:
     def stopped(self) -> bool:
         """Whether the connection is gone and every channel it started has stopped (its terminate ran)."""
         return self.gone and not self._entries
-
-    @property
-    def topics(self) -> list[str]:
-        """The topics with a channel on this connection, joined or leaving."""
-        return list(self._channels)
 
     def process(self, topic: str) -> ChannelProcess | None:
         """The channel joined (or joining, or leaving) on `topic`, if any."""
