@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._runtime._clock import NS_PER_SECOND, Timer, check_seconds, to_ns
 from .._runtime._errors import NodeStopped
-from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reply, new_push, new_reply
+from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reply
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
 from .._server._multiplexer import Connection
 from .._server._serializer import Frame, decode_client
+from ._wire import message_of
 
 if TYPE_CHECKING:
     from ._core import Core
@@ -425,18 +426,8 @@ class _ClientConnection(Connection):
     def _put(self, data: str | bytes) -> None:
         # Arrives at the client at once, decoded as phoenix.js decodes it; the client reads it at the next wait.
         frame = decode_client(data)
-        topic, join_ref, event = frame.topic, frame.join_ref, frame.event
-        now = self.runtime.clock.now_ns()
-        inbox = self.client._inbox
-        if event == "phx_reply":
-            status, response = frame.payload["status"], frame.payload["response"]
-            inbox.append(new_reply(topic, frame.ref or "", status, response, join_ref, now))
-        elif event == "phx_close":
-            inbox.append(Close(topic, "normal", join_ref, now))
-        elif event == "phx_error":
-            inbox.append(_ChannelError(topic, join_ref))
-        else:
-            inbox.append(new_push(topic, event, frame.payload, join_ref, now, self._origin))
+        message = message_of(frame, self.runtime.clock.now_ns(), origin=self._origin)
+        self.client._inbox.append(message if message is not None else _ChannelError(frame.topic, frame.join_ref))
 
     def request_close(self, code: int, reason: str) -> None:
         # The server closes the connection (a disconnect by id): the client hears the code.

@@ -77,6 +77,19 @@ def _check_numbers(value: Any, where: str, path: str) -> None:
             _check_numbers(item, where, f"{path}[{index}]")
 
 
+def message_of(frame: Frame, now: int, *, reason: Reason = "normal", origin: str | None = None) -> Message | None:
+    """What phoenix.js makes of a server frame: a `Reply`, a `Close` (the frame carries no reason:
+    `reason` stands for it) or a `Push`; None for a `phx_error`, which the client handles itself."""
+    topic, join_ref, event, payload = frame.topic, frame.join_ref, frame.event, frame.payload
+    if event == "phx_reply":
+        return new_reply(topic, frame.ref or "", payload["status"], payload["response"], join_ref, now)
+    if event == "phx_close":
+        return Close(topic, reason, join_ref, now)
+    if event == "phx_error":
+        return None
+    return new_push(topic, event, payload, join_ref, now, origin)
+
+
 class WireConnection(Connection):
     """The server's own connection state machine, with the test as its client.
 
@@ -151,15 +164,12 @@ class WireConnection(Connection):
             self._answer_frame = frame
             if self._answered_join is not None:
                 self._answered_join.set()
-        elif frame.event == "phx_reply":
-            status, response = frame.payload["status"], frame.payload["response"]
-            self.mailbox.deliver(new_reply(frame.topic, frame.ref or "", status, response, frame.join_ref, now))
-        elif frame.event == "phx_close":
-            # Only a duplicate join sends a phx_close that no Close was delivered for.
-            reason = self._reasons.pop((frame.topic, frame.join_ref), DUPLICATE_JOIN)
-            self.mailbox.deliver(Close(frame.topic, reason, frame.join_ref, now))
-        elif frame.event != "phx_error":  # a crash reaches the test as its Exit
-            self.mailbox.deliver(new_push(frame.topic, frame.event, frame.payload, frame.join_ref, now, None))
+            return
+        # Only a duplicate join sends a phx_close that no Close was delivered for.
+        reason = self._reasons.pop((frame.topic, frame.join_ref), DUPLICATE_JOIN) if frame.event == "phx_close" else ""
+        message = message_of(frame, now, reason=reason)
+        if message is not None:  # a crash (phx_error) reaches the test as its Exit
+            self.mailbox.deliver(message)
 
     def exited(self, exit: Exit) -> None:
         super().exited(exit)
