@@ -63,7 +63,8 @@ class ChannelsApp:
         runtime: the runtime to serve (on the system clock); a new one by default. Keep it to
             broadcast from application code (`app.runtime.broadcast(...)`).
         idle_timeout: real seconds a connection may stay silent before the server closes it
-            (Phoenix: 60 s). The client's heartbeat (every 30 s) keeps a live one open.
+            (Phoenix: 60 s), checked every quarter of it. The client's heartbeat (every 30 s)
+            keeps a live one open.
         max_frame_size: bytes a client frame may have; a larger one closes the connection (1009).
         max_channels: channels one connection may join (Phoenix: 100).
         join_timeout: real seconds a join may take before it is refused with "join timeout".
