@@ -270,7 +270,7 @@ class Core:
         if not (self.settings.wire and process is not None and isinstance(process.transport, WireConnection)):
             return runtime.push(socket, event, payload)
         ref = runtime.make_ref()
-        process.transport.handle_nowait(client_frame(socket.join_ref, ref, socket.topic or "", event, payload))
+        process.transport.handle(client_frame(socket.join_ref, ref, socket.topic or "", event, payload))
         return ref
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
@@ -285,7 +285,7 @@ class Core:
         runtime = self._runtime_of(socket)
         if self.settings.wire and isinstance(process.transport, WireConnection):
             ref = runtime.make_ref()
-            process.transport.handle_nowait(client_frame(socket.join_ref, ref, process.topic, "phx_leave", {}))
+            process.transport.handle(client_frame(socket.join_ref, ref, process.topic, "phx_leave", {}))
         else:
             ref = runtime.leave(socket)
         exit = await self._await_end(process, ("shutdown", "left"))
