@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = (
     # writing channels
@@ -94,7 +94,8 @@ else:
         # Nothing is cached here: whoever empties sys.modules (pytester does, after each
         # in-process run) must get the runtime that the modules importing it anew will see.
         if name not in __all__:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            public = importlib.import_module("pytest_channels._public")  # not `from . import`: it calls back here
+            return public.former(__name__, name, public.FORMER)
         return getattr(importlib.import_module("._exports", __name__), name)
 
     def __dir__() -> list[str]:

@@ -13,3 +13,7 @@ from ._runtime._redis import RedisAdapter as RedisAdapter
 __all__ = ("RedisAdapter",)
 
 _public.rename_module(globals(), "pytest_channels.redis")
+
+
+def __getattr__(name: str) -> object:
+    return _public.former(__name__, name, _public.FORMER_REDIS)

@@ -17,6 +17,7 @@ never), so the cycle check leaves them out.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,22 +151,63 @@ def test_every_module_lives_in_a_layer_or_is_a_public_door() -> None:
     assert not strays, f"modules outside a layer directory (move them into one of {sorted(LAYERS)}): {strays}"
 
 
-def test_no_layer_imports_a_layer_above_it_even_lazily() -> None:
+def violations(graph: dict[str, set[str]]) -> list[str]:
+    """Each import in `graph` that points up the layers, or from the runtime or transports to a public door."""
     wrong = []
-    for module, targets in import_graph(lazy=True).items():
+    for module, targets in graph.items():
         layer = _layer(module)
         for target in targets:
             other = _layer(target)
             if layer in LAYERS and other in LAYERS and LAYERS[other] > LAYERS[layer]:
                 wrong.append(f"{module} imports {target}")
-            elif layer in LAYERS and other in DOORS - {"_public"} and layer in ("_runtime", "_server"):
+            elif layer in ("_runtime", "_server") and other in DOORS - {"_public"}:
                 wrong.append(f"{module} imports the public door {target}")
-    assert not wrong, "imports against the layers (plugin -> testing -> _server -> _runtime):\n" + "\n".join(
-        sorted(wrong)
-    )
+    return sorted(wrong)
 
 
-def test_the_layer_check_sees_a_runtime_module_that_imports_the_harness() -> None:
-    graph = import_graph(lazy=True)
-    assert any(_layer(target) == "_runtime" for target in graph[f"{NAME}.testing._core"])
-    assert all(_layer(target) in ("_runtime", "_public") for target in graph[f"{NAME}._runtime._runtime"])
+def test_no_layer_imports_a_layer_above_it_even_lazily() -> None:
+    wrong = violations(import_graph(lazy=True))
+    assert not wrong, "imports against the layers (plugin -> testing -> _server -> _runtime):\n" + "\n".join(wrong)
+
+
+def test_the_layer_check_tells_an_import_up_the_layers_from_one_down_them() -> None:
+    up = {
+        f"{NAME}._runtime._a": {f"{NAME}.testing._b", f"{NAME}._runtime._c"},
+        f"{NAME}._server._d": {f"{NAME}.plugin", f"{NAME}._exports", f"{NAME}._public"},
+        f"{NAME}.testing._e": {f"{NAME}._server._d", f"{NAME}._runtime._a", f"{NAME}._exports"},
+        f"{NAME}.plugin": {f"{NAME}.testing._e"},
+    }
+    assert violations(up) == [
+        f"{NAME}._runtime._a imports {NAME}.testing._b",
+        f"{NAME}._server._d imports {NAME}.plugin",
+        f"{NAME}._server._d imports the public door {NAME}._exports",
+    ]
+
+
+def _messages(path: Path) -> Iterator[str]:
+    """The string constants of a module that are not docstrings: its messages, mostly."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.value
+
+
+def test_no_message_of_the_runtime_or_the_transports_speaks_of_pytest() -> None:
+    # An import is not the only way to know the harness: a production error telling the user
+    # to set a pytest option is the same leak.
+    leaks = [
+        f"{path.relative_to(PACKAGE)}: {text!r}"
+        for layer in ("_runtime", "_server")
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+        for text in _messages(path)
+        if re.search(r"pytest(?![_-]channels)|\bini\b|\bfixture", text)
+    ]
+    assert not leaks, "messages that speak of the test harness, in layers that know nothing of it:\n" + "\n".join(leaks)

@@ -232,3 +232,39 @@ def test_the_plugin_loads_neither_the_harness_nor_the_runtime_at_start_up() -> N
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "advice"),
+    [
+        (
+            pytest_channels,
+            "Cluster",
+            r"^pytest_channels\.Cluster goes in the next release: import it from pytest_channels\.testing$",
+        ),
+        (pytest_channels, "Telemetry", r"no longer public \(reach it as `runtime.telemetry`\)"),
+        (pytest_channels.testing, "Mailbox", r"pytest_channels.testing.Mailbox goes .* \(use `channels.mailbox`"),
+    ],
+)
+def test_a_name_exported_before_0_2_still_works_for_a_release_and_says_where_it_went(
+    module: types.ModuleType, name: str, advice: str
+) -> None:
+    with pytest.warns(DeprecationWarning, match=advice):
+        value = getattr(module, name)
+    assert value.__name__ == name
+    assert name not in module.__all__
+
+
+def test_every_former_name_is_gone_from_the_surface_and_still_defined_where_the_table_says() -> None:
+    from pytest_channels import _public
+
+    tables = (
+        (_public.FORMER, pytest_channels),
+        (_public.FORMER_TESTING, pytest_channels.testing),
+        (_public.FORMER_REDIS, pytest_channels.redis),
+    )
+    for table, module in tables:
+        for name, (defined_in, now, instead) in table.items():
+            assert name not in module.__all__, name
+            assert hasattr(importlib.import_module(defined_in), name), name
+            assert (now and name in importlib.import_module(now).__all__) or instead, name

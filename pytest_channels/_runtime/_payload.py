@@ -94,7 +94,7 @@ def _unserializable(where: str, path: str, value: Any) -> str:
     return (
         f"{where}: {path} = {value!r} ({_type_name(value)}) cannot be sent as JSON. "
         "Convert it to str, int, float, bool, None, list or dict, or turn payload checking off "
-        "(ini channels_check_payloads = false, or @pytest.mark.channels(check_payloads=False))."
+        "(check_payloads=False)."
     )
 
 

@@ -193,7 +193,7 @@ class Connection:
         """
         try:
             self.handle(self.serializer.decode(data))
-        except FrameError as exc:
+        except (FrameError, PayloadError) as exc:  # from the network: the client's frame is what is wrong
             logger.warning("%s: closed: %s", self.name, exc)
             self.request_close(INVALID_DATA, "invalid frame")
         except Exception:  # a bug of ours must cost this connection only, and say so
@@ -205,6 +205,8 @@ class Connection:
 
         Raises:
             FrameError: the frame cannot be carried to its channel.
+            PayloadError: its payload could not have crossed the wire (`receive` closes with 1007
+                for it; a simulated client or the harness's wire raises it to the test).
         """
         if self._waiting is not None:
             self._waiting.append(frame)
@@ -265,11 +267,8 @@ class Connection:
             )
             self._send(reply_frame(frame, "error", {"reason": "too many channels joined"}, join_ref=frame.join_ref))
             return None
-        try:
-            # Phoenix's `join_ref || ref`: a client that names no join_ref joins under its push ref.
-            started = self._start_join(frame, frame.join_ref or frame.ref)
-        except PayloadError as exc:
-            raise FrameError(str(exc)) from None
+        # Phoenix's `join_ref || ref`: a client that names no join_ref joins under its push ref.
+        started = self._start_join(frame, frame.join_ref or frame.ref)
         if not isinstance(started, ChannelProcess):  # no route: Phoenix's reply carries no join_ref
             self._send(reply_frame(frame, "error", started.reply))
             return None
@@ -342,7 +341,7 @@ class Connection:
             frame = waiting.popleft()
             try:
                 self.handle(frame)
-            except FrameError as exc:
+            except (FrameError, PayloadError) as exc:
                 logger.warning("%s: closed: %s", self.name, exc)
                 self.request_close(INVALID_DATA, "invalid frame")
                 return
@@ -372,10 +371,7 @@ class Connection:
             )
             self._send(reply_frame(frame, "error", {"reason": "unmatched topic"}))
         elif frame.join_ref is None or frame.join_ref == entry.join_ref:
-            try:
-                self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
-            except PayloadError as exc:
-                raise FrameError(str(exc)) from None
+            self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
             self._pushed = entry.process
         else:
             logger.debug(

@@ -54,7 +54,8 @@ else:
     # `__init__` does for the runtime (and for the same reasons: see it).
     def __getattr__(name: str) -> object:
         if name not in __all__:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            public = importlib.import_module("pytest_channels._public")  # not `from . import`: it calls back here
+            return public.former(__name__, name, public.FORMER_TESTING)
         return getattr(importlib.import_module("._exports", __name__), name)
 
     def __dir__() -> list[str]:

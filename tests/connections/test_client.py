@@ -12,6 +12,7 @@ from pytest_channels import (
     ConnectResult,
     InResult,
     JoinResult,
+    PayloadError,
     Reason,
     Socket,
     SocketHandler,
@@ -99,6 +100,17 @@ def test_a_client_connects_joins_and_gets_its_replies(channels: ChannelCase) -> 
     assert client.socket.id == "user:ada"
     assert client.events == ["connecting", "open"]
     assert room.states == ["joining", "joined"]
+
+
+def test_a_push_whose_payload_could_not_cross_the_wire_raises_payload_error_and_the_client_stays_up(
+    channels: ChannelCase,
+) -> None:
+    client, room = joined_client(channels)
+    with pytest.raises(PayloadError, match=r"cannot be sent as JSON"):
+        room.push("hello", {"raw": b"bytes"})
+    push = room.push("hello", {})
+    channels.settle()
+    assert (client.state, push.status, push.response) == ("open", "ok", {"count": 1})
 
 
 def test_pushes_made_before_the_join_succeeds_are_sent_once_joined(channels: ChannelCase) -> None:

@@ -213,9 +213,11 @@ def test_without_the_wire_a_duplicate_join_gives_two_channels_as_phoenix_channel
     channels: ChannelCase,
 ) -> None:
     socket = channels.socket()
-    channels.join(socket, "dup:1", channel=Crashy)
-    channels.join(socket, "dup:1", channel=Crashy)
-    assert seen == []
+    first = joined(channels, socket, "dup:1")
+    second = joined(channels, socket, "dup:1")
+    channels.assert_reply(channels.push(first, "echo", {"n": 1}), "ok", {"n": 1})
+    channels.assert_reply(channels.push(second, "echo", {"n": 2}), "ok", {"n": 2})
+    assert (seen, channels.exits) == ([], ())
 
 
 @pytest.mark.channels(wire=True)

@@ -26,7 +26,7 @@ def test_a_value_json_cannot_carry_is_named_with_its_path() -> None:
     assert str(info.value) == (
         "RoomChannel push 'joined': payload['user']['tags'][1] = {2, 3} (set) cannot be sent as JSON. "
         "Convert it to str, int, float, bool, None, list or dict, or turn payload checking off "
-        "(ini channels_check_payloads = false, or @pytest.mark.channels(check_payloads=False))."
+        "(check_payloads=False)."
     )
 
 
