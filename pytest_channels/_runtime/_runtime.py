@@ -7,7 +7,6 @@ fact the runtime knows, never a guess from a wall-clock window.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
@@ -21,11 +20,11 @@ from typing import Any, Protocol
 import anyio
 import anyio.abc
 
+from . import _runner
 from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NotIdle
-from ._eventloop import running_trio
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
@@ -90,8 +89,9 @@ class Runtime:
         """Phoenix's telemetry events for this runtime: attach observers here."""
         self.check_payloads = check_payloads
         self.idle_timeout = idle_timeout
-        self._runq: deque[ChannelProcess] = deque()
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._runq: deque[Any] = deque()
+        """The one ready queue: channels with mail, and (serving) drains paused to let others run."""
+        self._tg: anyio.abc.TaskGroup | None = None  # where drains that wait get tasks (serving, or settling)
         self._inflight = 0
         self._processes: dict[ChannelProcess, None] = {}
         self._refs = itertools.count(1)
@@ -99,7 +99,7 @@ class Runtime:
         self._serving = False
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
-        self._parked: anyio.Event | None = None  # set when work is queued from outside the loop
+        self._wake: anyio.Event | None = None  # set when work is queued while the runner waits for some
         self.nodes: Nodes | None = None
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
         self.stopped: str | None = None
@@ -132,30 +132,30 @@ class Runtime:
         self._inflight += 1
         if not process.scheduled:
             process.scheduled = True
-            if self._tg is not None:
-                self._enqueue_drain(process)
-            else:
+            if self._serving or self._tg is None:
                 self._runq.append(process)
+                wake = self._wake
+                if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
+                    self._wake = None
+                    wake.set()
+            else:
+                self._enqueue_drain(process)
 
     def _enqueue_drain(self, process: ChannelProcess) -> None:
         assert self._tg is not None
         if self._started is not None:
             self._started.append(process)
-        if _in_event_loop():
-            self._tg.start_soon(process.drain)
-        else:
-            # Queued from outside the event loop (a sync test between two waits, on a virtual
-            # loop): park it, and let the serving loop pick it up when it next runs.
-            self._runq.append(process)
-            if self._parked is not None:
-                self._parked.set()
+        self._tg.start_soon(process.drain)
 
-    async def _pick_up_parked(self) -> None:
-        while True:
-            self._parked = anyio.Event()
-            while self._runq:
-                self._enqueue_drain(self._runq.popleft())
-            await self._parked.wait()
+    async def _run_ready(self) -> None:
+        """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group."""
+        assert self._tg is not None
+        await _runner.run(self._runq, self._tg, self._wait_for_work)
+
+    async def _wait_for_work(self) -> None:
+        if not self._runq:
+            self._wake = wake = anyio.Event()
+            await wake.wait()
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -313,7 +313,7 @@ class Runtime:
             self.serve_in(tg)
             if isinstance(self.clock, (SystemClock, LoopClock)):
                 tg.start_soon(self.clock.drive)
-            tg.start_soon(self._pick_up_parked)
+            tg.start_soon(self._run_ready)
             try:
                 yield self
             finally:
@@ -322,19 +322,17 @@ class Runtime:
         await self.aclose()
 
     def serve_in(self, tg: anyio.abc.TaskGroup) -> None:
-        """Run channels as tasks of `tg` as messages arrive, from now on (inside the event loop).
+        """Run channels as messages arrive, from now on, once `_run_ready` runs in `tg` (whose tasks
+        carry drains that wait).
 
         `serving()` does this for itself; a group serves its other runtimes in its own task group
-        this way, and starts their `_pick_up_parked` there.
+        this way, and starts their `_run_ready` there (this may be called outside the event loop).
         """
         self._tg, self._serving = tg, True
-        if _in_event_loop():
-            while self._runq:
-                self._enqueue_drain(self._runq.popleft())
 
     def stop_serving(self) -> None:
         """Back to running channels only inside `settle()`."""
-        self._tg, self._serving = None, False
+        self._tg, self._serving, self._wake = None, False, None
 
     # -- connections and joins ----------------------------------------------------------------------
 
@@ -666,14 +664,6 @@ class Runtime:
     def describe_timers(self) -> str:
         """Pending timers, for failure messages."""
         return "\n".join(f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in self.clock.pending_timers())
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return running_trio()
-    return True
 
 
 def _process_of(socket: Socket, action: str) -> ChannelProcess:

@@ -154,7 +154,7 @@ class Group:
         assert self._tg is not None
         runtime.serve_in(self._tg)
         # A sync test makes nodes between its waits, outside the loop, where no task can start:
-        # the stepper task starts its pick-up then, as it starts the parked work of every runtime.
+        # the stepper task starts its runner then, which runs what was queued meanwhile.
         self._unpicked.append(runtime)
         self.wake()
 
@@ -168,7 +168,7 @@ class Group:
             # Kept locally: the serving block may end (and clear `_woken`) while this task steps.
             woken = self._woken = anyio.Event()
             while self._unpicked:
-                tg.start_soon(self._unpicked.pop(0)._pick_up_parked)
+                tg.start_soon(self._unpicked.pop(0)._run_ready)
             # After a failure it hands no work around, so the loop goes idle and the wait can raise it.
             if self.failure is None and await self._step():
                 self._check_busy()
