@@ -71,8 +71,11 @@ class Resumption:
         self.process, self.coroutine = process, coroutine
 
 
-def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> None:
-    """Run one ready entry (a process, or a paused drain) until its drain returns or must wait."""
+def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> bool:
+    """Run one ready entry (a process, or a paused drain) until its drain returns or must wait.
+
+    Returns whether the drain paused at AGAIN, busy: then the event loop's other work is due too.
+    """
     if type(entry) is Resumption:
         process, coroutine = entry.process, entry.coroutine
     else:
@@ -81,14 +84,15 @@ def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> None:
     try:
         yielded = coroutine.send(None)
     except StopIteration:
-        return
+        return False
     finally:
         process.stepped = False
     if yielded is AGAIN:
         ready.append(Resumption(process, coroutine))
-    else:
-        # HANDOFF, or (from a drain that does not know the runner) whatever it waits on.
-        tg.start_soon(_carry_on, coroutine, yielded, name=process.name)
+        return True
+    # HANDOFF, or (from a drain that does not know the runner) whatever it waits on.
+    tg.start_soon(_carry_on, coroutine, yielded, name=process.name)
+    return False
 
 
 async def _carry_on(coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
@@ -154,9 +158,9 @@ async def run(ready: deque[Any], tg: anyio.abc.TaskGroup, wait: Callable[[], Awa
     try:
         while True:
             while ready:
-                step(ready.popleft(), ready, tg)
                 steps += 1
-                if steps % _STEPS_PER_CHECKPOINT == 0:
+                # A busy channel yields to I/O and other tasks as often as it did with a task of its own.
+                if step(ready.popleft(), ready, tg) or steps % _STEPS_PER_CHECKPOINT == 0:
                     await anyio.lowlevel.checkpoint()
             await wait()
     finally:

@@ -147,10 +147,10 @@ class Runtime:
             self._started.append(process)
         self._tg.start_soon(process.drain)
 
-    async def _run_ready(self) -> None:
-        """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group."""
-        assert self._tg is not None
-        await _runner.run(self._runq, self._tg, self._wait_for_work)
+    async def _run_ready(self, tg: anyio.abc.TaskGroup) -> None:
+        """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group `tg`."""
+        if self._serving:  # not stopped before the task got to start
+            await _runner.run(self._runq, tg, self._wait_for_work)
 
     async def _wait_for_work(self) -> None:
         if not self._runq:
@@ -313,7 +313,7 @@ class Runtime:
             self.serve_in(tg)
             if isinstance(self.clock, (SystemClock, LoopClock)):
                 tg.start_soon(self.clock.drive)
-            tg.start_soon(self._run_ready)
+            tg.start_soon(self._run_ready, tg)
             try:
                 yield self
             finally:

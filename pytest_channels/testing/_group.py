@@ -168,7 +168,7 @@ class Group:
             # Kept locally: the serving block may end (and clear `_woken`) while this task steps.
             woken = self._woken = anyio.Event()
             while self._unpicked:
-                tg.start_soon(self._unpicked.pop(0)._run_ready)
+                tg.start_soon(self._unpicked.pop(0)._run_ready, tg)
             # After a failure it hands no work around, so the loop goes idle and the wait can raise it.
             if self.failure is None and await self._step():
                 self._check_busy()
