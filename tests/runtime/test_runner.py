@@ -19,6 +19,7 @@ from pytest_channels import (
     InResult,
     JoinResult,
     Message,
+    Ok,
     Reply,
     Runtime,
     Socket,
@@ -96,7 +97,8 @@ class Chatty(Channel):
 
 async def _join(runtime: Runtime, channel: type[Channel], transport: Replies) -> Socket:
     joined = await runtime.join(runtime.socket(), channel.__name__, {}, transport, channel=channel)
-    return joined.socket  # type: ignore[union-attr]
+    assert isinstance(joined, Ok)
+    return joined.socket
 
 
 def test_a_plain_channel_handles_its_messages_without_a_task_per_message() -> None:
@@ -110,12 +112,12 @@ def test_a_plain_channel_handles_its_messages_without_a_task_per_message() -> No
             loop = asyncio.get_running_loop()
             factory = loop.get_task_factory()
 
-            def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
                 nonlocal created
                 created += 1
                 return factory(loop, coro, **kwargs) if factory else asyncio.Task(coro, loop=loop, **kwargs)
 
-            loop.set_task_factory(counting)  # type: ignore[arg-type]
+            loop.set_task_factory(counting)
             try:
                 for n in range(100):
                     runtime.push(socket, "echo", {"n": n})
