@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -24,11 +24,11 @@ from . import _runner
 from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
-from ._errors import BroadcastError, InvalidReturn, NotIdle
+from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
-from ._pubsub import Dispatcher, PubSub, Subscriber
+from ._pubsub import Dispatcher, PubSub, Subscriber, publisher
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
 from ._telemetry import SOCKET_CONNECTED, Telemetry
@@ -52,6 +52,27 @@ class Nodes(Protocol):
 
     def when_joined(self, callback: Callable[[Runtime], None]) -> None:
         """Call `callback` with every runtime that joins from now on."""
+        ...
+
+
+class Peers(Protocol):
+    """Other work on a runtime's clock that must settle with it (the harness's nodes, network, clients).
+
+    A runtime alone settles by running its own channels. When it shares its clock with others,
+    whoever runs them all (the harness's group) becomes its peers, and every wait of the runtime
+    settles them all; a runtime without peers never calls out.
+    """
+
+    def settle(self) -> Coroutine[Any, Any, None]:
+        """Run every member until none has anything left to do at this instant."""
+        ...
+
+    def wait_begins(self) -> None:
+        """A wait starts: time spent between waits is nobody's busy time."""
+        ...
+
+    def check(self) -> None:
+        """Raise what went wrong in the peers' own task since the last check, if anything."""
         ...
 
 
@@ -104,6 +125,10 @@ class Runtime:
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
         self.stopped: str | None = None
         """Why this runtime may no longer be used (its node stopped), or None."""
+        self.draining = False
+        """True while a stopped node finishes its work: its channels may still broadcast."""
+        self.peers: Peers | None = None
+        """Who settles with this runtime, when it shares its clock with others (see `Peers`)."""
 
     def __repr__(self) -> str:
         return f"<Runtime clock={self.clock!r} channels={len(self._processes)} in_flight={self._inflight}>"
@@ -164,12 +189,19 @@ class Runtime:
         self._processes.pop(process, None)
 
     async def settle(self) -> None:
-        """Run every channel until nothing is queued or being handled.
+        """Run every channel (and every peer, if it has any) until nothing is queued or being handled.
 
         Raises:
             NotIdle: the channels were still busy after `idle_timeout` real seconds (a handler
                 awaits something that never comes); the message names them.
         """
+        if self.peers is not None:
+            await self.peers.settle()
+            return
+        await self.settle_own()
+
+    async def settle_own(self) -> None:
+        """`settle` for this runtime's own channels only (its peers run them with their own)."""
         if self._serving:
             # Messages run as they arrive: wait for the last one to be handled.
             while self._inflight:
@@ -241,12 +273,17 @@ class Runtime:
                 zero-delay timer that re-arms itself), so time could never move on.
         """
         __tracebackhide__ = True  # a plain local: pytest hides this frame, the runtime needs no pytest
+        peers = self.peers
+        if peers is not None:
+            peers.wait_begins()
         if isinstance(self.clock, LoopClock):
             return await self._run_until_on_loop(self.clock, limit_ns, done)
         clock = self.virtual_clock()
         instant, since = -1, 0.0
         while True:
             await self.settle()
+            if peers is not None:
+                peers.check()
             if done():
                 return True
             timer = clock.fire_next(limit_ns)
@@ -264,8 +301,11 @@ class Runtime:
 
     async def _run_until_on_loop(self, clock: LoopClock, limit_ns: int, done: Callable[[], bool]) -> bool:
         __tracebackhide__ = True
+        peers = self.peers
         while True:
             await clock.wait_idle()
+            if peers is not None:
+                peers.check()  # what the peers' own task found, which it cannot raise in this wait
             if done():
                 return True
             now = clock.now_ns()
@@ -276,7 +316,12 @@ class Runtime:
                 await self._changed.wait()
 
     def check_running(self, action: str) -> None:
-        """Raise `NodeStopped` if this runtime's node has stopped; a runtime of its own never does."""
+        """Raise `NodeStopped` if this runtime's node has stopped (and is not finishing its work).
+
+        Every way in from outside checks first: a stopped node is gone, and saying so beats a silent no-op.
+        """
+        if self.stopped is not None and not self.draining:
+            raise NodeStopped(f"{action}: {self.stopped}")
 
     def notify(self) -> None:
         """Wake a `run_until` on a loop clock: something it may be waiting for has happened."""
@@ -346,6 +391,8 @@ class Runtime:
 
         An invalid return from either is logged as an error and refuses the connection, as in Phoenix.
         """
+        if self.stopped is not None:
+            self.check_running("connect")
         name = handler.__qualname__
         wire_params = to_wire(params, where=f"{name} connect params", check=self.check_payloads)
         started = self.clock.now_ns()
@@ -389,6 +436,8 @@ class Runtime:
         assigns: Mapping[str, Any] | None = None,
     ) -> Socket:
         """A socket that skips `connect` (Phoenix's `socket/3`)."""
+        if self.stopped is not None:
+            self.check_running("socket")
         return Socket(handler=handler, id=id, assigns=dict(assigns or {}), runtime=self)
 
     def start_join(
@@ -402,6 +451,8 @@ class Runtime:
         join_ref: str | None = None,
     ) -> ChannelProcess | Error:
         """Route `topic` and queue the join; the result is on the process once settled."""
+        if self.stopped is not None:
+            self.check_running("join")
         if not isinstance(topic, str):
             raise TypeError(f"a topic must be a str (got {topic!r})")
         route_assigns: Mapping[str, Any] = {}
@@ -458,6 +509,8 @@ class Runtime:
     def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
         """Queue a client push for the channel behind `socket`; returns its ref. A dead channel ignores it."""
         __tracebackhide__ = True
+        if self.stopped is not None:
+            self.check_running("push")
         process = _process_of(socket, "push")
         ref = ref or self.make_ref()
         wire = to_wire(payload, where=lambda: f"push {event!r} to {process.name}", check=self.check_payloads)
@@ -467,6 +520,8 @@ class Runtime:
 
     def leave(self, socket: Socket, ref: str | None = None) -> str:
         """Queue a leave; the channel replies ok, closes with ("shutdown", "left") and terminates."""
+        if self.stopped is not None:
+            self.check_running("leave")
         process = _process_of(socket, "leave")
         ref = ref or self.make_ref()
         if process.alive:
@@ -481,6 +536,8 @@ class Runtime:
         `terminate` still running after `timeout` seconds (default: the channel's
         `shutdown`) is cut short, and the channel exits with reason "killed".
         """
+        if self.stopped is not None:
+            self.check_running("close")
         process = _process_of(socket, "close")
         if timeout is not None:
             to_ns(timeout, name="close timeout")
@@ -502,6 +559,8 @@ class Runtime:
             CallTimeout: no answer within `timeout`.
         """
         __tracebackhide__ = True
+        if self.stopped is not None:
+            self.check_running("call")
         process = _process_of(socket, "call")
         delay = to_ns(timeout, name="call timeout")
         refuse_exited(process, "call", message)
@@ -520,6 +579,8 @@ class Runtime:
 
         As in OTP, a cast to a channel that has exited is dropped without a word.
         """
+        if self.stopped is not None:
+            self.check_running("cast")
         process = _process_of(socket, "cast")
         if process.alive:
             process.runtime._enqueue(process, _Cast(message))
@@ -542,6 +603,12 @@ class Runtime:
         when the adapter could not publish to other nodes.
         """
         __tracebackhide__ = True
+        if self.stopped is not None:
+            sender = publisher.get()
+            # A stopped node's own channels still finish what was queued for them, broadcasts
+            # included, however the loop orders that work before the stop's own step.
+            if not (isinstance(sender, ChannelProcess) and sender.runtime is self):
+                self.check_running("broadcast")
         return self._publish(topic, event, payload, from_, local=False, dispatcher=dispatcher)
 
     def broadcast_or_raise(
@@ -569,6 +636,8 @@ class Runtime:
         dispatcher: Dispatcher | None = None,
     ) -> None:
         """Broadcast to this node's subscribers only."""
+        if self.stopped is not None:
+            self.check_running("local_broadcast")
         self._publish(topic, event, payload, from_, local=True, dispatcher=dispatcher)
 
     def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
@@ -579,6 +648,8 @@ class Runtime:
         once, as for every broadcast.
         """
         __tracebackhide__ = True
+        if self.stopped is not None:
+            self.check_running("direct_broadcast")
         if not isinstance(node, str):
             raise TypeError(f"direct_broadcast needs a node name, a str (got {node!r})")
         message = self._message(topic, event, payload)

@@ -198,7 +198,7 @@ class CaseBase:
         self._clients.append(client)
         group = getattr(self._core.runtime, "group", None)
         assert group is not None
-        group.steppers.append(client)
+        group.add_stepper(client)
         return client
 
     def crash(self, socket: Socket, reason: Reason = "killed") -> Exit:

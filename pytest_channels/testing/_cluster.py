@@ -135,7 +135,8 @@ class Cluster:
             self.clock, self.seed, nodes=lambda: tuple(self._nodes), deliver=self._deliver, arrived=self._group.wake
         )
         """The links between the nodes: delay, drop, partition, heal."""
-        self._group.steppers += [self.network, self]
+        self._group.add_stepper(self.network)
+        self._group.add_stepper(self)
 
     def __repr__(self) -> str:
         return f"<Cluster nodes={list(self.names)} seed={self.seed} network: {self.network.describe()}>"
@@ -299,7 +300,7 @@ class Cluster:
             runtime = self._stopping.pop(0).runtime
             runtime.draining = True
             try:
-                await Runtime.settle(runtime)
+                await runtime.settle_own()
                 for process in runtime.channels:
                     await process._exit("shutdown", graceful_close=False)
             finally:
