@@ -18,7 +18,7 @@ from .._runtime._messages import Broadcast
 from .._runtime._pubsub import LocalAdapter, PubSub, publisher
 from .._runtime._runtime import Runtime
 from ._group import Group, GroupRuntime
-from ._network import Network, Packet
+from ._network import Network
 
 
 class ClusterAdapter:
@@ -131,9 +131,7 @@ class Cluster:
         self._idle_timeout = idle_timeout
         self._nodes: dict[str, Node] = {}
         self._stopping: list[Node] = []
-        self.network = Network(
-            self.clock, self.seed, nodes=lambda: tuple(self._nodes), deliver=self._deliver, arrived=self._group.wake
-        )
+        self.network = Network(self.clock, self.seed, nodes=lambda: tuple(self._nodes), arrived=self._group.wake)
         """The links between the nodes: delay, drop, partition, heal."""
         self._group.add_stepper(self.network)
         self._group.add_stepper(self)
@@ -282,15 +280,6 @@ class Cluster:
         for name, node in self._nodes.items():
             if name != source and node.running:
                 self.network.send(source, name, broadcast, publisher=sender, target_runtime=node.runtime)
-
-    def _deliver(self, packet: Packet) -> bool:
-        node = self._nodes.get(packet.target)
-        if node is None or not node.running or node.runtime is not packet.target_runtime:
-            return False
-        # Stamped with its arrival: a remote node's subscribers get it then, not when it was sent.
-        arrived = dataclasses.replace(packet.broadcast, at_ns=self.clock.now_ns())
-        node.runtime.pubsub.local_broadcast(arrived)
-        return True
 
     async def step(self) -> bool:
         """Finish the stops asked for since the last wait (the group calls this while settling)."""
