@@ -7,8 +7,14 @@ wake up (no timer, no I/O, no thread work) for `idle_timeout` real seconds it ra
 `Deadlock`, naming the blocked tasks; when the next timer lies past `max_time` (periodic
 timers running virtual time away) it raises `VirtualTimeLimit`.
 
-It relies on CPython's `BaseEventLoop` internals (`_scheduled`, `TimerHandle._when`), as
-looptime does; it is not a uvloop.
+It relies on four of CPython's `BaseEventLoop` internals, as looptime does (it is not a
+uvloop), because asyncio has no public way to do either thing: to order timers that are due
+at one instant (its heap compares deadlines only, so `call_at` puts our own handle on the
+loop's heap, `_scheduled`, and marks it `_scheduled` as `call_at` would), and to move time
+instead of sleeping when nothing is runnable (its selector's `select` is the one place where
+the loop sleeps, reached through `_selector`; `_check_closed` is `call_at`'s own first step).
+`INTERNALS` lists them, and creating a loop on an interpreter without one of them fails at once
+with `CPythonChanged`, saying which, rather than running tests on a clock that drifts.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import heapq
 import itertools
 import math
 import selectors
+import sys
 from asyncio import events
 from collections.abc import Callable, Iterator
 from contextvars import Context
@@ -42,12 +49,45 @@ class VirtualTimeLimit(ChannelsError):
     """Virtual time would pass the loop's `max_time`: a wait that is never satisfied while timers keep firing."""
 
 
+class CPythonChanged(ChannelsError):
+    """This Python's asyncio lacks an internal the virtual loop relies on (see the module)."""
+
+
+INTERNALS = (
+    ("BaseEventLoop._scheduled", "the loop's timer heap, where call_at puts a handle ordered by creation too"),
+    ("BaseEventLoop._selector", "its selector, whose select() is where the loop would sleep: time jumps there"),
+    ("BaseEventLoop._check_closed", "call_at's own check that the loop is still open"),
+    ("TimerHandle._scheduled", "the flag that makes cancel() tell the loop, as call_at sets it"),
+)
+"""The private parts of CPython's asyncio the virtual loop uses, and what for."""
+
+
+def _check_internals(loop: asyncio.BaseEventLoop) -> None:
+    handle = events.TimerHandle(0.0, print, (), loop)
+    missing = [
+        name
+        for name, present in (
+            ("BaseEventLoop._scheduled", isinstance(getattr(loop, "_scheduled", None), list)),
+            ("BaseEventLoop._selector", callable(getattr(getattr(loop, "_selector", None), "select", None))),
+            ("BaseEventLoop._check_closed", callable(getattr(loop, "_check_closed", None))),
+            ("TimerHandle._scheduled", hasattr(handle, "_scheduled")),
+        )
+        if not present
+    ]
+    if missing:
+        uses = "\n".join(f"  - {name}: {why}" for name, why in INTERNALS if name in missing)
+        raise CPythonChanged(
+            f"VirtualTimeLoop relies on asyncio internals that this Python ({sys.version.split()[0]}) no longer has:\n"
+            f"{uses}\nRun these tests without virtual_loop (the harness's own virtual clock needs none of this), "
+            "or on a Python whose asyncio still has them, and report it to pytest-channels."
+        )
+
+
 class _FifoTimerHandle(events.TimerHandle):
     # heapq and heapify compare with < only: order by (deadline, creation). Every heap
     # operation calls this about log2(timers) times, so the key is one tuple compared in C.
     __slots__ = ("_key",)
     _key: tuple[float, int]
-    _when: float
 
     def __lt__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
         return self._key < other._key
@@ -85,6 +125,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         io_grace: float = 0.0,
     ) -> None:
         super().__init__()
+        _check_internals(self)
         self._now_ns = 0
         self._seq = itertools.count()
         self.idle_timeout = idle_timeout
@@ -173,12 +214,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                     )
                 return ready
         # A timer at infinity (`anyio.sleep_forever()`, `asyncio.sleep(math.inf)`) never fires: no timer at all.
-        if timeout is None or self._internals._scheduled[0]._when == math.inf:
+        if timeout is None or self._internals._scheduled[0].when() == math.inf:
             ready = self._real_select(self.idle_timeout)
             if not ready:
                 raise Deadlock(self._describe_deadlock())
             return ready
-        when = self._internals._scheduled[0]._when
+        when = self._internals._scheduled[0].when()
         when_ns = round(when * NS_PER_SECOND)
         if when_ns / NS_PER_SECOND < when:
             # Never land a hair before the deadline: anyio re-arms a timeout whose deadline is still
