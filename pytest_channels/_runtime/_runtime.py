@@ -7,6 +7,7 @@ fact the runtime knows, never a guess from a wall-clock window.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -25,6 +26,7 @@ from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle
+from ._eventloop import running_trio
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
@@ -53,6 +55,14 @@ class Nodes(Protocol):
     def when_joined(self, callback: Callable[[Runtime], None]) -> None:
         """Call `callback` with every runtime that joins from now on."""
         ...
+
+
+class _Wake(Protocol):
+    """An event the runner waits on: anyio's, or the running asyncio loop's own."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
 
 
 class Peers(Protocol):
@@ -120,7 +130,7 @@ class Runtime:
         self._serving = False
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
-        self._wake: anyio.Event | None = None  # set when work is queued while the runner waits for some
+        self._wake: _Wake | None = None  # set when work is queued while the runner waits for some
         self.nodes: Nodes | None = None
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
         self.stopped: str | None = None
@@ -174,13 +184,18 @@ class Runtime:
 
     async def _run_ready(self, tg: anyio.abc.TaskGroup) -> None:
         """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group `tg`."""
-        if self._serving:  # not stopped before the task got to start
-            await _runner.run(self._runq, tg, self._wait_for_work)
+        # The runner waits for work once per batch, often once per message: asyncio's own event
+        # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
+        new_event: Callable[[], _Wake] = anyio.Event if running_trio() else asyncio.Event
+        if not self._serving:  # stopped before the task got to start
+            return
 
-    async def _wait_for_work(self) -> None:
-        if not self._runq:
-            self._wake = wake = anyio.Event()
-            await wake.wait()
+        async def wait_for_work() -> None:
+            if not self._runq:
+                self._wake = wake = new_event()
+                await wake.wait()
+
+        await _runner.run(self._runq, tg, wait_for_work)
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
