@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_channels._runtime._clock import LoopClock
 from pytest_channels.testing import Deadlock, VirtualTimeLimit, VirtualTimeLoop
 from pytest_channels.testing._loop import INTERNALS, CPythonChanged, _check_internals
 
@@ -162,3 +163,23 @@ def test_a_python_whose_asyncio_lacks_an_internal_is_refused_naming_it_and_what_
     assert "  - BaseEventLoop._scheduled: the loop's timer heap" in message
     assert "_selector" not in message
     assert "Run these tests without virtual_loop" in message
+
+
+def test_runtime_timers_share_the_loops_heap_so_timers_due_at_one_instant_fire_in_the_order_set(
+    loop: VirtualTimeLoop,
+) -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        clock = LoopClock(loop.time, loop.wait_idle)
+        order: list[str] = []
+        clock.call_at(1_000_000_000, lambda: order.append("runtime 1"), "first")
+        loop.call_later(1, order.append, "loop")
+        dropped = clock.call_at(1_000_000_000, lambda: order.append("cancelled"), "cancelled")
+        clock.call_at(1_000_000_000, lambda: order.append("runtime 2"), "second")
+        dropped.cancel()
+        pending = [t.description for t in clock.pending_timers()]
+        await asyncio.sleep(2)
+        return order, pending
+
+    order, pending = loop.run_until_complete(main())
+    assert order == ["runtime 1", "loop", "runtime 2"]
+    assert pending == ["first", "second"]
