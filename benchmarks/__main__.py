@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import exploring, fan_out, presence, round_trip, startup, suite, time_travel
+from . import exploring, fan_out, presence, round_trip, startup, structure, suite, time_travel
 from ._report import Row, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         text=True,
         check=True,
     ).stdout
+    print("running: structure", file=sys.stderr)
+    shape = structure.report(structure.imported_package(), detail=False)
 
     report = "\n".join(
         [
@@ -90,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             "```text",
             served.rstrip(),
             "```",
+            "",
+            "Structure (`benchmarks/structure.py`: counts, the same on every run; `python -m benchmarks.structure`",
+            "adds each scenario's hops by pair and where control went, and every module's lines):",
+            "",
+            shape.rstrip(),
             "",
         ]
     )

@@ -15,9 +15,6 @@ from . import _public
 from ._runtime._calls import CallRef as CallRef
 from ._runtime._channel import Channel as Channel
 from ._runtime._channel import SocketRef as SocketRef
-from ._runtime._clock import Clock as Clock
-from ._runtime._clock import LoopClock as LoopClock
-from ._runtime._clock import SystemClock as SystemClock
 from ._runtime._clock import Timer as Timer
 from ._runtime._clock import VirtualClock as VirtualClock
 from ._runtime._errors import BroadcastError as BroadcastError
@@ -42,11 +39,8 @@ from ._runtime._messages import Push as Push
 from ._runtime._messages import Reason as Reason
 from ._runtime._messages import Reply as Reply
 from ._runtime._presence import Presence as Presence
-from ._runtime._presence import PresenceServer as PresenceServer
 from ._runtime._process import ChannelProcess as ChannelProcess
 from ._runtime._process import Transport as Transport
-from ._runtime._pubsub import Dispatcher as Dispatcher
-from ._runtime._pubsub import LocalAdapter as LocalAdapter
 from ._runtime._pubsub import PubSub as PubSub
 from ._runtime._pubsub import PubSubAdapter as PubSubAdapter
 from ._runtime._pubsub import Subscriber as Subscriber
@@ -72,7 +66,6 @@ from ._runtime._socket import Route as Route
 from ._runtime._socket import Socket as Socket
 from ._runtime._socket import SocketHandler as SocketHandler
 from ._runtime._socket import route as route
-from ._runtime._telemetry import Telemetry as Telemetry
 from ._runtime._token import Tokens as Tokens
 from ._server._asgi import ChannelsApp as ChannelsApp
 from ._server._drain import Drainer as Drainer

@@ -9,11 +9,7 @@ from __future__ import annotations
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
 from . import _exports, _public  # noqa: F401
 from ._runtime._redis import RedisAdapter as RedisAdapter
-from ._runtime._redis import RedisStatistics as RedisStatistics
 
-__all__ = (
-    "RedisAdapter",
-    "RedisStatistics",
-)
+__all__ = ("RedisAdapter",)
 
 _public.rename_module(globals(), "pytest_channels.redis")

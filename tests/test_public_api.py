@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import types
@@ -86,3 +87,128 @@ def test_runtime_classes_carry_their_public_name_whichever_module_loads_them_fir
     code = "import pytest_channels._runtime._errors as e, pytest_channels.testing; print(e.NotJoined.__module__)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "pytest_channels"
+
+
+# The whole public surface, module by module. Adding or dropping a name is a decision about what
+# users may import and what we must keep working for them: make it here, on purpose, and in
+# docs/reference.md (every public name has a heading there; docs/reference_coverage_example.py checks).
+SURFACE: dict[str, list[str]] = {
+    "pytest_channels": [
+        "Atom",
+        "Broadcast",
+        "BroadcastError",
+        "BrokerUnreachable",
+        "CallRef",
+        "CallReplied",
+        "CallResult",
+        "CallTimeout",
+        "Channel",
+        "ChannelExited",
+        "ChannelProcess",
+        "ChannelsApp",
+        "ChannelsError",
+        "Close",
+        "ConnectResult",
+        "Drainer",
+        "Error",
+        "Exit",
+        "FrameError",
+        "InResult",
+        "InfoResult",
+        "InvalidReturn",
+        "JoinResult",
+        "LongPoll",
+        "Message",
+        "NoReply",
+        "NodeStopped",
+        "NotIdle",
+        "NotJoined",
+        "Ok",
+        "PayloadError",
+        "Presence",
+        "PresenceError",
+        "PubSub",
+        "PubSubAdapter",
+        "Push",
+        "Reason",
+        "RedactQuery",
+        "Replied",
+        "Reply",
+        "Route",
+        "Runtime",
+        "Socket",
+        "SocketHandler",
+        "SocketRef",
+        "Stop",
+        "Subscriber",
+        "Timer",
+        "TokenError",
+        "Tokens",
+        "Transport",
+        "UnknownNode",
+        "VirtualClock",
+        "call_reply",
+        "error",
+        "install_redaction",
+        "noreply",
+        "ok",
+        "reply",
+        "route",
+        "stop",
+    ],
+    "pytest_channels.testing": [
+        "AsyncChannelCase",
+        "CaseFactory",
+        "ChannelCase",
+        "ChannelCrashed",
+        "Client",
+        "ClientChannel",
+        "ClientPresence",
+        "Cluster",
+        "Deadlock",
+        "Distribution",
+        "Exponential",
+        "LooksLikeMilliseconds",
+        "Network",
+        "NeverAwaited",
+        "Node",
+        "Partial",
+        "Settings",
+        "Uniform",
+        "VirtualTimeLimit",
+        "VirtualTimeLoop",
+        "Where",
+        "real_clock",
+        "sync_diff",
+        "sync_state",
+        "virtual_anyio_backend",
+        "virtual_loop_factory",
+    ],
+    "pytest_channels.redis": ["RedisAdapter"],
+    "pytest_channels.opentelemetry": ["instrument"],
+    "pytest_channels.explore": [
+        "Crash",
+        "Delay",
+        "Disconnect",
+        "Drop",
+        "ExploreError",
+        "Faults",
+        "NotDeterministic",
+        "Partition",
+        "Schedule",
+        "Stop",
+        "explore",
+        "schedules",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SURFACE))
+def test_the_public_surface_is_exactly_the_names_decided(name: str) -> None:
+    module = importlib.import_module(name)
+    added = sorted(set(module.__all__) - set(SURFACE[name]))
+    dropped = sorted(set(SURFACE[name]) - set(module.__all__))
+    assert (added, dropped) == ([], []), (
+        f"{name}.__all__ changed: added {added}, dropped {dropped}. If that is deliberate, update SURFACE in "
+        "tests/test_public_api.py and the headings of docs/reference.md (public names have one, others none)."
+    )

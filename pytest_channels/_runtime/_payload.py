@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -80,9 +81,11 @@ def _convert(value: Any, check: bool) -> Any:
 
 
 def _type_name(value: Any) -> str:
-    # Under freezegun a datetime is a FakeDatetime: name the class the user wrote.
-    for cls in type(value).__mro__:
-        if not cls.__module__.startswith("freezegun"):
+    # The repr shows the value's own class; say which standard type it is, which is what the
+    # advice is about: a test double's datetime (a subclass) is still a datetime, a user's
+    # Decimal subclass a Decimal. A class with no standard base but object names itself.
+    for cls in type(value).__mro__[:-1]:
+        if cls.__module__.partition(".")[0] in sys.stdlib_module_names:
             return cls.__name__
     return type(value).__name__
 

@@ -11,17 +11,13 @@ from __future__ import annotations
 from .. import _exports, _public  # noqa: F401
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
-from ._async import Waiting as Waiting
 from ._backends import virtual_anyio_backend as virtual_anyio_backend
 from ._client import Client as Client
 from ._client import ClientChannel as ClientChannel
-from ._client import ClientEvent as ClientEvent
-from ._client import ClientPush as ClientPush
 from ._client_presence import ClientPresence as ClientPresence
 from ._client_presence import sync_diff as sync_diff
 from ._client_presence import sync_state as sync_state
 from ._cluster import Cluster as Cluster
-from ._cluster import ClusterAdapter as ClusterAdapter
 from ._cluster import Node as Node
 from ._core import ChannelCrashed as ChannelCrashed
 from ._factory import CaseFactory as CaseFactory
@@ -30,16 +26,12 @@ from ._loop import Deadlock as Deadlock
 from ._loop import VirtualTimeLimit as VirtualTimeLimit
 from ._loop import VirtualTimeLoop as VirtualTimeLoop
 from ._loop import virtual_loop_factory as virtual_loop_factory
-from ._mailbox import Mailbox as Mailbox
 from ._matchers import Partial as Partial
 from ._matchers import Where as Where
 from ._network import Distribution as Distribution
 from ._network import Exponential as Exponential
 from ._network import Network as Network
-from ._network import NetworkStatistics as NetworkStatistics
-from ._network import Packet as Packet
 from ._network import Uniform as Uniform
-from ._real import RealClock as RealClock
 from ._real import real_clock as real_clock
 from ._settings import Settings as Settings
 from ._sync import ChannelCase as ChannelCase
@@ -50,30 +42,22 @@ __all__ = (
     "AsyncChannelCase",
     "Settings",
     "CaseFactory",
-    "Mailbox",
-    "Waiting",
     # virtual time for channel code's own sleeps
     "VirtualTimeLoop",
     "virtual_loop_factory",
     "virtual_anyio_backend",
     # real time inside a frozen test
     "real_clock",
-    "RealClock",
     # several nodes, and the network between them
     "Cluster",
     "Node",
-    "ClusterAdapter",
     "Network",
-    "NetworkStatistics",
-    "Packet",
     "Distribution",
     "Uniform",
     "Exponential",
     # a simulated official JavaScript client
     "Client",
     "ClientChannel",
-    "ClientPush",
-    "ClientEvent",
     "ClientPresence",
     "sync_state",
     "sync_diff",

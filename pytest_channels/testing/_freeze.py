@@ -89,7 +89,20 @@ def _clock_attributes(module: types.ModuleType) -> list[tuple[str, Any]]:
 
 _LOOP_TIME = asyncio.BaseEventLoop.time
 
-# The parts of freezegun's private API that _clock_attributes stands in for or relies on.
+# freezegun has no API for what this module needs, so it reaches into freezegun.api; each use
+# below says why, tests/harness/test_freezegun_contract.py checks every one against the
+# installed release (failing by name, not as a clock gone silently real), and pyproject.toml
+# bounds freezegun to the releases that file passes on. The private names:
+# - _get_cached_module_attributes, swapped for _clock_attributes: freezegun's own scan of every
+#   loaded module at each start was most of a channel test's cost (see _clock_attributes);
+# - _get_module_attributes and _real_time_object_ids, which _clock_attributes calls and reads;
+# - freeze_factories (its stack of "now" factories, a module global looked up at each call),
+#   replaced by _Factories and topped with _WallFromClock: the only way to answer "now" from a
+#   clock that moves on its own (a virtual loop's) and to follow a user's nested freeze_time;
+# - FrozenDateTimeFactory (told apart from a ticking freeze's factory, and its tick/move_to);
+# - call_stack_inspection_limit (see REAL_TIME_MODULES);
+# - real_<clock> and a freezer's undo_changes, to leave the monotonic clocks real.
+# These three are looked for first: without them freezegun runs at its own speed, still right.
 _FREEZEGUN_PARTS = ("_get_cached_module_attributes", "_get_module_attributes", "_real_time_object_ids")
 
 
@@ -124,6 +137,7 @@ class _Factories(list[Any]):
     def append(self, factory: Any) -> None:
         import freezegun.api
 
+        # Only a non-ticking freeze has a FrozenDateTimeFactory: the others move in real time.
         if not isinstance(factory, freezegun.api.FrozenDateTimeFactory):
             raise RuntimeError(_REFUSED_FREEZE.format(what="tick=True or auto_tick_seconds=..."))
         shift = factory().replace(tzinfo=dt.UTC) - self._wall()
@@ -190,6 +204,8 @@ class WallFreeze:
         freezegun.api.freeze_factories[-1] = _WallFromClock(wall)  # type: ignore[call-overload]
         self._factories = freezegun.api.freeze_factories
         freezegun.api.freeze_factories = _Factories(self._factories, wall, shift)
+        # freezegun looks this many frames up for an ignored module: 1 makes only a direct caller
+        # in REAL_TIME_MODULES read real time (a private module global; see the contract test).
         self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
             freezegun.api.call_stack_inspection_limit,
             1,
@@ -215,7 +231,12 @@ class WallFreeze:
 
 
 def _keep_monotonic_real(freezer: Any) -> None:
-    """Undo freezegun's fakes of the monotonic clocks, everywhere it put them, for this freeze."""
+    """Undo freezegun's fakes of the monotonic clocks, everywhere it put them, for this freeze.
+
+    freezegun fakes them with the wall clock and has no option to leave them alone: this reads
+    its `real_<name>` functions and edits the freezer's private `undo_changes` record of
+    `(owner, attribute, original)` patches (both checked by tests/harness/test_freezegun_contract.py).
+    """
     import time
 
     import freezegun.api

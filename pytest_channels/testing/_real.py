@@ -9,7 +9,8 @@ from typing import Any
 
 
 def _real(name: str) -> Any:
-    # freezegun keeps the functions it replaces as real_<name>; before it is loaded, nothing is replaced.
+    # freezegun keeps the functions it replaces as real_<name> (undocumented: checked by
+    # tests/harness/test_freezegun_contract.py); before it is loaded, nothing is replaced.
     api = sys.modules.get("freezegun.api")
     if api is None:
         return getattr(time, name) if name != "datetime" else dt.datetime

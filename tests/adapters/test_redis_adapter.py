@@ -39,7 +39,8 @@ from pytest_channels import (
     ok,
     route,
 )
-from pytest_channels.redis import RedisAdapter, RedisStatistics
+from pytest_channels._runtime._redis import RedisStatistics
+from pytest_channels.redis import RedisAdapter
 
 WITHIN = 10.0
 """Real seconds a real server may take to deliver, notice a failure, or come back."""

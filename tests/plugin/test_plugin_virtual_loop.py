@@ -110,7 +110,7 @@ def test_the_ini_option_puts_the_whole_suite_on_the_virtual_loop(project: pytest
         """
         import asyncio
         import pytest
-        from pytest_channels import LoopClock
+        from pytest_channels._runtime._clock import LoopClock
         from pytest_channels.testing import VirtualTimeLoop
 
         @pytest.mark.asyncio

@@ -7,7 +7,8 @@ import math
 import anyio
 import pytest
 
-from pytest_channels import SystemClock, VirtualClock
+from pytest_channels import VirtualClock
+from pytest_channels._runtime._clock import SystemClock
 
 
 def test_timers_due_at_the_same_instant_fire_in_the_order_they_were_set() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import anyio
 import pytest
 
-from pytest_channels import Channel, InfoResult, InResult, JoinResult, LoopClock, Socket, noreply, ok, reply
+from pytest_channels import Channel, InfoResult, InResult, JoinResult, Socket, noreply, ok, reply
+from pytest_channels._runtime._clock import LoopClock
 from pytest_channels.testing import AsyncChannelCase, ChannelCase, Deadlock, VirtualTimeLimit, virtual_anyio_backend
 
 pytestmark = pytest.mark.channels(virtual_loop=True)

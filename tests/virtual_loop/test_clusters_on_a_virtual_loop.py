@@ -15,13 +15,13 @@ from pytest_channels import (
     InfoResult,
     InResult,
     JoinResult,
-    LoopClock,
     NotIdle,
     Push,
     Socket,
     noreply,
     ok,
 )
+from pytest_channels._runtime._clock import LoopClock
 from pytest_channels.testing import AsyncChannelCase, ChannelCase, Settings, virtual_anyio_backend
 
 pytestmark = pytest.mark.channels(virtual_loop=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from pytest_channels import Channel, InfoResult, JoinResult, LoopClock, Presence, Socket, noreply, ok
+from pytest_channels import Channel, InfoResult, JoinResult, Presence, Socket, noreply, ok
+from pytest_channels._runtime._clock import LoopClock
 from pytest_channels.testing import ChannelCase
 
 pytestmark = pytest.mark.channels(virtual_loop=True)
