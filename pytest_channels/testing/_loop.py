@@ -13,8 +13,8 @@ at one instant (its heap compares deadlines only, so `call_at` puts our own hand
 loop's heap, `_scheduled`, and marks it `_scheduled` as `call_at` would), and to move time
 instead of sleeping when nothing is runnable (its selector's `select` is the one place where
 the loop sleeps, reached through `_selector`; `_check_closed` is `call_at`'s own first step).
-`INTERNALS` lists them, and creating a loop on an interpreter without one of them fails at once
-with `CPythonChanged`, saying which, rather than running tests on a clock that drifts.
+tests/virtual_loop/test_asyncio_internals_contract.py checks each of them by name, so a Python
+release that changes one fails there rather than as a loop that hangs or misorders timers.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import heapq
 import itertools
 import math
 import selectors
-import sys
 from asyncio import events
 from collections.abc import Callable, Iterator
 from contextvars import Context
@@ -47,40 +46,6 @@ class Deadlock(ChannelsError):
 
 class VirtualTimeLimit(ChannelsError):
     """Virtual time would pass the loop's `max_time`: a wait that is never satisfied while timers keep firing."""
-
-
-class CPythonChanged(ChannelsError):
-    """This Python's asyncio lacks an internal the virtual loop relies on (see the module)."""
-
-
-INTERNALS = (
-    ("BaseEventLoop._scheduled", "the loop's timer heap, where call_at puts a handle ordered by creation too"),
-    ("BaseEventLoop._selector", "its selector, whose select() is where the loop would sleep: time jumps there"),
-    ("BaseEventLoop._check_closed", "call_at's own check that the loop is still open"),
-    ("TimerHandle._scheduled", "the flag that makes cancel() tell the loop, as call_at sets it"),
-)
-"""The private parts of CPython's asyncio the virtual loop uses, and what for."""
-
-
-def _check_internals(loop: asyncio.BaseEventLoop) -> None:
-    handle = events.TimerHandle(0.0, print, (), loop)
-    missing = [
-        name
-        for name, present in (
-            ("BaseEventLoop._scheduled", isinstance(getattr(loop, "_scheduled", None), list)),
-            ("BaseEventLoop._selector", callable(getattr(getattr(loop, "_selector", None), "select", None))),
-            ("BaseEventLoop._check_closed", callable(getattr(loop, "_check_closed", None))),
-            ("TimerHandle._scheduled", hasattr(handle, "_scheduled")),
-        )
-        if not present
-    ]
-    if missing:
-        uses = "\n".join(f"  - {name}: {why}" for name, why in INTERNALS if name in missing)
-        raise CPythonChanged(
-            f"VirtualTimeLoop relies on asyncio internals that this Python ({sys.version.split()[0]}) no longer has:\n"
-            f"{uses}\nRun these tests without virtual_loop (the harness's own virtual clock needs none of this), "
-            "or on a Python whose asyncio still has them, and report it to pytest-channels."
-        )
 
 
 class _FifoTimerHandle(events.TimerHandle):
@@ -125,7 +90,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         io_grace: float = 0.0,
     ) -> None:
         super().__init__()
-        _check_internals(self)
         self._now_ns = 0
         self._seq = itertools.count()
         self.idle_timeout = idle_timeout
