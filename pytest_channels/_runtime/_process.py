@@ -152,7 +152,6 @@ class ChannelProcess:
         self.room: anyio.Event | None = None
         """Set when a message leaves the mailbox, for a transport that waits for room in it."""
         self.scheduled = False
-        self.stepped = False  # the serving runner is sending into this drain now (see _runner)
         self.state = "joining"
         self._doing: str | tuple[str, Any] | None = None  # what it is handling now, for NotIdle
         self.join_result: Ok | Error | None = None
@@ -320,7 +319,7 @@ class ChannelProcess:
                 self._doing = None
                 handled += 1
                 if handled % _YIELD_EVERY == 0:
-                    if self.stepped:
+                    if runtime._stepping is self:
                         await AGAIN  # the runner's other channels go first
                     elif deadline is None:
                         await anyio.lowlevel.checkpoint()
@@ -401,7 +400,7 @@ class ChannelProcess:
         __tracebackhide__ = True
         if type(value) in _PLAIN_RESULTS or not inspect.isawaitable(value):  # the common case, first
             return value
-        if self.stepped:
+        if self.runtime._stepping is self:
             await HANDOFF  # the runner's task must not wait for one channel: go on in a task of its own
         if self._deadline is None:
             return await value
@@ -580,7 +579,7 @@ class ChannelProcess:
     async def _outlived(self, ending: Awaitable[Any], reason: Reason, within: float | None) -> bool:
         """Await what terminate returned within its bound; return whether the bound passed first."""
         __tracebackhide__ = True
-        if self.stepped:
+        if self.runtime._stepping is self:
             await HANDOFF  # before the bound's cancel scope: that belongs to the task that waits
         try:
             cancelled = anyio.get_cancelled_exc_class()

@@ -49,12 +49,19 @@ _STEPS_PER_CHECKPOINT = 64
 """Drains the runner steps before it lets the event loop run its I/O and other tasks."""
 
 
+class Stepping(Protocol):
+    """The runtime whose runner steps drains: it says which one it is stepping now."""
+
+    _stepping: object | None
+    """The process whose drain the runner is sending into, or None. Only that drain awaits
+    HANDOFF before it waits, and AGAIN when busy (a process keeps no flag of its own: every
+    attribute more costs each of a hundred thousand channels a bigger instance dict)."""
+
+
 class Steppable(Protocol):
     """What the runner runs: a channel process (or a presence server) with a drain."""
 
-    stepped: bool
-    """True only while the runner sends into its drain: then it must await HANDOFF before it waits."""
-
+    runtime: Stepping
     name: str
     scheduled: bool
     mailbox: deque[Any]
@@ -80,13 +87,14 @@ def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> bool:
         process, coroutine = entry.process, entry.coroutine
     else:
         process, coroutine = entry, entry.drain()
-    process.stepped = True
+    runtime = process.runtime
+    runtime._stepping = process
     try:
         yielded = coroutine.send(None)
     except StopIteration:
         return False
     finally:
-        process.stepped = False
+        runtime._stepping = None
     if yielded is AGAIN:
         ready.append(Resumption(process, coroutine))
         return True

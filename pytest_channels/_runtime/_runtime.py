@@ -131,6 +131,7 @@ class Runtime:
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
         self._wake: _Wake | None = None  # set when work is queued while the runner waits for some
+        self._stepping: object | None = None  # the process whose drain the runner runs now (see _runner)
         self.nodes: Nodes | None = None
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
         self.stopped: str | None = None
