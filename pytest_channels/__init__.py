@@ -68,6 +68,7 @@ __all__ = (
     "PayloadError",
     "BroadcastError",
     "NotJoined",
+    "Refused",
     "NotIdle",
     "ChannelExited",
     "CallTimeout",

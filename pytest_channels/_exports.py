@@ -28,6 +28,7 @@ from ._runtime._errors import NotIdle as NotIdle
 from ._runtime._errors import NotJoined as NotJoined
 from ._runtime._errors import PayloadError as PayloadError
 from ._runtime._errors import PresenceError as PresenceError
+from ._runtime._errors import Refused as Refused
 from ._runtime._errors import TokenError as TokenError
 from ._runtime._errors import UnknownNode as UnknownNode
 from ._runtime._etf import Atom as Atom

@@ -44,6 +44,7 @@ from .testing._explored import (
     report,
     trace,
 )
+from .testing._format import teardown_problems
 from .testing._network import Distribution, Uniform
 from .testing._schedule import PLACEHOLDER, Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 
@@ -75,7 +76,8 @@ class Faults:
         horizon: every fault happens within this many virtual seconds of the cluster's start;
             the test must wait past it before its asserts.
         max_faults: at most this many faults in one schedule.
-        drops: packets lost on a link (`Drop`).
+        drops: packets lost on a link (`Drop`); a drop with no packet to take by the horizon
+            expires there.
         partitions: a group of nodes cut off, then healed within the horizon (`Partition`).
         delays: the delays a link may take from some instant on (`Delay`); empty for none.
         stops: nodes that may stop and restart (`Stop`); none by default, since a test
@@ -286,7 +288,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
 
     def finish(case: Any, run: Run, failure: BaseException | None, problems: list[str]) -> BaseException | None:
         if failure is None and problems:
-            failure = AssertionError("channels teardown found problems:\n" + "\n".join(f"  - {p}" for p in problems))
+            failure = AssertionError(teardown_problems(problems))
         if failure is None:
             try:
                 run.check_horizon()

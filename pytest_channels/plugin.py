@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -12,35 +11,17 @@ import pytest
 
 # Import-light on purpose: pytest imports this module in every run of every project that
 # installs us, so the harness (and freezegun) load only when a test asks for `channels`.
-from .testing._settings import SETTING_NAMES, Settings
+from .testing._settings import MARKER, SETTING_NAMES, SETTINGS, Settings, ini_help, ini_type
 
 if TYPE_CHECKING:
     from .testing import AsyncChannelCase, CaseFactory, ChannelCase
+    from .testing._interface import PluginCase
 
-    Case = ChannelCase | AsyncChannelCase
-
-_CASE = pytest.StashKey["Case"]()
+_CASE: pytest.StashKey[PluginCase] = pytest.StashKey()  # the plugin calls only what PluginCase declares
 
 _INI_SETTINGS = pytest.StashKey[Settings]()
 
 _RUNNING = pytest.StashKey[pytest.Item]()  # the test whose body runs now, for channels_case
-
-# name: (native TOML type, help). Values are validated by Settings, which names the option.
-_INI: dict[str, tuple[Any, str]] = {
-    "assert_timeout": (float, "virtual seconds assert_* wait by default (default 0.1)"),
-    "refute_timeout": (float, "virtual seconds refute_* wait by default (default 0.1)"),
-    "idle_timeout": (float, "real seconds channels may stay busy before the test fails (default 5)"),
-    "freeze_time": (bool, "keep datetime.now() and time.time() on the virtual clock with freezegun (default true)"),
-    "freeze_monotonic": (bool, "with freeze_time, fake time.monotonic and time.perf_counter too (default false)"),
-    "wall_start": (str, "wall-clock time of virtual instant 0, ISO 8601 (default 2024-01-01T00:00:00Z)"),
-    "check_payloads": (bool, "refuse payloads that could not cross the wire as JSON (default true)"),
-    "virtual_loop": (bool, "run tests on a virtual-time event loop, so channel code's own sleeps are virtual"),
-    "max_time": (float, "on a virtual loop, virtual seconds after which a test fails (default 86400)"),
-    "io_grace": (float, "on a virtual loop, real seconds to wait for socket I/O before time jumps (default 0)"),
-    "wire": (bool, "send every message through the real V2 serializer, both ways (default false)"),
-    "ms_timeout_warning": (float, "warn on a timeout= of at least this many seconds that looks like milliseconds"),
-    "strict_mailbox": (bool, "fail a test that leaves messages no assertion consumed (default false)"),
-}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,24 +31,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run an @explore test under the one fault schedule of this replay string (printed by its failure)",
     )
-    for name in SETTING_NAMES:
-        native, help = _INI[name]
+    for setting in SETTINGS:
+        name, help = f"channels_{setting.name}", ini_help(setting)
         try:
             # `float | str` lets `[tool.pytest]` hold a native 0.5 or false, while a bad string
             # still reaches Settings and gets a message that names the option (pytest >= 9.2).
-            parser.addini(f"channels_{name}", help, type=native | str, default=None)
+            parser.addini(name, help, type=ini_type(setting) | str, default=None)  # type: ignore[arg-type]
         except (AssertionError, TypeError, ValueError):  # older pytest: ini values are strings
-            parser.addini(f"channels_{name}", help, default=None)
+            parser.addini(name, help, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "channels(*, assert_timeout=None, refute_timeout=None, idle_timeout=None, freeze_time=None, "
-        "freeze_monotonic=None, wall_start=None, check_payloads=None, virtual_loop=None, max_time=None, "
-        "io_grace=None, wire=None, ms_timeout_warning=None, strict_mailbox=None): "
-        "settings for the `channels` fixture in this test.",
-    )
+    config.addinivalue_line("markers", MARKER)
     ini = {name: config.getini(f"channels_{name}") for name in SETTING_NAMES}
     try:  # read once, and fail at start-up rather than in every test
         config.stash[_INI_SETTINGS] = Settings().updated(
@@ -98,22 +73,23 @@ def _settings(config: pytest.Config, markers: list[pytest.Mark]) -> Settings:
 
 
 @pytest.fixture
-def channels(request: pytest.FixtureRequest) -> Iterator[Case]:
+def channels(request: pytest.FixtureRequest) -> Iterator[ChannelCase | AsyncChannelCase]:
     """Phoenix's ChannelCase: a fresh runtime on a virtual clock, and the test's mailbox.
 
     A `ChannelCase` in a `def` test, an `AsyncChannelCase` (await its waits) in an
     `async def` test. Every channel is stopped before other fixtures are finalized.
     """
-    settings = _settings(request.config, _channels_markers(request.node))
-    is_async = inspect.iscoroutinefunction(getattr(request, "function", None))
-    from .testing import AsyncChannelCase, ChannelCase
+    from .testing._interface import new_case
 
-    case: Case = AsyncChannelCase(settings) if is_async else ChannelCase(settings)
+    settings = _settings(request.config, _channels_markers(request.node))
+    case = new_case(settings, asynchronous=inspect.iscoroutinefunction(getattr(request, "function", None)))
     request.node.stash[_CASE] = case
     yield case
-    if request.node.stash.get(_CASE, None) is case:  # the teardown hook did not run (setup failed)
+    # The teardown hook has ended the case already, even after a failed setup; not so for a case
+    # first asked for by another fixture's finalizer, after the hook ran.
+    if request.node.stash.get(_CASE, None) is case:
         del request.node.stash[_CASE]
-        case._teardown()
+        case._end(test_failed=True)
 
 
 @pytest.fixture(scope="session")
@@ -136,24 +112,13 @@ def channels_case(pytestconfig: pytest.Config) -> CaseFactory:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     __tracebackhide__ = True
     item.config.stash[_RUNNING] = item
-    # An async test's channels stop inside its own event loop, right after its body, so that
-    # an async terminate can still await (see AsyncChannelCase._finish_in_loop).
     case = item.stash.get(_CASE, None)
-    if case is not None and case.is_async and isinstance(item, pytest.Function):
-        item.obj = _stopping_channels_after(item.obj, case)
+    if case is not None and isinstance(item, pytest.Function):
+        item.obj = case._wrap_test(item.obj)
     try:
         return (yield)
     finally:
         del item.config.stash[_RUNNING]
-
-
-def _stopping_channels_after(test: Callable[..., Any], case: Case) -> Callable[..., Any]:
-    @functools.wraps(test)
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True
-        return await case._run_test(functools.partial(test, *args, **kwargs))  # type: ignore[union-attr]
-
-    return run
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -172,27 +137,9 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
     return {"virtual": virtual_loop_factory}
 
 
-_CLUSTER_NOTE = pytest.StashKey[str]()
+_FAILURE_NOTE = pytest.StashKey[str]()
 
 _CALL_FAILED = pytest.StashKey[bool]()
-
-
-def _cluster_note(case: Case) -> str | None:
-    """What a failing test with a cluster must print to be repeated: the network's seed."""
-    cluster = case._core.cluster
-    if cluster is None:
-        return None
-    stats = cluster.network.statistics()
-    lost = cluster.network.lost()
-    lines = [
-        f"cluster seed {cluster.seed}: repeat this run with channels.cluster(..., seed={cluster.seed})",
-        f"nodes: {', '.join(cluster.names) or 'none running'}; network: {cluster.network.describe()}; "
-        f"packets: {stats.sent} sent, {stats.delivered} delivered, {stats.lost} lost, {stats.in_flight} in flight",
-        *(f"  - lost: {packet!r}" for packet in lost[:10]),
-    ]
-    if len(lost) > 10:
-        lines.append(f"  ... and {len(lost) - 10} more lost")
-    return "\n".join(lines)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -203,7 +150,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.stash[_CALL_FAILED] = True  # strict_mailbox says nothing more about a failed test
     if report.failed:
         case = item.stash.get(_CASE, None)
-        note = _cluster_note(case) if case is not None else item.stash.get(_CLUSTER_NOTE, None)
+        note = case._failure_note() if case is not None else item.stash.get(_FAILURE_NOTE, None)
         if note is not None:
             report.sections.append(("channels cluster", note))
     return report
@@ -218,13 +165,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     failure: BaseException | None = None
     if case is not None:
         del item.stash[_CASE]
-        note = _cluster_note(case)
+        note = case._failure_note()  # now, while the cluster is there to describe
         if note is not None:
-            item.stash[_CLUSTER_NOTE] = note
+            item.stash[_FAILURE_NOTE] = note
         try:
-            problems = case._teardown()
-            if not item.stash.get(_CALL_FAILED, False):
-                problems += case._core.strict_problems()
+            problems = case._end(test_failed=item.stash.get(_CALL_FAILED, False))
         except BaseException as exc:
             failure = exc
     try:
@@ -233,5 +178,6 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         if failure is not None:
             raise failure
         if problems:
-            listing = "\n".join(f"  - {p}" for p in problems)
-            pytest.fail(f"channels teardown found problems:\n{listing}", pytrace=False)
+            from .testing._format import teardown_problems
+
+            pytest.fail(teardown_problems(problems), pytrace=False)

@@ -14,6 +14,7 @@ import pytest_channels._exports
 import pytest_channels.opentelemetry
 import pytest_channels.redis
 import pytest_channels.testing
+import pytest_channels.testing._exports
 
 PUBLIC = [pytest_channels, pytest_channels.testing, pytest_channels.redis, pytest_channels.opentelemetry]
 
@@ -27,7 +28,12 @@ def test_all_is_a_tuple_of_unique_names_that_exist(module: types.ModuleType) -> 
 
 
 # The package loads its names from _exports on first use: that is where they are defined.
-DEFINING = [pytest_channels._exports, pytest_channels.testing, pytest_channels.redis, pytest_channels.opentelemetry]
+DEFINING = [
+    pytest_channels._exports,
+    pytest_channels.testing._exports,
+    pytest_channels.redis,
+    pytest_channels.opentelemetry,
+]
 
 
 @pytest.mark.parametrize(("module", "public"), list(zip(DEFINING, PUBLIC, strict=True)), ids=lambda m: m.__name__)
@@ -84,7 +90,10 @@ def test_a_name_that_is_not_public_fails_as_a_missing_attribute() -> None:
 
 
 def test_runtime_classes_carry_their_public_name_whichever_module_loads_them_first() -> None:
-    code = "import pytest_channels._runtime._errors as e, pytest_channels.testing; print(e.NotJoined.__module__)"
+    code = (
+        "import pytest_channels._runtime._errors as e, pytest_channels.testing; "
+        "pytest_channels.testing.ChannelCase; print(e.NotJoined.__module__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "pytest_channels"
 
@@ -132,6 +141,7 @@ SURFACE: dict[str, list[str]] = {
         "Push",
         "Reason",
         "RedactQuery",
+        "Refused",
         "Replied",
         "Reply",
         "Route",
@@ -212,3 +222,13 @@ def test_the_public_surface_is_exactly_the_names_decided(name: str) -> None:
         f"{name}.__all__ changed: added {added}, dropped {dropped}. If that is deliberate, update SURFACE in "
         "tests/test_public_api.py and the headings of docs/reference.md (public names have one, others none)."
     )
+
+
+def test_the_plugin_loads_neither_the_harness_nor_the_runtime_at_start_up() -> None:
+    # pytest imports the plugin at every start-up, `pytest --co` included (see benchmarks/startup.py).
+    code = (
+        "import sys, pytest_channels.plugin\n"
+        "print(sorted(m for m in sys.modules if m.endswith(('._exports', '._core', '._runtime._runtime'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"

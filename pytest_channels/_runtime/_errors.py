@@ -23,6 +23,10 @@ class NotJoined(ChannelsError):
     """A channel function was used where the channel is not joined (inside `join`, or after exit)."""
 
 
+class Refused(ChannelsError):
+    """The socket of a refused connect or join was asked for: there is none (check `.ok` first)."""
+
+
 class ChannelExited(ChannelsError):
     """A channel was called (`Runtime.call`) after it exited, or exited before it answered."""
 

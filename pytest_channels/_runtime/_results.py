@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._errors import InvalidReturn
+from ._errors import InvalidReturn, Refused
 from ._messages import Reason
 
 if TYPE_CHECKING:
@@ -36,9 +36,9 @@ class Error:
 
     @property
     def socket(self) -> Socket:
-        """There is none: raises an AssertionError that shows why."""
+        """There is none: raises `Refused`, which shows the refusal."""
         __tracebackhide__ = True
-        raise AssertionError(f"refused with {self.reply!r}: there is no socket")
+        raise Refused(f"refused with {self.reply!r}: there is no socket (check `.ok` before using `.socket`)")
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,20 @@ so the server must run the ASGI lifespan protocol (uvicorn and hypercorn do by d
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from typing import Any
 
 import anyio
+import anyio.abc
 
 from .._runtime._errors import BrokerUnreachable
+from .._runtime._eventloop import running_trio
 from .._runtime._results import Error
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
@@ -27,15 +30,13 @@ from ._limits import Admission, Rate, header, refuse_websocket
 from ._longpoll import LongPoll, LongPollServer
 from ._multiplexer import (
     GOING_AWAY,
-    INTERNAL_ERROR,
-    INVALID_DATA,
     POLICY_VIOLATION,
     SERVICE_RESTART,
     TOO_BIG,
     Connection,
 )
 from ._origin import CheckOrigin
-from ._serializer import FrameError, decode_params
+from ._serializer import decode_params
 from ._serializers import Serializer, VsnError, negotiate
 
 logger = logging.getLogger("pytest_channels")
@@ -62,7 +63,8 @@ class ChannelsApp:
         runtime: the runtime to serve (on the system clock); a new one by default. Keep it to
             broadcast from application code (`app.runtime.broadcast(...)`).
         idle_timeout: real seconds a connection may stay silent before the server closes it
-            (Phoenix: 60 s). The client's heartbeat (every 30 s) keeps a live one open.
+            (Phoenix: 60 s), checked every quarter of it. The client's heartbeat (every 30 s)
+            keeps a live one open.
         max_frame_size: bytes a client frame may have; a larger one closes the connection (1009).
         max_channels: channels one connection may join (Phoenix: 100).
         join_timeout: real seconds a join may take before it is refused with "join timeout".
@@ -166,7 +168,10 @@ class ChannelsApp:
         self.send_timeout = send_timeout
         self.max_mailbox = max_mailbox
         self._admitted = 0
-        self._sending: dict[Connection, _Sending] = {}
+        self._wires: dict[Connection, _Wire] = {}
+        self._tasks: anyio.abc.TaskGroup | None = None  # the lifespan's: connections' writers run in it
+        self._loop: asyncio.AbstractEventLoop | None = None  # on asyncio, writers are bare tasks (cheaper)
+        self._writers: set[asyncio.Task[None]] = set()
         self.connections: set[Connection] = set()
         self._serving = False
         self._longpoll = LongPollServer(self, LongPoll() if longpoll is True else longpoll) if longpoll else None
@@ -218,9 +223,12 @@ class ChannelsApp:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
             await stack.enter_async_context(self.runtime.serving())
-            watcher = await stack.enter_async_context(anyio.create_task_group())
-            watcher.start_soon(self._watch_sends)
-            stack.callback(watcher.cancel_scope.cancel)
+            tasks = self._tasks = await stack.enter_async_context(anyio.create_task_group())
+            tasks.start_soon(self._watch)
+            stack.callback(tasks.cancel_scope.cancel)
+            stack.callback(setattr, self, "_tasks", None)
+            self._loop = None if running_trio() else asyncio.get_running_loop()
+            stack.callback(self._stop_writers)
             self._serving = True
             await send({"type": "lifespan.startup.complete"})
             try:
@@ -232,6 +240,23 @@ class ChannelsApp:
                 if self._longpoll is not None:  # their channels stop before the runtime does
                     self._longpoll.end_all(GOING_AWAY, "server stopping")
         await send({"type": "lifespan.shutdown.complete"})
+
+    def _spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+        """Start a connection's writer; False once the server is stopping."""
+        if self._loop is not None:  # a bare asyncio task costs a fraction of a task group's start_soon
+            task = self._loop.create_task(work())
+            self._writers.add(task)
+            task.add_done_callback(self._writers.discard)
+        elif self._tasks is not None:
+            self._tasks.start_soon(work)
+        else:
+            return False
+        return True
+
+    def _stop_writers(self) -> None:
+        self._loop = None
+        for task in list(self._writers):
+            task.cancel()
 
     async def drain(self, drainer: Drainer | None = None) -> int:
         """Close every connection, in batches, so that clients reconnect elsewhere without a stampede.
@@ -268,7 +293,28 @@ class ChannelsApp:
                 return
             subprotocols = scope.get("subprotocols") or []
             await send({"type": "websocket.accept", "subprotocol": "phoenix" if "phoenix" in subprotocols else None})
-            await self._serve(connection, receive, send)
+            # One task per connection, the ASGI server's own, reads; a writer task lives only while
+            # there is something to send, so an idle connection holds no task of ours.
+            wire = self._wires[connection] = _Wire(self, connection, send)
+            connection.on_output = wire.wake
+            connection.last_frame = anyio.current_time()
+            self.connections.add(connection)
+            try:
+                # The read loop is here, not in a coroutine of its own: one frame less held per connection.
+                rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
+                while connection.close_code is None and not connection.gone:
+                    data = self._frame_of(connection, await receive(), rate)
+                    if data is None:
+                        break
+                    connection.receive(data)
+                    while (hold := connection.hold_reading()) is not None:
+                        wire.held = True
+                        await hold.wait()
+                        wire.held = False
+                        connection.last_frame = anyio.current_time()
+                await wire.finish()
+            finally:
+                wire.end()
         finally:
             self._admitted -= 1
 
@@ -276,19 +322,6 @@ class ChannelsApp:
     def open_connections(self) -> int:
         """Connections admitted and not yet gone, of every transport (what `max_connections` counts)."""
         return self._admitted + (len(self._longpoll.sessions) if self._longpoll is not None else 0)
-
-    async def _serve(self, connection: Connection, receive: Receive, send: Send) -> None:
-        self.connections.add(connection)
-        try:
-            async with anyio.create_task_group() as tg:
-                sending = self._sending[connection] = _Sending(tg.cancel_scope)
-                tg.start_soon(self._read, connection, receive, tg.cancel_scope)
-                await self._write(connection, send, sending)
-                tg.cancel_scope.cancel()
-        finally:
-            self._sending.pop(connection, None)
-            self.connections.discard(connection)
-            connection.shutdown()
 
     def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str:
         """How log lines name a connection: its handler and peer."""
@@ -358,91 +391,134 @@ class ChannelsApp:
             return None
         return result.socket, serializer
 
-    async def _read(self, connection: Connection, receive: Receive, scope: anyio.CancelScope) -> None:
-        rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
-        try:
-            while connection.close_code is None:
-                with anyio.move_on_after(self.idle_timeout) as idle:
-                    message = await receive()
-                if idle.cancelled_caught:
-                    logger.info("%s: closed after %ss without a frame", connection.name, self.idle_timeout)
-                    connection.request_close(GOING_AWAY, "idle timeout")
-                    return
-                if message["type"] == "websocket.disconnect":
-                    return
-                if rate is not None and not rate.allow(anyio.current_time()):
-                    logger.warning(
-                        "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
-                    )
-                    connection.request_close(POLICY_VIOLATION, "too many messages")
-                    return
-                data = message.get("text")
-                if data is None:
-                    data = message.get("bytes") or b""
-                if _size(data, self.max_frame_size) > self.max_frame_size:
-                    limit = self.max_frame_size
-                    logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, limit)
-                    connection.request_close(TOO_BIG, "frame too big")
-                    return
-                try:
-                    await connection.handle(connection.serializer.decode(data))
-                except FrameError as exc:
-                    logger.warning("%s: closed: %s", connection.name, exc)
-                    connection.request_close(INVALID_DATA, "invalid frame")
-                    return
-                except Exception:  # a bug of ours must cost this connection only, and say so
-                    logger.exception("%s: closed: handling a frame raised", connection.name)
-                    connection.request_close(INTERNAL_ERROR, "internal error")
-                    return
-        finally:
-            if connection.close_code is None:  # the client went away: nothing more to send
-                connection.gone = True
-                connection.request_close(1000, "")
-                scope.cancel()
+    def _frame_of(
+        self, connection: Connection, message: MutableMapping[str, Any], rate: Rate | None
+    ) -> str | bytes | None:
+        """The frame a `websocket.receive` carries, or None when the connection is over (the client
+        left, or broke a limit: then the connection is to close, and says why)."""
+        if message["type"] == "websocket.disconnect":
+            connection.gone = True  # the client went away: nothing more to send
+            return None
+        connection.last_frame = now = anyio.current_time()
+        if rate is not None and not rate.allow(now):
+            logger.warning(
+                "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
+            )
+            connection.request_close(POLICY_VIOLATION, "too many messages")
+            return None
+        data = message.get("text")
+        if data is None:
+            data = message.get("bytes") or b""
+        if _size(data, self.max_frame_size) > self.max_frame_size:
+            logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, self.max_frame_size)
+            connection.request_close(TOO_BIG, "frame too big")
+            return None
+        return data
 
-    async def _write(self, connection: Connection, send: Send, sending: _Sending) -> None:
-        try:
-            while (data := await connection.next_outgoing()) is not None:
-                key = "text" if isinstance(data, str) else "bytes"
-                sending.since = anyio.current_time()
-                await send({"type": "websocket.send", key: data})
-                sending.since = None
-            if not connection.gone and connection.close_code is not None:
-                code, reason = connection.close_code, connection.close_reason
-                sending.since = anyio.current_time()
-                await send({"type": "websocket.close", "code": code, "reason": reason})
-        except Exception as exc:  # the client vanished mid-send; the server has logged the details
-            logger.debug("%s: sending failed: %r", connection.name, exc)
-            connection.gone = True
+    async def _watch(self) -> None:
+        """Close the connections that fell silent for `idle_timeout`, and let go of those whose send
+        has taken `send_timeout` (their client stopped reading).
 
-    async def _watch_sends(self) -> None:
-        """Let each connection go whose send has taken `send_timeout`: its client stopped reading.
-
-        One look at every connection each half `send_timeout` costs less than a timeout
-        around every send, or a watching task per connection.
+        One look at every connection now and then costs less than a timer around every
+        receive and every send: a silent connection closes up to a quarter of `idle_timeout` late.
         """
+        idle = self.idle_timeout
+        every = min(idle / 4, self.send_timeout / 2)
         while True:
-            await anyio.sleep(self.send_timeout / 2)
+            await anyio.sleep(every)
             now = anyio.current_time()
-            for connection, sending in list(self._sending.items()):
-                if sending.since is not None and now - sending.since >= self.send_timeout:
+            for connection, wire in list(self._wires.items()):
+                if wire.since is not None and now - wire.since >= self.send_timeout:
                     logger.warning(
                         "%s: slow consumer: a frame could not be sent within send_timeout (%ss): letting it go",
                         connection.name,
                         self.send_timeout,
                     )
-                    connection.gone = True
-                    sending.scope.cancel()
+                    wire.end()
+                elif not wire.held and connection.close_code is None and now - connection.last_frame >= idle:
+                    logger.info("%s: closed after %ss without a frame", connection.name, self.idle_timeout)
+                    connection.request_close(GOING_AWAY, "idle timeout")
 
 
-class _Sending:
-    """A connection's tasks, and when the frame being sent started to go out (None between frames)."""
+class _Wire:
+    """A WebSocket connection's sending side: a writer task while there are frames to send, none between.
 
-    __slots__ = ("scope", "since")
+    Once the close is sent (or the client is let go) the connection ends at once: its channels
+    stop, and the reader's task returns when the ASGI server reports the disconnect.
+    """
 
-    def __init__(self, scope: anyio.CancelScope) -> None:
-        self.scope = scope
-        self.since: float | None = None
+    __slots__ = ("app", "closed", "connection", "done", "ended", "held", "send", "since", "writing")
+
+    def __init__(self, app: ChannelsApp, connection: Connection, send: Send) -> None:
+        self.app = app
+        self.connection = connection
+        self.send = send
+        self.writing = False  # a writer task runs
+        self.since: float | None = None  # when the frame being sent started to go out
+        self.held = False  # the reader waits for the connection (a join, a full mailbox), not the client
+        self.closed = False
+        self.ended = False
+        self.done: anyio.Event | None = None  # made when the reader ends while the writer still writes
+
+    def wake(self) -> None:
+        """The connection queued frames or wants to close: start a writer if none runs."""
+        if self.writing or self.closed or self.ended:
+            return
+        self.writing = True
+        if not self.app._spawn(self._write):  # the server is stopping, and closes its sockets itself
+            self.writing = False
+            self.end()
+
+    def end(self) -> None:
+        """The connection is over: stop its channels and forget it.
+
+        A send under way is left to the ASGI server: a client that stopped reading holds the
+        socket, not the channels.
+        """
+        if self.ended:
+            return
+        self.ended = True
+        connection = self.connection
+        connection.gone = True
+        connection.on_output = None
+        self.app._wires.pop(connection, None)
+        self.app.connections.discard(connection)
+        connection.shutdown()
+
+    async def _write(self) -> None:
+        connection = self.connection
+        try:
+            # What was taken counts no more against max_outgoing_bytes: a slow client holds at
+            # most that batch beside it.
+            while not self.ended and (frames := connection.take_outgoing()):
+                for data in frames:
+                    self.since = anyio.current_time()
+                    key = "text" if isinstance(data, str) else "bytes"
+                    await self.send({"type": "websocket.send", key: data})
+                self.since = None
+            if connection.close_code is not None and not self.closed and not self.ended:
+                self.closed = True
+                self.since = anyio.current_time()
+                await self.send(
+                    {"type": "websocket.close", "code": connection.close_code, "reason": connection.close_reason}
+                )
+                self.end()
+        except Exception as exc:  # the client vanished mid-send; the server has logged the details
+            logger.debug("%s: sending failed: %r", connection.name, exc)
+            self.end()
+        finally:
+            self.since = None
+            self.writing = False
+            if self.done is not None:
+                self.done.set()
+
+    async def finish(self) -> None:
+        """The reader is done: send what is left and the close (unless the client went away)."""
+        if self.writing:
+            self.done = anyio.Event()
+            await self.done.wait()
+        if not self.ended and not self.connection.gone and self.connection.close_code is not None:
+            await self._write()
 
 
 def _size(data: str | bytes, limit: int) -> int:

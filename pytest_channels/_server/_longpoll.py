@@ -36,7 +36,6 @@ from .._runtime._errors import TokenError
 from .._runtime._socket import SocketHandler
 from ._limits import Rate, header
 from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
-from ._serializer import FrameError
 
 if TYPE_CHECKING:
     from ._asgi import ChannelsApp
@@ -46,6 +45,9 @@ logger = logging.getLogger("pytest_channels")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_STATUS_OF = {INVALID_DATA: 400, INTERNAL_ERROR: 500}
+"""The HTTP status of a POST whose frame closed the connection (a bad frame, a failure of ours)."""
 
 MAX_BATCH = 100
 """Frames one POST may carry (phoenix.js sends at most 100, Phoenix reads no more)."""
@@ -139,10 +141,14 @@ class _Session:
         connection = self.connection
         frames = connection.take_outgoing()
         if not frames and connection.close_code is None:
-            with anyio.move_on_after(self.server.config.window):
-                first = await connection.next_outgoing()
-                if first is not None:
-                    frames = [first, *connection.take_outgoing()]
+            ready = anyio.Event()
+            connection.on_output = ready.set
+            try:
+                with anyio.move_on_after(self.server.config.window):
+                    await ready.wait()
+            finally:
+                connection.on_output = None
+            frames = connection.take_outgoing()
         if self.ended:  # it ended while this poll waited: the poll takes what was left
             frames, self.left = frames + self.left, []
         return (200, frames) if frames else (204, [])
@@ -307,19 +313,16 @@ class LongPollServer:
                     logger.warning("%s: ended: over max_messages_per_second (%s)", connection.name, limit)
                     session.end(POLICY_VIOLATION, "too many messages")
                     return 429
-                try:
-                    # Not cut short at the window, as Phoenix's 408 would: a join is bounded by join_timeout,
-                    # and cancelling it halfway would leave its channel joined and its client unanswered.
-                    await connection.handle(connection.serializer.decode(data))
-                except FrameError as exc:
-                    logger.warning("%s: ended: %s", connection.name, exc)
-                    session.end(INVALID_DATA, "invalid frame")
-                    return 400
-                except Exception:  # a bug of ours must cost this session only, and say so
-                    logger.exception("%s: ended: handling a frame raised", connection.name)
-                    session.end(INTERNAL_ERROR, "internal error")
-                    return 500
+                # Not cut short at the window, as Phoenix's 408 would: a join is bounded by join_timeout,
+                # and cancelling it halfway would leave its channel joined and its client unanswered.
+                connection.receive(data)
+                while (hold := connection.hold_reading()) is not None:
+                    await hold.wait()
                 if connection.close_code is not None:
+                    status = _STATUS_OF.get(connection.close_code)
+                    if status is not None:
+                        session.end(connection.close_code, connection.close_reason)
+                        return status
                     break
         return 200
 

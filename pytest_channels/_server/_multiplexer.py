@@ -1,12 +1,15 @@
 """One client connection's channels: Phoenix.Socket's transport-side state machine.
 
-A `Connection` takes the frames a client sends (already decoded) and turns them into
-runtime calls; it is the `Transport` its channels deliver to, and it turns what they
-deliver into frames for the client. It knows nothing about WebSockets or ASGI: whatever
-carries the frames reads `next_outgoing()` and calls `handle()`.
+A `Connection` takes the frames a client sends and turns them into runtime calls; it is the
+`Transport` its channels deliver to, and it turns what they deliver into frames for the
+client. It never waits: each input (a frame in, a channel's message, a close) is dealt with
+at once and what goes back is queued. Whatever carries the frames (a WebSocket, LongPoll,
+the harness's wire, the simulated phoenix.js client) does the I/O: it calls `receive` or
+`handle`, takes the queued frames with `take_outgoing` when `on_output` says there are some,
+and asks `hold_reading` whether to stop reading for now.
 
-Frames are handled one at a time, in order, as Phoenix's transport process does: a join
-blocks the frames after it until the channel has answered.
+Frames are handled in order, as Phoenix's transport process handles them: a join holds the
+frames after it, and what is sent meanwhile, until the channel has answered it.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import anyio
 
+from .._runtime._clock import Timer, to_ns
 from .._runtime._errors import PayloadError
 from .._runtime._messages import Broadcast, Close, Exit, Message, Reason
 from .._runtime._process import ChannelProcess
@@ -29,8 +32,8 @@ from ._serializers import V2, Serializer
 
 logger = logging.getLogger("pytest_channels")
 
-DUPLICATE_JOIN_WAIT = 5.0
-"""Seconds to wait for the old channel of a duplicate join to stop (Phoenix: 5000 ms)."""
+DUPLICATE_JOIN = ("shutdown", "duplicate_join")
+"""The exit reason of the old channel of a duplicate join (Phoenix's `{:shutdown, :duplicate_join}`)."""
 
 # WebSocket close codes (RFC 6455).
 GOING_AWAY = 1001
@@ -42,16 +45,37 @@ SERVICE_RESTART = 1012
 TRY_AGAIN_LATER = 1013
 
 
-@dataclass(eq=False)
 class _Entry:
     """A channel the connection started: Phoenix's `channels` and `channels_inverse` rows in one."""
 
-    topic: str
-    join_ref: str | None
-    process: ChannelProcess
-    status: str = "joining"  # then "joined" or "leaving"
-    close_sent: bool = False
-    done: anyio.Event = field(default_factory=anyio.Event)
+    __slots__ = ("after", "close_sent", "frame", "join_ref", "process", "status", "timer", "topic")
+
+    def __init__(self, topic: str, join_ref: str | None, process: ChannelProcess, frame: Frame) -> None:
+        self.topic = topic
+        self.join_ref = join_ref
+        self.process = process
+        self.status = "joining"  # then "joined" or "leaving"
+        self.close_sent = False
+        self.frame: Frame | None = frame  # the join, until it is answered
+        self.timer: Timer | None = None  # its join_timeout
+        self.after: list[Frame] = []  # sent right after its reply: the phx_close of a duplicate join's old channel
+
+
+class ById:
+    """Phoenix's disconnect by id: a `"disconnect"` broadcast on a socket's id calls `disconnect`.
+
+    `Endpoint.broadcast(socket_id, "disconnect", %{})` logs a user out everywhere: whoever
+    serves the socket subscribes one of these on the id and closes the connection when told.
+    """
+
+    __slots__ = ("disconnect",)
+
+    def __init__(self, disconnect: Callable[[], None]) -> None:
+        self.disconnect = disconnect
+
+    def receive_broadcast(self, broadcast: Broadcast) -> None:
+        if broadcast.event == "disconnect":
+            self.disconnect()
 
 
 class Connection:
@@ -64,11 +88,41 @@ class Connection:
         max_channels: Phoenix's `max_channels_per_transport`.
         max_outgoing_bytes: bytes of frames that may wait for a slow client; past them the
             waiting frames are dropped and the connection closes with 1013 ("slow consumer").
-        max_mailbox: the client's frames that may wait in one channel's mailbox; `handle`
-            then waits for the channel, so that whoever reads the client stops reading.
-        join_timeout: real seconds a `join` may take before the join is answered with an error.
+        max_mailbox: the client's frames that may wait in one channel's mailbox; then
+            `hold_reading` tells the transport to stop reading the client.
+        join_timeout: seconds of the runtime's clock a `join` may take before the join is
+            answered with an error.
         serializer: the protocol version the client negotiated (V2 by default).
     """
+
+    __slots__ = (
+        "_by_id",
+        "_channels",
+        "_encode",
+        "_entries",
+        "_held",
+        "_joining",
+        "_outbox",
+        "_pushed",
+        "_resume",
+        "_waiting",
+        "close_code",
+        "close_reason",
+        "end_reason",
+        "gone",
+        "join_timeout",
+        "last_frame",
+        "max_channels",
+        "max_mailbox",
+        "max_outgoing_bytes",
+        "name",
+        "on_close",
+        "on_output",
+        "outgoing_bytes",
+        "runtime",
+        "serializer",
+        "socket",
+    )
 
     def __init__(
         self,
@@ -95,16 +149,26 @@ class Connection:
         self.close_reason = ""
         self.gone = False
         self.end_reason: Reason = ("shutdown", "closed")
-        self.on_close: Callable[[], None] | None = None  # a transport that must act at once on a close
+        self.on_output: Callable[[], None] | None = None
+        """The transport's wakeup: frames were queued, or the connection is to close."""
+        self.on_close: Callable[[], None] | None = None
+        """A transport that must act at once on a close (LongPoll ends its session)."""
+        self.last_frame = 0.0
+        """When the transport last read a frame (its clock), for its idle timeout."""
         self._channels: dict[str, _Entry] = {}
         self._entries: dict[ChannelProcess, _Entry] = {}
-        self._holding: dict[str, list[str | bytes]] = {}
-        self._outbox: deque[str | bytes] = deque()
+        self._outbox: list[str | bytes] = []
         self.outgoing_bytes = 0
         """Bytes of the frames waiting to be sent."""
-        self._wakeup = anyio.Event()
+        self._joining: _Entry | None = None  # the join being answered: frames and output wait behind it
+        self._waiting: deque[Frame] | None = None  # the frames that came after it
+        self._held: list[str | bytes] | None = None  # what was sent meanwhile
+        self._resume: anyio.Event | None = None  # made for a transport that waits for the join's answer
+        self._pushed: ChannelProcess | None = None  # the channel the last push went to, for backpressure
+        self._by_id: ById | None = None
         if socket.id is not None:
-            runtime.pubsub.subscribe(socket.id, self)
+            self._by_id = ById(self._disconnected)
+            runtime.pubsub.subscribe(socket.id, self._by_id)
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} channels={len(self._channels)}>"
@@ -114,67 +178,93 @@ class Connection:
         """Whether the connection is gone and every channel it started has stopped (its terminate ran)."""
         return self.gone and not self._entries
 
-    @property
-    def topics(self) -> list[str]:
-        """The topics with a channel on this connection, joined or leaving."""
-        return list(self._channels)
+    def process(self, topic: str) -> ChannelProcess | None:
+        """The channel joined (or joining, or leaving) on `topic`, if any."""
+        entry = self._channels.get(topic)
+        return entry.process if entry is not None else None
 
     # -- frames from the client -------------------------------------------------------------------
 
-    async def handle(self, frame: Frame) -> None:
-        """Act on one frame from the client; returns once the frame is dealt with (a join, answered).
+    def receive(self, data: str | bytes) -> None:
+        """Decode and act on one frame as the client sent it; a bad one closes the connection.
 
-        A push waits while its channel's mailbox holds `max_mailbox` frames: the transport
-        then stops reading, so the client's frames wait in its socket, not in our memory.
+        A frame that cannot be decoded or carried closes with 1007, and a failure of ours
+        with 1011, costing this connection only: `close_code` says which.
         """
-        if frame.event == "phx_join":
-            await self._join(frame)
-            return
-        entry = self._channels.get(frame.topic)
-        if entry is not None and frame.event not in ("phx_leave", "heartbeat"):
-            process = entry.process
-            while process.alive and len(process.mailbox) >= self.max_mailbox:
-                process.room = process.room or anyio.Event()
-                await process.room.wait()
-        self.handle_nowait(frame)
+        try:
+            self.handle(self.serializer.decode(data))
+        except FrameError as exc:
+            logger.warning("%s: closed: %s", self.name, exc)
+            self.request_close(INVALID_DATA, "invalid frame")
+        except Exception:  # a bug of ours must cost this connection only, and say so
+            logger.exception("%s: closed: handling a frame raised", self.name)
+            self.request_close(INTERNAL_ERROR, "internal error")
 
-    def handle_nowait(self, frame: Frame) -> None:
-        """Act on a frame that is not a join (a heartbeat, a leave or a push) at once, without backpressure."""
-        if frame.topic == "phoenix" and frame.event == "heartbeat":
+    def handle(self, frame: Frame) -> None:
+        """Act on one decoded frame from the client, at once; behind an unanswered join, it waits its turn.
+
+        Raises:
+            FrameError: the frame cannot be carried to its channel.
+        """
+        if self._waiting is not None:
+            self._waiting.append(frame)
+            return
+        event = frame.event
+        if event == "phx_join":
+            self._join(frame)
+        elif frame.topic == "phoenix" and event == "heartbeat":
             self._send(reply_frame(frame, "ok", {}))
-        elif frame.event == "phx_leave":
+        elif event == "phx_leave":
             self._leave(frame)
         else:
             self._push(frame)
 
-    async def _join(self, frame: Frame) -> None:
+    def hold_reading(self) -> anyio.Event | None:
+        """What the transport should wait for before it reads the client's next frame, if anything.
+
+        A join not yet answered holds the frames after it (Phoenix's transport is busy in the
+        join), and a channel whose mailbox holds `max_mailbox` of the client's frames holds
+        the client until it catches up: the client's frames then wait in its socket, not in
+        our memory.
+        """
+        if self._waiting is not None:
+            if self._resume is None:
+                self._resume = anyio.Event()
+            return self._resume
+        process = self._pushed
+        if process is not None and process.alive and len(process.mailbox) >= self.max_mailbox:
+            process.room = process.room or anyio.Event()
+            return process.room
+        self._pushed = None
+        return None
+
+    def _join(self, frame: Frame) -> None:
         old = self._channels.pop(frame.topic, None)
         if old is not None:
-            # A duplicate join (or a rejoin while the old channel lives): the old one goes first.
-            logger.debug(
-                "%s: duplicate join on %r closes the channel joined with %r", self.name, frame.topic, old.join_ref
-            )
-            self.runtime.close(old.process.socket, ("shutdown", "duplicate_join"))
-            with anyio.move_on_after(DUPLICATE_JOIN_WAIT) as waited:
-                await old.done.wait()
-            if waited.cancelled_caught:
-                logger.error(
-                    "%s: the old channel on %r did not stop within %ss", self.name, frame.topic, DUPLICATE_JOIN_WAIT
+            # Phoenix's duplicate join (or a rejoin while the old channel lives): the old channel
+            # gets an exit signal, so it stops without terminate, and its phx_close follows the
+            # new join's reply, which the client drops as stale.
+            if old.status != "leaving":
+                logger.debug(
+                    "%s: duplicate join on %r closes the channel joined with %r", self.name, frame.topic, old.join_ref
                 )
-        try:
-            await self._start(frame)
-        finally:
-            if old is not None and not old.close_sent:
-                # After the new join's reply, as Phoenix queues it; the client drops it as stale.
-                self._send(Frame(old.join_ref, old.join_ref, frame.topic, "phx_close", {}))
+            old.process.kill(DUPLICATE_JOIN)
+        close = Frame(old.join_ref, old.join_ref, frame.topic, "phx_close", {}) if old and not old.close_sent else None
+        entry = self._start(frame)
+        if close is None:
+            return
+        if entry is not None and entry.frame is not None:
+            entry.after.append(close)
+        else:
+            self._send(close)
 
-    async def _start(self, frame: Frame) -> None:
+    def _start(self, frame: Frame) -> _Entry | None:
         if len(self._channels) >= self.max_channels:
             logger.warning(
                 "%s: join of %r refused: %d channels joined already", self.name, frame.topic, self.max_channels
             )
             self._send(reply_frame(frame, "error", {"reason": "too many channels joined"}, join_ref=frame.join_ref))
-            return
+            return None
         try:
             # Phoenix's `join_ref || ref`: a client that names no join_ref joins under its push ref.
             started = self._start_join(frame, frame.join_ref or frame.ref)
@@ -182,49 +272,85 @@ class Connection:
             raise FrameError(str(exc)) from None
         if not isinstance(started, ChannelProcess):  # no route: Phoenix's reply carries no join_ref
             self._send(reply_frame(frame, "error", started.reply))
-            return
-        entry = _Entry(frame.topic, started.socket.join_ref, started)
+            return None
+        entry = _Entry(frame.topic, started.socket.join_ref, started, frame)
         self._channels[frame.topic] = self._entries[started] = entry
-        self._holding[frame.topic] = []  # what the channel sends before its join is answered waits
-        started.join_done = anyio.Event()
-        try:
-            with anyio.move_on_after(self.join_timeout) as waited:
-                await started.join_done.wait()
-            result = started.join_result
-            if waited.cancelled_caught or result is None:
-                logger.error("%s: %s.join on %r took over %ss", self.name, started.name, frame.topic, self.join_timeout)
-                self._forget(entry)
-                self.runtime.close(started.socket)
-                self._answer(frame, "error", {"reason": "join timeout"})
-            elif isinstance(result, Ok):
-                entry.status = "joined"
-                if not self._answer(frame, "ok", result.reply):
-                    self._forget(entry)
-                    self.runtime.close(started.socket)
-                    self._answer(frame, "error", {"reason": "join crashed"})
-            else:
-                self._forget(entry)
-                self._answer(frame, "error", result.reply)
-        finally:
-            for data in self._holding.pop(frame.topic, ()):
-                self._queue(data)
+        self._joining, self._waiting, self._held = entry, deque(), []
+        clock = self.runtime.clock
+        entry.timer = clock.call_at(
+            clock.now_ns() + to_ns(self.join_timeout), lambda: self._join_timed_out(entry), f"{self.name}: join?"
+        )
+        return entry
 
     def _start_join(self, frame: Frame, join_ref: str | None) -> ChannelProcess | Error:
         return self.runtime.start_join(self.socket, frame.topic, frame.payload, self, join_ref=join_ref)
 
-    def process(self, topic: str) -> ChannelProcess | None:
-        """The channel joined (or joining, or leaving) on `topic`, if any."""
-        entry = self._channels.get(topic)
-        return entry.process if entry is not None else None
+    def joined(self, process: ChannelProcess) -> None:
+        """A channel's join has its result: answer it (the runtime calls this)."""
+        entry = self._joining
+        if entry is None or entry.process is not process:  # answered already (it timed out)
+            return
+        result = process.join_result
+        if isinstance(result, Ok):
+            entry.status = "joined"
+            answer = self._answer(entry, "ok", result.reply)
+            if answer is None:
+                self._forget(entry)
+                self.runtime.close(process.socket)
+                answer = self._answer(entry, "error", {"reason": "join crashed"})
+        else:
+            self._forget(entry)
+            refusal = result.reply if isinstance(result, Error) else {"reason": "join crashed"}
+            answer = self._answer(entry, "error", refusal)
+        self._answered(entry, answer)
 
-    def _answer(self, frame: Frame, status: str, response: object) -> bool:
-        """Queue the join's answer ahead of everything the channel sent while it joined."""
+    def _join_timed_out(self, entry: _Entry) -> None:
+        if self._joining is not entry:
+            return
+        entry.timer = None
+        logger.error("%s: %s.join on %r took over %ss", self.name, entry.process.name, entry.topic, self.join_timeout)
+        self._forget(entry)
+        self.runtime.close(entry.process.socket)
+        self._answered(entry, self._answer(entry, "error", {"reason": "join timeout"}))
+
+    def _answer(self, entry: _Entry, status: str, response: object) -> str | bytes | None:
+        """The join's answer, encoded; None if it cannot travel."""
+        assert entry.frame is not None
         try:
-            self._queue(self._encode(reply_frame(frame, status, response, join_ref=frame.join_ref)))
+            return self._encode(reply_frame(entry.frame, status, response, join_ref=entry.frame.join_ref))
         except PayloadError as exc:
             logger.error("%s: the join reply cannot travel: %s", self.name, exc)
-            return False
-        return True
+            return None
+
+    def _answered(self, entry: _Entry, answer: str | bytes | None) -> None:
+        """The join is answered: the answer goes out ahead of what waited behind it, then the frames
+        after it are handled in turn."""
+        entry.frame = None
+        if entry.timer is not None:
+            entry.timer.cancel()
+            entry.timer = None
+        held, waiting = self._held or [], self._waiting or deque()
+        self._joining = self._waiting = self._held = None
+        if answer is not None:
+            self._queue(answer)
+        for frame in entry.after:
+            self._send(frame)
+        entry.after = []
+        for data in held:
+            self._queue(data)
+        while waiting and self._waiting is None:
+            frame = waiting.popleft()
+            try:
+                self.handle(frame)
+            except FrameError as exc:
+                logger.warning("%s: closed: %s", self.name, exc)
+                self.request_close(INVALID_DATA, "invalid frame")
+                return
+        if self._waiting is not None:  # another join: the rest waits behind it in turn
+            self._waiting.extend(waiting)
+        elif self._resume is not None:
+            self._resume.set()
+            self._resume = None
 
     def _leave(self, frame: Frame) -> None:
         entry = self._channels.get(frame.topic)
@@ -250,6 +376,7 @@ class Connection:
                 self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
             except PayloadError as exc:
                 raise FrameError(str(exc)) from None
+            self._pushed = entry.process
         else:
             logger.debug(
                 "%s: dropped %r on %r for the stale join_ref %r", self.name, frame.event, frame.topic, frame.join_ref
@@ -272,15 +399,17 @@ class Connection:
         entry = self._entries.pop(process, None) if isinstance(process, ChannelProcess) else None
         if entry is None:
             return
-        entry.done.set()
-        if self._channels.get(entry.topic) is entry:
+        if self._joining is entry:  # it died joining: Phoenix answers the join "join crashed"
+            self._forget(entry)
+            self._answered(entry, self._answer(entry, "error", {"reason": "join crashed"}))
+        elif self._channels.get(entry.topic) is entry:
             del self._channels[entry.topic]
             self._send(error_frame(entry.topic, entry.join_ref))
 
-    def receive_broadcast(self, broadcast: Broadcast) -> None:
-        """A broadcast on the socket id: "disconnect" closes the connection (code 1001), as in Phoenix."""
-        if broadcast.event == "disconnect":
-            logger.info("%s: disconnected by a broadcast on %r", self.name, broadcast.topic)
+    def _disconnected(self) -> None:
+        """A "disconnect" broadcast on the socket id closes the connection (code 1001), as in Phoenix."""
+        if self.close_code is None and not self.gone:
+            logger.info("%s: disconnected by a broadcast on %r", self.name, self.socket.id)
             self.request_close(GOING_AWAY, "disconnected")
 
     # -- frames to the client -------------------------------------------------------------------
@@ -288,14 +417,7 @@ class Connection:
     def _send(self, frame: Frame) -> None:
         # A payload that cannot travel raises PayloadError in whoever sent it: in a channel
         # that crashes it (the client sees phx_error), as Phoenix's encode! in the channel does.
-        self._send_data(frame.topic, self._encode(frame))
-
-    def _send_data(self, topic: str, data: str | bytes) -> None:
-        held = self._holding.get(topic)
-        if held is not None:
-            held.append(data)
-        else:
-            self._queue(data)
+        self._queue(self._encode(frame))
 
     def fastlane(self, broadcast: Broadcast) -> None:
         """A broadcast no channel intercepted: the frame its serializer encoded once for every subscriber."""
@@ -304,11 +426,17 @@ class Connection:
         except PayloadError as exc:  # this client cannot receive it; the other subscribers still do
             logger.error("%s: a broadcast is not sent to this client: %s", self.name, exc)
             return
-        self._send_data(broadcast.topic, data)
+        self._queue(data)
 
     def _queue(self, data: str | bytes) -> None:
         if self.close_code is not None or self.gone:
             return
+        if self._held is not None and self._joining is not None:
+            self._held.append(data)
+            return
+        self._put(data)
+
+    def _put(self, data: str | bytes) -> None:
         size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
         if self.outgoing_bytes + size > self.max_outgoing_bytes:
             logger.warning(
@@ -324,23 +452,13 @@ class Connection:
             return
         self._outbox.append(data)
         self.outgoing_bytes += size
-        self._wakeup.set()
-
-    async def next_outgoing(self) -> str | bytes | None:
-        """The next frame to send, waiting for one; None once the connection is to close."""
-        while not self._outbox:
-            if self.close_code is not None or self.gone:
-                return None
-            self._wakeup = anyio.Event()
-            await self._wakeup.wait()
-        data = self._outbox.popleft()
-        self.outgoing_bytes -= len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
-        return data
+        if len(self._outbox) == 1 and self.on_output is not None:
+            self.on_output()
 
     def take_outgoing(self) -> list[str | bytes]:
-        """Every frame waiting to be sent, at once (a long poll answers with a batch)."""
-        frames = list(self._outbox)
-        self._outbox.clear()
+        """Every frame waiting to be sent, in order, at once."""
+        frames, self._outbox = self._outbox, []
+        self.outgoing_bytes = 0
         return frames
 
     def request_close(self, code: int, reason: str) -> None:
@@ -349,24 +467,33 @@ class Connection:
             self.close_code, self.close_reason = code, reason
             if self.on_close is not None:
                 self.on_close()
-        self._wakeup.set()
+        if self.on_output is not None:
+            self.on_output()
 
     def _forget(self, entry: _Entry) -> None:
         if self._channels.get(entry.topic) is entry:
             del self._channels[entry.topic]
         self._entries.pop(entry.process, None)
-        entry.done.set()
 
     # -- the end ----------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
         """The connection is gone: every channel stops with `end_reason`, ("shutdown", "closed") as in Phoenix."""
         self.gone = True
-        self._wakeup.set()
-        self._outbox.clear()
+        self._outbox = []
         self.outgoing_bytes = 0
-        if self.socket.id is not None:
-            self.runtime.pubsub.unsubscribe(self.socket.id, self)
+        if self._by_id is not None and self.socket.id is not None:
+            self.runtime.pubsub.unsubscribe(self.socket.id, self._by_id)
+            self._by_id = None
+        joining = self._joining
+        if joining is not None and joining.timer is not None:
+            joining.timer.cancel()
+        self._joining = self._waiting = self._held = None
+        if self._resume is not None:
+            self._resume.set()
+            self._resume = None
         for entry in list(self._entries.values()):
             self.runtime.close(entry.process.socket, self.end_reason)
         self._channels.clear()
+        if self.on_output is not None:
+            self.on_output()

@@ -7,34 +7,8 @@ as a context manager, which stops its channels and freezegun on exit:
 
 from __future__ import annotations
 
-# _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
-from .. import _exports, _public  # noqa: F401
-from ._async import AsyncChannelCase as AsyncChannelCase
-from ._async import NeverAwaited as NeverAwaited
-from ._backends import virtual_anyio_backend as virtual_anyio_backend
-from ._client import Client as Client
-from ._client import ClientChannel as ClientChannel
-from ._client_presence import ClientPresence as ClientPresence
-from ._client_presence import sync_diff as sync_diff
-from ._client_presence import sync_state as sync_state
-from ._cluster import Cluster as Cluster
-from ._cluster import Node as Node
-from ._core import ChannelCrashed as ChannelCrashed
-from ._factory import CaseFactory as CaseFactory
-from ._habits import LooksLikeMilliseconds as LooksLikeMilliseconds
-from ._loop import Deadlock as Deadlock
-from ._loop import VirtualTimeLimit as VirtualTimeLimit
-from ._loop import VirtualTimeLoop as VirtualTimeLoop
-from ._loop import virtual_loop_factory as virtual_loop_factory
-from ._matchers import Partial as Partial
-from ._matchers import Where as Where
-from ._network import Distribution as Distribution
-from ._network import Exponential as Exponential
-from ._network import Network as Network
-from ._network import Uniform as Uniform
-from ._real import real_clock as real_clock
-from ._settings import Settings as Settings
-from ._sync import ChannelCase as ChannelCase
+import importlib
+from typing import TYPE_CHECKING
 
 __all__ = (
     # the harness
@@ -72,5 +46,16 @@ __all__ = (
     "LooksLikeMilliseconds",
 )
 
+if TYPE_CHECKING:
+    from ._exports import *  # noqa: F403
+else:
+    # The plugin imports `testing._settings` at every pytest start-up, which runs this file:
+    # the harness loads on the first use of a public name instead, as the package's own
+    # `__init__` does for the runtime (and for the same reasons: see it).
+    def __getattr__(name: str) -> object:
+        if name not in __all__:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(importlib.import_module("._exports", __name__), name)
 
-_public.rename_module(globals(), "pytest_channels.testing")
+    def __dir__() -> list[str]:
+        return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

@@ -8,23 +8,19 @@ an assertion pass silently.
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
-from unittest.mock import ANY
 
 import anyio
 
-from .._runtime._channel import Channel
-from .._runtime._clock import Seconds, to_ns
-from .._runtime._messages import Broadcast, Exit, Push, Reply
-from .._runtime._results import Error, Ok
-from .._runtime._socket import Socket, SocketHandler
-from . import _calling, _faults, _presence
-from ._base import CaseBase
+from ._base import CaseBase, left_running, running_loop
 from ._core import describe_time_limit
+from ._format import left_a_task, never_awaited, teardown_problems, used_unawaited
 from ._interrupts import Interrupts
 from ._loop import VirtualTimeLimit
+from ._waits import Wait
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -37,34 +33,35 @@ class NeverAwaited(AssertionError):
 class Waiting(Generic[T]):
     """An awaitable harness call. The work starts when it is awaited."""
 
-    __slots__ = ("_args", "_awaited", "_case", "_function", "_line", "_name", "_path")
+    __slots__ = ("_args", "_awaited", "_caller", "_case", "_function", "_kwargs", "_name")
 
     def __init__(
         self,
         case: AsyncChannelCase,
         function: Callable[..., Coroutine[Any, Any, T]],
         args: tuple[Any, ...],
+        kwargs: dict[str, Any],
         name: str,
-        path: str,
-        line: int,
+        caller: str,
     ) -> None:
         self._case = case
         self._function = function
         self._args = args
+        self._kwargs = kwargs
         self._awaited = False
-        self._name, self._path, self._line = name, path, line
+        self._name, self._caller = name, caller
 
     @property
     def where(self) -> str:
         """The call and the line that made it (built only when a message needs it)."""
-        return f"{self._name}(...) at {self._path}:{self._line}"
+        return f"{self._name}(...){self._caller}"
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._awaited:
             raise RuntimeError(f"channels.{self.where} was awaited twice; call the harness again instead")
         self._awaited = True
         self._case._pending.remove(self)
-        return self._function(*self._args).__await__()
+        return self._function(*self._args, **self._kwargs).__await__()
 
     def __getattr__(self, name: str) -> Any:
         # `(channels.connect(...)).socket` without `await`: say so now, not at teardown.
@@ -73,10 +70,7 @@ class Waiting(Generic[T]):
             raise AttributeError(name)
         if self in self._case._pending:
             self._case._pending.remove(self)  # reported here: not again at the next call
-        raise NeverAwaited(
-            f"channels.{self.where} was used as its result ({name!r}) without being awaited. "
-            "Add `await`: `(await channels.connect(...)).socket`."
-        )
+        raise NeverAwaited(used_unawaited(self.where, name))
 
     def __repr__(self) -> str:
         return f"<channels.{self.where}>"
@@ -97,25 +91,46 @@ class AsyncChannelCase(CaseBase):
         self._shut_down = False
         self._shutdown_error: BaseException | None = None
         self._in_body = False  # still True at teardown: the loop itself was interrupted mid-body
+        self._tasks_before: set[asyncio.Task[Any]] = set()
+        self._left_running: list[str] = []
 
     def _check(self) -> None:
         __tracebackhide__ = True
         if self._pending:
             forgotten = self._pending[:]
             self._pending.clear()
-            where = "\n".join(f"  - {w.where}" for w in forgotten)
-            raise NeverAwaited(
-                f"{len(forgotten)} harness call(s) were never awaited, so they checked nothing:\n{where}\n"
-                "Add `await` in front of each."
-            )
+            raise NeverAwaited(never_awaited([w.where for w in forgotten]))
 
-    def _wait(self, name: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> Waiting[T]:
+    @staticmethod
+    def _method(declared: Wait[..., Any]) -> Callable[..., Any]:
+        name, body = declared.name, declared.body
+
+        def method(self: AsyncChannelCase, *args: Any, **kwargs: Any) -> Waiting[Any]:
+            __tracebackhide__ = True
+            return self._wait(name, body, self, *args, **kwargs)
+
+        return declared.adopt(method, "Awaitable[{}]")
+
+    def _wait(
+        self, name: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any
+    ) -> Waiting[T]:
+        """The awaitable of a call of `function`, remembering the line that made it (two frames up)."""
         __tracebackhide__ = True
         self._check()
-        caller = sys._getframe(2)
-        waiting = Waiting(self, function, args, name, caller.f_code.co_filename, caller.f_lineno)
+        waiting = Waiting(self, function, args, kwargs, name, _caller())
         self._pending.append(waiting)
         return waiting
+
+    def _wrap_test(self, test: Callable[..., Any]) -> Callable[..., Any]:
+        """`test`, run by `_run_test`: its channels stop inside its own event loop, right after its body,
+        so that an async terminate can still await (see `_finish_in_loop`)."""
+
+        @functools.wraps(test)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            return await self._run_test(functools.partial(test, *args, **kwargs))
+
+        return run
 
     async def _run_test(self, body: Callable[[], Awaitable[T]]) -> T:
         """Run the test body inside its loop: on a virtual loop with the runtime serving and a
@@ -126,29 +141,42 @@ class AsyncChannelCase(CaseBase):
         """
         __tracebackhide__ = True
         core = self._core
-        if not core.bind():
-            try:
-                return await self._interruptible(body)
-            finally:
-                await self._finish_in_loop()
-        async with core.runtime.serving():
-            with anyio.move_on_after(core.settings.max_time) as guard:
+        self._tasks_before = _tasks()
+        try:
+            if not core.bind():
                 try:
                     return await self._interruptible(body)
                 finally:
-                    if not guard.cancel_called:
-                        await self._finish_in_loop()
-            core.stalled = True
-            stalled = describe_time_limit(core)  # while the channels are still there to describe
-        raise VirtualTimeLimit(stalled)
+                    await self._finish_in_loop()
+            async with core.runtime.serving():
+                with anyio.move_on_after(core.settings.max_time) as guard:
+                    try:
+                        return await self._interruptible(body)
+                    finally:
+                        if not guard.cancel_called:
+                            await self._finish_in_loop()
+                core.stalled = True
+                stalled = describe_time_limit(core)  # while the channels are still there to describe
+            raise VirtualTimeLimit(stalled)
+        finally:
+            self._left_running = self._stop_leftover_tasks()  # after serving: its own tasks are done
+
+    def _stop_leftover_tasks(self) -> list[str]:
+        """Cancel the tasks started since the test began that still run (the sync harness's loop closes on them).
+
+        A channel that leaves a task behind fails the test at teardown in both harnesses,
+        unless a guard already failed it (the interrupted wait left them).
+        """
+        left = left_running(_tasks() - self._tasks_before)
+        problems = [] if self._core.stalled else [left_a_task(task) for task in left]
+        for task in left:
+            task.cancel()
+        return problems
 
     async def _interruptible(self, body: Callable[[], Awaitable[T]]) -> T:
         """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see _interrupts)."""
         __tracebackhide__ = True
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # trio runs no callbacks that could swallow one
-            loop = None
+        loop = running_loop()  # None on trio, which runs no callbacks that could swallow one
         task = asyncio.current_task() if loop is not None else None
         interrupts = Interrupts()
         if loop is not None:
@@ -201,152 +229,18 @@ class AsyncChannelCase(CaseBase):
 
         return self._wait("run", call)
 
-    def connect(
-        self,
-        handler: type[SocketHandler],
-        params: Mapping[str, Any] | None = None,
-        connect_info: Mapping[str, Any] | None = None,
-        *,
-        node: str | None = None,
-    ) -> Awaitable[Ok | Error]:
-        """See `ChannelCase.connect`."""
-        return self._wait("connect", self._core.connect, handler, params, connect_info, node)
-
-    def join(
-        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
-    ) -> Awaitable[Ok | Error]:
-        """See `ChannelCase.join`."""
-        return self._wait("join", self._core.join, socket, topic, payload, channel)
-
-    def subscribe_and_join(
-        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
-    ) -> Awaitable[Ok | Error]:
-        """See `ChannelCase.subscribe_and_join`."""
-        return self._wait("subscribe_and_join", self._core.subscribe_and_join, socket, topic, payload, channel)
-
-    def subscribe_and_join_or_raise(
-        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
-    ) -> Awaitable[Socket]:
-        """See `ChannelCase.subscribe_and_join_or_raise`."""
-        function = self._core.subscribe_and_join_or_raise
-        return self._wait("subscribe_and_join_or_raise", function, socket, topic, payload, channel)
-
-    def leave(self, socket: Socket) -> Awaitable[Exit]:
-        """See `ChannelCase.leave`."""
-        return self._wait("leave", self._core.leave, socket)
-
-    def close(self, socket: Socket, *, timeout: float | None = None) -> Awaitable[Exit]:
-        """See `ChannelCase.close`."""
-        return self._wait("close", self._core.close, socket, timeout)
-
-    def get_state(self, socket: Socket) -> Awaitable[Socket]:
-        """See `ChannelCase.get_state`."""
-        return self._wait("get_state", self._core.get_state, socket)
-
-    def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Awaitable[Any]:
-        """See `ChannelCase.call`."""
-        return self._wait("call", _calling.call, self._core, socket, message, timeout)
-
-    def settle(self) -> Awaitable[None]:
-        """See `ChannelCase.settle`."""
-        return self._wait("settle", self._core.settle)
-
-    def advance(self, seconds: Seconds) -> Awaitable[None]:
-        """See `ChannelCase.advance`."""
-        return self._wait("advance", self._core.advance_to_ns, self._core.clock.now_ns() + to_ns(seconds))
-
-    def wait_until(self, condition: Callable[[], object], *, timeout: Seconds | None = None) -> Awaitable[None]:
-        """See `ChannelCase.wait_until`."""
-        return self._wait("wait_until", _faults.wait_until, self._core, condition, timeout)
-
-    def advance_to(self, instant: Seconds) -> Awaitable[None]:
-        """See `ChannelCase.advance_to`."""
-        return self._wait("advance_to", self._core.advance_to_ns, to_ns(instant, name="instant"))
-
-    def assert_push(
-        self,
-        event: Any,
-        payload: Any = ANY,
-        *,
-        timeout: Seconds | None = None,
-        topic: str | None = None,
-        socket: Socket | None = None,
-    ) -> Awaitable[Push]:
-        """See `ChannelCase.assert_push`."""
-        return self._wait("assert_push", self._core.assert_event, Push, event, payload, timeout, topic, socket)
-
-    def refute_push(
-        self,
-        event: Any = ANY,
-        payload: Any = ANY,
-        *,
-        timeout: Seconds | None = None,
-        topic: str | None = None,
-        socket: Socket | None = None,
-    ) -> Awaitable[None]:
-        """See `ChannelCase.refute_push`."""
-        return self._wait("refute_push", self._core.refute_event, Push, event, payload, timeout, topic, socket)
-
-    def assert_reply(
-        self,
-        ref: str,
-        status: Any = ANY,
-        payload: Any = ANY,
-        *,
-        timeout: Seconds | None = None,
-        topic: str | None = None,
-    ) -> Awaitable[Reply]:
-        """See `ChannelCase.assert_reply`."""
-        return self._wait("assert_reply", self._core.assert_reply, ref, status, payload, timeout, topic)
-
-    def refute_reply(
-        self,
-        ref: str,
-        status: Any = ANY,
-        payload: Any = ANY,
-        *,
-        timeout: Seconds | None = None,
-        topic: str | None = None,
-    ) -> Awaitable[None]:
-        """See `ChannelCase.refute_reply`."""
-        return self._wait("refute_reply", self._core.refute_reply, ref, status, payload, timeout, topic)
-
-    def assert_broadcast(
-        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
-    ) -> Awaitable[Broadcast]:
-        """See `ChannelCase.assert_broadcast`."""
-        return self._wait("assert_broadcast", self._core.assert_event, Broadcast, event, payload, timeout, topic)
-
-    def refute_broadcast(
-        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
-    ) -> Awaitable[None]:
-        """See `ChannelCase.refute_broadcast`."""
-        return self._wait("refute_broadcast", self._core.refute_event, Broadcast, event, payload, timeout, topic)
-
-    def assert_exit(
-        self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None
-    ) -> Awaitable[Exit]:
-        """See `ChannelCase.assert_exit`."""
-        return self._wait("assert_exit", self._core.assert_exit, socket, reason, timeout)
-
-    def assert_presence(
-        self, source: Any, *args: Any, node: str | None = None, timeout: float | None = None
-    ) -> Awaitable[Any]:
-        """See `ChannelCase.assert_presence`."""
-        return self._wait("assert_presence", _presence.assert_presence, self._core, source, args, node, timeout)
-
     async def __aenter__(self) -> AsyncChannelCase:
+        self._tasks_before = _tasks()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         """Stop every channel inside this loop, then finish as the fixture does at teardown."""
         __tracebackhide__ = True
         await self._finish_in_loop()
-        problems = self._teardown()
-        if exc_info[0] is None:
-            problems += self._core.strict_problems()
+        self._left_running = self._stop_leftover_tasks()
+        problems = self._end(test_failed=exc_info[0] is not None)
         if problems:
-            raise AssertionError("\n".join(problems))
+            raise AssertionError(teardown_problems(problems))
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True
@@ -363,7 +257,27 @@ class AsyncChannelCase(CaseBase):
                 _finish_without_loop(self._core.shutdown())
         finally:
             self._core.finish()
-        return forgotten
+        return forgotten + self._left_running
+
+
+def _tasks() -> set[asyncio.Task[Any]]:
+    """The asyncio tasks of the running loop (none on trio, whose nurseries leave none behind)."""
+    return set() if running_loop() is None else asyncio.all_tasks()
+
+
+def _caller() -> str:
+    """Where the code that called the harness is (`_caller` <- `_wait` <- the wait's method <- it): ` at file:line`.
+
+    Read now: a frame's line moves on. `inspect.currentframe` is public, but may give None on
+    a Python without stack frames; the message then names the call alone. The never-awaited
+    tests (tests/harness/test_async_case.py) check that it names the test's own line.
+    """
+    frame = inspect.currentframe()
+    for _ in range(3):
+        if frame is None:
+            return ""
+        frame = frame.f_back
+    return "" if frame is None else f" at {frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _finish_without_loop(coroutine: Coroutine[Any, Any, None]) -> None:

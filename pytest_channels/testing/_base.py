@@ -1,31 +1,63 @@
-"""What `ChannelCase` and `AsyncChannelCase` share: everything that does not wait."""
+"""What `ChannelCase` and `AsyncChannelCase` share: every call, the waits declared once (see `_waits`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 from unittest.mock import ANY
 
-from .._runtime._clock import NS_PER_SECOND, LoopClock, VirtualClock
+from .._runtime._channel import Channel
+from .._runtime._clock import NS_PER_SECOND, LoopClock, Seconds, VirtualClock, to_ns
 from .._runtime._errors import BroadcastError
-from .._runtime._messages import Exit, Message, Reason
+from .._runtime._messages import Broadcast, Exit, Message, Push, Reason, Reply
 from .._runtime._presence import Presence, Presences
+from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
 from . import _calling, _faults, _nodes, _presence
 from ._client import Client
 from ._cluster import Cluster
 from ._core import TEST_SECRET, Core
+from ._format import cluster_note
 from ._settings import Settings
+from ._waits import Wait, Work, wait, waits
 
 M = TypeVar("M", bound=Message)
 
 
+def left_running(tasks: Iterable[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+    """The tasks still running at the end of a test, but for the current one and those already cancelled."""
+    current = asyncio.current_task() if running_loop() is not None else None
+    return [t for t in tasks if not t.done() and not t.cancelling() and t is not current]
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop running now; None outside one, and on trio."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class CaseBase:
-    """The non-waiting half of the harness; see `ChannelCase` for the whole story."""
+    """The harness, but for how it waits; see `ChannelCase` for the whole story."""
 
     is_async = False
     """Whether its waits are awaited (`AsyncChannelCase`)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_method" in vars(cls):  # a harness: it says how a wait becomes one of its methods
+            for declared in waits(cls):
+                method = cls._method(declared)
+                method.__qualname__ = f"{cls.__qualname__}.{declared.name}"
+                setattr(cls, declared.name, method)
+
+    @staticmethod
+    def _method(declared: Wait[..., Any]) -> Callable[..., Any]:
+        """The harness's method for the wait `declared` (see _waits)."""
+        raise NotImplementedError
 
     def __init__(self, settings: Settings | None = None, *, _core: Core | None = None) -> None:
         # `_core`: a view on another case's world (ChannelCase.run hands helpers an async one).
@@ -34,6 +66,25 @@ class CaseBase:
 
     def _check(self) -> None:
         """Hook run before every call (the async case checks for forgotten awaits)."""
+
+    # -- what the plugin calls (see _interface.PluginCase) ----------------------------------------
+
+    def _teardown(self) -> list[str]:
+        """Stop every channel, cancel every timer, stop freezegun; return what the test left wrong."""
+        raise NotImplementedError
+
+    def _end(self, *, test_failed: bool) -> list[str]:
+        __tracebackhide__ = True
+        problems = self._teardown()
+        if not test_failed:  # a failed test has said enough: what it left unconsumed is no news
+            problems += self._core.strict_problems()
+        return problems
+
+    def _wrap_test(self, test: Callable[..., Any]) -> Callable[..., Any]:
+        return test
+
+    def _failure_note(self) -> str | None:
+        return cluster_note(self._core.cluster)
 
     @property
     def settings(self) -> Settings:
@@ -200,6 +251,202 @@ class CaseBase:
         assert group is not None
         group.add_stepper(client)
         return client
+
+    # -- the waits: ChannelCase runs each to the end, AsyncChannelCase returns it to await ----------
+
+    @wait
+    def connect(
+        self,
+        handler: type[SocketHandler],
+        params: Mapping[str, Any] | None = None,
+        connect_info: Mapping[str, Any] | None = None,
+        *,
+        node: str | None = None,
+    ) -> Work[Ok | Error]:
+        """Run the handler's `connect` and `id` (Phoenix's `connect/3`), on `node` in a cluster.
+
+        Returns `Ok(socket)` or the handler's `Error(reason)`. A socket with an id subscribes
+        the test to that id, so `assert_broadcast("disconnect")` works, and a "disconnect"
+        broadcast on the id closes the channels joined with it, as Phoenix closes the transport.
+        """
+        return self._core.connect(handler, params, connect_info, node)
+
+    @wait
+    def join(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Work[Ok | Error]:
+        """Join `topic` through the socket's routes (or `channel=`), without subscribing the test.
+
+        Returns `Ok` with `.socket` (the joined socket, after anything the join sent itself
+        has run) and `.reply`, or `Error(reply)`: `{"reason": "join crashed"}` when join raised
+        or returned something invalid, `{"reason": "unmatched topic"}` when no route matched.
+        """
+        return self._core.join(socket, topic, payload, channel)
+
+    @wait
+    def subscribe_and_join(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Work[Ok | Error]:
+        """Subscribe the test to `topic`, then `join` it. The subscription stays if the join fails."""
+        return self._core.subscribe_and_join(socket, topic, payload, channel)
+
+    @wait
+    def subscribe_and_join_or_raise(
+        self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
+    ) -> Work[Socket]:
+        """`subscribe_and_join` returning the joined socket, failing the test when refused."""
+        return self._core.subscribe_and_join_or_raise(socket, topic, payload, channel)
+
+    @wait
+    def leave(self, socket: Socket) -> Work[Exit]:
+        """Leave the channel and return its `Exit` (reason `("shutdown", "left")`).
+
+        The channel's ok `Reply` and its `Close` stay in the mailbox (`strict_mailbox` does not
+        count them: without a ref they cannot be asserted on). Never fails the test;
+        leaving a channel that already exited returns its earlier exit. A `terminate` still
+        running after the channel's `shutdown` seconds is cut short: the reason is then "killed".
+        """
+        return self._core.leave(socket)
+
+    @wait
+    def close(self, socket: Socket, *, timeout: float | None = None) -> Work[Exit]:
+        """Close the channel as if its transport went away: `terminate(("shutdown", "closed"))`, no `Close`.
+
+        A `terminate` still running after `timeout` seconds (default: the channel's
+        `shutdown`, 5) is cut short and the exit's reason is "killed" (Phoenix's `close/2`).
+        """
+        return self._core.close(socket, timeout)
+
+    @wait
+    def get_state(self, socket: Socket) -> Work[Socket]:
+        """The live channel's socket once it has handled everything sent before (`:sys.get_state`)."""
+        return self._core.get_state(socket)
+
+    @wait
+    def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Work[Any]:
+        """Ask the channel behind `socket` a question and return its answer (GenServer.call).
+
+        Its `handle_call(message, from_, socket)` answers, in mailbox order. The wait runs the
+        channels in virtual time for at most `timeout` virtual seconds (GenServer's 5 s).
+
+        Raises:
+            ChannelExited: the channel had exited, or exited before it answered.
+            CallTimeout: no answer within `timeout`; the clock is left at the deadline.
+        """
+        return _calling.call(self._core, socket, message, timeout)
+
+    @wait
+    def settle(self) -> Work[None]:
+        """Run every channel until idle, without moving time."""
+        return self._core.settle()
+
+    @wait
+    def advance(self, seconds: Seconds) -> Work[None]:
+        """Move virtual time forward, firing due timers in order and settling after each."""
+        return self._core.advance_to_ns(self._core.clock.now_ns() + to_ns(seconds))
+
+    @wait
+    def wait_until(self, condition: Callable[[], object], *, timeout: Seconds | None = None) -> Work[None]:
+        """Run channels, nodes, clients and timers in virtual time until `condition()` is true.
+
+        Fails the test when it is still false after `timeout` virtual seconds (default: the
+        `assert_timeout` setting), leaving the clock at the deadline; `channels.now` then says when.
+        """
+        return _faults.wait_until(self._core, condition, timeout)
+
+    @wait
+    def advance_to(self, instant: Seconds) -> Work[None]:
+        """Move virtual time to `instant` (seconds since the test started), as `advance` does."""
+        return self._core.advance_to_ns(to_ns(instant, name="instant"))
+
+    @wait
+    def assert_push(
+        self,
+        event: Any,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
+    ) -> Work[Push]:
+        """Consume the first `Push` with this event and payload, waiting up to `timeout` virtual seconds.
+
+        With `socket=`, only a push that the channel joined through that socket sent to its client.
+        """
+        return self._core.assert_event(Push, event, payload, timeout, topic, socket)
+
+    @wait
+    def refute_push(
+        self,
+        event: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+        socket: Socket | None = None,
+    ) -> Work[None]:
+        """Fail if a matching `Push` is there or arrives within `timeout` virtual seconds."""
+        return self._core.refute_event(Push, event, payload, timeout, topic, socket)
+
+    @wait
+    def assert_reply(
+        self,
+        ref: str,
+        status: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+    ) -> Work[Reply]:
+        """Consume the `Reply` to push `ref` with this status and payload."""
+        return self._core.assert_reply(ref, status, payload, timeout, topic)
+
+    @wait
+    def refute_reply(
+        self,
+        ref: str,
+        status: Any = ANY,
+        payload: Any = ANY,
+        *,
+        timeout: Seconds | None = None,
+        topic: str | None = None,
+    ) -> Work[None]:
+        """Fail if a matching `Reply` to `ref` is there or arrives within `timeout`."""
+        return self._core.refute_reply(ref, status, payload, timeout, topic)
+
+    @wait
+    def assert_broadcast(
+        self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
+    ) -> Work[Broadcast]:
+        """Consume the first `Broadcast` the test received on its own subscriptions."""
+        return self._core.assert_event(Broadcast, event, payload, timeout, topic)
+
+    @wait
+    def refute_broadcast(
+        self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
+    ) -> Work[None]:
+        """Fail if a matching `Broadcast` is there or arrives within `timeout`."""
+        return self._core.refute_event(Broadcast, event, payload, timeout, topic)
+
+    @wait
+    def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None) -> Work[Exit]:
+        """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
+        return self._core.assert_exit(socket, reason, timeout)
+
+    @wait
+    def assert_presence(
+        self, source: Any, *args: Any, node: str | None = None, timeout: float | None = None
+    ) -> Work[Any]:
+        """Wait in virtual time until a presence list is the expected one; returns the list.
+
+        `assert_presence(RoomPresence, topic, expected, node=...)` checks what that node lists;
+        `assert_presence(client_presence, expected)` what a simulated client has synced.
+        `expected` is a collection of keys (`{"alice", "bob"}`) or keys with their metas
+        (`{"alice": [{"status": "away"}]}`, compared without `phx_ref` / `phx_ref_prev`), or
+        keys with whole presences as `fetch` extends them (`{"alice": {"metas": [...], "name": "Alice"}}`).
+        The failure shows the list, the diffs with their virtual times and what the tracker knows.
+        """
+        return _presence.assert_presence(self._core, source, args, node, timeout)
 
     def crash(self, socket: Socket, reason: Reason = "killed") -> Exit:
         """Kill the channel behind `socket` now, without `terminate` (Elixir's `Process.exit(pid, :kill)`).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._runtime._errors import ChannelExited
 from .._runtime._socket import Socket
 
 if TYPE_CHECKING:
@@ -15,10 +14,8 @@ async def call(core: Core, socket: Socket, message: Any, timeout: float) -> Any:
     """Run the channels in virtual time until the channel answers, exits or `timeout` passes."""
     __tracebackhide__ = True
     socket = core._own(socket, "call")
-    try:
-        answer = await core._runtime_of(socket).call(socket, message, timeout=timeout)
-    except ChannelExited:
-        raise  # a crash behind it still fails the test unless claimed, as every crash does
+    # A ChannelExited goes up as it is: a crash behind it still fails the test unless claimed.
+    answer = await core._runtime_of(socket).call(socket, message, timeout=timeout)
     core.raise_crashes()
     return answer
 

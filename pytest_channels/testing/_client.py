@@ -7,8 +7,10 @@ channel (`phx_error`) rejoined after 1, 2, 5 then every 10 seconds, and a lost c
 retried after 10, 50, 100, 150, 200, 250, 500, 1000, 2000 then every 5000 ms, errored
 channels rejoining as soon as it opens again. Its timers run on the test's virtual clock.
 
-Not simulated: heartbeats, the long-poll fallback and serialization (frames are handed over
-as values, at the next wait, with no network delay between client and node).
+Its connection is the server's own state machine (`Connection`, the one `ChannelsApp` runs):
+the client sends it frames as phoenix.js does, and reads what it sends back as phoenix.js
+decodes it, at the next wait, with no network delay between client and node. Not simulated:
+heartbeats, the long-poll fallback, and the encoding of the client's own frames.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from .._runtime._clock import NS_PER_SECOND, Timer, check_seconds, to_ns
 from .._runtime._errors import NodeStopped
 from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reply
-from .._runtime._process import ChannelProcess
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
+from .._server._multiplexer import Connection
+from .._server._serializer import Frame, decode_client
+from ._wire import message_of
 
 if TYPE_CHECKING:
     from ._core import Core
@@ -221,7 +225,7 @@ class ClientChannel:
     def socket(self) -> Socket | None:
         """The server-side socket of the channel this client joined now, for `crash` or `get_state`."""
         connection = self._client._connection
-        process = connection.processes.get(self.topic) if connection is not None else None
+        process = connection.process(self.topic) if connection is not None else None
         if process is None or process.socket.join_ref != self.join_ref:
             return None
         return process.socket
@@ -384,92 +388,66 @@ class _ChannelError:
 @dataclass(frozen=True)
 class _ConnectionClosed:
     code: int
-    connection: _Connection
+    connection: _ClientConnection
 
 
-class _Connection:
-    """The server's side of one client connection: the transport of its channels, and its multiplexer."""
+class _ClientConnection(Connection):
+    """The server's state machine of one client connection, with the simulated client at its other end.
+
+    The client sends it frames as phoenix.js sends them over a socket, and what it sends back
+    is decoded as phoenix.js decodes it, into the client's inbox, which the client reads at
+    the next wait. Crashes reach the test's mailbox too, to be claimed as for its own channels.
+    """
 
     def __init__(self, client: Client, runtime: Runtime, socket: Socket) -> None:
+        super().__init__(runtime, socket, name=f"{client.name}'s connection")
         self.client = client
-        self.runtime = runtime
-        self.socket = socket
         self.open = True
-        self.processes: dict[str, ChannelProcess] = {}
-        self._joining: list[ChannelProcess] = []
-
-    # Transport: what the channels send arrives at the client at the next wait.
-    def deliver(self, message: Message) -> None:
-        if self.open:
-            self.client._inbox.append(message)
+        self._origin: str | None = None  # the node of what is being sent now, for the client's failure output
 
     def exited(self, exit: Exit) -> None:
-        self.client._core.mailbox.exited(exit)  # the test claims crashes here as for its own channels
-        process = exit.channel_pid
-        if self.processes.get(exit.topic) is process:
-            del self.processes[exit.topic]
-        if self.open and exit.crashed and isinstance(process, ChannelProcess):
-            self.client._inbox.append(_ChannelError(exit.topic, process.socket.join_ref))
+        super().exited(exit)
+        self.client._core.mailbox.exited(exit)
 
-    # PubSub subscriber on the socket id: Phoenix's disconnect-by-id closes the connection (code 1001).
-    def receive_broadcast(self, broadcast: Broadcast) -> None:
-        if broadcast.event == "disconnect" and self.open:
-            self.close(code=1001)
+    def deliver(self, message: Message) -> None:
+        self._origin = getattr(message, "origin", None)
+        try:
+            super().deliver(message)
+        finally:
+            self._origin = None
 
-    def join(self, topic: str, payload: Any, join_ref: str) -> None:
-        old = self.processes.pop(topic, None)
-        now = self.runtime.clock.now_ns()
-        if old is not None and old.alive:  # a duplicate join closes the old channel first, as Phoenix does
-            old.kill(("shutdown", "duplicate_join"))
-            self.client._inbox.append(Close(topic, ("shutdown", "duplicate_join"), old.socket.join_ref, now))
-        started = self.runtime.start_join(self.socket, topic, payload, self, join_ref=join_ref)
-        if isinstance(started, Error):
-            self.client._inbox.append(Reply(topic, join_ref, "error", started.reply, join_ref, now))
-            return
-        self.processes[topic] = started
-        self._joining.append(started)
+    def fastlane(self, broadcast: Broadcast) -> None:
+        self._origin = broadcast.origin
+        try:
+            super().fastlane(broadcast)
+        finally:
+            self._origin = None
 
-    def collect_joins(self) -> bool:
-        done = [p for p in self._joining if p.join_result is not None]
-        now = self.runtime.clock.now_ns()
-        for process in done:
-            self._joining.remove(process)
-            result, join_ref = process.join_result, process.socket.join_ref
-            assert join_ref is not None
-            if isinstance(result, Ok):
-                self.deliver(Reply(process.topic, join_ref, "ok", result.reply, join_ref, now))
-            elif isinstance(result, Error):
-                if self.processes.get(process.topic) is process:
-                    del self.processes[process.topic]
-                self.deliver(Reply(process.topic, join_ref, "error", result.reply, join_ref, now))
-        return bool(done)
+    def _put(self, data: str | bytes) -> None:
+        # Arrives at the client at once, decoded as phoenix.js decodes it; the client reads it at the next wait.
+        frame = decode_client(data)
+        message = message_of(frame, self.runtime.clock.now_ns(), origin=self._origin)
+        self.client._inbox.append(message if message is not None else _ChannelError(frame.topic, frame.join_ref))
 
-    def push(self, topic: str, event: str, payload: Any, ref: str, join_ref: str | None) -> None:
-        process = self.processes.get(topic)
-        if process is None or not process.alive:
-            now = self.runtime.clock.now_ns()
-            self.deliver(Reply(topic, ref, "error", {"reason": "unmatched topic"}, None, now))
-        elif join_ref in (None, process.socket.join_ref):  # a stale join ref raced a close: dropped
-            self.runtime.push(process.socket, event, payload, ref)
+    def request_close(self, code: int, reason: str) -> None:
+        # The server closes the connection (a disconnect by id): the client hears the code.
+        super().request_close(code, reason)
+        self.close(code=code)
 
-    def leave(self, topic: str, ref: str, join_ref: str | None) -> None:
-        process = self.processes.get(topic)
-        if process is None or not process.alive:
-            self.deliver(Reply(topic, ref, "ok", {}, join_ref, self.runtime.clock.now_ns()))
-        elif join_ref in (None, process.socket.join_ref):
-            self.runtime.leave(process.socket, ref)
+    def send(self, frame: Frame) -> None:
+        """A frame from the client, as the server decodes it."""
+        if self.open:
+            self.handle(frame)
 
     def close(self, *, code: int, node_down: bool = False) -> None:
         """Drop the connection: its channels end with ("shutdown", "closed"), and the client hears `code`."""
         if not self.open:
             return
         self.open = False
-        if self.socket.id is not None and not node_down:
-            self.runtime.pubsub.unsubscribe(self.socket.id, self)
-        if not node_down:  # a stopped node shuts its channels down itself
-            for process in list(self.processes.values()):
-                if process.alive:
-                    self.runtime.close(process.socket)
+        if node_down:  # a stopped node shuts its channels down itself
+            self.gone = True
+        else:
+            self.shutdown()
         self.client._inbox.append(_ConnectionClosed(code, self))
 
 
@@ -509,7 +487,7 @@ class Client:
         self.channels: list[ClientChannel] = []
         self.reconnect_after: Callable[[int], float] = reconnect_after
         self.rejoin_after: Callable[[int], float] = rejoin_after
-        self._connection: _Connection | None = None
+        self._connection: _ClientConnection | None = None
         self._connecting = False
         self._clean_close = False
         self._refs = itertools.count(1)
@@ -589,8 +567,6 @@ class Client:
             self._connecting = False
             await self._open()
             worked = True
-        if self._connection is not None and self._connection.open:
-            worked = self._connection.collect_joins() or worked
         while self._inbox:
             self._handle(self._inbox.popleft())
             worked = True
@@ -631,9 +607,7 @@ class Client:
                 channel._errored()
             self._reconnect.schedule()
             return
-        connection = self._connection = _Connection(self, runtime, result.socket)
-        if result.socket.id is not None:
-            runtime.pubsub.subscribe(result.socket.id, connection)
+        connection = self._connection = _ClientConnection(self, runtime, result.socket)
         if self.node is not None and self._core.cluster is not None:
             name = self.node
             self._core.cluster.node(name).on_stop(lambda: connection.close(code=1006, node_down=True))
@@ -655,12 +629,8 @@ class Client:
         channel, ref = push.channel, push.ref
         assert ref is not None
         payload = push.payload() if callable(push.payload) else push.payload  # the runtime copies it to the wire
-        if push.event == "phx_join":
-            connection.join(channel.topic, payload, ref)
-        elif push.event == "phx_leave":
-            connection.leave(channel.topic, ref, channel.join_ref)
-        else:
-            connection.push(channel.topic, push.event, payload, ref, channel.join_ref)
+        join_ref = ref if push.event == "phx_join" else channel.join_ref
+        connection.send(Frame(join_ref, ref, channel.topic, push.event, payload))
 
     def _handle(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
         if isinstance(message, _ConnectionClosed):

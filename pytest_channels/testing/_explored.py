@@ -92,6 +92,15 @@ class Run:
         for fault in sorted(schedule.faults, key=lambda f: f.at):
             for at, action in _steps(fault):
                 self._at(clock, at, fault, action)
+        links = dict.fromkeys((f.source, f.target) for f in schedule.faults if isinstance(f, Drop))
+        if links:
+            # A drop takes the next packets sent before the horizon, not the first ones after it:
+            # every fault has happened by the horizon, which is what the body waits for.
+            def expire() -> None:
+                for source, target in links:
+                    cluster.network.drop(next=0, source=source, target=target)
+
+            clock.call_at(self.started_ns + to_ns(self.horizon), expire, "explore: unused drops expire at the horizon")
 
     def _at(self, clock: VirtualClock, at: float, fault: Fault, action: Callable[[Run], str]) -> None:
         due = self.started_ns + to_ns(at)

@@ -11,9 +11,10 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._runtime._clock import Seconds, format_ns
+from .._runtime._clock import Seconds
 from .._runtime._messages import Exit, Reason
 from .._runtime._socket import Socket
+from ._format import still_false
 from ._group import GroupRuntime
 
 if TYPE_CHECKING:
@@ -54,27 +55,12 @@ async def wait_until(core: Core, condition: Callable[[], object], timeout: Secon
         raise TypeError(
             f"wait_until needs a function to call, such as lambda: room.state == 'joined' (got {condition!r})"
         )
-    start = core.clock.now_ns()
-    deadline = core._deadline(timeout, core.settings.assert_timeout)
 
-    def done() -> bool:
-        __tracebackhide__ = True
-        if condition():
-            return True
-        core.raise_crashes()  # a crash explains a condition that never came true better than a timeout
-        return False
+    def explain(start_ns: int, end_ns: int) -> str:
+        return still_false(_describe(condition), start_ns, end_ns, core.clock.pending_timers())
 
-    if await core.runtime.run_until(deadline, done):
-        return
-    lines = [
-        f"wait_until({_describe(condition)}): still false after {(deadline - start) / 1e6:g} ms of virtual time "
-        f"(t={format_ns(start)} to t={format_ns(deadline)})."
-    ]
-    timers = core.clock.pending_timers()
-    if timers:
-        lines.append("Timers still pending:")
-        lines += [f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in timers[:20]]
-    raise AssertionError("\n".join(lines))
+    # A crash explains a condition that never came true better than a timeout: wait_for says it first.
+    await core.wait_for(timeout, lambda: True if condition() else None, explain)
 
 
 def _describe(condition: Callable[[], object]) -> str:

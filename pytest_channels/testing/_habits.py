@@ -1,11 +1,12 @@
-"""Hints for habits brought from elsewhere: Phoenix's millisecond timeouts, integer refs,
-and a topic subscribed to twice (which, as in Phoenix, delivers every broadcast twice)."""
+"""Hints for habits brought from elsewhere: Phoenix's millisecond timeouts and integer refs.
+
+(A topic subscribed to twice, which as in Phoenix delivers every broadcast twice, is noted
+in the failure itself: see `_format.subscription_notes`.)"""
 
 from __future__ import annotations
 
-import sys
+import inspect
 import warnings
-from collections import Counter
 from typing import Any
 
 
@@ -42,22 +43,12 @@ def check_ref(call: str, ref: Any) -> None:
         )
 
 
-def subscription_notes(subscriptions: Counter[str]) -> list[str]:
-    """A note for each topic the test subscribed to more than once."""
-    return [
-        f"Note: the test is subscribed to {topic!r} {count} times (each subscribe and subscribe_and_join "
-        f"adds one, as in Phoenix), so every broadcast on it arrives {count} times."
-        for topic, count in subscriptions.items()
-        if count > 1
-    ]
-
-
 def _outside_the_harness() -> int:
     """The stack level of the first frame outside this package and asyncio: the test's call."""
-    frame, level = sys._getframe(1), 1
+    frame, level = inspect.currentframe(), 0  # public; None only on a Python without stack frames
     while frame is not None:
         name = str(frame.f_globals.get("__name__", ""))
         if not (name.startswith(("pytest_channels.", "asyncio", "anyio")) or name == "pytest_channels"):
             return level
-        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+        frame, level = frame.f_back, level + 1
     return 1

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .._runtime._messages import Broadcast, Exit, Message
-from .._runtime._process import Transport
 
 M = TypeVar("M", bound=Message)
 
@@ -105,17 +104,16 @@ class Recipient:
     test process does; this is what lets `assert_push(..., socket=bob)` tell bob's from alice's.
     """
 
-    __slots__ = ("_mailbox", "via")
+    __slots__ = ("via",)
 
-    def __init__(self, mailbox: Mailbox, via: Transport) -> None:
-        self._mailbox = mailbox
-        self.via = via  # the test's transport, which this one delivers through
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.via = mailbox  # the test's mailbox: what disconnect by id matches channels on
 
     def deliver(self, message: Message) -> None:
-        mailbox = self._mailbox
+        mailbox = self.via
         mailbox.sender = self
         try:
-            self.via.deliver(message)
+            mailbox.deliver(message)
         finally:
             mailbox.sender = None
 

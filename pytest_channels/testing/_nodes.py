@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._runtime._errors import NodeStopped, UnknownNode
-from .._runtime._messages import Broadcast
 from .._runtime._process import Transport
 from .._runtime._runtime import Runtime
+from .._server._multiplexer import ById
 from ._cluster import Cluster
 from ._group import GroupRuntime
 
@@ -97,17 +97,18 @@ def runtime_for(core: Core, node: str | None, action: str) -> Runtime:
         raise type(exc)(f"{action}: {exc}") from None
 
 
-class _Disconnect:
-    """The transport's side of Phoenix's disconnect by id: `"disconnect"` on the id closes its channels."""
+class _Disconnect(ById):
+    """The harness's side of Phoenix's disconnect by id: the test's channels joined with the id close."""
+
+    __slots__ = ("runtime", "socket_id", "transport")
 
     def __init__(self, runtime: Runtime, socket_id: str, transport: Transport) -> None:
+        super().__init__(self._close_channels)
         self.runtime = runtime
         self.socket_id = socket_id
         self.transport = transport
 
-    def receive_broadcast(self, broadcast: Broadcast) -> None:
-        if broadcast.event != "disconnect":
-            return
+    def _close_channels(self) -> None:
         for process in self.runtime.channels:
             through = getattr(process.transport, "via", process.transport)  # a join's Recipient
             if through is self.transport and process.socket.id == self.socket_id and process.alive:

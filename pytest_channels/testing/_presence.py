@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._runtime._clock import format_ns
 from .._runtime._presence import Presence, Presences, PresenceServer
 from . import _nodes
+from ._format import describe_tracker, presence_mismatch
 
 if TYPE_CHECKING:
     from ._client_presence import ClientPresence
@@ -44,10 +44,10 @@ def matches(expected: Any, presences: Mapping[str, Any]) -> bool:
         if set(expected) != set(presences):
             return False
         return all(_same_presence(expected[key], presences[key]) for key in expected)
-    return bool(set(_keys(expected)) == set(presences))
+    return bool(set(keys(expected)) == set(presences))
 
 
-def _keys(expected: Any) -> Iterable[Any]:
+def keys(expected: Any) -> Iterable[Any]:
     if isinstance(expected, str) or not isinstance(expected, Iterable):
         raise TypeError(
             "the expected presences are keys, as in {'alice', 'bob'}, or keys and metas, as in "
@@ -73,43 +73,6 @@ def _same_meta(expected: Any, meta: Any) -> bool:
     if isinstance(expected, Mapping) and isinstance(meta, Mapping):
         meta = {k: v for k, v in meta.items() if k not in REFS or k in expected}
     return bool(expected == meta)
-
-
-def describe_presences(presences: Mapping[str, Any]) -> str:
-    if not presences:
-        return "  (nobody)"
-    lines = []
-    for key, presence in presences.items():
-        metas = presence.get("metas") if isinstance(presence, Mapping) else presence
-        lines.append(f"  - {key!r}: {metas!r}")
-        extra = {k: v for k, v in presence.items() if k != "metas"} if isinstance(presence, Mapping) else {}
-        if extra:
-            lines[-1] += f" with {extra!r}"
-    return "\n".join(lines)
-
-
-def describe_expected(expected: Any) -> str:
-    if isinstance(expected, Mapping):
-        return describe_presences({k: {"metas": v} if isinstance(v, list) else v for k, v in expected.items()})
-    return "  keys " + repr(sorted(_keys(expected), key=str))
-
-
-def describe_tracker(server: PresenceServer) -> str:
-    tracker = server.tracker
-    lines = [f"Its tracker ({tracker.node!r}, clock {tracker.clock}) knows of:"]
-    for replica in tracker.replicas.values():
-        lines.append(
-            f"  - {replica.name!r}: {replica.status}, last heard t={format_ns(replica.last_heard_ns)}, "
-            f"{len(replica.entries)} presences at its clock {replica.clock}"
-            + (", waiting for a transfer" if replica.needs_sync else "")
-        )
-    if not tracker.replicas:
-        lines.append("  no other node")
-    if tracker.events:
-        lines.append(
-            "Replica events: " + ", ".join(f"t={format_ns(at)} {name} {what}" for at, what, name in tracker.events)
-        )
-    return "\n".join(lines)
 
 
 async def assert_presence(
@@ -154,30 +117,17 @@ async def assert_presence(
         where = f"{source.__name__}.list({topic!r}) on {name}"
 
         def context() -> list[str]:
-            return [f"Diffs broadcast on {topic!r} there:\n{server.describe_history(topic)}", describe_tracker(server)]
+            return [
+                f"Diffs broadcast on {topic!r} there:\n{server.describe_history(topic)}",
+                describe_tracker(server.tracker),
+            ]
 
-    start = core.clock.now_ns()
-    deadline = core._deadline(timeout, core.settings.assert_timeout)
-    found: list[Presences] = []
-
-    def done() -> bool:
-        __tracebackhide__ = True
+    def look() -> Presences | None:
         current = listed()
-        if matches(expected, current):
-            found.append(current)
-            return True
-        core.raise_crashes()
-        return False
+        return current if matches(expected, current) else None
 
-    if await core.runtime.run_until(deadline, done):
-        return found[0]
-    lines = [
-        f"assert_presence: {where} is not the expected one after {(deadline - start) / 1e9:g}s of virtual time "
-        f"(t={format_ns(start)} to t={format_ns(deadline)}).",
-        f"Expected:\n{describe_expected(expected)}",
-        f"Listed at t={format_ns(core.clock.now_ns())}:\n{describe_presences(listed())}",
-        *context(),
-    ]
-    if core.cluster is not None:
-        lines.append(f"Network: {core.cluster.network.describe()}")
-    raise AssertionError("\n".join(lines))
+    def explain(start_ns: int, end_ns: int) -> str:
+        network = core.cluster.network.describe() if core.cluster is not None else None
+        return presence_mismatch(where, expected, start_ns, end_ns, core.clock.now_ns(), listed(), context(), network)
+
+    return await core.wait_for(timeout, look, explain)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
+
 from .._runtime._channel import Channel
 from .._runtime._errors import PayloadError
 from .._runtime._messages import Close, Exit, Message, Reason, new_push, new_reply
@@ -21,7 +23,7 @@ from .._runtime._process import ChannelProcess
 from .._runtime._results import Error
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket
-from .._server._multiplexer import Connection
+from .._server._multiplexer import DUPLICATE_JOIN, Connection
 from .._server._serializer import (
     VSN,
     Frame,
@@ -75,6 +77,19 @@ def _check_numbers(value: Any, where: str, path: str) -> None:
             _check_numbers(item, where, f"{path}[{index}]")
 
 
+def message_of(frame: Frame, now: int, *, reason: Reason = "normal", origin: str | None = None) -> Message | None:
+    """What phoenix.js makes of a server frame: a `Reply`, a `Close` (the frame carries no reason:
+    `reason` stands for it) or a `Push`; None for a `phx_error`, which the client handles itself."""
+    topic, join_ref, event, payload = frame.topic, frame.join_ref, frame.event, frame.payload
+    if event == "phx_reply":
+        return new_reply(topic, frame.ref or "", payload["status"], payload["response"], join_ref, now)
+    if event == "phx_close":
+        return Close(topic, reason, join_ref, now)
+    if event == "phx_error":
+        return None
+    return new_push(topic, event, payload, join_ref, now, origin)
+
+
 class WireConnection(Connection):
     """The server's own connection state machine, with the test as its client.
 
@@ -95,15 +110,20 @@ class WireConnection(Connection):
         self.started: ChannelProcess | Error | None = None
         self._join_ref: str | None = None
         self._answer_frame: Frame | None = None
+        self._answered_join: anyio.Event | None = None
         self._reasons: dict[tuple[str, str | None], Reason] = {}
 
     async def join(self, frame: Frame, channel: type[Channel] | None) -> tuple[Frame | None, ChannelProcess | None]:
         """Send a `phx_join`; its answer (None if the join never answered) and the channel it started."""
         self.channel, self._join_ref, self._answer_frame, self.started = channel, frame.ref, None, None
+        answered = self._answered_join = anyio.Event()
         try:
-            await self.handle(frame)
+            self.handle(frame)
         finally:
-            self.channel, self._join_ref = None, None
+            self.channel = None
+        if self._answer_frame is None and not self.gone:
+            await answered.wait()
+        self._join_ref = self._answered_join = None
         started = self.started if isinstance(self.started, ChannelProcess) else None
         return self._answer_frame, started
 
@@ -129,10 +149,8 @@ class WireConnection(Connection):
         except PayloadError as exc:
             raise PayloadError(f"{exc}{_HINT}") from None
 
-    def _queue(self, data: str | bytes) -> None:
+    def _put(self, data: str | bytes) -> None:
         # What the server would send, decoded as phoenix.js decodes it, lands in the mailbox at once.
-        if self.close_code is not None or self.gone:
-            return
         frame = decode_client(data)
         now = self.runtime.clock.now_ns()
         self.mailbox.sender = self  # `socket=` in an assertion names the connection that received it
@@ -144,15 +162,14 @@ class WireConnection(Connection):
     def _land(self, frame: Frame, now: int) -> None:
         if frame.event == "phx_reply" and frame.ref is not None and frame.ref == self._join_ref:
             self._answer_frame = frame
-        elif frame.event == "phx_reply":
-            status, response = frame.payload["status"], frame.payload["response"]
-            self.mailbox.deliver(new_reply(frame.topic, frame.ref or "", status, response, frame.join_ref, now))
-        elif frame.event == "phx_close":
-            # Only a duplicate join sends a phx_close that no Close was delivered for.
-            reason = self._reasons.pop((frame.topic, frame.join_ref), ("shutdown", "duplicate_join"))
-            self.mailbox.deliver(Close(frame.topic, reason, frame.join_ref, now))
-        elif frame.event != "phx_error":  # a crash reaches the test as its Exit
-            self.mailbox.deliver(new_push(frame.topic, frame.event, frame.payload, frame.join_ref, now, None))
+            if self._answered_join is not None:
+                self._answered_join.set()
+            return
+        # Only a duplicate join sends a phx_close that no Close was delivered for.
+        reason = self._reasons.pop((frame.topic, frame.join_ref), DUPLICATE_JOIN) if frame.event == "phx_close" else ""
+        message = message_of(frame, now, reason=reason)
+        if message is not None:  # a crash (phx_error) reaches the test as its Exit
+            self.mailbox.deliver(message)
 
     def exited(self, exit: Exit) -> None:
         super().exited(exit)
@@ -170,3 +187,5 @@ class WireConnection(Connection):
         super().request_close(code, reason)
         if first:
             self.shutdown()
+            if self._answered_join is not None:  # the join will never be answered
+                self._answered_join.set()

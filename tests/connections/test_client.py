@@ -223,8 +223,10 @@ def test_a_second_channel_on_the_same_topic_leaves_the_first(channels: ChannelCa
     second.join()
     channels.settle()
     assert (first.state, second.state) == ("closed", "joined")
-    # The join reaches the server before the old channel handled the leave: a duplicate join, which
-    # Phoenix ends with an exit signal, so terminate does not run.
+    # The join reaches the server before the old channel handled the leave: a duplicate join. The
+    # client's connection is the server's own state machine, which does what Phoenix's socket.ex
+    # does: an exit signal ({:shutdown, :duplicate_join}) that a channel not trapping exits dies of
+    # without terminate, and the old join's phx_close after the new reply, dropped by the client.
     assert ([e.reason for e in channels.exits], TERMINATED) == ([("shutdown", "duplicate_join")], [])
 
 

@@ -114,6 +114,21 @@ def test_each_network_fault_happens_at_its_instant_and_shows_in_the_timeline() -
     ]
 
 
+def test_a_drop_with_no_packet_to_take_before_the_horizon_expires_there() -> None:
+    def body(channels: ExploredCase) -> None:
+        cluster = channels.cluster("server", "remote")
+        reader = Reader(channels.client(FeedSocket, {"name": "ada"}, node="server"), "feed", ack=False)
+        channels.advance(2)  # past the horizon, with nothing sent yet
+        cluster["remote"].runtime.broadcast("feed", "msg", {"id": 1, "body": "after the horizon"})
+        channels.advance(1)
+        reader.read()
+        assert reader.kept == {1: "after the horizon"}
+
+    _, run = run_once(Schedule((Drop(0.5, "remote", "server"),)), body)
+    assert run.applied == [(500_000_000, "remote -> server", "drop the next 1 packet")]
+    assert run.cluster.network.lost() == []  # type: ignore[union-attr]
+
+
 def test_a_stopped_node_restarts_and_a_disconnected_client_lands_on_another_node() -> None:
     def body(channels: ExploredCase) -> None:
         readers = feed(channels)

@@ -8,7 +8,20 @@ from unittest.mock import ANY
 import pytest
 from dirty_equals import IsInt, IsPartialDict
 
-from pytest_channels import Channel, InfoResult, InResult, JoinResult, Push, Socket, noreply, ok, reply
+from pytest_channels import (
+    Channel,
+    ChannelsError,
+    InfoResult,
+    InResult,
+    JoinResult,
+    Push,
+    Socket,
+    error,
+    noreply,
+    ok,
+    reply,
+)
+from pytest_channels._runtime._errors import Refused
 from pytest_channels.testing import ChannelCase, Partial, Where
 
 
@@ -248,3 +261,18 @@ def test_a_failed_assertion_spells_out_how_the_closest_payload_differs(channels:
     assert str(info.value).splitlines()[-1] == (
         "Hint: the nearest message (same ref) differs in payload (missing key 'extra'; 'answer': expected 41, got 42)."
     )
+
+
+class Refusing(Channel):
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return error({"reason": "unauthorized"})
+
+
+def test_the_socket_of_a_refused_join_is_a_channels_error_that_shows_the_refusal(channels: ChannelCase) -> None:
+    # The runtime's own error, not an AssertionError: the runtime knows nothing of tests.
+    result = channels.join(channels.socket(), "t:1", channel=Refusing)
+    assert not result.ok
+    with pytest.raises(Refused, match=r"^refused with \{'reason': 'unauthorized'\}: there is no socket") as raised:
+        _ = result.socket
+    assert isinstance(raised.value, ChannelsError)
+    assert not isinstance(raised.value, AssertionError)

@@ -85,6 +85,14 @@ class RoomChannel(Channel):
 
     def terminate(self, reason: Any, socket: Socket) -> None:
         LOG.append(f"terminate {socket.topic} {reason!r}")
+
+
+class HangOnJoin(Channel):
+    """Its join awaits an event nobody sets: the only work the idle guard's window ever holds."""
+
+    async def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        await anyio.Event().wait()
+        return ok(socket)
 '''
 
 INNER_CONFTEST = """

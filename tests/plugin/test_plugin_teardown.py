@@ -156,6 +156,49 @@ def test_error_at_teardown_when_a_sync_test_leaves_an_asyncio_task_running(pytes
     )
 
 
+def test_error_at_teardown_when_an_async_test_leaves_an_asyncio_task_running_as_a_sync_one_does(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from sample_channels import TASKS, RoomChannel
+
+        @pytest.mark.asyncio
+        async def test_channel_code_starts_a_task_and_forgets_it(channels):
+            socket = await channels.subscribe_and_join_or_raise(channels.socket(), "room:1", channel=RoomChannel)
+            channels.push(socket, "leak")
+            await channels.settle()
+
+        @pytest.mark.asyncio
+        @pytest.mark.channels(virtual_loop=True)
+        async def test_on_a_virtual_loop_too(channels):
+            socket = await channels.subscribe_and_join_or_raise(channels.socket(), "room:1", channel=RoomChannel)
+            channels.push(socket, "leak")
+            await channels.settle()
+
+        @pytest.mark.asyncio
+        async def test_a_task_the_test_awaits_is_no_leak(channels):
+            import asyncio
+            await asyncio.get_running_loop().create_task(asyncio.sleep(0))
+
+        def test_the_leaked_tasks_were_cancelled():
+            assert not TASKS
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_channel_code_starts_a_task_and_forgets_it*",
+            "channels teardown found problems:",
+            "  - channel code left a task running: <Task pending name='leaked-by-room-channel' coro=<_forever()*",
+            "*ERROR at teardown of test_on_a_virtual_loop_too*",
+            "  - channel code left a task running: <Task pending name='leaked-by-room-channel' coro=<_forever()*",
+        ],
+    )
+
+
 def test_a_fixture_built_on_channels_can_still_leave_its_channel_in_its_finalizer(pytester: pytest.Pytester) -> None:
     """The channel has already stopped by then, so `leave` returns that exit, and nothing is left open."""
     pytester.makepyfile(

@@ -19,7 +19,7 @@ def join(channels: ChannelCase, user: str) -> None:
 def test_presence_list_shows_what_the_node_lists_now_without_running_anything(channels: ChannelCase) -> None:
     assert channels.presence_list(RoomPresence, "room:1") == {}
     channels.runtime.start_join(
-        channels.socket(), "room:1", {"user": "alice"}, channels._core.transport, channel=RoomChannel
+        channels.socket(), "room:1", {"user": "alice"}, channels._core.mailbox, channel=RoomChannel
     )
     assert channels.presence_list(RoomPresence, "room:1") == {}  # queued, not run
     channels.settle()

@@ -1,0 +1,44 @@
+"""The harness's public names (`pytest_channels.testing.__all__`), imported for real on first use.
+
+See `pytest_channels/_exports.py`: the same arrangement, one layer up.
+"""
+
+from __future__ import annotations
+
+from types import FunctionType as FunctionType_
+
+# _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
+from .. import _exports, _public  # noqa: F401
+from . import __all__ as _names
+from ._async import AsyncChannelCase as AsyncChannelCase
+from ._async import NeverAwaited as NeverAwaited
+from ._backends import virtual_anyio_backend as virtual_anyio_backend
+from ._client import Client as Client
+from ._client import ClientChannel as ClientChannel
+from ._client_presence import ClientPresence as ClientPresence
+from ._client_presence import sync_diff as sync_diff
+from ._client_presence import sync_state as sync_state
+from ._cluster import Cluster as Cluster
+from ._cluster import Node as Node
+from ._core import ChannelCrashed as ChannelCrashed
+from ._factory import CaseFactory as CaseFactory
+from ._habits import LooksLikeMilliseconds as LooksLikeMilliseconds
+from ._loop import Deadlock as Deadlock
+from ._loop import VirtualTimeLimit as VirtualTimeLimit
+from ._loop import VirtualTimeLoop as VirtualTimeLoop
+from ._loop import virtual_loop_factory as virtual_loop_factory
+from ._matchers import Partial as Partial
+from ._matchers import Where as Where
+from ._network import Distribution as Distribution
+from ._network import Exponential as Exponential
+from ._network import Network as Network
+from ._network import Uniform as Uniform
+from ._real import real_clock as real_clock
+from ._settings import Settings as Settings
+from ._sync import ChannelCase as ChannelCase
+
+_public.rename_module(globals(), "pytest_channels.testing", _names)
+
+# doctest skips objects that say they come from another module, as these now do: listing
+# them here is what runs the examples in their docstrings.
+__test__ = {name: globals()[name] for name in _names if isinstance(globals()[name], type | FunctionType_)}
