@@ -8,6 +8,7 @@ which neither asyncio nor trio guarantee.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import heapq
 import itertools
@@ -75,13 +76,14 @@ class Timer:
         description: what firing it does, for failure output.
     """
 
-    __slots__ = ("_callback", "_seq", "deadline_ns", "description")
+    __slots__ = ("_callback", "_handle", "_seq", "deadline_ns", "description")
 
     def __init__(self, deadline_ns: int, seq: int, callback: Callable[[], None], description: str) -> None:
         self.deadline_ns = deadline_ns
         self._seq = seq
         self._callback: Callable[[], None] | None = callback
         self.description = description
+        self._handle: asyncio.TimerHandle | None = None  # on an event loop's own heap (see LoopClock)
 
     def __lt__(self, other: Timer) -> bool:
         return (self.deadline_ns, self._seq) < (other.deadline_ns, other._seq)
@@ -95,10 +97,14 @@ class Timer:
         """Stop the timer. Returns whether it was still pending."""
         was_pending = self._callback is not None
         self._callback = None
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
         return was_pending
 
     def _fire(self) -> None:
         callback, self._callback = self._callback, None
+        self._handle = None
         if callback is not None:
             callback()
 
@@ -335,7 +341,11 @@ class LoopClock(_DrivenClock):
     """The event loop's own clock: virtual on a `VirtualTimeLoop` or under trio's `MockClock`.
 
     One timeline for everything: the runtime's timers, and the `asyncio.sleep`, `wait_for`
-    and anyio timeouts in channel code, all read and wait on the loop's time.
+    and anyio timeouts in channel code, all read and wait on the loop's time. When the time
+    source is an asyncio loop's own `time`, the runtime's timers go straight onto that loop's
+    timer heap, beside channel code's sleeps: one heap, and no driver task (a `VirtualTimeLoop`
+    fires timers due at one instant in the order they were set). Under trio a driver task
+    fires them from the clock's own heap.
 
     Args:
         time_source: the loop's time in seconds (`loop.time`, `MockClock.current_time`).
@@ -354,9 +364,48 @@ class LoopClock(_DrivenClock):
         self._origin = time_source()
         self.wait_idle = wait_idle
         self.wall_start = wall_start
+        owner = getattr(time_source, "__self__", None)
+        self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else None
+        self._on_loop: dict[Timer, None] = {}  # the timers set on the loop's heap, for listing and cancel_all
+        self._prune_at = 64
+        self._seq = itertools.count()
 
     def now_ns(self) -> int:
         return round((self._source() - self._origin) * NS_PER_SECOND)
+
+    def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
+        loop = self._loop
+        if loop is None:
+            return super().call_at(deadline_ns, callback, description)
+        on_loop = self._on_loop
+        timer = Timer(deadline_ns, next(self._seq), callback, description)
+
+        def fire() -> None:
+            on_loop.pop(timer, None)
+            timer._fire()
+
+        timer._handle = loop.call_at(self._origin + deadline_ns / NS_PER_SECOND, fire)
+        on_loop[timer] = None
+        if len(on_loop) > self._prune_at:  # a cancelled timer leaves only here: drop them now and then
+            for done in [t for t in on_loop if not t.pending]:
+                del on_loop[done]
+            self._prune_at = 2 * len(on_loop) + 64
+        return timer
+
+    def pending_timers(self) -> list[Timer]:
+        if self._loop is None:
+            return super().pending_timers()
+        return sorted(t for t in self._on_loop if t.pending)
+
+    def cancel_all(self) -> int:
+        if self._loop is None:
+            return super().cancel_all()
+        timers, self._on_loop = list(self._on_loop), {}
+        return sum(t.cancel() for t in timers)
+
+    async def drive(self) -> None:
+        if self._loop is None:
+            await super().drive()
 
     def wall(self) -> dt.datetime:
         return self.wall_start + dt.timedelta(microseconds=self.now_ns() // 1000)

@@ -22,6 +22,7 @@ from ._messages import Broadcast, Close, Exit, Message, Reason, is_graceful, new
 from ._payload import copy_wire, to_wire
 from ._pubsub import publisher
 from ._results import CallReplied, Error, NoReply, Ok, Replied, Stop, check_result
+from ._runner import AGAIN, HANDOFF
 from ._socket import Socket
 from ._telemetry import CHANNEL_HANDLED_IN, CHANNEL_JOINED, Event, filter_values, format_duration
 
@@ -322,7 +323,9 @@ class ChannelProcess:
                 self._doing = None
                 handled += 1
                 if handled % _YIELD_EVERY == 0:
-                    if deadline is None:
+                    if runtime._stepping is self:
+                        await AGAIN  # the runner's other channels go first
+                    elif deadline is None:
                         await anyio.lowlevel.checkpoint()
                     elif time.monotonic() > deadline:
                         self._doing = f"its mailbox ({handled} messages handled, {len(self.mailbox)} still queued)"
@@ -401,6 +404,8 @@ class ChannelProcess:
         __tracebackhide__ = True
         if type(value) in _PLAIN_RESULTS or not inspect.isawaitable(value):  # the common case, first
             return value
+        if self.runtime._stepping is self:
+            await HANDOFF  # the runner's task must not wait for one channel: go on in a task of its own
         if self._deadline is None:
             return await value
         with anyio.move_on_after(max(0.0, self._deadline - time.monotonic())) as scope:
@@ -581,6 +586,8 @@ class ChannelProcess:
     async def _outlived(self, ending: Awaitable[Any], reason: Reason, within: float | None) -> bool:
         """Await what terminate returned within its bound; return whether the bound passed first."""
         __tracebackhide__ = True
+        if self.runtime._stepping is self:
+            await HANDOFF  # before the bound's cancel scope: that belongs to the task that waits
         try:
             cancelled = anyio.get_cancelled_exc_class()
         except RuntimeError:  # no event loop (a hand-built case stopped outside one): nothing to bound by

@@ -14,22 +14,23 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 
+from . import _runner
 from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
-from ._errors import BroadcastError, InvalidReturn, NotIdle
+from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle
 from ._eventloop import running_trio
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
-from ._pubsub import Dispatcher, PubSub, Subscriber
+from ._pubsub import Dispatcher, PubSub, Subscriber, publisher
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
 from ._telemetry import SOCKET_CONNECTED, Telemetry
@@ -53,6 +54,35 @@ class Nodes(Protocol):
 
     def when_joined(self, callback: Callable[[Runtime], None]) -> None:
         """Call `callback` with every runtime that joins from now on."""
+        ...
+
+
+class _Wake(Protocol):
+    """An event the runner waits on: anyio's, or the running asyncio loop's own."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class Peers(Protocol):
+    """Other work on a runtime's clock that must settle with it (the harness's nodes, network, clients).
+
+    A runtime alone settles by running its own channels. When it shares its clock with others,
+    whoever runs them all (the harness's group) becomes its peers, and every wait of the runtime
+    settles them all; a runtime without peers never calls out.
+    """
+
+    def settle(self) -> Coroutine[Any, Any, None]:
+        """Run every member until none has anything left to do at this instant."""
+        ...
+
+    def wait_begins(self) -> None:
+        """A wait starts: time spent between waits is nobody's busy time."""
+        ...
+
+    def check(self) -> None:
+        """Raise what went wrong in the peers' own task since the last check, if anything."""
         ...
 
 
@@ -90,8 +120,9 @@ class Runtime:
         """Phoenix's telemetry events for this runtime: attach observers here."""
         self.check_payloads = check_payloads
         self.idle_timeout = idle_timeout
-        self._runq: deque[ChannelProcess] = deque()
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._runq: deque[Any] = deque()
+        """The one ready queue: channels with mail, and (serving) drains paused to let others run."""
+        self._tg: anyio.abc.TaskGroup | None = None  # where drains that wait get tasks (serving, or settling)
         self._inflight = 0
         self._processes: dict[ChannelProcess, None] = {}
         self._refs = itertools.count(1)
@@ -99,11 +130,16 @@ class Runtime:
         self._serving = False
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
-        self._parked: anyio.Event | None = None  # set when work is queued from outside the loop
+        self._wake: _Wake | None = None  # set when work is queued while the runner waits for some
+        self._stepping: object | None = None  # the process whose drain the runner runs now (see _runner)
         self.nodes: Nodes | None = None
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
         self.stopped: str | None = None
         """Why this runtime may no longer be used (its node stopped), or None."""
+        self.draining = False
+        """True while a stopped node finishes its work: its channels may still broadcast."""
+        self.peers: Peers | None = None
+        """Who settles with this runtime, when it shares its clock with others (see `Peers`)."""
 
     def __repr__(self) -> str:
         return f"<Runtime clock={self.clock!r} channels={len(self._processes)} in_flight={self._inflight}>"
@@ -132,30 +168,35 @@ class Runtime:
         self._inflight += 1
         if not process.scheduled:
             process.scheduled = True
-            if self._tg is not None:
-                self._enqueue_drain(process)
-            else:
+            if self._serving or self._tg is None:
                 self._runq.append(process)
+                wake = self._wake
+                if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
+                    self._wake = None
+                    wake.set()
+            else:
+                self._enqueue_drain(process)
 
     def _enqueue_drain(self, process: ChannelProcess) -> None:
         assert self._tg is not None
         if self._started is not None:
             self._started.append(process)
-        if _in_event_loop():
-            self._tg.start_soon(process.drain)
-        else:
-            # Queued from outside the event loop (a sync test between two waits, on a virtual
-            # loop): park it, and let the serving loop pick it up when it next runs.
-            self._runq.append(process)
-            if self._parked is not None:
-                self._parked.set()
+        self._tg.start_soon(process.drain)
 
-    async def _pick_up_parked(self) -> None:
-        while True:
-            self._parked = anyio.Event()
-            while self._runq:
-                self._enqueue_drain(self._runq.popleft())
-            await self._parked.wait()
+    async def _run_ready(self, tg: anyio.abc.TaskGroup) -> None:
+        """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group `tg`."""
+        # The runner waits for work once per batch, often once per message: asyncio's own event
+        # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
+        new_event: Callable[[], _Wake] = anyio.Event if running_trio() else asyncio.Event
+        if not self._serving:  # stopped before the task got to start
+            return
+
+        async def wait_for_work() -> None:
+            if not self._runq:
+                self._wake = wake = new_event()
+                await wake.wait()
+
+        await _runner.run(self._runq, tg, wait_for_work)
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -163,13 +204,20 @@ class Runtime:
     def _left(self, process: ChannelProcess) -> None:
         self._processes.pop(process, None)
 
-    async def settle(self) -> None:
-        """Run every channel until nothing is queued or being handled.
+    def settle(self) -> Coroutine[Any, Any, None]:
+        """Run every channel (and every peer, if it has any) until nothing is queued or being handled.
+
+        Awaitable, as `await runtime.settle()`: it returns the coroutine that does the work, its
+        own or its peers', so that every wait is one frame shorter.
 
         Raises:
             NotIdle: the channels were still busy after `idle_timeout` real seconds (a handler
                 awaits something that never comes); the message names them.
         """
+        return self.settle_own() if self.peers is None else self.peers.settle()
+
+    async def settle_own(self) -> None:
+        """`settle` for this runtime's own channels only (its peers run them with their own)."""
         if self._serving:
             # Messages run as they arrive: wait for the last one to be handled.
             while self._inflight:
@@ -241,12 +289,17 @@ class Runtime:
                 zero-delay timer that re-arms itself), so time could never move on.
         """
         __tracebackhide__ = True  # a plain local: pytest hides this frame, the runtime needs no pytest
+        peers = self.peers
+        if peers is not None:
+            peers.wait_begins()
         if isinstance(self.clock, LoopClock):
             return await self._run_until_on_loop(self.clock, limit_ns, done)
         clock = self.virtual_clock()
         instant, since = -1, 0.0
         while True:
             await self.settle()
+            if peers is not None:
+                peers.check()
             if done():
                 return True
             timer = clock.fire_next(limit_ns)
@@ -264,8 +317,11 @@ class Runtime:
 
     async def _run_until_on_loop(self, clock: LoopClock, limit_ns: int, done: Callable[[], bool]) -> bool:
         __tracebackhide__ = True
+        peers = self.peers
         while True:
             await clock.wait_idle()
+            if peers is not None:
+                peers.check()  # what the peers' own task found, which it cannot raise in this wait
             if done():
                 return True
             now = clock.now_ns()
@@ -276,7 +332,12 @@ class Runtime:
                 await self._changed.wait()
 
     def check_running(self, action: str) -> None:
-        """Raise `NodeStopped` if this runtime's node has stopped; a runtime of its own never does."""
+        """Raise `NodeStopped` if this runtime's node has stopped (and is not finishing its work).
+
+        Every way in from outside checks first: a stopped node is gone, and saying so beats a silent no-op.
+        """
+        if self.stopped is not None and not self.draining:
+            raise NodeStopped(f"{action}: {self.stopped}")
 
     def notify(self) -> None:
         """Wake a `run_until` on a loop clock: something it may be waiting for has happened."""
@@ -313,7 +374,7 @@ class Runtime:
             self.serve_in(tg)
             if isinstance(self.clock, (SystemClock, LoopClock)):
                 tg.start_soon(self.clock.drive)
-            tg.start_soon(self._pick_up_parked)
+            tg.start_soon(self._run_ready, tg)
             try:
                 yield self
             finally:
@@ -322,19 +383,17 @@ class Runtime:
         await self.aclose()
 
     def serve_in(self, tg: anyio.abc.TaskGroup) -> None:
-        """Run channels as tasks of `tg` as messages arrive, from now on (inside the event loop).
+        """Run channels as messages arrive, from now on, once `_run_ready` runs in `tg` (whose tasks
+        carry drains that wait).
 
         `serving()` does this for itself; a group serves its other runtimes in its own task group
-        this way, and starts their `_pick_up_parked` there.
+        this way, and starts their `_run_ready` there (this may be called outside the event loop).
         """
         self._tg, self._serving = tg, True
-        if _in_event_loop():
-            while self._runq:
-                self._enqueue_drain(self._runq.popleft())
 
     def stop_serving(self) -> None:
         """Back to running channels only inside `settle()`."""
-        self._tg, self._serving = None, False
+        self._tg, self._serving, self._wake = None, False, None
 
     # -- connections and joins ----------------------------------------------------------------------
 
@@ -348,6 +407,8 @@ class Runtime:
 
         An invalid return from either is logged as an error and refuses the connection, as in Phoenix.
         """
+        if self.stopped is not None:
+            self.check_running("connect")
         name = handler.__qualname__
         wire_params = to_wire(params, where=f"{name} connect params", check=self.check_payloads)
         started = self.clock.now_ns()
@@ -391,6 +452,8 @@ class Runtime:
         assigns: Mapping[str, Any] | None = None,
     ) -> Socket:
         """A socket that skips `connect` (Phoenix's `socket/3`)."""
+        if self.stopped is not None:
+            self.check_running("socket")
         return Socket(handler=handler, id=id, assigns=dict(assigns or {}), runtime=self)
 
     def start_join(
@@ -404,6 +467,8 @@ class Runtime:
         join_ref: str | None = None,
     ) -> ChannelProcess | Error:
         """Route `topic` and queue the join; the result is on the process once settled."""
+        if self.stopped is not None:
+            self.check_running("join")
         if not isinstance(topic, str):
             raise TypeError(f"a topic must be a str (got {topic!r})")
         route_assigns: Mapping[str, Any] = {}
@@ -460,6 +525,8 @@ class Runtime:
     def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
         """Queue a client push for the channel behind `socket`; returns its ref. A dead channel ignores it."""
         __tracebackhide__ = True
+        if self.stopped is not None:
+            self.check_running("push")
         process = _process_of(socket, "push")
         ref = ref or self.make_ref()
         wire = to_wire(payload, where=lambda: f"push {event!r} to {process.name}", check=self.check_payloads)
@@ -469,6 +536,8 @@ class Runtime:
 
     def leave(self, socket: Socket, ref: str | None = None) -> str:
         """Queue a leave; the channel replies ok, closes with ("shutdown", "left") and terminates."""
+        if self.stopped is not None:
+            self.check_running("leave")
         process = _process_of(socket, "leave")
         ref = ref or self.make_ref()
         if process.alive:
@@ -483,6 +552,8 @@ class Runtime:
         `terminate` still running after `timeout` seconds (default: the channel's
         `shutdown`) is cut short, and the channel exits with reason "killed".
         """
+        if self.stopped is not None:
+            self.check_running("close")
         process = _process_of(socket, "close")
         if timeout is not None:
             to_ns(timeout, name="close timeout")
@@ -504,6 +575,8 @@ class Runtime:
             CallTimeout: no answer within `timeout`.
         """
         __tracebackhide__ = True
+        if self.stopped is not None:
+            self.check_running("call")
         process = _process_of(socket, "call")
         delay = to_ns(timeout, name="call timeout")
         refuse_exited(process, "call", message)
@@ -522,6 +595,8 @@ class Runtime:
 
         As in OTP, a cast to a channel that has exited is dropped without a word.
         """
+        if self.stopped is not None:
+            self.check_running("cast")
         process = _process_of(socket, "cast")
         if process.alive:
             process.runtime._enqueue(process, _Cast(message))
@@ -544,6 +619,12 @@ class Runtime:
         when the adapter could not publish to other nodes.
         """
         __tracebackhide__ = True
+        if self.stopped is not None:
+            sender = publisher.get()
+            # A stopped node's own channels still finish what was queued for them, broadcasts
+            # included, however the loop orders that work before the stop's own step.
+            if not (isinstance(sender, ChannelProcess) and sender.runtime is self):
+                self.check_running("broadcast")
         return self._publish(topic, event, payload, from_, local=False, dispatcher=dispatcher)
 
     def broadcast_or_raise(
@@ -571,6 +652,8 @@ class Runtime:
         dispatcher: Dispatcher | None = None,
     ) -> None:
         """Broadcast to this node's subscribers only."""
+        if self.stopped is not None:
+            self.check_running("local_broadcast")
         self._publish(topic, event, payload, from_, local=True, dispatcher=dispatcher)
 
     def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
@@ -581,6 +664,8 @@ class Runtime:
         once, as for every broadcast.
         """
         __tracebackhide__ = True
+        if self.stopped is not None:
+            self.check_running("direct_broadcast")
         if not isinstance(node, str):
             raise TypeError(f"direct_broadcast needs a node name, a str (got {node!r})")
         message = self._message(topic, event, payload)
@@ -666,14 +751,6 @@ class Runtime:
     def describe_timers(self) -> str:
         """Pending timers, for failure messages."""
         return "\n".join(f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in self.clock.pending_timers())
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return running_trio()
-    return True
 
 
 def _process_of(socket: Socket, action: str) -> ChannelProcess:

@@ -249,7 +249,7 @@ class CaseBase:
         self._clients.append(client)
         group = getattr(self._core.runtime, "group", None)
         assert group is not None
-        group.steppers.append(client)
+        group.add_stepper(client)
         return client
 
     # -- the waits: ChannelCase runs each to the end, AsyncChannelCase returns it to await ----------

@@ -18,7 +18,7 @@ from .._runtime._messages import Broadcast
 from .._runtime._pubsub import LocalAdapter, PubSub, publisher
 from .._runtime._runtime import Runtime
 from ._group import Group, GroupRuntime
-from ._network import Network, Packet
+from ._network import Network
 
 
 class ClusterAdapter:
@@ -131,11 +131,10 @@ class Cluster:
         self._idle_timeout = idle_timeout
         self._nodes: dict[str, Node] = {}
         self._stopping: list[Node] = []
-        self.network = Network(
-            self.clock, self.seed, nodes=lambda: tuple(self._nodes), deliver=self._deliver, arrived=self._group.wake
-        )
+        self.network = Network(self.clock, self.seed, nodes=lambda: tuple(self._nodes), arrived=self._group.wake)
         """The links between the nodes: delay, drop, partition, heal."""
-        self._group.steppers += [self.network, self]
+        self._group.add_stepper(self.network)
+        self._group.add_stepper(self)
 
     def __repr__(self) -> str:
         return f"<Cluster nodes={list(self.names)} seed={self.seed} network: {self.network.describe()}>"
@@ -282,15 +281,6 @@ class Cluster:
             if name != source and node.running:
                 self.network.send(source, name, broadcast, publisher=sender, target_runtime=node.runtime)
 
-    def _deliver(self, packet: Packet) -> bool:
-        node = self._nodes.get(packet.target)
-        if node is None or not node.running or node.runtime is not packet.target_runtime:
-            return False
-        # Stamped with its arrival: a remote node's subscribers get it then, not when it was sent.
-        arrived = dataclasses.replace(packet.broadcast, at_ns=self.clock.now_ns())
-        node.runtime.pubsub.local_broadcast(arrived)
-        return True
-
     async def step(self) -> bool:
         """Finish the stops asked for since the last wait (the group calls this while settling)."""
         if not self._stopping:
@@ -299,7 +289,7 @@ class Cluster:
             runtime = self._stopping.pop(0).runtime
             runtime.draining = True
             try:
-                await Runtime.settle(runtime)
+                await runtime.settle_own()
                 for process in runtime.channels:
                     await process._exit("shutdown", graceful_close=False)
             finally:

@@ -16,22 +16,16 @@ every member in one task group, and one task of its own does what arrives for th
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 
-from .._runtime._channel import Channel
 from .._runtime._clock import LoopClock, VirtualClock, format_ns
-from .._runtime._errors import BroadcastError, NodeStopped, NotIdle
-from .._runtime._messages import Reason
-from .._runtime._process import ChannelProcess, Transport
-from .._runtime._pubsub import Dispatcher, Subscriber, publisher
-from .._runtime._results import Error, Ok
+from .._runtime._errors import NotIdle
 from .._runtime._runtime import Runtime
-from .._runtime._socket import Socket, SocketHandler
 
 
 class Stepper(Protocol):
@@ -77,6 +71,18 @@ class Group:
     def __repr__(self) -> str:
         return f"<Group runtimes={len(self.runtimes)} steppers={len(self.steppers)} clock={self.clock!r}>"
 
+    def add_stepper(self, stepper: Stepper) -> None:
+        """A worker joins: from now on every member's wait settles it too."""
+        self.steppers.append(stepper)
+        self._peer()
+
+    def _peer(self) -> None:
+        # A runtime alone, as in most tests, has nobody to hand work to: it settles itself, and
+        # its waits never call out here. Company makes the group every member's peers.
+        alone = not self.steppers and len(self.runtimes) == 1
+        for runtime in self.runtimes:
+            runtime.peers = None if alone else self
+
     async def settle(self) -> None:
         """Run every runtime and worker until none has anything left to do at this instant.
 
@@ -84,11 +90,6 @@ class Group:
             NotIdle: they kept handing each other work for `idle_timeout` real seconds (two
                 channels on different nodes that answer each other's broadcasts forever).
         """
-        if not self.steppers and len(self.runtimes) == 1 and self.runtimes[0].stopped is None:
-            # A runtime alone, as in most tests, has nobody to hand work to: one settle is enough.
-            # A stopped one falls through to the loop, which leaves it to its stop, as for any node.
-            await Runtime.settle(self.runtimes[0])
-            return
         started = time.monotonic()
         while True:
             self.raise_failure()
@@ -96,7 +97,7 @@ class Group:
             for runtime in list(self.runtimes):
                 # A stopped node's remaining work is finished by its stop (see Cluster.step), while it drains.
                 if runtime.stopped is None and not runtime.idle:
-                    await Runtime.settle(runtime)
+                    await runtime.settle_own()
                     # Still busy after settling means stuck after a NotIdle (its failure is reported),
                     # which must not count as progress or this loop would never end.
                     worked = worked or runtime.idle
@@ -147,6 +148,7 @@ class Group:
     def joined(self, runtime: GroupRuntime) -> None:
         """A runtime joined: while the group serves, it serves at once too."""
         self.runtimes.append(runtime)
+        self._peer()
         if self._tg is not None:
             self._serve(runtime)
 
@@ -154,7 +156,7 @@ class Group:
         assert self._tg is not None
         runtime.serve_in(self._tg)
         # A sync test makes nodes between its waits, outside the loop, where no task can start:
-        # the stepper task starts its pick-up then, as it starts the parked work of every runtime.
+        # the stepper task starts its runner then, which runs what was queued meanwhile.
         self._unpicked.append(runtime)
         self.wake()
 
@@ -168,7 +170,7 @@ class Group:
             # Kept locally: the serving block may end (and clear `_woken`) while this task steps.
             woken = self._woken = anyio.Event()
             while self._unpicked:
-                tg.start_soon(self._unpicked.pop(0)._pick_up_parked)
+                tg.start_soon(self._unpicked.pop(0)._run_ready, tg)
             # After a failure it hands no work around, so the loop goes idle and the wait can raise it.
             if self.failure is None and await self._step():
                 self._check_busy()
@@ -183,9 +185,15 @@ class Group:
         elif time.monotonic() - self._busy[1] > self.idle_timeout:
             self.failure = self._not_idle()
 
-    def reset_busy(self) -> None:
+    def wait_begins(self) -> None:
         """A wait starts: time the test spent between waits is not the nodes' (see `_check_busy`)."""
         self._busy = None
+
+    def check(self) -> None:
+        """Raise the stepper task's failure, if any (`Peers.check`)."""
+        __tracebackhide__ = True
+        if self.failure is not None:
+            self.raise_failure()
 
     def raise_failure(self) -> None:
         """Raise the stepper task's failure, once: the next wait runs the nodes again."""
@@ -206,15 +214,14 @@ class Group:
     async def aclose(self, reason: str = "shutdown") -> None:
         """Stop every channel of every runtime, then cancel every timer of the clock."""
         for runtime in list(self.runtimes):
-            await Runtime.aclose(runtime, reason)
+            await Runtime.aclose(runtime, reason)  # the runtime's own, not the group's (GroupRuntime.aclose)
         self.clock.cancel_all()
 
 
 class GroupRuntime(Runtime):
-    """A runtime in a `Group`: settling it (and so every wait built on `settle`) settles the group.
+    """A runtime in a `Group`: once it has company, its waits (all built on `settle`) settle the group.
 
-    It also refuses to be used once its node has stopped (see `Cluster.stop`), with a message
-    that says when and what to do instead.
+    A stopped node's runtime refuses to be used (see `Runtime.check_running` and `Cluster.stop`).
 
     Args:
         group: the group to join; a new group of one when omitted.
@@ -232,26 +239,8 @@ class GroupRuntime(Runtime):
         self.group = group
         self.nodes = group
         group.joined(self)
-        self.draining = False
-        """True while a stopping node finishes its work: its channels may still broadcast."""
         for start in list(group._on_join):
             start(self)
-
-    def settle(self) -> Coroutine[Any, Any, None]:
-        return self.group.settle()  # the group's coroutine itself: one frame less on every wait
-
-    def run_until(self, limit_ns: int, done: Callable[[], bool]) -> Coroutine[Any, Any, bool]:
-        group = self.group
-        if group._tg is None:
-            return super().run_until(limit_ns, done)  # the coroutine itself, as for settle
-        group.reset_busy()
-
-        def done_or_failed() -> bool:
-            __tracebackhide__ = True
-            group.raise_failure()  # the stepper task's failure, which it cannot raise in the wait itself
-            return done()
-
-        return super().run_until(limit_ns, done_or_failed)
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[Runtime]:
@@ -261,93 +250,3 @@ class GroupRuntime(Runtime):
 
     async def aclose(self, reason: str = "shutdown") -> None:
         await self.group.aclose(reason)
-
-    def check_running(self, action: str) -> None:
-        """Raise `NodeStopped` if this runtime's node has stopped (and is not finishing its work)."""
-        if self.stopped is not None and not self.draining:
-            raise NodeStopped(f"{action}: {self.stopped}")
-
-    # Every way in from outside checks first: a stopped node is gone, and saying so beats a silent no-op.
-
-    async def connect(
-        self,
-        handler: type[SocketHandler],
-        params: Mapping[str, Any] | None = None,
-        connect_info: Mapping[str, Any] | None = None,
-    ) -> Ok | Error:
-        self.check_running("connect")
-        return await super().connect(handler, params, connect_info)
-
-    def socket(
-        self,
-        handler: type[SocketHandler] | None = None,
-        id: str | None = None,
-        assigns: Mapping[str, Any] | None = None,
-    ) -> Socket:
-        self.check_running("socket")
-        return super().socket(handler, id, assigns)
-
-    def start_join(
-        self,
-        socket: Socket,
-        topic: str,
-        payload: Any,
-        transport: Transport,
-        *,
-        channel: type[Channel] | None = None,
-        join_ref: str | None = None,
-    ) -> ChannelProcess | Error:
-        self.check_running("join")
-        return super().start_join(socket, topic, payload, transport, channel=channel, join_ref=join_ref)
-
-    def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
-        self.check_running("push")
-        return super().push(socket, event, payload, ref)
-
-    def leave(self, socket: Socket, ref: str | None = None) -> str:
-        self.check_running("leave")
-        return super().leave(socket, ref)
-
-    def close(self, socket: Socket, reason: Reason = ("shutdown", "closed"), *, timeout: float | None = None) -> None:
-        self.check_running("close")
-        super().close(socket, reason, timeout=timeout)
-
-    async def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Any:
-        self.check_running("call")
-        return await super().call(socket, message, timeout=timeout)
-
-    def cast(self, socket: Socket, message: Any) -> None:
-        self.check_running("cast")
-        super().cast(socket, message)
-
-    def broadcast(
-        self,
-        topic: str,
-        event: str,
-        payload: Any = None,
-        *,
-        from_: Subscriber | None = None,
-        dispatcher: Dispatcher | None = None,
-    ) -> BroadcastError | None:
-        sender = publisher.get()
-        # A stopped node's own channels still finish what was queued for them, broadcasts
-        # included, however the loop orders that work before the stop's own step.
-        if not (isinstance(sender, ChannelProcess) and sender.runtime is self):
-            self.check_running("broadcast")
-        return super().broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
-
-    def local_broadcast(
-        self,
-        topic: str,
-        event: str,
-        payload: Any = None,
-        *,
-        from_: Subscriber | None = None,
-        dispatcher: Dispatcher | None = None,
-    ) -> None:
-        self.check_running("local_broadcast")
-        super().local_broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
-
-    def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
-        self.check_running("direct_broadcast")
-        return super().direct_broadcast(node, topic, event, payload)

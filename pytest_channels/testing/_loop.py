@@ -7,8 +7,14 @@ wake up (no timer, no I/O, no thread work) for `idle_timeout` real seconds it ra
 `Deadlock`, naming the blocked tasks; when the next timer lies past `max_time` (periodic
 timers running virtual time away) it raises `VirtualTimeLimit`.
 
-It relies on CPython's `BaseEventLoop` internals (`_scheduled`, `TimerHandle._when`), as
-looptime does; it is not a uvloop.
+It relies on four of CPython's `BaseEventLoop` internals, as looptime does (it is not a
+uvloop), because asyncio has no public way to do either thing: to order timers that are due
+at one instant (its heap compares deadlines only, so `call_at` puts our own handle on the
+loop's heap, `_scheduled`, and marks it `_scheduled` as `call_at` would), and to move time
+instead of sleeping when nothing is runnable (its selector's `select` is the one place where
+the loop sleeps, reached through `_selector`; `_check_closed` is `call_at`'s own first step).
+tests/virtual_loop/test_asyncio_internals_contract.py checks each of them by name, so a Python
+release that changes one fails there rather than as a loop that hangs or misorders timers.
 """
 
 from __future__ import annotations
@@ -47,7 +53,6 @@ class _FifoTimerHandle(events.TimerHandle):
     # operation calls this about log2(timers) times, so the key is one tuple compared in C.
     __slots__ = ("_key",)
     _key: tuple[float, int]
-    _when: float
 
     def __lt__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
         return self._key < other._key
@@ -173,12 +178,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                     )
                 return ready
         # A timer at infinity (`anyio.sleep_forever()`, `asyncio.sleep(math.inf)`) never fires: no timer at all.
-        if timeout is None or self._internals._scheduled[0]._when == math.inf:
+        if timeout is None or self._internals._scheduled[0].when() == math.inf:
             ready = self._real_select(self.idle_timeout)
             if not ready:
                 raise Deadlock(self._describe_deadlock())
             return ready
-        when = self._internals._scheduled[0]._when
+        when = self._internals._scheduled[0].when()
         when_ns = round(when * NS_PER_SECOND)
         if when_ns / NS_PER_SECOND < when:
             # Never land a hair before the deadline: anyio re-arms a timeout whose deadline is still

@@ -10,6 +10,7 @@ never overtake each other, as with the PG2 adapter; different publishers' packet
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import deque
@@ -20,6 +21,7 @@ from typing import Literal, Protocol, runtime_checkable
 from .._runtime._clock import Clock, check_seconds, format_ns, to_ns
 from .._runtime._errors import UnknownNode
 from .._runtime._messages import Broadcast
+from .._runtime._runtime import Runtime
 
 Outcome = Literal["in flight", "delivered", "dropped", "partitioned", "node down"]
 LOST: tuple[Outcome, ...] = ("dropped", "partitioned", "node down")
@@ -101,7 +103,7 @@ class Packet:
     due_ns: int
     outcome: Outcome = "in flight"
     delivered_at_ns: int | None = None
-    target_runtime: object = field(default=None, repr=False)
+    target_runtime: Runtime = field(repr=False, kw_only=True)
 
     @property
     def lost(self) -> bool:
@@ -184,7 +186,6 @@ class Network:
         clock: the cluster's clock, on which deliveries are timers.
         seed: seeds the generator behind drop probabilities and delay distributions.
         nodes: the names a condition may mention.
-        deliver: hands a packet to its target; returns False when the target is down.
         arrived: called when packets have arrived, for `step` to hand them over (on a virtual
             event loop nobody else would know to).
     """
@@ -195,7 +196,6 @@ class Network:
         seed: int,
         *,
         nodes: Callable[[], Collection[str]],
-        deliver: Callable[[Packet], bool],
         arrived: Callable[[], None] = lambda: None,
     ) -> None:
         self.clock = clock
@@ -204,7 +204,6 @@ class Network:
         """Every packet sent, in order, with its outcome so far."""
         self._random = random.Random(seed)
         self._nodes = nodes
-        self._deliver = deliver
         self._arrived = arrived
         self._delays: list[_Delay] = []
         self._chances: list[_DropChance] = []
@@ -344,9 +343,10 @@ class Network:
     # -- what the cluster calls --------------------------------------------------------------------
 
     def send(
-        self, source: str, target: str, broadcast: Broadcast, *, publisher: object, target_runtime: object
+        self, source: str, target: str, broadcast: Broadcast, *, publisher: object, target_runtime: Runtime
     ) -> None:
-        """Put a broadcast on the link from `source` to `target`, subject to the conditions."""
+        """Put a broadcast on the link from `source` to `target` (whose node runs `target_runtime`),
+        subject to the conditions."""
         now = self.clock.now_ns()
         packet = Packet(source, target, broadcast, now, now, target_runtime=target_runtime)
         self.packets.append(packet)
@@ -358,10 +358,14 @@ class Network:
             return
         key = (source, target, publisher)
         stream = self._streams.get(key)
+        # A later packet from the same publisher never overtakes an earlier one on this link.
+        packet.due_ns = max(now + self._delay_ns(source, target), stream.last_due if stream else now)
+        if packet.due_ns <= now and stream is None:  # nothing ahead of it on the link: arrived
+            self._ready.append(packet)
+            self._arrived()
+            return
         if stream is None:
             stream = self._streams[key] = _Stream()
-        # A later packet from the same publisher never overtakes an earlier one on this link.
-        packet.due_ns = max(now + self._delay_ns(source, target), stream.last_due)
         stream.last_due = packet.due_ns
         stream.queue.append(packet)
         if packet.due_ns <= now:
@@ -376,13 +380,16 @@ class Network:
             return False
         while self._ready:
             packet = self._ready.popleft()
+            runtime = packet.target_runtime
             if self._cut(packet.source, packet.target):
                 packet.outcome = "partitioned"
-            elif not self._deliver(packet):
+            elif runtime.stopped is not None:  # stopped (a restart runs a new runtime): gone with it
                 packet.outcome = "node down"
             else:
                 packet.outcome = "delivered"
-                packet.delivered_at_ns = self.clock.now_ns()
+                packet.delivered_at_ns = now = self.clock.now_ns()
+                # Stamped with its arrival: a remote node's subscribers get it then, not when it was sent.
+                runtime.pubsub.local_broadcast(dataclasses.replace(packet.broadcast, at_ns=now))
         return True
 
     # -- internals ---------------------------------------------------------------------------------

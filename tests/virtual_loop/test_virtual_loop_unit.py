@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_channels._runtime._clock import LoopClock
 from pytest_channels.testing import Deadlock, VirtualTimeLimit, VirtualTimeLoop
 
 
@@ -132,3 +133,23 @@ def test_a_timeout_whose_float_deadline_falls_between_nanoseconds_still_expires(
         return loop.time()
 
     assert loop.run_until_complete(main()) == pytest.approx(0.3580246791, abs=1e-9)
+
+
+def test_runtime_timers_share_the_loops_heap_so_timers_due_at_one_instant_fire_in_the_order_set(
+    loop: VirtualTimeLoop,
+) -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        clock = LoopClock(loop.time, loop.wait_idle)
+        order: list[str] = []
+        clock.call_at(1_000_000_000, lambda: order.append("runtime 1"), "first")
+        loop.call_later(1, order.append, "loop")
+        dropped = clock.call_at(1_000_000_000, lambda: order.append("cancelled"), "cancelled")
+        clock.call_at(1_000_000_000, lambda: order.append("runtime 2"), "second")
+        dropped.cancel()
+        pending = [t.description for t in clock.pending_timers()]
+        await asyncio.sleep(2)
+        return order, pending
+
+    order, pending = loop.run_until_complete(main())
+    assert order == ["runtime 1", "loop", "runtime 2"]
+    assert pending == ["first", "second"]

@@ -1,0 +1,184 @@
+"""How a serving runtime runs its ready channels: in one task, and in a task of their own only to wait.
+
+A channel's drain (its mailbox, one message at a time) is a coroutine. Serving, the runtime's
+runner takes each ready channel off the runtime's one ready queue and runs its drain right in
+the runner's task, by sending into the coroutine. Plain callbacks never wait, so nearly every
+drain returns from that first send: no task is made, scheduled or torn down per message.
+
+A drain that must wait (an `async def` callback, a terminate that awaits) reaches `HANDOFF`
+before it awaits anything of the channel's. The runner then gives the coroutine, paused just
+there, to a task of its own, which resumes it at once. Nothing of the channel ran yet at that
+point, no cancel scope or timeout was entered, so the task carries it on exactly as if it had
+run it from the start. A drain that has handled many messages in a row reaches `AGAIN` and
+goes to the back of the queue, so one busy channel does not keep the others waiting.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+
+class _Pause:
+    """What a drain yields to the runner: awaited only while the runner steps it (see the module)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        yield self
+
+
+HANDOFF = _Pause("handoff")
+"""Awaited by a drain the runner steps, just before it awaits something: move me to a task."""
+
+AGAIN = _Pause("again")
+"""Awaited by a drain the runner steps after many messages in a row: requeue me behind the others."""
+
+_STEPS_PER_CHECKPOINT = 64
+"""Drains the runner steps before it lets the event loop run its I/O and other tasks."""
+
+
+class Stepping(Protocol):
+    """The runtime whose runner steps drains: it says which one it is stepping now."""
+
+    _stepping: object | None
+    """The process whose drain the runner is sending into, or None. Only that drain awaits
+    HANDOFF before it waits, and AGAIN when busy (a process keeps no flag of its own: every
+    attribute more costs each of a hundred thousand channels a bigger instance dict)."""
+
+
+class Steppable(Protocol):
+    """What the runner runs: a channel process (or a presence server) with a drain."""
+
+    runtime: Stepping
+    name: str
+    scheduled: bool
+    mailbox: deque[Any]
+
+    def drain(self, deadline: float | None = None) -> Coroutine[Any, Any, None]: ...
+
+
+class Resumption:
+    """A drain paused at AGAIN, waiting in the ready queue for its turn to go on."""
+
+    __slots__ = ("coroutine", "process")
+
+    def __init__(self, process: Steppable, coroutine: Coroutine[Any, Any, None]) -> None:
+        self.process, self.coroutine = process, coroutine
+
+
+def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> bool:
+    """Run one ready entry (a process, or a paused drain) until its drain returns or must wait.
+
+    Returns whether the drain paused at AGAIN, busy: then the event loop's other work is due too.
+    """
+    if type(entry) is Resumption:
+        process, coroutine = entry.process, entry.coroutine
+    else:
+        process, coroutine = entry, entry.drain()
+    runtime = process.runtime
+    runtime._stepping = process
+    try:
+        yielded = coroutine.send(None)
+    except StopIteration:
+        return False
+    finally:
+        runtime._stepping = None
+    if yielded is AGAIN:
+        ready.append(Resumption(process, coroutine))
+        return True
+    # HANDOFF, or (from a drain that does not know the runner) whatever it waits on.
+    tg.start_soon(_carry_on, coroutine, yielded, name=process.name)
+    return False
+
+
+async def _carry_on(coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
+    await _Resume(coroutine, yielded)
+
+
+_STARTED = object()
+
+
+class _Resume:
+    """Goes on with a coroutine that already yielded `yielded`, in the task that awaits this.
+
+    What the coroutine yields passes through to the event loop, and what the loop sends or
+    throws back passes through to it, exactly as `await coroutine` would had it started in this
+    task. `cr_frame` and `cr_await` are the coroutine's, so that whoever follows a task's awaits
+    (the virtual loop naming a deadlock's blocked line) follows them into the channel's code.
+    """
+
+    __slots__ = ("_coroutine", "_first")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self._coroutine, self._first = coroutine, yielded
+
+    def __await__(self) -> _Resume:
+        return self
+
+    def __iter__(self) -> _Resume:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def send(self, value: Any) -> Any:
+        first, self._first = self._first, _STARTED
+        yielded = self._coroutine.send(value) if first is _STARTED else first
+        while isinstance(yielded, _Pause):  # nothing to wait for: go on at once
+            yielded = self._coroutine.send(None)
+        return yielded
+
+    def throw(self, kind: Any, value: Any = None, traceback: Any = None) -> Any:
+        # The interpreter passes what it throws as three values; the coroutine takes the exception.
+        error = value if value is not None else kind
+        yielded = self._coroutine.throw(error() if isinstance(error, type) else error)
+        while isinstance(yielded, _Pause):
+            yielded = self._coroutine.send(None)
+        return yielded
+
+    def close(self) -> None:
+        self._coroutine.close()
+
+    @property
+    def cr_frame(self) -> Any:
+        return getattr(self._coroutine, "cr_frame", None)
+
+    @property
+    def cr_await(self) -> Any:
+        return getattr(self._coroutine, "cr_await", None)
+
+
+async def run(ready: deque[Any], tg: anyio.abc.TaskGroup, wait: Callable[[], Awaitable[None]]) -> None:
+    """Step ready entries as they come, forever; `wait()` returns once more are queued."""
+    steps = 0
+    try:
+        while True:
+            while ready:
+                steps += 1
+                # A busy channel yields to I/O and other tasks as often as it did with a task of its own.
+                if step(ready.popleft(), ready, tg) or steps % _STEPS_PER_CHECKPOINT == 0:
+                    await anyio.lowlevel.checkpoint()
+            await wait()
+    finally:
+        # Stopped (the serving block ended): drains paused at AGAIN are closed where they paused,
+        # and their channels queued again, as fresh drains, for whoever runs them next.
+        for entry in [ready.popleft() for _ in range(len(ready))]:
+            if type(entry) is Resumption:
+                entry.coroutine.close()
+                entry = entry.process
+                if entry.scheduled or not entry.mailbox:
+                    continue
+                entry.scheduled = True
+            ready.append(entry)
