@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
@@ -33,6 +34,10 @@ logger = logging.getLogger("pytest_channels")
 
 KILLED = "killed"
 """The exit reason of a channel whose `terminate` outlived its bound (Erlang's `:killed`)."""
+
+
+class _Killed(Exception):
+    """Raised where a killed channel's callback was cut: ends its handling without a crash report."""
 
 
 class Transport(Protocol):
@@ -341,7 +346,8 @@ class ChannelProcess:
     async def _handle(self, message: Any) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         if isinstance(message, _Join):
-            await self._join(message.payload)
+            with contextlib.suppress(_Killed):
+                await self._join(message.payload)
             return
         if self._idle_timer is not None:  # a message arrived: no timeout (GenServer's rule)
             self._idle_timer.cancel()
@@ -389,6 +395,8 @@ class ChannelProcess:
                 return
             if isinstance(result, Stop):
                 await self._exit(result.reason)
+        except _Killed:
+            return  # nothing more of it runs: kill has said how it ended
         except Exception as exc:
             logger.error(
                 "%s (topic %r) crashed in %s: an exception was raised", self.name, self.topic, self.doing, exc_info=exc
@@ -404,14 +412,21 @@ class ChannelProcess:
         __tracebackhide__ = True
         if type(value) in _PLAIN_RESULTS or not inspect.isawaitable(value):  # the common case, first
             return value
-        if self.runtime._stepping is self:
+        runtime = self.runtime
+        if runtime._stepping is self:
             await HANDOFF  # the runner's task must not wait for one channel: go on in a task of its own
-        if self._deadline is None:
-            return await value
-        with anyio.move_on_after(max(0.0, self._deadline - time.monotonic())) as scope:
-            return await value
-        if scope.cancelled_caught:
-            raise self.runtime._not_idle([self])
+        scope = (
+            anyio.CancelScope() if self._deadline is None else anyio.move_on_after(self._deadline - time.monotonic())
+        )
+        runtime._awaiting[self] = scope  # in the runtime: a process attribute more costs every channel
+        try:
+            with scope:
+                return await value
+        finally:
+            runtime._awaiting.pop(self, None)
+        if not self.alive:  # killed (a duplicate join): cut where it waited, as Erlang's exit signal cuts
+            raise _Killed
+        raise runtime._not_idle([self])
 
     async def _call(self, callback: str, *args: Any) -> Any:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
@@ -680,20 +695,24 @@ class ChannelProcess:
         """Stop at once, without `terminate` (Erlang's `Process.exit(pid, :kill)`), and report the exit.
 
         Its in-memory state, timers and subscriptions are gone; messages still queued are
-        dropped when the runtime next runs. A terminate it is awaiting is cut where it waits,
-        as Erlang's kill ends a process inside its terminate too. Returns the exit (the
+        dropped when the runtime next runs. A callback or a terminate it is awaiting is cut
+        where it waits, as Erlang's exit signal ends a process mid-callback: none of its code
+        runs on. Returns the exit (the
         earlier one if it had ended).
         """
         if not self.alive and self._terminating is None:
             return self.exit
-        if self._terminating is not None:
+        awaited = self.runtime._awaiting.get(self)
+        for scope, where in ((self._terminating, "in terminate"), (awaited, "where its callback waits")):
+            if scope is None:
+                continue
             try:
                 anyio.get_current_task()
             except RuntimeError:  # between the loop's runs (a sync test): cut it once the loop runs again
                 clock = self.runtime.clock
-                clock.call_at(clock.now_ns(), self._terminating.cancel, f"{self.name}: killed in terminate")
+                clock.call_at(clock.now_ns(), scope.cancel, f"{self.name}: killed {where}")
             else:
-                self._terminating.cancel()
+                scope.cancel()
         self._discard()
         self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns(), self)
         self.transport.exited(self.exit)

@@ -90,7 +90,8 @@ class Runtime:
     """Sockets, channels, PubSub and tokens on one clock.
 
     Args:
-        clock: `SystemClock()` (the default) in production, `VirtualClock()` in tests.
+        clock: the system clock by default (production); a `VirtualClock()` to drive time yourself
+            (the harness passes its own).
         pubsub: defaults to a single-node `PubSub()`.
         secret_key_base: the token secret (at least 20 characters), or a list of them, newest
             first, to rotate: the first signs and all verify. Without one, the `SECRET_KEY_BASE`
@@ -132,6 +133,7 @@ class Runtime:
         self._changed: anyio.Event | None = None  # set by notify()
         self._wake: _Wake | None = None  # set when work is queued while the runner waits for some
         self._stepping: object | None = None  # the process whose drain the runner runs now (see _runner)
+        self._awaiting: dict[ChannelProcess, anyio.CancelScope] = {}  # callbacks now awaited: kill cuts them
         self.nodes: Nodes | None = None
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
         self.stopped: str | None = None

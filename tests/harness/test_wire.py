@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
+import anyio
 import pytest
 
 from pytest_channels import (
@@ -207,6 +208,30 @@ def test_a_duplicate_join_closes_the_old_channel_as_a_real_connection_does(chann
     # The old join's phx_close comes after the new reply, as Phoenix queues it.
     assert channels.flush() == (Close("dup:1", ("shutdown", "duplicate_join"), old),)
     channels.assert_reply(channels.push(second.socket, "echo", {"n": 1}), "ok", {"n": 1})
+
+
+class Slow(Channel):
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    async def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        await anyio.sleep(1)
+        seen.append((socket.join_ref, "finished"))
+        return reply(socket, "ok", {})
+
+
+@pytest.mark.channels(wire=True, virtual_loop=True)
+def test_a_duplicate_join_cuts_the_old_channels_handler_where_it_waits(channels: ChannelCase) -> None:
+    # Phoenix's exit signal ends the old process mid-callback: none of its code runs on.
+    socket = channels.socket()
+    first = channels.join(socket, "dup:1", channel=Slow)
+    assert isinstance(first, Ok)
+    channels.push(first.socket, "work", {})
+    channels.advance(0.5)  # the old channel's handle_in is in its sleep
+    assert isinstance(channels.join(socket, "dup:1", channel=Slow), Ok)
+    channels.advance(2)
+    assert seen == []
+    channels.assert_exit("dup:1", ("shutdown", "duplicate_join"))
 
 
 def test_without_the_wire_a_duplicate_join_gives_two_channels_as_phoenix_channel_test_does(
