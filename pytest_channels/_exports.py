@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from types import FunctionType as FunctionType_
 
+import pytest_channels._public as _public
+
 from . import __all__ as _names  # the package lists the public names; each is imported here
-from . import _public
 from ._runtime._calls import CallRef as CallRef
 from ._runtime._channel import Channel as Channel
 from ._runtime._channel import SocketRef as SocketRef

@@ -16,7 +16,9 @@ except ImportError as exc:  # pragma: no cover - the dev install has it
     ) from exc
 
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
-from . import _exports, _public  # noqa: F401
+import pytest_channels._exports as _exports  # noqa: F401
+import pytest_channels._public as _public
+
 from ._runtime._otel import instrument as instrument
 
 __all__ = ("instrument",)

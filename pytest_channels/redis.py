@@ -7,7 +7,9 @@ asyncio and trio.
 from __future__ import annotations
 
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
-from . import _exports, _public  # noqa: F401
+import pytest_channels._exports as _exports  # noqa: F401
+import pytest_channels._public as _public
+
 from ._runtime._redis import RedisAdapter as RedisAdapter
 
 __all__ = ("RedisAdapter",)

@@ -211,3 +211,18 @@ def test_no_message_of_the_runtime_or_the_transports_speaks_of_pytest() -> None:
         if re.search(r"pytest(?![_-]channels)|\bini\b|\bfixture", text)
     ]
     assert not leaks, "messages that speak of the test harness, in layers that know nothing of it:\n" + "\n".join(leaks)
+
+
+def test_no_module_takes_a_sibling_module_from_its_package_with_from_dot_import() -> None:
+    # `from . import _nodes` reads the package's attribute when it has one, without looking in
+    # sys.modules. pytester's in-process runs take the modules they imported out of sys.modules
+    # after each run, but not those attributes: the next run would get the old `_nodes` beside
+    # a fresh `_group`, whose classes no longer match (isinstance fails). `from ._nodes import x`
+    # and `import pytest_channels.testing._nodes as _nodes` both go through sys.modules.
+    files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    found = []
+    for name, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level and not node.module:
+                found += [f"{name}: from {'.' * node.level} import {alias.name}" for alias in node.names]
+    assert not [f for f in found if not f.endswith("import __all__")], "\n".join(found)

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 import anyio
 import anyio.abc
 
-from . import _runner
+import pytest_channels._runtime._runner as _runner
+
 from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns

@@ -22,7 +22,9 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from . import _encryptor, _etf
+import pytest_channels._runtime._encryptor as _encryptor
+import pytest_channels._runtime._etf as _etf
+
 from ._errors import TokenError
 
 DEFAULT_MAX_AGE = 86_400

@@ -19,12 +19,14 @@ from typing import Any
 import anyio
 import anyio.abc
 
+import pytest_channels._server._logs as _logs
+import pytest_channels._server._startup as _startup
+
 from .._runtime._errors import BrokerUnreachable
 from .._runtime._eventloop import running_trio
 from .._runtime._results import Error
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
-from . import _logs, _startup
 from ._drain import Drainer
 from ._limits import Admission, Rate, header, refuse_websocket
 from ._longpoll import LongPoll, LongPollServer

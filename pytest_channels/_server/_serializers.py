@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest_channels._server._serializer as v2
+
 from .._runtime._errors import PayloadError
 from .._runtime._messages import Broadcast
-from . import _serializer as v2
 from ._serializer import Frame, FrameError
 
 _SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")

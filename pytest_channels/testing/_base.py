@@ -7,6 +7,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 from unittest.mock import ANY
 
+import pytest_channels.testing._calling as _calling
+import pytest_channels.testing._faults as _faults
+import pytest_channels.testing._nodes as _nodes
+import pytest_channels.testing._presence as _presence
+
 from .._runtime._channel import Channel
 from .._runtime._clock import NS_PER_SECOND, LoopClock, Seconds, VirtualClock, to_ns
 from .._runtime._errors import BroadcastError
@@ -15,7 +20,6 @@ from .._runtime._presence import Presence, Presences
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
-from . import _calling, _faults, _nodes, _presence
 from ._client import Client
 from ._cluster import Cluster
 from ._core import TEST_SECRET, Core

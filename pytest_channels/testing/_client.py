@@ -592,7 +592,7 @@ class Client:
             self._start_connecting()
 
     async def _open(self) -> None:
-        from . import _nodes
+        import pytest_channels.testing._nodes as _nodes
 
         try:
             runtime = _nodes.runtime_for(self._core, self.node, "connect")

@@ -16,6 +16,10 @@ from unittest.mock import ANY
 
 import anyio
 
+import pytest_channels.testing._format as _format
+import pytest_channels.testing._habits as _habits
+import pytest_channels.testing._nodes as _nodes
+
 from .._runtime._channel import Channel
 from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
 from .._runtime._errors import BroadcastError
@@ -24,7 +28,6 @@ from .._runtime._process import ChannelProcess
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
-from . import _format, _habits, _nodes
 from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._cluster import Cluster
 from ._freeze import WallFreeze

@@ -8,7 +8,9 @@ from __future__ import annotations
 from types import FunctionType as FunctionType_
 
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
-from .. import _exports, _public  # noqa: F401
+import pytest_channels._exports as _exports  # noqa: F401
+import pytest_channels._public as _public
+
 from . import __all__ as _names
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import pytest_channels.testing._nodes as _nodes
+
 from .._runtime._presence import Presence, Presences, PresenceServer
-from . import _nodes
 from ._format import describe_tracker, presence_mismatch
 
 if TYPE_CHECKING:
