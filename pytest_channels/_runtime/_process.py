@@ -148,6 +148,42 @@ class ChannelProcess:
     broadcast still work, as in Phoenix) -> exited.
     """
 
+    # Slots: a test or a server may hold a hundred thousand of these. Without them each has a
+    # dict, which CPython shares keys for only up to 30 attributes: one more cost every
+    # channel 1.3 KiB. The sets most channels never use are made on first use, for the same reason.
+    __slots__ = (
+        "__weakref__",
+        "_deadline",
+        "_doing",
+        "_extra",
+        "_extra_topics",
+        "_fastlane",
+        "_idle_timer",
+        "_log_in",
+        "_log_join",
+        "_on_exit",
+        "_terminating",
+        "_timers",
+        "_waiting_at",
+        "callers",
+        "channel",
+        "exit",
+        "inline",
+        "intercepts",
+        "join_done",
+        "join_error",
+        "join_result",
+        "kill_note",
+        "mailbox",
+        "name",
+        "room",
+        "runtime",
+        "scheduled",
+        "socket",
+        "state",
+        "transport",
+    )
+
     def __init__(self, runtime: Runtime, channel: type[Channel], socket: Socket, transport: Transport) -> None:
         self.runtime = runtime
         self.name = channel.__qualname__
@@ -167,11 +203,11 @@ class ChannelProcess:
         self.join_error: BaseException | None = None
         self.exit: Exit | None = None
         self.join_done: anyio.Event | None = None  # set once join_result is known, when serving
-        self._timers: set[Timer] = set()
+        self._timers: set[Timer] | None = None  # made on the first timer: most channels never set one
         self._deadline: float | None = None
         self.inline = channel._plain_callbacks
         self._extra = _Extra(self)
-        self._extra_topics: set[str] = set()
+        self._extra_topics: set[str] | None = None  # made on the first subscribe
         self.kill_note: str | None = None  # why terminate was cut short, once it was
         self._waiting_at = ""  # where terminate was when its bound cancelled it
         self._terminating: anyio.CancelScope | None = None  # the bound of a terminate now awaited, for kill
@@ -181,6 +217,11 @@ class ChannelProcess:
         # Phoenix.Logger never logs channels on "phoenix..." topics (its own, such as LiveReload).
         quiet = socket.topic is not None and socket.topic.startswith("phoenix")
         self._log_join, self._log_in = (None, None) if quiet else channel._log_levels
+
+    def _timer_set(self) -> set[Timer]:
+        if self._timers is None:
+            self._timers = set()
+        return self._timers
 
     def __repr__(self) -> str:
         return f"<ChannelProcess {self.name} topic={self.socket.topic!r} {self.state}>"
@@ -227,13 +268,14 @@ class ChannelProcess:
         clock = self.runtime.clock
 
         def fire() -> None:
-            self._timers.discard(timer)
+            if self._timers is not None:
+                self._timers.discard(timer)
             self.send(message)
 
         timer = clock.call_at(
             clock.now_ns() + delay, fire, f"{self.name} (topic {self.topic!r}) handle_info({message!r})"
         )
-        self._timers.add(timer)
+        self._timer_set().add(timer)
         return timer
 
     def on_exit(self, callback: Callable[[ChannelProcess], None]) -> None:
@@ -284,12 +326,15 @@ class ChannelProcess:
         # refused or crashed join drops it again in _discard.
         if self.state != "joining":
             self._require_joined("subscribe", topic)
+        if self._extra_topics is None:
+            self._extra_topics = set()
         if topic not in self._extra_topics:
             self._extra_topics.add(topic)
             self.runtime.pubsub.subscribe(topic, self._extra)
 
     def unsubscribe(self, topic: str) -> None:
-        self._extra_topics.discard(topic)
+        if self._extra_topics is not None:
+            self._extra_topics.discard(topic)
         self.runtime.pubsub.unsubscribe(topic, self._extra)
 
     def socket_ref(self, socket: Socket) -> SocketRef:
@@ -351,7 +396,7 @@ class ChannelProcess:
             return
         if self._idle_timer is not None:  # a message arrived: no timeout (GenServer's rule)
             self._idle_timer.cancel()
-            self._timers.discard(self._idle_timer)
+            self._timer_set().discard(self._idle_timer)
             self._idle_timer = None
         result: Any = None  # an entry of another kind (none exists yet) would do nothing
         try:
@@ -475,14 +520,14 @@ class ChannelProcess:
         clock = self.runtime.clock
 
         def fire() -> None:
-            self._timers.discard(timer)
+            self._timer_set().discard(timer)
             self._idle_timer = None
             if not self.mailbox:  # a message queued but not yet handled still beats the timeout
                 self.send("timeout")
 
         description = f"{self.name} (topic {self.topic!r}) handle_info('timeout') after {seconds}s without a message"
         timer = clock.call_at(clock.now_ns() + to_ns(seconds, name="noreply timeout"), fire, description)
-        self._timers.add(timer)
+        self._timer_set().add(timer)
         self._idle_timer = timer
 
     # -- what observers see: Phoenix's telemetry events and Phoenix.Logger's lines ---------------
@@ -645,12 +690,12 @@ class ChannelProcess:
 
     def _discard(self) -> None:
         self.state = "exited"
-        for timer in self._timers:
+        for timer in self._timers or ():
             timer.cancel()
-        self._timers.clear()
+        self._timers = None
         if self.socket.topic is not None:
             self.runtime.pubsub.unsubscribe(self.socket.topic, self)
-        for topic in list(self._extra_topics):
+        for topic in list(self._extra_topics or ()):
             self.unsubscribe(topic)
         self.runtime._left(self)
         callbacks, self._on_exit = self._on_exit, None
