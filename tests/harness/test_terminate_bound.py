@@ -60,7 +60,7 @@ class Slow(Channel):
         return ok(socket)
 
     async def terminate(self, reason: Reason, socket: Socket) -> None:
-        await anyio.sleep(3)  # virtual: its tests run on the virtual loop, not in real-time
+        await anyio.sleep(3)  # not real-time: its tests run on the virtual loop
         TERMINATED.append(reason)
 
 

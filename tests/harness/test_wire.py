@@ -215,7 +215,7 @@ class Slow(Channel):
         return ok(socket)
 
     async def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
-        await anyio.sleep(1)
+        await anyio.sleep(1)  # not real-time: the test runs on the virtual loop
         seen.append((socket.join_ref, "finished"))
         return reply(socket, "ok", {})
 

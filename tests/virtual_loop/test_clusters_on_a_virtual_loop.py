@@ -45,7 +45,7 @@ class Napper(Channel):
 
     async def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:
         if payload["on"] != _node(socket):
-            await anyio.sleep(1)  # the listening node's own pause after the delay; virtual time, not real-time
+            await anyio.sleep(1)  # not real-time: the listening node's own pause after the delay, in virtual time
         self.push(event, {**payload, "heard": _now(), "by": _node(socket)})
         return noreply(socket)
 
@@ -140,7 +140,7 @@ async def test_an_async_test_sleeps_on_the_same_timeline_as_the_network(channels
     channels.subscribe("news", node="server")
     cluster.network.delay(2)
     cluster["remote"].runtime.broadcast("news", "flash", {})
-    await asyncio.sleep(2)  # the test's own sleep: virtual time, not real-time, and the packet lands meanwhile
+    await asyncio.sleep(2)  # not real-time: the test's own sleep, in virtual time; the packet lands meanwhile
     broadcast = await channels.assert_broadcast("flash", timeout=0)
     assert (broadcast.origin, broadcast.at_ns) == ("remote", 2_000_000_000)
 

@@ -147,7 +147,7 @@ def test_runtime_timers_share_the_loops_heap_so_timers_due_at_one_instant_fire_i
         clock.call_at(1_000_000_000, lambda: order.append("runtime 2"), "second")
         dropped.cancel()
         pending = [t.description for t in clock.pending_timers()]
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # not real-time: on the VirtualTimeLoop fixture
         return order, pending
 
     order, pending = loop.run_until_complete(main())
