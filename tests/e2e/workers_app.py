@@ -3,7 +3,8 @@
 With `REDIS_URL` set, the runtime's PubSub crosses the workers through Redis (on the Redis
 channel `REDIS_CHANNEL`); without it, each worker has a PubSub of its own. `POST /token`
 signs a token and `POST /broadcast?n=1` broadcasts on "news:all" from application code;
-both answer with the worker's pid, and so does a join.
+both answer with the worker's pid, and so does a join. A "shout" push broadcasts from the
+channel, on the worker the client joined.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pytest_channels import (
     Channel,
     ChannelsApp,
     ConnectResult,
+    InResult,
     JoinResult,
     PubSub,
     Runtime,
@@ -26,6 +28,7 @@ from pytest_channels import (
     TokenError,
     error,
     ok,
+    reply,
     route,
 )
 from pytest_channels.redis import RedisAdapter
@@ -40,6 +43,12 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 class NewsChannel(Channel):
     def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
         return ok(socket, {"pid": os.getpid()})
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        # A broadcast from channel code on this very worker: which worker sends is then the
+        # test's choice, not the kernel's (POST /broadcast lands on whichever worker accepts).
+        self.broadcast("news", {"n": payload["n"], "from": os.getpid()})
+        return reply(socket, "ok", {"pid": os.getpid()})
 
 
 class WorkerSocket(SocketHandler):
