@@ -11,16 +11,15 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, TypeVar
 
 import anyio
 
-from ._base import CaseBase, left_running, running_loop
+from ._base import CaseBase, Wait, left_running, running_loop
 from ._core import describe_time_limit
 from ._format import left_a_task, never_awaited, teardown_problems, used_unawaited
 from ._interrupts import Interrupts
 from ._loop import VirtualTimeLimit
-from ._waits import Wait
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -83,7 +82,7 @@ class AsyncChannelCase(CaseBase):
     are plain calls; every wait is awaited: `await channels.assert_push("number")`.
     """
 
-    is_async = True
+    is_async: ClassVar[Literal[True]] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

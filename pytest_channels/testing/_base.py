@@ -1,10 +1,17 @@
-"""What `ChannelCase` and `AsyncChannelCase` share: every call, the waits declared once (see `_waits`)."""
+"""What `ChannelCase` and `AsyncChannelCase` share: every call, and every wait declared once.
+
+A wait is a `CaseBase` method, decorated with `wait`, that returns the coroutine doing the
+work. Each harness class says how it makes a method of one (its `_method`), and `CaseBase`
+builds every wait of that class from the one declaration, with its signature and docstring,
+so the two harnesses cannot drift apart (tests/harness/test_parity.py holds them to it).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, overload
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 from unittest.mock import ANY
 
 import pytest_channels.testing._calling as _calling
@@ -25,9 +32,72 @@ from ._cluster import Cluster
 from ._core import TEST_SECRET, Core
 from ._format import cluster_note
 from ._settings import Settings
-from ._waits import Wait, Work, wait, waits
 
 M = TypeVar("M", bound=Message)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Work = Coroutine[Any, Any, T]
+"""What a wait's body returns: the coroutine that does the work, which returns `T`."""
+
+
+class Runs(Protocol):
+    """A harness whose waits run to the end and return what the work returns (`ChannelCase`)."""
+
+    is_async: ClassVar[Literal[False]]
+
+
+class Awaits(Protocol):
+    """A harness whose waits return the work to await (`AsyncChannelCase`)."""
+
+    is_async: ClassVar[Literal[True]]
+
+
+class Wait(Generic[P, T]):
+    """One wait's declaration: the body, which builds the coroutine, with its name, signature and docstring."""
+
+    def __init__(self, body: Callable[Concatenate[Any, P], Work[T]]) -> None:
+        self.body = body
+        self.name = body.__name__
+        self.__doc__ = body.__doc__
+
+    def adopt(self, method: Callable[..., Any], returns: str) -> Callable[..., Any]:
+        """Give a harness's `method` this wait's name, docstring and signature, returning `returns`
+        (a format of what the work returns: `"Awaitable[{}]"`)."""
+        signature = inspect.signature(self.body)
+        work = str(signature.return_annotation)
+        if not (work.startswith("Work[") and work.endswith("]")):
+            raise TypeError(f"the wait {self.name} must be annotated to return Work[...] (got {work})")
+        method.__name__ = self.name
+        method.__doc__ = self.__doc__
+        method.__signature__ = signature.replace(return_annotation=returns.format(work[5:-1]))  # type: ignore[attr-defined]
+        return method
+
+    if TYPE_CHECKING:  # at run time each harness class holds a plain function instead (see CaseBase)
+
+        @overload
+        def __get__(self, case: None, owner: type[Any]) -> Wait[P, T]: ...
+
+        @overload
+        def __get__(self, case: Runs, owner: type[Any]) -> Callable[P, T]: ...
+
+        @overload
+        def __get__(self, case: Awaits, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
+
+        def __get__(self, case: Any, owner: type[Any]) -> Any: ...
+
+
+def wait(body: Callable[Concatenate[Any, P], Work[T]]) -> Wait[P, T]:
+    """Declare a harness wait (see the module's docstring)."""
+    return Wait(body)
+
+
+def waits(cls: type) -> list[Wait[Any, Any]]:
+    """Every wait `cls` declares or inherits, in declaration order."""
+    found: dict[str, Wait[Any, Any]] = {}
+    for klass in reversed(cls.__mro__):
+        found.update((name, value) for name, value in vars(klass).items() if isinstance(value, Wait))
+    return list(found.values())
 
 
 def left_running(tasks: Iterable[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
@@ -47,7 +117,7 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 class CaseBase:
     """The harness, but for how it waits; see `ChannelCase` for the whole story."""
 
-    is_async = False
+    is_async: ClassVar[bool] = False
     """Whether its waits are awaited (`AsyncChannelCase`)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -60,7 +130,7 @@ class CaseBase:
 
     @staticmethod
     def _method(declared: Wait[..., Any]) -> Callable[..., Any]:
-        """The harness's method for the wait `declared` (see _waits)."""
+        """The harness's method for the wait `declared` (see the module's docstring)."""
         raise NotImplementedError
 
     def __init__(self, settings: Settings | None = None, *, _core: Core | None = None) -> None:

@@ -6,15 +6,14 @@ import asyncio
 import contextvars
 import types
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, TypeVar
 
 from .._runtime._errors import NotIdle
 from ._async import AsyncChannelCase
-from ._base import CaseBase, left_running, running_loop
+from ._base import CaseBase, Wait, left_running, running_loop
 from ._format import left_a_task, teardown_problems
 from ._interrupts import Interrupts
 from ._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
-from ._waits import Wait
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -29,6 +28,7 @@ class ChannelCase(CaseBase):
     `unittest.mock.ANY`, `Partial`, `Where` and dirty-equals matchers work anywhere.
     """
 
+    is_async: ClassVar[Literal[False]] = False
     _runner: asyncio.Runner | None = None
     _host: asyncio.Task[None] | None = None
     _stop: asyncio.Event
