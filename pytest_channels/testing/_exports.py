@@ -5,13 +5,11 @@ See `pytest_channels/_exports.py`: the same arrangement, one layer up.
 
 from __future__ import annotations
 
-from types import FunctionType as FunctionType_
-
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
 import pytest_channels._exports as _exports  # noqa: F401
 import pytest_channels._public as _public
 
-from . import __all__ as _names
+# Each name of the harness's `__all__`, and nothing else public (tests/test_public_api.py checks).
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
 from ._backends import virtual_anyio_backend as virtual_anyio_backend
@@ -39,8 +37,4 @@ from ._real import real_clock as real_clock
 from ._settings import Settings as Settings
 from ._sync import ChannelCase as ChannelCase
 
-_public.rename_module(globals(), "pytest_channels.testing", _names)
-
-# doctest skips objects that say they come from another module, as these now do: listing
-# them here is what runs the examples in their docstrings.
-__test__ = {name: globals()[name] for name in _names if isinstance(globals()[name], type | FunctionType_)}
+__test__ = _public.publish(globals(), "pytest_channels.testing")
