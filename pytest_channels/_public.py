@@ -51,7 +51,7 @@ FORMER: dict[str, tuple[str, str, str]] = {
 FORMER_TESTING: dict[str, tuple[str, str, str]] = {
     "Mailbox": ("pytest_channels.testing._mailbox", "", "use `channels.mailbox`, `channels.flush()`"),
     "Waiting": ("pytest_channels.testing._async", "", "annotate with `Awaitable[...]`"),
-    "RealClock": ("pytest_channels.testing._real", "", "use the `real_clock` instance"),
+    "RealClock": ("pytest_channels.testing._freeze", "", "use the `real_clock` instance"),
     "ClientPush": ("pytest_channels.testing._client", "", "`ClientChannel.push` returns it"),
     "ClientEvent": ("pytest_channels.testing._client", "", "read them from `client.events`"),
 }

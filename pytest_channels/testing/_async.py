@@ -15,10 +15,9 @@ from typing import Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Type
 
 import anyio
 
-from ._base import CaseBase, Wait, left_running, running_loop
+from ._base import CaseBase, Interrupts, Wait, left_running, running_loop
 from ._core import describe_time_limit
 from ._format import left_a_task, never_awaited, teardown_problems, used_unawaited
-from ._interrupts import Interrupts
 from ._loop import VirtualTimeLimit
 
 T = TypeVar("T")
@@ -173,7 +172,7 @@ class AsyncChannelCase(CaseBase):
         return problems
 
     async def _interruptible(self, body: Callable[[], Awaitable[T]]) -> T:
-        """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see _interrupts)."""
+        """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see `Interrupts`)."""
         __tracebackhide__ = True
         loop = running_loop()  # None on trio, which runs no callbacks that could swallow one
         task = asyncio.current_task() if loop is not None else None

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 from unittest.mock import ANY
 
-import pytest_channels.testing._calling as _calling
-import pytest_channels.testing._faults as _faults
 import pytest_channels.testing._nodes as _nodes
 import pytest_channels.testing._presence as _presence
 
@@ -407,7 +406,7 @@ class CaseBase:
             ChannelExited: the channel had exited, or exited before it answered.
             CallTimeout: no answer within `timeout`; the clock is left at the deadline.
         """
-        return _calling.call(self._core, socket, message, timeout)
+        return self._core.call(socket, message, timeout)
 
     @wait
     def settle(self) -> Work[None]:
@@ -426,7 +425,7 @@ class CaseBase:
         Fails the test when it is still false after `timeout` virtual seconds (default: the
         `assert_timeout` setting), leaving the clock at the deadline; `channels.now` then says when.
         """
-        return _faults.wait_until(self._core, condition, timeout)
+        return self._core.wait_until(condition, timeout)
 
     @wait
     def advance_to(self, instant: Seconds) -> Work[None]:
@@ -529,7 +528,7 @@ class CaseBase:
         returned; a simulated client sees `phx_error` and rejoins with backoff.
         """
         self._check()
-        return _faults.crash(self._core, socket, reason)
+        return self._core.crash(socket, reason)
 
     def push(self, socket: Socket, event: str, payload: Any = None) -> str:
         """Send `event` to the channel behind `socket`, as the client would; returns the ref.
@@ -549,7 +548,7 @@ class CaseBase:
         `NodeStopped`.
         """
         self._check()
-        _calling.cast(self._core, socket, message)
+        self._core.cast(socket, message)
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any = None) -> BroadcastError | None:
         """Broadcast on the socket's topic from the test: every subscriber but the test gets it.
@@ -575,3 +574,68 @@ class CaseBase:
         """
         self._check()
         return _presence.presence_list(self._core, presence, topic, node)
+
+
+class Interrupts:
+    """The loop exception handler of one harness; install it around the task that waits.
+
+    asyncio runs callbacks (a timer's, a future's) through `Handle._run`, which re-raises only
+    `KeyboardInterrupt` and `SystemExit`: anything else, pytest's outcome exceptions included,
+    goes to the loop's exception handler, which logs "Exception in callback" and carries on.
+    When pytest-timeout's signal alarm lands there, the callback that would have woken the
+    waiting task never finishes, the loop sleeps in `select()` with nothing to wake it, and the
+    alarm fires only once: the test hangs. This handler turns that into the end of the wait
+    instead: the waiting task is cancelled, and the wait raises the swallowed exception in its place.
+    """
+
+    __slots__ = ("_previous", "caught", "task")
+
+    def __init__(self) -> None:
+        self.caught: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self._previous: Any = None
+
+    def _handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            isinstance(exc, BaseException)
+            and not isinstance(exc, Exception | asyncio.CancelledError)
+            and self.caught is None
+            and self.task is not None
+            and not self.task.done()
+        ):
+            self.caught = exc
+            self.task.cancel()
+            return
+        if self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Handle `loop`'s callback exceptions from now on, passing ordinary ones to the previous handler."""
+        self._previous = loop.get_exception_handler()
+        loop.set_exception_handler(self._handle)
+
+    def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.set_exception_handler(self._previous)
+
+    def reraise(self, cancelled: asyncio.CancelledError) -> None:
+        """Inside `except CancelledError`: raise what a callback swallowed, if that is why the task was cancelled."""
+        __tracebackhide__ = True
+        caught, self.caught = self.caught, None
+        if caught is not None:
+            # The cancellation was ours: undo it, so the task can go on to its teardown.
+            if self.task is not None:
+                self.task.uncancel()
+            raise caught.with_traceback(caught.__traceback__) from None
+        raise cancelled
+
+    @contextmanager
+    def watching(self, task: asyncio.Task[Any] | None) -> Iterator[None]:
+        """Make `task` the one to cancel while the block runs."""
+        previous, self.task = self.task, task
+        try:
+            yield
+        finally:
+            self.task = previous

@@ -19,7 +19,6 @@ from .._runtime._errors import UnknownNode
 from ._async import AsyncChannelCase
 from ._base import CaseBase
 from ._cluster import Cluster
-from ._faults import crash
 from ._format import SHOWN
 from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from ._sync import ChannelCase
@@ -206,7 +205,7 @@ def _crash(run: Run, fault: Crash) -> str:
     if not live:
         return f"crash channel #{fault.channel} (skipped: no live channel)"
     process = live[(fault.channel - 1) % len(live)]
-    crash(run._case._core, process.socket, "killed")
+    run._case._core.crash(process.socket, "killed")
     return f"crash {process.name} on {process.socket.topic!r}"
 
 

@@ -21,8 +21,9 @@ from ._client_presence import sync_state as sync_state
 from ._cluster import Cluster as Cluster
 from ._cluster import Node as Node
 from ._core import ChannelCrashed as ChannelCrashed
-from ._factory import CaseFactory as CaseFactory
-from ._habits import LooksLikeMilliseconds as LooksLikeMilliseconds
+from ._core import LooksLikeMilliseconds as LooksLikeMilliseconds
+from ._freeze import real_clock as real_clock
+from ._interface import CaseFactory as CaseFactory
 from ._loop import Deadlock as Deadlock
 from ._loop import VirtualTimeLimit as VirtualTimeLimit
 from ._loop import VirtualTimeLoop as VirtualTimeLoop
@@ -33,7 +34,6 @@ from ._network import Distribution as Distribution
 from ._network import Exponential as Exponential
 from ._network import Network as Network
 from ._network import Uniform as Uniform
-from ._real import real_clock as real_clock
 from ._settings import Settings as Settings
 from ._sync import ChannelCase as ChannelCase
 

@@ -6,6 +6,7 @@ The harness raises what these build and words none of its own
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from unittest.mock import ANY
@@ -242,11 +243,31 @@ def missing_exit(topic: str | None, reason: Any, start_ns: int, end_ns: int, see
     )
 
 
-def still_false(condition: str, start_ns: int, end_ns: int, timers: Sequence[Timer]) -> str:
+def still_false(condition: Callable[[], object], start_ns: int, end_ns: int, timers: Sequence[Timer]) -> str:
     """The failure of a `wait_until` whose condition never came true."""
     return "\n".join(
-        [f"wait_until({condition}): still false after {_window(start_ns, end_ns)}.", *pending_timers(timers)]
+        [
+            f"wait_until({_condition(condition)}): still false after {_window(start_ns, end_ns)}.",
+            *pending_timers(timers),
+        ]
     )
+
+
+def _condition(condition: Callable[[], object]) -> str:
+    """A condition as the test wrote it: its name, or the source of its lambda."""
+    name = getattr(condition, "__qualname__", None)
+    if isinstance(name, str) and "<lambda>" not in name:
+        return name
+    try:
+        line = inspect.getsource(condition).strip()
+    except (OSError, TypeError):
+        return repr(condition)
+    start = line.find("lambda")
+    if start < 0:
+        return line
+    shown = line[start:]
+    end = shown.find(", timeout=")
+    return (shown if end < 0 else shown[:end]).rstrip(",) ")
 
 
 def unclaimed_crash(crashes: Sequence[Exit], kill_note: str | None) -> str:

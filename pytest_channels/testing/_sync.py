@@ -10,9 +10,8 @@ from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, TypeVar
 
 from .._runtime._errors import NotIdle
 from ._async import AsyncChannelCase
-from ._base import CaseBase, Wait, left_running, running_loop
+from ._base import CaseBase, Interrupts, Wait, left_running, running_loop
 from ._format import left_a_task, teardown_problems
-from ._interrupts import Interrupts
 from ._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
 
 T = TypeVar("T")
