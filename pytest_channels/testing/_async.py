@@ -15,9 +15,9 @@ from typing import Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Type
 
 import anyio
 
-from ._base import CaseBase, Interrupts, Wait, left_running, running_loop
+from ._base import CaseBase, Interrupts, Wait, running_loop, stop_leftover_tasks
 from ._core import describe_time_limit
-from ._format import left_a_task, never_awaited, teardown_problems, used_unawaited
+from ._format import never_awaited, used_unawaited
 from ._loop import VirtualTimeLimit
 
 T = TypeVar("T")
@@ -157,19 +157,8 @@ class AsyncChannelCase(CaseBase):
                 stalled = describe_time_limit(core)  # while the channels are still there to describe
             raise VirtualTimeLimit(stalled)
         finally:
-            self._left_running = self._stop_leftover_tasks()  # after serving: its own tasks are done
-
-    def _stop_leftover_tasks(self) -> list[str]:
-        """Cancel the tasks started since the test began that still run (the sync harness's loop closes on them).
-
-        A channel that leaves a task behind fails the test at teardown in both harnesses,
-        unless a guard already failed it (the interrupted wait left them).
-        """
-        left = left_running(_tasks() - self._tasks_before)
-        problems = [] if self._core.stalled else [left_a_task(task) for task in left]
-        for task in left:
-            task.cancel()
-        return problems
+            # After serving, whose own tasks are done by then.
+            self._left_running = stop_leftover_tasks(_tasks() - self._tasks_before, core)
 
     async def _interruptible(self, body: Callable[[], Awaitable[T]]) -> T:
         """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see `Interrupts`)."""
@@ -235,10 +224,8 @@ class AsyncChannelCase(CaseBase):
         """Stop every channel inside this loop, then finish as the fixture does at teardown."""
         __tracebackhide__ = True
         await self._finish_in_loop()
-        self._left_running = self._stop_leftover_tasks()
-        problems = self._end(test_failed=exc_info[0] is not None)
-        if problems:
-            raise AssertionError(teardown_problems(problems))
+        self._left_running = stop_leftover_tasks(_tasks() - self._tasks_before, self._core)
+        self._exit(exc_info[0])
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True

@@ -29,7 +29,7 @@ from .._runtime._socket import Socket, SocketHandler
 from ._client import Client
 from ._cluster import Cluster
 from ._core import TEST_SECRET, Core
-from ._format import cluster_note
+from ._format import cluster_note, left_a_task, teardown_problems
 from ._settings import Settings
 
 M = TypeVar("M", bound=Message)
@@ -99,10 +99,19 @@ def waits(cls: type) -> list[Wait[Any, Any]]:
     return list(found.values())
 
 
-def left_running(tasks: Iterable[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
-    """The tasks still running at the end of a test, but for the current one and those already cancelled."""
+def stop_leftover_tasks(tasks: Iterable[asyncio.Task[Any]], core: Core) -> list[str]:
+    """Cancel the tasks channel code (or the test) left running, but for the current one and those
+    already cancelled, and return them as teardown problems.
+
+    A channel that leaves a task behind fails the test at teardown in both harnesses, unless a
+    guard already failed it (the wait it interrupted left them).
+    """
     current = asyncio.current_task() if running_loop() is not None else None
-    return [t for t in tasks if not t.done() and not t.cancelling() and t is not current]
+    left = [t for t in tasks if not t.done() and not t.cancelling() and t is not current]
+    problems = [] if core.stalled else [left_a_task(task) for task in left]
+    for task in left:
+        task.cancel()
+    return problems
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -152,6 +161,13 @@ class CaseBase:
         if not test_failed:  # a failed test has said enough: what it left unconsumed is no news
             problems += self._core.strict_problems()
         return problems
+
+    def _exit(self, exc_type: object) -> None:
+        """End the case as a context manager does: as the fixture does at teardown, failing on its problems."""
+        __tracebackhide__ = True
+        problems = self._end(test_failed=exc_type is not None)
+        if problems:
+            raise AssertionError(teardown_problems(problems))
 
     def _wrap_test(self, test: Callable[..., Any]) -> Callable[..., Any]:
         return test

@@ -7,12 +7,13 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import inspect
 import warnings
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
@@ -24,15 +25,16 @@ import pytest_channels.testing._nodes as _nodes
 from .._runtime._channel import Channel
 from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
 from .._runtime._errors import BroadcastError
+from .._runtime._eventloop import running_trio
 from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply
 from .._runtime._process import ChannelProcess
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
-from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._cluster import Cluster
 from ._freeze import WallFreeze
 from ._group import GroupRuntime
+from ._loop import VirtualTimeLoop, virtual_loop_factory
 from ._mailbox import Mailbox, Recipient
 from ._matchers import same, topic_ok
 from ._settings import Settings
@@ -729,6 +731,71 @@ class Core:
         self._freeze.stop()
         self.closed = True
         self.raise_crashes()
+
+
+# -- which event loop a test runs on, and how to give it virtual time: asyncio or trio -------------
+# On asyncio, virtual time is a `VirtualTimeLoop`; on trio it is trio's own `MockClock` with
+# autojump (it jumps to the next deadline as soon as every task waits).
+
+VirtualBackend = tuple[Callable[[], float], Callable[[], Awaitable[None]]]
+
+
+def current_virtual_backend() -> VirtualBackend | None:
+    """For the running loop, if its time is virtual: its time source and its wait-idle.
+
+    Must be called inside the test's event loop. Returns None on a loop with a real clock.
+    """
+    if running_trio():
+        import trio
+        import trio.testing
+
+        clock = trio.lowlevel.current_clock()
+        if not isinstance(clock, trio.testing.MockClock) or clock.autojump_threshold != 0:
+            return None
+        return clock.current_time, trio.testing.wait_all_tasks_blocked
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, VirtualTimeLoop):
+        return None
+    return loop.time, loop.wait_idle
+
+
+def describe_current_loop() -> str:
+    if running_trio():
+        import trio
+
+        return f"trio with {trio.lowlevel.current_clock()!r}"
+    return repr(asyncio.get_running_loop())
+
+
+def configure_loop(settings: Settings) -> None:
+    """Apply the test's guards to the running virtual loop (trio's guard is the test's deadline)."""
+    if running_trio():
+        return
+    loop = asyncio.get_running_loop()
+    if isinstance(loop, VirtualTimeLoop):
+        loop.idle_timeout = settings.idle_timeout
+        loop.max_time = loop.time() + settings.max_time
+        loop.io_grace = settings.io_grace
+
+
+def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:
+    """The value for anyio's `anyio_backend` fixture that runs a test in virtual time.
+
+    Args:
+        name: "asyncio" (a `VirtualTimeLoop`) or "trio" (a fresh `MockClock` that jumps to
+            the next deadline as soon as every task waits).
+
+    Example:
+        >>> virtual_anyio_backend("asyncio")[0]
+        'asyncio'
+    """
+    if name == "asyncio":
+        return ("asyncio", {"loop_factory": virtual_loop_factory})
+    if name == "trio":
+        import trio.testing
+
+        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    raise ValueError(f"virtual_anyio_backend takes 'asyncio' or 'trio' (got {name!r})")
 
 
 def describe_time_limit(core: Core) -> str:

@@ -12,16 +12,13 @@ import pytest_channels._public as _public
 # Each name of the harness's `__all__`, and nothing else public (tests/test_public_api.py checks).
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
-from ._backends import virtual_anyio_backend as virtual_anyio_backend
 from ._client import Client as Client
 from ._client import ClientChannel as ClientChannel
-from ._client_presence import ClientPresence as ClientPresence
-from ._client_presence import sync_diff as sync_diff
-from ._client_presence import sync_state as sync_state
 from ._cluster import Cluster as Cluster
 from ._cluster import Node as Node
 from ._core import ChannelCrashed as ChannelCrashed
 from ._core import LooksLikeMilliseconds as LooksLikeMilliseconds
+from ._core import virtual_anyio_backend as virtual_anyio_backend
 from ._freeze import real_clock as real_clock
 from ._interface import CaseFactory as CaseFactory
 from ._loop import Deadlock as Deadlock
@@ -34,6 +31,9 @@ from ._network import Distribution as Distribution
 from ._network import Exponential as Exponential
 from ._network import Network as Network
 from ._network import Uniform as Uniform
+from ._presence import ClientPresence as ClientPresence
+from ._presence import sync_diff as sync_diff
+from ._presence import sync_state as sync_state
 from ._settings import Settings as Settings
 from ._sync import ChannelCase as ChannelCase
 
