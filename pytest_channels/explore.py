@@ -228,12 +228,7 @@ def explore(faults: Faults | None = None, *, replay: str | None = None, **option
     elif options:
         raise TypeError("explore() takes a Faults or keyword options, not both")
     chosen = faults
-
-    def decorate(body: F) -> F:
-        explored: F = _explorer(body, chosen, replay)
-        return explored
-
-    return decorate
+    return lambda body: _explorer(body, chosen, replay)
 
 
 def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> Any:
@@ -248,15 +243,6 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     is_async = inspect.iscoroutinefunction(body)
     wants_request = "request" in parameters
     passed = [p for name, p in parameters.items() if name != "channels"]
-
-    def schedule_source(
-        request: pytest.FixtureRequest, drawn: Schedule
-    ) -> tuple[Callable[[tuple[str, ...]], Schedule], bool]:
-        text = replay or request.config.getoption(REPLAY_OPTION, None)
-        if text:
-            fixed = Schedule.from_replay(text, test_id)
-            return (lambda names: fixed), True
-        return drawn.resolve, False
 
     known_settings: dict[str, Any] = {}
 
@@ -275,10 +261,13 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
         """Count the run and find its schedule; None when a replay already passed (run it once)."""
         key = request.node.nodeid
         runs = counter[("runs", key)] = counter.get(("runs", key), 0) + 1
-        source, replaying = schedule_source(request, drawn)
-        if replaying and counter.get(("passed", key)):
+        text = replay or request.config.getoption(REPLAY_OPTION, None)
+        if not text:
+            return drawn.resolve, False, runs
+        if counter.get(("passed", key)):
             return None  # hypothesis asks again with other draws; a replay runs its one schedule once
-        return source, replaying, runs
+        fixed = Schedule.from_replay(text, test_id)
+        return (lambda names: fixed), True, runs
 
     def concluding(request: pytest.FixtureRequest, failure: BaseException | None, replaying: bool) -> bool:
         """Whether this run's story must be told now (and checked against a second run of its schedule)."""

@@ -281,7 +281,7 @@ class CaseBase:
             node: the cluster node the socket lives on (default: the first node).
         """
         self._check()
-        return self._core.socket(handler, id, assigns, node)
+        return _nodes.runtime_for(self._core, node, "socket").socket(handler, id, assigns)
 
     def subscribe(self, topic: str, *, node: str | None = None) -> None:
         """Receive every broadcast on `topic` (on `node`'s PubSub) as a `Broadcast` (duplicates deliver twice)."""

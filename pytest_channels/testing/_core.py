@@ -188,15 +188,6 @@ class Core:
         """The runtime of the node the socket lives on (the test's own runtime without a cluster)."""
         return socket.runtime or self.runtime
 
-    def socket(
-        self,
-        handler: type[SocketHandler] | None,
-        id: str | None,
-        assigns: Mapping[str, Any] | None,
-        node: str | None = None,
-    ) -> Socket:
-        return _nodes.runtime_for(self, node, "socket").socket(handler, id, assigns)
-
     async def connect(
         self,
         handler: type[SocketHandler],

@@ -19,7 +19,7 @@ from .._runtime._errors import UnknownNode
 from ._async import AsyncChannelCase
 from ._base import CaseBase
 from ._cluster import Cluster
-from ._format import SHOWN
+from ._format import SHOWN, listed
 from ._network import Network
 from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from ._sync import ChannelCase
@@ -286,9 +286,7 @@ def report(case: CaseBase, run: Run, *, test: str, nodeid: str, runs: int | None
         lost = run.cluster.network.lost()
         stats = run.cluster.network.statistics()
         lines.append(f"network: {stats.sent} packets sent, {stats.delivered} delivered, {stats.lost} lost")
-        lines += [f"  - lost: {p!r} {p.broadcast.payload!r}" for p in lost[:SHOWN]]
-        if len(lost) > SHOWN:
-            lines.append(f"  ... and {len(lost) - SHOWN} more lost")
+        lines += listed(lost, lambda p: f"lost: {p!r} {p.broadcast.payload!r}", more=" lost")
     mailbox = case._core.mailbox
     received = [*mailbox.consumed, *mailbox.messages]
     lines.append(f"the test's mailbox ({len(received)} message{'s' if len(received) != 1 else ''}):")

@@ -239,8 +239,6 @@ def _keep_monotonic_real(freezer: Any) -> None:
     its `real_<name>` functions and edits the freezer's private `undo_changes` record of
     `(owner, attribute, original)` patches (both checked by tests/harness/test_freezegun_contract.py).
     """
-    import time
-
     import freezegun.api
 
     api = freezegun.api
