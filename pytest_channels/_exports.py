@@ -8,11 +8,9 @@ whichever name was asked for first.
 
 from __future__ import annotations
 
-from types import FunctionType as FunctionType_
-
 import pytest_channels._public as _public
 
-from . import __all__ as _names  # the package lists the public names; each is imported here
+# Each name of the package's `__all__`, and nothing else public (tests/test_public_api.py checks).
 from ._runtime._calls import CallRef as CallRef
 from ._runtime._channel import Channel as Channel
 from ._runtime._channel import SocketRef as SocketRef
@@ -76,8 +74,4 @@ from ._server._logs import install_redaction as install_redaction
 from ._server._longpoll import LongPoll as LongPoll
 from ._server._serializer import FrameError as FrameError
 
-_public.rename_module(globals(), "pytest_channels", _names)
-
-# doctest skips objects that say they come from another module, as these now do: listing
-# them here is what runs the examples in their docstrings.
-__test__ = {name: globals()[name] for name in _names if isinstance(globals()[name], type | FunctionType_)}
+__test__ = _public.publish(globals(), "pytest_channels")

@@ -1,6 +1,6 @@
 """What the public modules share: the public path in reprs, and the names they no longer export.
 
-`rename_module` makes tracebacks and reprs say `pytest_channels.Socket`, not the private
+`publish` makes tracebacks and reprs say `pytest_channels.Socket`, not the private
 module's path. `former` answers for a name a public module exported before 0.2: it still
 works for one release, with a DeprecationWarning that says where it went.
 """
@@ -10,17 +10,21 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
-from collections.abc import Iterable
+from types import FunctionType
 from typing import Any
 
 
-def rename_module(namespace: dict[str, Any], module: str, names: Iterable[str] | None = None) -> None:
-    """Set `__module__` to `module` on every class and function `names` lists (default: `__all__`)."""
-    for name in namespace["__all__"] if names is None else names:
-        obj = namespace[name]
-        if isinstance(obj, type) or callable(obj):
-            with contextlib.suppress(AttributeError, TypeError):
-                obj.__module__ = module
+def publish(namespace: dict[str, Any], module: str) -> dict[str, Any]:
+    """Set `__module__` to `module` on every public class and function in `namespace`; return them.
+
+    doctest skips objects that say they come from another module, as these then do: a public
+    module that sets `__test__` to what this returns runs the examples in their docstrings.
+    """
+    public = {name: obj for name, obj in namespace.items() if not name.startswith("_") and callable(obj)}
+    for obj in public.values():
+        with contextlib.suppress(AttributeError, TypeError):
+            obj.__module__ = module
+    return {name: obj for name, obj in public.items() if isinstance(obj, type | FunctionType)}
 
 
 FORMER: dict[str, tuple[str, str, str]] = {
@@ -47,7 +51,7 @@ FORMER: dict[str, tuple[str, str, str]] = {
 FORMER_TESTING: dict[str, tuple[str, str, str]] = {
     "Mailbox": ("pytest_channels.testing._mailbox", "", "use `channels.mailbox`, `channels.flush()`"),
     "Waiting": ("pytest_channels.testing._async", "", "annotate with `Awaitable[...]`"),
-    "RealClock": ("pytest_channels.testing._real", "", "use the `real_clock` instance"),
+    "RealClock": ("pytest_channels.testing._freeze", "", "use the `real_clock` instance"),
     "ClientPush": ("pytest_channels.testing._client", "", "`ClientChannel.push` returns it"),
     "ClientEvent": ("pytest_channels.testing._client", "", "read them from `client.events`"),
 }

@@ -17,9 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -187,6 +188,19 @@ def _schedules(options: Faults) -> st.SearchStrategy[Schedule]:
     return schedule()
 
 
+@dataclass
+class Attempt:
+    """One run of an explored test: its case, its run of the schedule, and its failure (None: it passed)."""
+
+    case: Any
+    run: Run
+    failure: BaseException | None = None
+
+    def replay(self, names: tuple[str, ...]) -> Schedule:
+        """The schedule this run took, for a second run that must go the same way (see `_conclude`)."""
+        return self.run.schedule or Schedule()
+
+
 def _at(fault: Fault) -> float:
     return fault.at
 
@@ -214,12 +228,7 @@ def explore(faults: Faults | None = None, *, replay: str | None = None, **option
     elif options:
         raise TypeError("explore() takes a Faults or keyword options, not both")
     chosen = faults
-
-    def decorate(body: F) -> F:
-        explored: F = _explorer(body, chosen, replay)
-        return explored
-
-    return decorate
+    return lambda body: _explorer(body, chosen, replay)
 
 
 def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> Any:
@@ -234,15 +243,6 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     is_async = inspect.iscoroutinefunction(body)
     wants_request = "request" in parameters
     passed = [p for name, p in parameters.items() if name != "channels"]
-
-    def schedule_source(
-        request: pytest.FixtureRequest, drawn: Schedule
-    ) -> tuple[Callable[[tuple[str, ...]], Schedule], bool]:
-        text = replay or request.config.getoption(REPLAY_OPTION, None)
-        if text:
-            fixed = Schedule.from_replay(text, test_id)
-            return (lambda names: fixed), True
-        return drawn.resolve, False
 
     known_settings: dict[str, Any] = {}
 
@@ -261,10 +261,13 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
         """Count the run and find its schedule; None when a replay already passed (run it once)."""
         key = request.node.nodeid
         runs = counter[("runs", key)] = counter.get(("runs", key), 0) + 1
-        source, replaying = schedule_source(request, drawn)
-        if replaying and counter.get(("passed", key)):
+        text = replay or request.config.getoption(REPLAY_OPTION, None)
+        if not text:
+            return drawn.resolve, False, runs
+        if counter.get(("passed", key)):
             return None  # hypothesis asks again with other draws; a replay runs its one schedule once
-        return source, replaying, runs
+        fixed = Schedule.from_replay(text, test_id)
+        return (lambda names: fixed), True, runs
 
     def concluding(request: pytest.FixtureRequest, failure: BaseException | None, replaying: bool) -> bool:
         """Whether this run's story must be told now (and checked against a second run of its schedule)."""
@@ -286,80 +289,63 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     def arguments(request: pytest.FixtureRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**kwargs, "request": request} if wants_request else kwargs
 
-    def finish(case: Any, run: Run, failure: BaseException | None, problems: list[str]) -> BaseException | None:
-        if failure is None and problems:
-            failure = AssertionError(teardown_problems(problems))
-        if failure is None:
+    @contextlib.contextmanager
+    def attempt(request: pytest.FixtureRequest, source: Any, kind: type[Any]) -> Iterator[Attempt]:
+        """One run: the case of `kind` for the schedule `source` gives, and the run's failure once it ends."""
+        __tracebackhide__ = True
+        run = Run(source, faults.horizon, faults.named())
+        made = Attempt(kind(settings_for(request), run), run)
+        problems: list[str] = []
+        try:
+            yield made
+        except Exception as exc:
+            made.failure = exc
+        finally:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
+            try:
+                problems = made.case._teardown()
+            except Exception as exc:
+                made.failure = made.failure or exc
+        if made.failure is None and problems:
+            made.failure = AssertionError(teardown_problems(problems))
+        if made.failure is None:
             try:
                 run.check_horizon()
             except ExploreError as exc:
-                failure = exc
-        return failure
+                made.failure = exc
 
     if is_async:
 
-        async def once_async(
-            request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]
-        ) -> tuple[Any, Run, BaseException | None]:
-            run = Run(source, faults.horizon, faults.named())
-            case = ExploredAsyncCase(settings_for(request), run)
-            failure: BaseException | None = None
-            problems: list[str] = []
-            try:
-                await case._run_test(lambda: body(channels=case, **arguments(request, kwargs)))
-            except Exception as exc:
-                failure = exc
-            finally:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
-                try:
-                    problems = case._teardown()
-                except Exception as exc:
-                    failure = failure or exc
-            return case, run, finish(case, run, failure, problems)
+        async def once_async(request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]) -> Attempt:
+            with attempt(request, source, ExploredAsyncCase) as made:
+                await made.case._run_test(lambda: body(channels=made.case, **arguments(request, kwargs)))
+            return made
 
         async def test_async(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            started = begin(request, schedule)
-            if started is None:
+            if (begun := begin(request, schedule)) is None:
                 return
-            source, replaying, runs = started
-            case, run, failure = await once_async(request, source, kwargs)
-            if concluding(request, failure, replaying):
-                fixed = run.schedule or Schedule()
-                again, again_run, _ = await once_async(request, lambda names: fixed, kwargs)
-                _conclude(case, run, failure, again, again_run, test_id, request, found(request, runs), replaying)
+            source, replaying, runs = begun
+            first = await once_async(request, source, kwargs)
+            if concluding(request, first.failure, replaying):
+                again = await once_async(request, first.replay, kwargs)
+                _conclude(first, again, test_id, request, found(request, runs), replaying)
 
         test: Any = test_async
     else:
 
-        def once(
-            request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]
-        ) -> tuple[Any, Run, BaseException | None]:
-            run = Run(source, faults.horizon, faults.named())
-            case = ExploredCase(settings_for(request), run)
-            failure: BaseException | None = None
-            problems: list[str] = []
-            try:
-                body(channels=case, **arguments(request, kwargs))
-            except Exception as exc:
-                failure = exc
-            finally:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
-                try:
-                    problems = case._teardown()
-                except Exception as exc:
-                    failure = failure or exc
-            return case, run, finish(case, run, failure, problems)
+        def once(request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]) -> Attempt:
+            with attempt(request, source, ExploredCase) as made:
+                body(channels=made.case, **arguments(request, kwargs))
+            return made
 
         def test_sync(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            started = begin(request, schedule)
-            if started is None:
+            if (begun := begin(request, schedule)) is None:
                 return
-            source, replaying, runs = started
-            case, run, failure = once(request, source, kwargs)
-            if concluding(request, failure, replaying):
-                fixed = run.schedule or Schedule()
-                again, again_run, _ = once(request, lambda names: fixed, kwargs)
-                _conclude(case, run, failure, again, again_run, test_id, request, found(request, runs), replaying)
+            source, replaying, runs = begun
+            first = once(request, source, kwargs)
+            if concluding(request, first.failure, replaying):
+                _conclude(first, once(request, first.replay, kwargs), test_id, request, found(request, runs), replaying)
 
         test = test_sync
 
@@ -395,18 +381,11 @@ def _is_final() -> bool:
 
 
 def _conclude(
-    case: Any,
-    run: Run,
-    failure: BaseException | None,
-    again: Any,
-    again_run: Run,
-    test_id: str,
-    request: pytest.FixtureRequest,
-    runs: int,
-    replaying: bool,
+    first: Attempt, again: Attempt, test_id: str, request: pytest.FixtureRequest, runs: int, replaying: bool
 ) -> None:
     __tracebackhide__ = True
-    difference = first_difference(trace(case, run), trace(again, again_run))
+    case, run, failure = first.case, first.run, first.failure
+    difference = first_difference(trace(case, run), trace(again.case, again.run))
     if difference is not None:
         schedule = run.schedule or Schedule()
         raise NotDeterministic(

@@ -23,4 +23,4 @@ from ._runtime._otel import instrument as instrument
 
 __all__ = ("instrument",)
 
-_public.rename_module(globals(), "pytest_channels.opentelemetry")
+_public.publish(globals(), "pytest_channels.opentelemetry")

@@ -14,7 +14,7 @@ from ._runtime._redis import RedisAdapter as RedisAdapter
 
 __all__ = ("RedisAdapter",)
 
-_public.rename_module(globals(), "pytest_channels.redis")
+_public.publish(globals(), "pytest_channels.redis")
 
 
 def __getattr__(name: str) -> object:

@@ -11,16 +11,14 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, TypeVar
 
 import anyio
 
-from ._base import CaseBase, left_running, running_loop
+from ._base import CaseBase, Interrupts, Wait, running_loop, stop_leftover_tasks
 from ._core import describe_time_limit
-from ._format import left_a_task, never_awaited, teardown_problems, used_unawaited
-from ._interrupts import Interrupts
+from ._format import never_awaited, used_unawaited
 from ._loop import VirtualTimeLimit
-from ._waits import Wait
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -83,7 +81,7 @@ class AsyncChannelCase(CaseBase):
     are plain calls; every wait is awaited: `await channels.assert_push("number")`.
     """
 
-    is_async = True
+    is_async: ClassVar[Literal[True]] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -159,22 +157,11 @@ class AsyncChannelCase(CaseBase):
                 stalled = describe_time_limit(core)  # while the channels are still there to describe
             raise VirtualTimeLimit(stalled)
         finally:
-            self._left_running = self._stop_leftover_tasks()  # after serving: its own tasks are done
-
-    def _stop_leftover_tasks(self) -> list[str]:
-        """Cancel the tasks started since the test began that still run (the sync harness's loop closes on them).
-
-        A channel that leaves a task behind fails the test at teardown in both harnesses,
-        unless a guard already failed it (the interrupted wait left them).
-        """
-        left = left_running(_tasks() - self._tasks_before)
-        problems = [] if self._core.stalled else [left_a_task(task) for task in left]
-        for task in left:
-            task.cancel()
-        return problems
+            # After serving, whose own tasks are done by then.
+            self._left_running = stop_leftover_tasks(_tasks() - self._tasks_before, core)
 
     async def _interruptible(self, body: Callable[[], Awaitable[T]]) -> T:
-        """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see _interrupts)."""
+        """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see `Interrupts`)."""
         __tracebackhide__ = True
         loop = running_loop()  # None on trio, which runs no callbacks that could swallow one
         task = asyncio.current_task() if loop is not None else None
@@ -237,10 +224,8 @@ class AsyncChannelCase(CaseBase):
         """Stop every channel inside this loop, then finish as the fixture does at teardown."""
         __tracebackhide__ = True
         await self._finish_in_loop()
-        self._left_running = self._stop_leftover_tasks()
-        problems = self._end(test_failed=exc_info[0] is not None)
-        if problems:
-            raise AssertionError(teardown_problems(problems))
+        self._left_running = stop_leftover_tasks(_tasks() - self._tasks_before, self._core)
+        self._exit(exc_info[0])
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True

@@ -1,14 +1,20 @@
-"""What `ChannelCase` and `AsyncChannelCase` share: every call, the waits declared once (see `_waits`)."""
+"""What `ChannelCase` and `AsyncChannelCase` share: every call, and every wait declared once.
+
+A wait is a `CaseBase` method, decorated with `wait`, that returns the coroutine doing the
+work. Each harness class says how it makes a method of one (its `_method`), and `CaseBase`
+builds every wait of that class from the one declaration, with its signature and docstring,
+so the two harnesses cannot drift apart (tests/harness/test_parity.py holds them to it).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, overload
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 from unittest.mock import ANY
 
-import pytest_channels.testing._calling as _calling
-import pytest_channels.testing._faults as _faults
 import pytest_channels.testing._nodes as _nodes
 import pytest_channels.testing._presence as _presence
 
@@ -23,17 +29,89 @@ from .._runtime._socket import Socket, SocketHandler
 from ._client import Client
 from ._cluster import Cluster
 from ._core import TEST_SECRET, Core
-from ._format import cluster_note
+from ._format import cluster_note, left_a_task, teardown_problems
 from ._settings import Settings
-from ._waits import Wait, Work, wait, waits
 
 M = TypeVar("M", bound=Message)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Work = Coroutine[Any, Any, T]
+"""What a wait's body returns: the coroutine that does the work, which returns `T`."""
 
 
-def left_running(tasks: Iterable[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
-    """The tasks still running at the end of a test, but for the current one and those already cancelled."""
+class Runs(Protocol):
+    """A harness whose waits run to the end and return what the work returns (`ChannelCase`)."""
+
+    is_async: ClassVar[Literal[False]]
+
+
+class Awaits(Protocol):
+    """A harness whose waits return the work to await (`AsyncChannelCase`)."""
+
+    is_async: ClassVar[Literal[True]]
+
+
+class Wait(Generic[P, T]):
+    """One wait's declaration: the body, which builds the coroutine, with its name, signature and docstring."""
+
+    def __init__(self, body: Callable[Concatenate[Any, P], Work[T]]) -> None:
+        self.body = body
+        self.name = body.__name__
+        self.__doc__ = body.__doc__
+
+    def adopt(self, method: Callable[..., Any], returns: str) -> Callable[..., Any]:
+        """Give a harness's `method` this wait's name, docstring and signature, returning `returns`
+        (a format of what the work returns: `"Awaitable[{}]"`)."""
+        signature = inspect.signature(self.body)
+        work = str(signature.return_annotation)
+        if not (work.startswith("Work[") and work.endswith("]")):
+            raise TypeError(f"the wait {self.name} must be annotated to return Work[...] (got {work})")
+        method.__name__ = self.name
+        method.__doc__ = self.__doc__
+        method.__signature__ = signature.replace(return_annotation=returns.format(work[5:-1]))  # type: ignore[attr-defined]
+        return method
+
+    if TYPE_CHECKING:  # at run time each harness class holds a plain function instead (see CaseBase)
+
+        @overload
+        def __get__(self, case: None, owner: type[Any]) -> Wait[P, T]: ...
+
+        @overload
+        def __get__(self, case: Runs, owner: type[Any]) -> Callable[P, T]: ...
+
+        @overload
+        def __get__(self, case: Awaits, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
+
+        def __get__(self, case: Any, owner: type[Any]) -> Any: ...
+
+
+def wait(body: Callable[Concatenate[Any, P], Work[T]]) -> Wait[P, T]:
+    """Declare a harness wait (see the module's docstring)."""
+    return Wait(body)
+
+
+def waits(cls: type) -> list[Wait[Any, Any]]:
+    """Every wait `cls` declares or inherits, in declaration order."""
+    found: dict[str, Wait[Any, Any]] = {}
+    for klass in reversed(cls.__mro__):
+        found.update((name, value) for name, value in vars(klass).items() if isinstance(value, Wait))
+    return list(found.values())
+
+
+def stop_leftover_tasks(tasks: Iterable[asyncio.Task[Any]], core: Core) -> list[str]:
+    """Cancel the tasks channel code (or the test) left running, but for the current one and those
+    already cancelled, and return them as teardown problems.
+
+    A channel that leaves a task behind fails the test at teardown in both harnesses, unless a
+    guard already failed it (the wait it interrupted left them).
+    """
     current = asyncio.current_task() if running_loop() is not None else None
-    return [t for t in tasks if not t.done() and not t.cancelling() and t is not current]
+    left = [t for t in tasks if not t.done() and not t.cancelling() and t is not current]
+    problems = [] if core.stalled else [left_a_task(task) for task in left]
+    for task in left:
+        task.cancel()
+    return problems
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -47,7 +125,7 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 class CaseBase:
     """The harness, but for how it waits; see `ChannelCase` for the whole story."""
 
-    is_async = False
+    is_async: ClassVar[bool] = False
     """Whether its waits are awaited (`AsyncChannelCase`)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -60,7 +138,7 @@ class CaseBase:
 
     @staticmethod
     def _method(declared: Wait[..., Any]) -> Callable[..., Any]:
-        """The harness's method for the wait `declared` (see _waits)."""
+        """The harness's method for the wait `declared` (see the module's docstring)."""
         raise NotImplementedError
 
     def __init__(self, settings: Settings | None = None, *, _core: Core | None = None) -> None:
@@ -83,6 +161,13 @@ class CaseBase:
         if not test_failed:  # a failed test has said enough: what it left unconsumed is no news
             problems += self._core.strict_problems()
         return problems
+
+    def _exit(self, exc_type: object) -> None:
+        """End the case as a context manager does: as the fixture does at teardown, failing on its problems."""
+        __tracebackhide__ = True
+        problems = self._end(test_failed=exc_type is not None)
+        if problems:
+            raise AssertionError(teardown_problems(problems))
 
     def _wrap_test(self, test: Callable[..., Any]) -> Callable[..., Any]:
         return test
@@ -196,7 +281,7 @@ class CaseBase:
             node: the cluster node the socket lives on (default: the first node).
         """
         self._check()
-        return self._core.socket(handler, id, assigns, node)
+        return _nodes.runtime_for(self._core, node, "socket").socket(handler, id, assigns)
 
     def subscribe(self, topic: str, *, node: str | None = None) -> None:
         """Receive every broadcast on `topic` (on `node`'s PubSub) as a `Broadcast` (duplicates deliver twice)."""
@@ -337,7 +422,7 @@ class CaseBase:
             ChannelExited: the channel had exited, or exited before it answered.
             CallTimeout: no answer within `timeout`; the clock is left at the deadline.
         """
-        return _calling.call(self._core, socket, message, timeout)
+        return self._core.call(socket, message, timeout)
 
     @wait
     def settle(self) -> Work[None]:
@@ -356,7 +441,7 @@ class CaseBase:
         Fails the test when it is still false after `timeout` virtual seconds (default: the
         `assert_timeout` setting), leaving the clock at the deadline; `channels.now` then says when.
         """
-        return _faults.wait_until(self._core, condition, timeout)
+        return self._core.wait_until(condition, timeout)
 
     @wait
     def advance_to(self, instant: Seconds) -> Work[None]:
@@ -459,7 +544,7 @@ class CaseBase:
         returned; a simulated client sees `phx_error` and rejoins with backoff.
         """
         self._check()
-        return _faults.crash(self._core, socket, reason)
+        return self._core.crash(socket, reason)
 
     def push(self, socket: Socket, event: str, payload: Any = None) -> str:
         """Send `event` to the channel behind `socket`, as the client would; returns the ref.
@@ -479,7 +564,7 @@ class CaseBase:
         `NodeStopped`.
         """
         self._check()
-        _calling.cast(self._core, socket, message)
+        self._core.cast(socket, message)
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any = None) -> BroadcastError | None:
         """Broadcast on the socket's topic from the test: every subscriber but the test gets it.
@@ -505,3 +590,68 @@ class CaseBase:
         """
         self._check()
         return _presence.presence_list(self._core, presence, topic, node)
+
+
+class Interrupts:
+    """The loop exception handler of one harness; install it around the task that waits.
+
+    asyncio runs callbacks (a timer's, a future's) through `Handle._run`, which re-raises only
+    `KeyboardInterrupt` and `SystemExit`: anything else, pytest's outcome exceptions included,
+    goes to the loop's exception handler, which logs "Exception in callback" and carries on.
+    When pytest-timeout's signal alarm lands there, the callback that would have woken the
+    waiting task never finishes, the loop sleeps in `select()` with nothing to wake it, and the
+    alarm fires only once: the test hangs. This handler turns that into the end of the wait
+    instead: the waiting task is cancelled, and the wait raises the swallowed exception in its place.
+    """
+
+    __slots__ = ("_previous", "caught", "task")
+
+    def __init__(self) -> None:
+        self.caught: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self._previous: Any = None
+
+    def _handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            isinstance(exc, BaseException)
+            and not isinstance(exc, Exception | asyncio.CancelledError)
+            and self.caught is None
+            and self.task is not None
+            and not self.task.done()
+        ):
+            self.caught = exc
+            self.task.cancel()
+            return
+        if self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Handle `loop`'s callback exceptions from now on, passing ordinary ones to the previous handler."""
+        self._previous = loop.get_exception_handler()
+        loop.set_exception_handler(self._handle)
+
+    def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.set_exception_handler(self._previous)
+
+    def reraise(self, cancelled: asyncio.CancelledError) -> None:
+        """Inside `except CancelledError`: raise what a callback swallowed, if that is why the task was cancelled."""
+        __tracebackhide__ = True
+        caught, self.caught = self.caught, None
+        if caught is not None:
+            # The cancellation was ours: undo it, so the task can go on to its teardown.
+            if self.task is not None:
+                self.task.uncancel()
+            raise caught.with_traceback(caught.__traceback__) from None
+        raise cancelled
+
+    @contextmanager
+    def watching(self, task: asyncio.Task[Any] | None) -> Iterator[None]:
+        """Make `task` the one to cancel while the block runs."""
+        previous, self.task = self.task, task
+        try:
+            yield
+        finally:
+            self.task = previous

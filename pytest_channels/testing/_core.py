@@ -7,31 +7,34 @@ to the next timer within the deadline and fire it; deadlines are inclusive.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
+import inspect
+import warnings
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
 import anyio
 
 import pytest_channels.testing._format as _format
-import pytest_channels.testing._habits as _habits
 import pytest_channels.testing._nodes as _nodes
 
 from .._runtime._channel import Channel
 from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
 from .._runtime._errors import BroadcastError
+from .._runtime._eventloop import running_trio
 from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply
 from .._runtime._process import ChannelProcess
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
-from ._backends import configure_loop, current_virtual_backend, describe_current_loop
 from ._cluster import Cluster
 from ._freeze import WallFreeze
 from ._group import GroupRuntime
+from ._loop import VirtualTimeLoop, virtual_loop_factory
 from ._mailbox import Mailbox, Recipient
 from ._matchers import same, topic_ok
 from ._settings import Settings
@@ -56,6 +59,55 @@ TEST_SECRET = "pytest-channels test secret, not for production"
 
 class ChannelCrashed(AssertionError):
     """A joined channel crashed and the test did not claim the exit with `assert_exit`."""
+
+
+# -- hints for habits brought from Phoenix: millisecond timeouts and integer refs -----------------
+# (A topic subscribed to twice, which as in Phoenix delivers every broadcast twice, is noted
+# in the failure itself: see `_format.subscription_notes`.)
+
+
+class LooksLikeMilliseconds(UserWarning):
+    """A `timeout=` that reads as milliseconds (Phoenix's unit) where this harness takes seconds.
+
+    Raised as a warning for a whole number of at least the `ms_timeout_warning` setting
+    (default 100) that is a multiple of 50 and of no whole minute: 100, 250, 500, 1000, 5000.
+    Pass a `datetime.timedelta` to say the unit, or set `ms_timeout_warning = 0` to turn it off.
+    """
+
+
+def check_timeout(timeout: Any, threshold: float) -> None:
+    """Warn when `timeout` (seconds) looks like a millisecond count written from Phoenix habit."""
+    if threshold <= 0 or type(timeout) not in (int, float) or timeout < threshold:
+        return
+    if timeout != int(timeout) or int(timeout) % 50 or not int(timeout) % 60:
+        return
+    warnings.warn(
+        f"timeout={timeout!r} is in seconds here: {timeout:g} s of virtual time, where Phoenix's "
+        f"assert_push takes milliseconds. For {timeout:g} ms pass timeout={timeout / 1000:g}; to mean "
+        f"seconds, pass datetime.timedelta(seconds={timeout:g}) or set channels_ms_timeout_warning = 0.",
+        LooksLikeMilliseconds,
+        stacklevel=_outside_the_harness(),
+    )
+
+
+def check_ref(call: str, ref: Any) -> None:
+    """Refuse an integer ref: refs are the strings `push` returns, as on the wire."""
+    if isinstance(ref, int):
+        raise TypeError(
+            f"{call}: refs are strings (got the int {ref!r}). Pass the ref that channels.push(...) "
+            f"returned, or {str(ref)!r} if you counted it yourself."
+        )
+
+
+def _outside_the_harness() -> int:
+    """The stack level of the first frame outside this package and asyncio: the test's call."""
+    frame, level = inspect.currentframe(), 0  # public; None only on a Python without stack frames
+    while frame is not None:
+        name = str(frame.f_globals.get("__name__", ""))
+        if not (name.startswith(("pytest_channels.", "asyncio", "anyio")) or name == "pytest_channels"):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
 
 
 class Core:
@@ -135,15 +187,6 @@ class Core:
     def _runtime_of(self, socket: Socket) -> Runtime:
         """The runtime of the node the socket lives on (the test's own runtime without a cluster)."""
         return socket.runtime or self.runtime
-
-    def socket(
-        self,
-        handler: type[SocketHandler] | None,
-        id: str | None,
-        assigns: Mapping[str, Any] | None,
-        node: str | None = None,
-    ) -> Socket:
-        return _nodes.runtime_for(self, node, "socket").socket(handler, id, assigns)
 
     async def connect(
         self,
@@ -335,6 +378,41 @@ class Core:
             raise AssertionError(_format.not_running("get_state", process.name, process.socket.topic, process.exit))
         return process.socket
 
+    async def call(self, socket: Socket, message: Any, timeout: float) -> Any:
+        """Run the channels in virtual time until the channel answers, exits or `timeout` passes."""
+        __tracebackhide__ = True
+        socket = self._own(socket, "call")
+        # A ChannelExited goes up as it is: a crash behind it still fails the test unless claimed.
+        answer = await self._runtime_of(socket).call(socket, message, timeout=timeout)
+        self.raise_crashes()
+        return answer
+
+    def cast(self, socket: Socket, message: Any) -> None:
+        socket = self._own(socket, "cast")
+        self._runtime_of(socket).cast(socket, message)
+
+    def crash(self, socket: Socket, reason: Reason) -> Exit:
+        """Kill the channel behind `socket` now, without `terminate`, and claim its exit.
+
+        The channel's in-memory state, timers and subscriptions are gone; a simulated client
+        sees `phx_error` and rejoins. Crashing a channel that already exited returns that exit.
+        """
+        __tracebackhide__ = True
+        socket = self._own(socket, "crash")
+        process = socket.channel_pid
+        if process is None:
+            raise ValueError(f"crash needs a joined socket, from join or subscribe_and_join (got {socket!r})")
+        runtime = self._runtime_of(socket)
+        if isinstance(runtime, GroupRuntime):
+            runtime.check_running("crash")
+        if not process.alive:
+            assert process.exit is not None, f"{process.name} on {process.socket.topic!r} is still joining"
+            return process.exit
+        exit = process.kill(reason)
+        assert exit is not None
+        self.mailbox.take_exit(lambda e: e is exit)  # on purpose: this crash is no failure of the test
+        return exit
+
     # -- time --------------------------------------------------------------------------------------
 
     async def settle(self) -> None:
@@ -363,7 +441,7 @@ class Core:
         elif timeout == 0:
             return self.clock.now_ns()
         else:
-            _habits.check_timeout(timeout, self.settings.ms_timeout_warning)
+            check_timeout(timeout, self.settings.ms_timeout_warning)
         return self.clock.now_ns() + to_ns(timeout, name="timeout")
 
     async def wait_for(
@@ -399,6 +477,24 @@ class Core:
         if await self.runtime.run_until(deadline, done):
             return found[0]
         raise AssertionError(explain(start, deadline))
+
+    async def wait_until(self, condition: Callable[[], object], timeout: Seconds | None) -> None:
+        """Settle, check `condition()`, fire the next timer, repeat, until it is true or the timeout passes.
+
+        Raises:
+            AssertionError: the condition was still false at the deadline (the clock is left there).
+        """
+        __tracebackhide__ = True
+        if not callable(condition):
+            raise TypeError(
+                f"wait_until needs a function to call, such as lambda: room.state == 'joined' (got {condition!r})"
+            )
+
+        def explain(start_ns: int, end_ns: int) -> str:
+            return _format.still_false(condition, start_ns, end_ns, self.clock.pending_timers())
+
+        # A crash explains a condition that never came true better than a timeout: wait_for says it first.
+        await self.wait_for(timeout, lambda: True if condition() else None, explain)
 
     def receive(
         self,
@@ -554,7 +650,7 @@ class Core:
     def assert_reply(
         self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
     ) -> Coroutine[Any, Any, Reply]:
-        _habits.check_ref("assert_reply", ref)
+        check_ref("assert_reply", ref)
         return self.receive(
             f"assert_reply({ref!r})",
             Reply,
@@ -570,7 +666,7 @@ class Core:
         self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
     ) -> None:
         __tracebackhide__ = True
-        _habits.check_ref("refute_reply", ref)
+        check_ref("refute_reply", ref)
         await self.refute(
             f"refute_reply({ref!r})",
             Reply,
@@ -626,6 +722,71 @@ class Core:
         self._freeze.stop()
         self.closed = True
         self.raise_crashes()
+
+
+# -- which event loop a test runs on, and how to give it virtual time: asyncio or trio -------------
+# On asyncio, virtual time is a `VirtualTimeLoop`; on trio it is trio's own `MockClock` with
+# autojump (it jumps to the next deadline as soon as every task waits).
+
+VirtualBackend = tuple[Callable[[], float], Callable[[], Awaitable[None]]]
+
+
+def current_virtual_backend() -> VirtualBackend | None:
+    """For the running loop, if its time is virtual: its time source and its wait-idle.
+
+    Must be called inside the test's event loop. Returns None on a loop with a real clock.
+    """
+    if running_trio():
+        import trio
+        import trio.testing
+
+        clock = trio.lowlevel.current_clock()
+        if not isinstance(clock, trio.testing.MockClock) or clock.autojump_threshold != 0:
+            return None
+        return clock.current_time, trio.testing.wait_all_tasks_blocked
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, VirtualTimeLoop):
+        return None
+    return loop.time, loop.wait_idle
+
+
+def describe_current_loop() -> str:
+    if running_trio():
+        import trio
+
+        return f"trio with {trio.lowlevel.current_clock()!r}"
+    return repr(asyncio.get_running_loop())
+
+
+def configure_loop(settings: Settings) -> None:
+    """Apply the test's guards to the running virtual loop (trio's guard is the test's deadline)."""
+    if running_trio():
+        return
+    loop = asyncio.get_running_loop()
+    if isinstance(loop, VirtualTimeLoop):
+        loop.idle_timeout = settings.idle_timeout
+        loop.max_time = loop.time() + settings.max_time
+        loop.io_grace = settings.io_grace
+
+
+def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:
+    """The value for anyio's `anyio_backend` fixture that runs a test in virtual time.
+
+    Args:
+        name: "asyncio" (a `VirtualTimeLoop`) or "trio" (a fresh `MockClock` that jumps to
+            the next deadline as soon as every task waits).
+
+    Example:
+        >>> virtual_anyio_backend("asyncio")[0]
+        'asyncio'
+    """
+    if name == "asyncio":
+        return ("asyncio", {"loop_factory": virtual_loop_factory})
+    if name == "trio":
+        import trio.testing
+
+        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    raise ValueError(f"virtual_anyio_backend takes 'asyncio' or 'trio' (got {name!r})")
 
 
 def describe_time_limit(core: Core) -> str:

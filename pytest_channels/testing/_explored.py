@@ -19,8 +19,8 @@ from .._runtime._errors import UnknownNode
 from ._async import AsyncChannelCase
 from ._base import CaseBase
 from ._cluster import Cluster
-from ._faults import crash
-from ._format import SHOWN
+from ._format import SHOWN, listed
+from ._network import Network
 from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from ._sync import ChannelCase
 
@@ -139,31 +139,16 @@ class Run:
 
 def _steps(fault: Fault) -> list[tuple[float, Callable[[Run], str]]]:
     """The instants a fault acts at, and what it does then (returning what to show)."""
-    if isinstance(fault, Delay):
-        return [
-            (
-                fault.at,
-                lambda run: _network(
-                    run, lambda n: n.delay(fault.delay, source=fault.source, target=fault.target), fault.what()
-                ),
-            )
-        ]
-    if isinstance(fault, Drop):
-        return [
-            (
-                fault.at,
-                lambda run: _network(
-                    run, lambda n: n.drop(next=fault.count, source=fault.source, target=fault.target), fault.what()
-                ),
-            )
-        ]
+    if isinstance(fault, Delay | Drop):
+        source, target = fault.source, fault.target
+        if isinstance(fault, Delay):
+            return [(fault.at, _network(fault.what(), lambda n: n.delay(fault.delay, source=source, target=target)))]
+        return [(fault.at, _network(fault.what(), lambda n: n.drop(next=fault.count, source=source, target=target)))]
     if isinstance(fault, Partition):
         opened = f"partition {{{', '.join(fault.group)}}} | {{the rest}}"
-        steps: list[tuple[float, Callable[[Run], str]]] = [
-            (fault.at, lambda run: _network(run, lambda n: n.partition(list(fault.group)), opened))
-        ]
+        steps = [(fault.at, _network(opened, lambda n: n.partition(list(fault.group))))]
         if fault.heal_at is not None:
-            steps.append((max(fault.heal_at, fault.at), lambda run: _network(run, lambda n: n.heal(), "heal")))
+            steps.append((max(fault.heal_at, fault.at), _network("heal", lambda n: n.heal())))
         return steps
     if isinstance(fault, Stop):
         steps = [(fault.at, lambda run: _stop(run, fault.node))]
@@ -175,10 +160,15 @@ def _steps(fault: Fault) -> list[tuple[float, Callable[[Run], str]]]:
     return [(fault.at, lambda run: _disconnect(run, fault))]
 
 
-def _network(run: Run, change: Callable[[Any], None], what: str) -> str:
-    assert run.cluster is not None
-    change(run.cluster.network)
-    return what
+def _network(what: str, change: Callable[[Network], object]) -> Callable[[Run], str]:
+    """A fault's step that changes the cluster's network."""
+
+    def act(run: Run) -> str:
+        assert run.cluster is not None
+        change(run.cluster.network)
+        return what
+
+    return act
 
 
 def _stop(run: Run, node: str) -> str:
@@ -206,7 +196,7 @@ def _crash(run: Run, fault: Crash) -> str:
     if not live:
         return f"crash channel #{fault.channel} (skipped: no live channel)"
     process = live[(fault.channel - 1) % len(live)]
-    crash(run._case._core, process.socket, "killed")
+    run._case._core.crash(process.socket, "killed")
     return f"crash {process.name} on {process.socket.topic!r}"
 
 
@@ -229,7 +219,9 @@ def _disconnect(run: Run, fault: Disconnect) -> str:
 
 
 class _Explores(CaseBase):
-    _exploration: Run
+    def __init__(self, settings: Any, run: Run) -> None:
+        super().__init__(settings)
+        self._exploration = run
 
     def cluster(self, *names: str, seed: int | None = None) -> Cluster:
         """See `ChannelCase.cluster`; under the explorer, the schedule chooses the seed."""
@@ -249,17 +241,9 @@ class _Explores(CaseBase):
 class ExploredCase(_Explores, ChannelCase):
     """A `ChannelCase` whose cluster runs one fault schedule."""
 
-    def __init__(self, settings: Any, run: Run) -> None:
-        super().__init__(settings)
-        self._exploration = run
-
 
 class ExploredAsyncCase(_Explores, AsyncChannelCase):
     """An `AsyncChannelCase` whose cluster runs one fault schedule."""
-
-    def __init__(self, settings: Any, run: Run) -> None:
-        super().__init__(settings)
-        self._exploration = run
 
 
 # -- what a run leaves behind ---------------------------------------------------------------------------
@@ -302,9 +286,7 @@ def report(case: CaseBase, run: Run, *, test: str, nodeid: str, runs: int | None
         lost = run.cluster.network.lost()
         stats = run.cluster.network.statistics()
         lines.append(f"network: {stats.sent} packets sent, {stats.delivered} delivered, {stats.lost} lost")
-        lines += [f"  - lost: {p!r} {p.broadcast.payload!r}" for p in lost[:SHOWN]]
-        if len(lost) > SHOWN:
-            lines.append(f"  ... and {len(lost) - SHOWN} more lost")
+        lines += listed(lost, lambda p: f"lost: {p!r} {p.broadcast.payload!r}", more=" lost")
     mailbox = case._core.mailbox
     received = [*mailbox.consumed, *mailbox.messages]
     lines.append(f"the test's mailbox ({len(received)} message{'s' if len(received) != 1 else ''}):")

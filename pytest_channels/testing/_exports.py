@@ -5,26 +5,22 @@ See `pytest_channels/_exports.py`: the same arrangement, one layer up.
 
 from __future__ import annotations
 
-from types import FunctionType as FunctionType_
-
 # _exports loads the runtime first, so its classes show their public names (pytest_channels.X) here too.
 import pytest_channels._exports as _exports  # noqa: F401
 import pytest_channels._public as _public
 
-from . import __all__ as _names
+# Each name of the harness's `__all__`, and nothing else public (tests/test_public_api.py checks).
 from ._async import AsyncChannelCase as AsyncChannelCase
 from ._async import NeverAwaited as NeverAwaited
-from ._backends import virtual_anyio_backend as virtual_anyio_backend
 from ._client import Client as Client
 from ._client import ClientChannel as ClientChannel
-from ._client_presence import ClientPresence as ClientPresence
-from ._client_presence import sync_diff as sync_diff
-from ._client_presence import sync_state as sync_state
 from ._cluster import Cluster as Cluster
 from ._cluster import Node as Node
 from ._core import ChannelCrashed as ChannelCrashed
-from ._factory import CaseFactory as CaseFactory
-from ._habits import LooksLikeMilliseconds as LooksLikeMilliseconds
+from ._core import LooksLikeMilliseconds as LooksLikeMilliseconds
+from ._core import virtual_anyio_backend as virtual_anyio_backend
+from ._freeze import real_clock as real_clock
+from ._interface import CaseFactory as CaseFactory
 from ._loop import Deadlock as Deadlock
 from ._loop import VirtualTimeLimit as VirtualTimeLimit
 from ._loop import VirtualTimeLoop as VirtualTimeLoop
@@ -35,12 +31,10 @@ from ._network import Distribution as Distribution
 from ._network import Exponential as Exponential
 from ._network import Network as Network
 from ._network import Uniform as Uniform
-from ._real import real_clock as real_clock
+from ._presence import ClientPresence as ClientPresence
+from ._presence import sync_diff as sync_diff
+from ._presence import sync_state as sync_state
 from ._settings import Settings as Settings
 from ._sync import ChannelCase as ChannelCase
 
-_public.rename_module(globals(), "pytest_channels.testing", _names)
-
-# doctest skips objects that say they come from another module, as these now do: listing
-# them here is what runs the examples in their docstrings.
-__test__ = {name: globals()[name] for name in _names if isinstance(globals()[name], type | FunctionType_)}
+__test__ = _public.publish(globals(), "pytest_channels.testing")

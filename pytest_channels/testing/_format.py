@@ -6,6 +6,7 @@ The harness raises what these build and words none of its own
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from unittest.mock import ANY
@@ -27,11 +28,14 @@ def _window(start_ns: int, end_ns: int) -> str:
     return f"{waited_ms:g} ms of virtual time (t={format_ns(start_ns)} to t={format_ns(end_ns)})"
 
 
-def _bullets(messages: Sequence[Message], label: Callable[[Message], str]) -> list[str]:
-    lines = [f"  - {message!r}{label(message)}" for message in messages[:SHOWN]]
-    if len(messages) > SHOWN:
-        lines.append(f"  ... and {len(messages) - SHOWN} more")
-    return lines
+def listed(
+    items: Sequence[Any], line: Callable[[Any], str] = repr, *, shown: int = SHOWN, indent: str = "  ", more: str = ""
+) -> list[str]:
+    """The first `shown` items as bullets, each as `line` writes it, then how many `more` there are."""
+    bullets = [f"{indent}- {line(item)}" for item in items[:shown]]
+    if len(items) > shown:
+        bullets.append(f"{indent}... and {len(items) - shown} more{more}")
+    return bullets
 
 
 def explain_missing(
@@ -67,12 +71,12 @@ def explain_missing(
     ranked = sorted(mailbox, key=rank)  # sorted() is stable: ties keep arrival order
     if ranked:
         lines.append(f"The mailbox holds {len(ranked)} unconsumed message(s), closest first:")
-        lines += _bullets(ranked, lambda m: f"  <- {close}" if id(m) in near else "")
+        lines += listed(ranked, lambda m: f"{m!r}  <- {close}" if id(m) in near else repr(m))
     else:
         lines.append("The mailbox is empty.")
     if consumed:
         lines.append(f"Consumed earlier by other assertions ({len(consumed)}):")
-        lines += _bullets(consumed, lambda m: "")
+        lines += listed(consumed)
     lines += pending_timers(timers)
     nearest = near.get(id(ranked[0])) if ranked else None
     if nearest is not None:
@@ -203,10 +207,8 @@ def cluster_note(cluster: Cluster | None) -> str | None:
         f"cluster seed {cluster.seed}: repeat this run with channels.cluster(..., seed={cluster.seed})",
         f"nodes: {', '.join(cluster.names) or 'none running'}; network: {cluster.network.describe()}; "
         f"packets: {stats.sent} sent, {stats.delivered} delivered, {stats.lost} lost, {stats.in_flight} in flight",
-        *(f"  - lost: {packet!r}" for packet in lost[: SHOWN // 2]),
+        *listed(lost, lambda packet: f"lost: {packet!r}", shown=SHOWN // 2, more=" lost"),
     ]
-    if len(lost) > SHOWN // 2:
-        lines.append(f"  ... and {len(lost) - SHOWN // 2} more lost")
     return "\n".join(lines)
 
 
@@ -242,11 +244,31 @@ def missing_exit(topic: str | None, reason: Any, start_ns: int, end_ns: int, see
     )
 
 
-def still_false(condition: str, start_ns: int, end_ns: int, timers: Sequence[Timer]) -> str:
+def still_false(condition: Callable[[], object], start_ns: int, end_ns: int, timers: Sequence[Timer]) -> str:
     """The failure of a `wait_until` whose condition never came true."""
     return "\n".join(
-        [f"wait_until({condition}): still false after {_window(start_ns, end_ns)}.", *pending_timers(timers)]
+        [
+            f"wait_until({_condition(condition)}): still false after {_window(start_ns, end_ns)}.",
+            *pending_timers(timers),
+        ]
     )
+
+
+def _condition(condition: Callable[[], object]) -> str:
+    """A condition as the test wrote it: its name, or the source of its lambda."""
+    name = getattr(condition, "__qualname__", None)
+    if isinstance(name, str) and "<lambda>" not in name:
+        return name
+    try:
+        line = inspect.getsource(condition).strip()
+    except (OSError, TypeError):
+        return repr(condition)
+    start = line.find("lambda")
+    if start < 0:
+        return line
+    shown = line[start:]
+    end = shown.find(", timeout=")
+    return (shown if end < 0 else shown[:end]).rstrip(",) ")
 
 
 def unclaimed_crash(crashes: Sequence[Exit], kill_note: str | None) -> str:
@@ -284,10 +306,9 @@ def join_unanswered(topic: str) -> str:
 
 def left_in_the_mailbox(left: Sequence[Message]) -> str:
     """The teardown problem of `strict_mailbox`: what no assertion consumed."""
-    listing = "\n".join(f"    - {m!r}" for m in left[:SHOWN])
-    more = f"\n    ... and {len(left) - SHOWN} more" if len(left) > SHOWN else ""
+    listing = "\n".join(listed(left, indent="    "))
     return (
-        f"strict_mailbox: {len(left)} message(s) were left that no assertion consumed:\n{listing}{more}\n"
+        f"strict_mailbox: {len(left)} message(s) were left that no assertion consumed:\n{listing}\n"
         "  Assert on them, or channels.flush() the ones that do not matter."
     )
 

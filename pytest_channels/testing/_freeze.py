@@ -3,7 +3,8 @@
 Which clocks: the wall clock always; `time.monotonic` and `time.perf_counter` only when the
 test asks (`freeze_monotonic`), since those measure how long real work takes (timeouts in
 libraries, benchmarks). A `freeze_time` of the user's own composes: it sets the wall clock
-to its instant, which then follows the virtual clock (see `_Factories`).
+to its instant, which then follows the virtual clock (see `_Factories`). `real_clock` reads
+the machine's clocks all the same.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
+import time
 import types
 import weakref
 from collections.abc import Callable
@@ -237,8 +239,6 @@ def _keep_monotonic_real(freezer: Any) -> None:
     its `real_<name>` functions and edits the freezer's private `undo_changes` record of
     `(owner, attribute, original)` patches (both checked by tests/harness/test_freezegun_contract.py).
     """
-    import time
-
     import freezegun.api
 
     api = freezegun.api
@@ -254,3 +254,53 @@ def _keep_monotonic_real(freezer: Any) -> None:
         else:
             kept.append(change)
     freezer.undo_changes = kept
+
+
+# -- real time, inside a test whose wall clock (and, if asked, monotonic clock) follows virtual time --
+
+
+def _real(name: str) -> Any:
+    # freezegun keeps the functions it replaces as real_<name> (undocumented: checked by
+    # tests/harness/test_freezegun_contract.py); before it is loaded, nothing is replaced.
+    api = sys.modules.get("freezegun.api")
+    if api is None:
+        return getattr(time, name) if name != "datetime" else dt.datetime
+    return getattr(api, f"real_{name}")
+
+
+class RealClock:
+    """Real time in a channel test, whatever freezegun fakes there. Use the `real_clock` instance.
+
+    Inside a channel test `datetime.now()` and `time.time()` read the virtual wall clock (and
+    `time.monotonic()` too with `freeze_monotonic`); these read the machine's clock, for
+    timing real work, logging real instants, or a deadline of your own.
+
+    Example:
+        >>> import time
+        >>> abs(real_clock.time() - time.time()) < 60  # outside a channel test: the same clock
+        True
+    """
+
+    def now(self, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
+        """The real wall-clock time, aware (UTC unless `tz` says otherwise)."""
+        real: type[dt.datetime] = _real("datetime")
+        return real.now(tz)
+
+    def time(self) -> float:
+        """Real seconds since the epoch, as `time.time()` outside a frozen test."""
+        return float(_real("time")())
+
+    def monotonic(self) -> float:
+        """Real `time.monotonic()`, for timeouts and elapsed times in real seconds."""
+        return float(_real("monotonic")())
+
+    def perf_counter(self) -> float:
+        """Real `time.perf_counter()`, for measuring how long real work takes."""
+        return float(_real("perf_counter")())
+
+    def __repr__(self) -> str:
+        return f"<RealClock now={self.now().isoformat()}>"
+
+
+real_clock = RealClock()
+"""The real clock: `real_clock.now()`, `.time()`, `.monotonic()`, `.perf_counter()`."""

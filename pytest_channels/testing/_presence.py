@@ -1,4 +1,12 @@
-"""The harness's presence helpers: the list a node sees, and a wait until it is the expected one.
+"""Presence in the harness: the JavaScript client's list, and the waits on what a node or a client lists.
+
+`ClientPresence` is the JavaScript client's `Presence`: a list kept in sync from
+`presence_state` and `presence_diff`. It follows `presence.js` rule for rule: a state replaces
+the list (keys missing from it leave, metas are matched by `phx_ref`), a diff merges joins (new
+metas after the current ones kept) then removes leaves, walking keys in JavaScript's object
+order (integer keys first); diffs that arrive before the state of the current join are held
+and applied after it, in order. `on_join`, `on_leave` and `on_sync` are called as phoenix.js
+calls `onJoin`, `onLeave` and `onSync`.
 
 `assert_presence` compares keys, or keys and metas (or whole presences, as `fetch` extends
 them: `{"metas": [...], "name": ...}`); metas are compared without the
@@ -10,17 +18,211 @@ time, what the node's tracker knows of the others, and the network's conditions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import copy
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest_channels.testing._nodes as _nodes
 
+from .._runtime._clock import format_ns
 from .._runtime._presence import Presence, Presences, PresenceServer
+from ._client import ClientChannel
 from ._format import describe_tracker, presence_mismatch
 
 if TYPE_CHECKING:
-    from ._client_presence import ClientPresence
     from ._core import Core
+
+OnChange = Callable[[str, "dict[str, Any] | None", "dict[str, Any]"], None]
+
+
+_MAX_INDEX = 2**32 - 2
+
+
+def _index(key: str) -> int | None:
+    """The key as a JavaScript array index ("0", "42"; not "01" or "-1"), or None."""
+    if key.isdigit() and (key == "0" or key[0] != "0"):
+        number = int(key)
+        if number <= _MAX_INDEX:
+            return number
+    return None
+
+
+def js_keys(presences: dict[str, Any]) -> list[str]:
+    """The keys in the order a JavaScript object holds them: integer keys ascending, then the rest
+    in insertion order. presence.js walks its objects in this order, so user ids come sorted.
+
+    Example:
+        >>> js_keys({"10": 1, "bob": 2, "9": 3})
+        ['9', '10', 'bob']
+    """
+    indexes = sorted((i, key) for key in presences if (i := _index(key)) is not None)
+    if not indexes:
+        return list(presences)
+    return [key for _, key in indexes] + [key for key in presences if _index(key) is None]
+
+
+def _refs(metas: list[dict[str, Any]]) -> list[Any]:
+    return [meta.get("phx_ref") for meta in metas]
+
+
+def sync_state(
+    state: Presences, new_state: Presences, on_join: OnChange | None = None, on_leave: OnChange | None = None
+) -> Presences:
+    """presence.js's `Presence.syncState`: the list after a full `presence_state`.
+
+    Example:
+        >>> alice = {"metas": [{"phx_ref": "1"}]}
+        >>> sorted(sync_state({"bob": {"metas": [{"phx_ref": "2"}]}}, {"alice": alice}))
+        ['alice']
+    """
+    state = copy.deepcopy(state)
+    new_state = copy.deepcopy(new_state)
+    joins: Presences = {}
+    leaves: Presences = {}
+    for key in js_keys(state):
+        if key not in new_state:
+            leaves[key] = state[key]
+    for key in js_keys(new_state):
+        new_presence = new_state[key]
+        current = state.get(key)
+        if current is None:
+            joins[key] = new_presence
+            continue
+        new_refs, current_refs = _refs(new_presence["metas"]), _refs(current["metas"])
+        joined = [m for m in new_presence["metas"] if m.get("phx_ref") not in current_refs]
+        left = [m for m in current["metas"] if m.get("phx_ref") not in new_refs]
+        if joined:
+            joins[key] = {**new_presence, "metas": joined}
+        if left:
+            leaves[key] = {**copy.deepcopy(current), "metas": left}
+    return sync_diff(state, {"joins": joins, "leaves": leaves}, on_join, on_leave)
+
+
+def sync_diff(
+    state: Presences, diff: dict[str, Presences], on_join: OnChange | None = None, on_leave: OnChange | None = None
+) -> Presences:
+    """presence.js's `Presence.syncDiff`: the list after one `presence_diff`.
+
+    Example:
+        >>> state = {"alice": {"metas": [{"phx_ref": "1"}]}}
+        >>> sync_diff(state, {"joins": {"alice": {"metas": [{"phx_ref": "2"}]}}, "leaves": {}})
+        {'alice': {'metas': [{'phx_ref': '1'}, {'phx_ref': '2'}]}}
+    """
+    diff = copy.deepcopy(diff)
+    joins, leaves = diff.get("joins", {}), diff.get("leaves", {})
+    for key in js_keys(joins):
+        new_presence = joins[key]
+        current = state.get(key)
+        state[key] = copy.deepcopy(new_presence)
+        if current is not None:
+            joined_refs = _refs(state[key]["metas"])
+            kept = [m for m in current["metas"] if m.get("phx_ref") not in joined_refs]
+            state[key]["metas"][:0] = kept
+        if on_join is not None:
+            on_join(key, current, new_presence)
+    for key in js_keys(leaves):
+        left_presence = leaves[key]
+        current = state.get(key)
+        if current is None:
+            continue
+        removed = _refs(left_presence["metas"])
+        current["metas"] = [m for m in current["metas"] if m.get("phx_ref") not in removed]
+        if on_leave is not None:
+            on_leave(key, current, left_presence)
+        if not current["metas"]:
+            del state[key]
+    return state
+
+
+class ClientPresence:
+    """A simulated client's synced presence list: phoenix.js's `new Presence(channel)`.
+
+    Make it before the channel joins, as in JavaScript, so that it sees the first state.
+
+    Args:
+        channel: the simulated client's channel.
+        state_event, diff_event: phoenix.js's `opts.events` (`presence_state`, `presence_diff`).
+
+    Attributes:
+        state: the synced list, `{key: {"metas": [...]}}`.
+        pending_diffs: diffs held until the current join's state arrives.
+        events: what it received, as (virtual seconds, event, payload), for failure output.
+    """
+
+    def __init__(
+        self, channel: ClientChannel, *, state_event: str = "presence_state", diff_event: str = "presence_diff"
+    ) -> None:
+        if not isinstance(channel, ClientChannel):
+            raise TypeError(
+                f"ClientPresence needs a simulated client's channel, from client.channel(topic) (got {channel!r})"
+            )
+        self.channel = channel
+        self.state: Presences = {}
+        self.pending_diffs: list[dict[str, Presences]] = []
+        self.join_ref: str | None = None
+        self.events: list[tuple[float, str, Any]] = []
+        self.on_join: OnChange | None = None
+        self.on_leave: OnChange | None = None
+        self.on_sync: Callable[[], None] | None = None
+        channel.on(state_event, self._state)
+        channel.on(diff_event, self._diff)
+
+    def __repr__(self) -> str:
+        return f"<ClientPresence {self.describe()} keys={sorted(self.state)}>"
+
+    def describe(self) -> str:
+        return f"the simulated client's presence on {self.channel.topic!r}"
+
+    def list(self, by: Callable[[str, dict[str, Any]], Any] | None = None) -> list[Any]:
+        """presence.js's `list(by)`: one entry per key, `by(key, presence)` or the presence itself,
+        in JavaScript's key order (integer keys such as user ids first, ascending)."""
+        state = self.state
+        return [state[key] if by is None else by(key, state[key]) for key in js_keys(state)]
+
+    @property
+    def in_pending_sync_state(self) -> bool:
+        """Whether diffs are held: no state yet for the channel's current join."""
+        return self.join_ref is None or self.join_ref != self.channel.join_ref
+
+    def _now(self) -> float:
+        return self.channel.client._now()
+
+    def _state(self, payload: Any) -> None:
+        self.events.append((self._now(), "presence_state", payload))
+        self.join_ref = self.channel.join_ref
+        self.state = sync_state(self.state, payload, self.on_join, self.on_leave)
+        for diff in self.pending_diffs:
+            self.state = sync_diff(self.state, diff, self.on_join, self.on_leave)
+        self.pending_diffs = []
+        if self.on_sync is not None:
+            self.on_sync()
+
+    def _diff(self, payload: Any) -> None:
+        self.events.append((self._now(), "presence_diff", payload))
+        if self.in_pending_sync_state:
+            self.pending_diffs.append(payload)
+            return
+        self.state = sync_diff(self.state, payload, self.on_join, self.on_leave)
+        if self.on_sync is not None:
+            self.on_sync()
+
+    def describe_events(self) -> str:
+        lines = []
+        for at, event, payload in self.events:
+            if event == "presence_state":
+                lines.append(f"  - t={format_ns(round(at * 1e9))} presence_state keys {sorted(payload)}")
+            else:
+                joins, leaves = sorted(payload.get("joins", {})), sorted(payload.get("leaves", {}))
+                lines.append(f"  - t={format_ns(round(at * 1e9))} presence_diff joins {joins} leaves {leaves}")
+        if self.pending_diffs:
+            lines.append(
+                f"  ({len(self.pending_diffs)} diffs held, waiting for the state of join {self.channel.join_ref})"
+            )
+        return "\n".join(lines) or "  (none)"
+
+
+# -- the harness's presence calls: what a node lists, and the wait until a list is the expected one --
+
 
 REFS = ("phx_ref", "phx_ref_prev")
 
@@ -81,8 +283,6 @@ async def assert_presence(
 ) -> Presences:
     """Wait in virtual time until the list is `expected`; returns it. See `ChannelCase.assert_presence`."""
     __tracebackhide__ = True
-    from ._client_presence import ClientPresence
-
     if isinstance(source, ClientPresence):
         if len(args) != 1:
             raise TypeError("assert_presence(client_presence, expected) takes the expected presences only")

@@ -47,8 +47,33 @@ def _link(source: str | None, target: str | None) -> str:
     return f"{source or 'any'} -> {target or 'any'}"
 
 
+class _OnALink:
+    """A fault on the links from `source` to `target` (None: any node)."""
+
+    source: str | None
+    target: str | None
+
+    def where(self) -> str:
+        return _link(self.source, self.target)
+
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.source, self.target) if n is not None)
+
+
+class _OnANode:
+    """A fault on one node."""
+
+    node: str
+
+    def where(self) -> str:
+        return self.node
+
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,)
+
+
 @dataclass(frozen=True)
-class Delay:
+class Delay(_OnALink):
     """From `at` on, packets on the chosen links wait `delay` seconds, or a draw from a distribution."""
 
     at: float
@@ -56,18 +81,12 @@ class Delay:
     source: str | None = None
     target: str | None = None
 
-    def where(self) -> str:
-        return _link(self.source, self.target)
-
     def what(self) -> str:
         return f"delay {_show_delay(self.delay)}"
 
-    def nodes(self) -> tuple[str, ...]:
-        return tuple(n for n in (self.source, self.target) if n is not None)
-
 
 @dataclass(frozen=True)
-class Drop:
+class Drop(_OnALink):
     """At `at`, the next `count` packets on the chosen links are lost."""
 
     at: float
@@ -75,14 +94,8 @@ class Drop:
     target: str | None = None
     count: int = 1
 
-    def where(self) -> str:
-        return _link(self.source, self.target)
-
     def what(self) -> str:
         return f"drop the next {self.count} packet{'s' if self.count != 1 else ''}"
-
-    def nodes(self) -> tuple[str, ...]:
-        return tuple(n for n in (self.source, self.target) if n is not None)
 
 
 @dataclass(frozen=True)
@@ -105,40 +118,28 @@ class Partition:
 
 
 @dataclass(frozen=True)
-class Stop:
+class Stop(_OnANode):
     """At `at`, `node` stops (its channels and their memory are gone), and starts afresh at `restart_at`."""
 
     at: float
     node: str
     restart_at: float | None = None
 
-    def where(self) -> str:
-        return self.node
-
     def what(self) -> str:
         again = "stays down" if self.restart_at is None else f"restarts {_when(self.restart_at)}"
         return f"stop the node; {again}"
 
-    def nodes(self) -> tuple[str, ...]:
-        return (self.node,)
-
 
 @dataclass(frozen=True)
-class Crash:
+class Crash(_OnANode):
     """At `at`, the `channel`-th live channel on `node` (counting from 1, wrapping) is killed."""
 
     at: float
     node: str
     channel: int = 1
 
-    def where(self) -> str:
-        return self.node
-
     def what(self) -> str:
         return f"crash channel #{self.channel}"
-
-    def nodes(self) -> tuple[str, ...]:
-        return (self.node,)
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,12 @@ import asyncio
 import contextvars
 import types
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, TypeVar
 
 from .._runtime._errors import NotIdle
 from ._async import AsyncChannelCase
-from ._base import CaseBase, left_running, running_loop
-from ._format import left_a_task, teardown_problems
-from ._interrupts import Interrupts
+from ._base import CaseBase, Interrupts, Wait, running_loop, stop_leftover_tasks
 from ._loop import Deadlock, VirtualTimeLimit, virtual_loop_factory
-from ._waits import Wait
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -29,6 +26,7 @@ class ChannelCase(CaseBase):
     `unittest.mock.ANY`, `Partial`, `Where` and dirty-equals matchers work anywhere.
     """
 
+    is_async: ClassVar[Literal[False]] = False
     _runner: asyncio.Runner | None = None
     _host: asyncio.Task[None] | None = None
     _stop: asyncio.Event
@@ -146,9 +144,7 @@ class ChannelCase(CaseBase):
     def __exit__(self, *exc_info: object) -> None:
         """Stop every channel, cancel every timer, stop freezegun: what the fixture does at teardown."""
         __tracebackhide__ = True
-        problems = self._end(test_failed=exc_info[0] is not None)
-        if problems:
-            raise AssertionError(teardown_problems(problems))
+        self._exit(exc_info[0])
 
     def _teardown(self) -> list[str]:
         __tracebackhide__ = True
@@ -156,25 +152,15 @@ class ChannelCase(CaseBase):
             self._run(self._core.shutdown())
             if self._host is not None:
                 self._run(self._stop_serving())
-            problems = self._leaked_tasks()
+            # Closing the loop would cancel what channel code left running, and say nothing.
+            loop = None if self._runner is None else self._runner.get_loop()
+            problems = [] if loop is None else stop_leftover_tasks(asyncio.all_tasks(loop), self._core)
         finally:
             if self._runner is not None:
                 self._runner.close()
                 self._runner = None
             self._core.finish()
         return problems
-
-    def _leaked_tasks(self) -> list[str]:
-        if self._runner is None:
-            return []
-        left = left_running(asyncio.all_tasks(self._runner.get_loop()))
-        if self._core.stalled:
-            # A guard stopped the loop in the middle of a wait: what it left is the harness's
-            # own interrupted wait, already reported by the guard. Cancel it quietly.
-            for task in left:
-                task.cancel()
-            return []
-        return [left_a_task(task) for task in left]
 
 
 def _without_asyncio_frames(tb: types.TracebackType | None) -> types.TracebackType | None:

@@ -1,4 +1,4 @@
-"""freezegun's private API, as pytest_channels/testing/_freeze.py and _real.py use it.
+"""freezegun's private API, as pytest_channels/testing/_freeze.py uses it.
 
 The harness keeps the wall clock on virtual time by reaching into freezegun.api: each test
 here checks one assumption it makes, so a freezegun release that changes one fails here, by
@@ -73,7 +73,7 @@ def test_every_private_name_the_harness_uses_is_there(name: str) -> None:
 
 
 def test_freezegun_keeps_the_real_clock_functions_as_real_names() -> None:
-    # _freeze (the monotonic clocks it leaves real) and _real (real_clock) read them.
+    # _freeze reads them: for the monotonic clocks it leaves real, and for real_clock.
     for name in ("time", "monotonic", "perf_counter", "monotonic_ns", "perf_counter_ns"):
         assert getattr(api, f"real_{name}", None) is getattr(time, name), _broken(
             f"keeps time.{name} as freezegun.api.real_{name}", "find where it keeps the real function now"

@@ -7,14 +7,30 @@ import asyncio
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, assert_type
 
 import pytest
 
-from pytest_channels import Channel, InfoResult, InResult, JoinResult, Socket, call_reply, error, noreply, ok, reply
+from pytest_channels import (
+    Broadcast,
+    Channel,
+    Error,
+    Exit,
+    InfoResult,
+    InResult,
+    JoinResult,
+    Ok,
+    Push,
+    Reply,
+    Socket,
+    call_reply,
+    error,
+    noreply,
+    ok,
+    reply,
+)
 from pytest_channels.testing import AsyncChannelCase, ChannelCase, Settings
-from pytest_channels.testing._base import CaseBase
-from pytest_channels.testing._waits import waits
+from pytest_channels.testing._base import CaseBase, waits
 
 WAITS = [w.name for w in waits(CaseBase)]
 
@@ -50,6 +66,17 @@ def test_a_wait_has_the_same_signature_and_docstring_in_both_harnesses(name: str
     assert next(iter(plain.parameters)) == "self"
     assert awaited.return_annotation == f"Awaitable[{plain.return_annotation}]"
     assert not plain.return_annotation.startswith("Work")
+
+
+async def _each_harness_types_its_waits(sync: ChannelCase, asynchronous: AsyncChannelCase, socket: Socket) -> None:
+    # Never called: mypy --strict reads it, and fails if a wait's type in either harness is lost.
+    assert_type(sync.assert_push("event"), Push)
+    assert_type(sync.assert_reply("1"), Reply)
+    assert_type(sync.join(socket, "room"), Ok | Error)
+    assert_type(sync.settle(), None)
+    assert_type(await asynchronous.assert_push("event"), Push)
+    assert_type(await asynchronous.assert_broadcast("event"), Broadcast)
+    assert_type(await asynchronous.leave(socket), Exit)
 
 
 def test_the_run_helpers_share_their_parameters() -> None:
