@@ -27,18 +27,16 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import anyio
 
 from .._runtime._errors import TokenError
+from .._runtime._runtime import Runtime
 from .._runtime._socket import SocketHandler
-from ._limits import Rate, header
+from ._limits import Admission, Rate, header
 from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
-
-if TYPE_CHECKING:
-    from ._asgi import ChannelsApp
 
 logger = logging.getLogger("pytest_channels")
 
@@ -57,6 +55,28 @@ MAX_BODY = 8_000_000
 
 TOKEN_SALT = "pytest_channels longpoll session"
 _TOKEN_HEADER = b"x-phoenix-longpoll-token"
+
+
+class App(Protocol):
+    """What LongPoll uses of the `ChannelsApp` it serves (that module imports this one, not the other way)."""
+
+    @property
+    def runtime(self) -> Runtime: ...
+    @property
+    def admission(self) -> Admission: ...
+    @property
+    def connections(self) -> set[Connection]: ...
+    @property
+    def open_connections(self) -> int: ...
+    @property
+    def max_frame_size(self) -> int: ...
+    @property
+    def max_messages_per_second(self) -> float | None: ...
+    def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str: ...
+    def _origin_allowed(self, scope: Scope, name: str) -> bool: ...
+    async def _connect_for(
+        self, scope: Scope, handler: type[SocketHandler], name: str, *, text_only: bool = False
+    ) -> Connection | None: ...
 
 
 @dataclass(frozen=True)
@@ -78,11 +98,7 @@ class LongPoll:
 
     def __post_init__(self) -> None:
         for name, value in (("window", self.window), ("max_age", self.max_age)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not (math.isfinite(value) and value > 0)
-            ):
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"LongPoll {name} must be a finite number of seconds > 0 (got {value!r})")
 
 
@@ -157,7 +173,7 @@ class _Session:
 class LongPollServer:
     """The sessions of one `ChannelsApp`'s LongPoll endpoints."""
 
-    def __init__(self, app: ChannelsApp, config: LongPoll) -> None:
+    def __init__(self, app: App, config: LongPoll) -> None:
         self.app = app
         self.config = config
         self.inactive_ns = int(config.window * 1.5 * 1e9)
@@ -202,7 +218,7 @@ class LongPollServer:
     def _resume(self, scope: Scope) -> tuple[_Session | None, bytes]:
         """The live or ended session the request's token names, and the query string for `connect`."""
         query: bytes = scope.get("query_string", b"")
-        token = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == _TOKEN_HEADER), None)
+        token = header(scope, _TOKEN_HEADER)
         without = unverified = query
         if token is None:
             # phoenix.js before 1.8.17 sends the token as the URL's last `token` parameter (none at first),
