@@ -82,10 +82,7 @@ _starts: weakref.WeakKeyDictionary[Clock, itertools.count[int]] = weakref.WeakKe
 
 
 def _next_start(clock: Clock) -> int:
-    counter = _starts.get(clock)
-    if counter is None:
-        counter = _starts[clock] = itertools.count(1)
-    return next(counter)
+    return next(_starts.setdefault(clock, itertools.count(1)))
 
 
 class Tracker:

@@ -35,14 +35,12 @@ import anyio
 from .._runtime._errors import TokenError
 from .._runtime._runtime import Runtime
 from .._runtime._socket import SocketHandler
-from ._limits import Admission, Rate, header
+from ._limits import Admission, Rate, Scope, Send, header
 from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
 
 logger = logging.getLogger("pytest_channels")
 
-Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _STATUS_OF = {INVALID_DATA: 400, INTERNAL_ERROR: 500}
 """The HTTP status of a POST whose frame closed the connection (a bad frame, a failure of ours)."""
