@@ -209,9 +209,9 @@ class LongPollServer:
         elif not self.app._origin_allowed(scope, name):
             await _answer(send, {"status": 403})
         elif method == "GET":
-            await self._get(scope, receive, send, handler, name)
-        else:
-            await self._post(scope, receive, send, name)
+            await _answer(send, await self._get(scope, receive, handler, name))
+        elif (status := await self._post(scope, receive)) is not None:
+            await _answer(send, {"status": status})
 
     def _resume(self, scope: Scope) -> tuple[_Session | None, bytes]:
         """The live or ended session the request's token names, and the query string for `connect`."""
@@ -239,12 +239,12 @@ class LongPollServer:
             return None, without  # an ended session's, or another socket's
         return session, without
 
-    async def _get(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler], name: str) -> None:
+    async def _get(self, scope: Scope, receive: Receive, handler: type[SocketHandler], name: str) -> dict[str, Any]:
+        """The answer to a GET: a live session's frames, what an ended one left, or a new session's token."""
         session, query = self._resume(scope)
         if session is not None and session.ended and session.left:
             left, session.left = session.left, []
-            await _answer(send, {"status": 200, "token": session.token, "messages": _texts(left)})
-            return
+            return {"status": 200, "token": session.token, "messages": _texts(left)}
         if session is not None and not session.ended:
             session.requests += 1
             try:
@@ -252,40 +252,36 @@ class LongPollServer:
             finally:
                 session.requests -= 1
                 session.last_poll_ns = self.clock_ns()
-            await _answer(send, {"status": status, "token": session.token, "messages": _texts(frames)})
-            return
+            return {"status": status, "token": session.token, "messages": _texts(frames)}
         if session is not None:
             self.forget(session)
         refusal = self.app.admission.check(scope, open_connections=self.app.open_connections)
         if refusal is not None:  # the same door as a WebSocket's: too many sessions, connect params too long
             logger.warning("%s refused: %s", name, refusal.reason)
-            await _answer(send, {"status": refusal.status})
-            return
+            return {"status": refusal.status}
         connected = await self.app._connect_for({**scope, "query_string": query}, handler, name, text_only=True)
         if connected is None:
-            await _answer(send, {"status": 403})
-            return
+            return {"status": 403}
         new = _Session(self, secrets.token_urlsafe(16), scope.get("path", ""), connected)
         self.sessions[new.id] = new
         self.app.connections.add(connected)
-        await _answer(send, {"status": 410, "token": new.token, "messages": []})
+        return {"status": 410, "token": new.token, "messages": []}
 
-    async def _post(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
+    async def _post(self, scope: Scope, receive: Receive) -> int | None:
+        """The status that answers a POST of frames; None when its client went away mid-body (nobody to answer)."""
         session, _ = self._resume(scope)
         if session is None or session.ended:
-            await _answer(send, {"status": 410})
-            return
+            return 410
         connection = session.connection
         limit = self.app.max_frame_size
         try:
             body = await _read_body(receive, max(MAX_BODY, limit))
-        except _ClientGone:  # mid-body: nobody to answer, and half a batch is not handled
-            return
+        except _ClientGone:  # half a batch is not handled
+            return None
         if body is None:
             logger.warning("%s: ended: a POST body over %d bytes", connection.name, max(MAX_BODY, limit))
             session.end(TOO_BIG, "frame too big")
-            await _answer(send, {"status": 413})
-            return
+            return 413
         media_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         ndjson = media_type == "application/x-ndjson"
         parts: list[str | bytes] = []
@@ -295,22 +291,18 @@ class LongPollServer:
         except (UnicodeDecodeError, binascii.Error):
             logger.warning("%s: ended: a POST that is neither UTF-8 frames nor base64", connection.name)
             session.end(INVALID_DATA, "invalid frame")
-            await _answer(send, {"status": 400})
-            return
+            return 400
         if len(parts) > MAX_BATCH:
             logger.warning("%s: a POST of %d frames refused (at most %d)", connection.name, len(parts), MAX_BATCH)
-            await _answer(send, {"status": 400})
-            return
+            return 400
         if session.ended:  # while its body arrived
-            await _answer(send, {"status": 410})
-            return
+            return 410
         session.requests += 1  # a client that posts is alive too (Phoenix counts polls only)
         try:
-            status = await self._dispatch(session, parts)
+            return await self._dispatch(session, parts)
         finally:
             session.requests -= 1
             session.last_poll_ns = self.clock_ns()
-        await _answer(send, {"status": status})
 
     async def _dispatch(self, session: _Session, parts: list[str | bytes]) -> int:
         connection = session.connection
