@@ -11,7 +11,6 @@ dropped, as OTP drops the reply to a call that timed out.
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -66,7 +65,7 @@ class CallRef:
         """Wait for `done`: at most `timeout` seconds of the loop's time, or, inside a settle on a
         virtual clock (`guarded`), until the runtime's real-time idle guard gives up."""
         self._woken = anyio.Event()
-        with anyio.move_on_after(math.inf if guarded else timeout):
+        with anyio.move_on_after(None if guarded else timeout):
             await self._woken.wait()
 
     def outcome(self, timeout: float, started_ns: int) -> Any:
