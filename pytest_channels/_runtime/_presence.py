@@ -461,7 +461,7 @@ class PresenceServer:
         return fetched
 
     def _diff(self, diff: Diff) -> None:
-        if getattr(self.runtime, "stopped", None) is not None:
+        if self.runtime.stopped is not None:
             return  # the node is gone, and this server with it
         # Queued as a channel's message is: counted until handled, so waits see it through.
         self.runtime._enqueue(cast("ChannelProcess", self), diff)
@@ -487,7 +487,7 @@ class PresenceServer:
 
     def _dispatch(self, diff: Diff) -> None:
         runtime, fetches = self.runtime, self._fetches
-        if getattr(runtime, "stopped", None) is not None:
+        if runtime.stopped is not None:
             return  # the node stopped since the diff was queued: its presence died with it
         # As Phoenix's presence process: every topic's diff fetched, then broadcast, then handle_metas.
         payloads: list[tuple[str, dict[str, Presences]]] = []
