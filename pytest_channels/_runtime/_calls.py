@@ -11,21 +11,40 @@ dropped, as OTP drops the reply to a call that timed out.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 
-from ._clock import LoopClock, VirtualClock, format_ns
+from ._clock import Clock, LoopClock, VirtualClock, format_ns
 from ._errors import CallTimeout, ChannelExited
+from ._messages import Exit
 
-if TYPE_CHECKING:
-    from ._process import ChannelProcess
+
+class _Clocked(Protocol):
+    @property
+    def clock(self) -> Clock: ...
+
+
+class Callee(Protocol):
+    """What a call uses of the channel process it asks (`ChannelProcess` imports this module, so
+    this module names what it needs instead of importing the process)."""
+
+    name: str
+    exit: Exit | None
+    callers: list[CallRef]
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def alive(self) -> bool: ...
+    @property
+    def runtime(self) -> _Clocked: ...
 
 
 class CallRef:
     """The caller of one `handle_call`, waiting for its answer (GenServer's `from`)."""
 
-    def __init__(self, process: ChannelProcess, message: Any) -> None:
+    def __init__(self, process: Callee, message: Any) -> None:
         self._process = process
         self.message = message
         self._answered = False
@@ -65,10 +84,7 @@ class CallRef:
         """Wait for `done`: at most `timeout` seconds of the loop's time, or, inside a settle on a
         virtual clock (`guarded`), until the runtime's real-time idle guard gives up."""
         self._woken = anyio.Event()
-        if guarded:
-            await self._woken.wait()
-            return
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(None if guarded else timeout):
             await self._woken.wait()
 
     def outcome(self, timeout: float, started_ns: int) -> Any:
@@ -95,7 +111,7 @@ class CallRef:
         )
 
 
-def refuse_exited(process: ChannelProcess, action: str, message: Any) -> None:
+def refuse_exited(process: Callee, action: str, message: Any) -> None:
     """Raise ChannelExited for a call to a channel that is not running."""
     __tracebackhide__ = True
     if process.alive:

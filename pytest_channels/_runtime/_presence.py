@@ -164,7 +164,7 @@ class Presence:
         """
         pid, topic, (key, meta) = _target("track", args, 2)
         key = _key(key)
-        wire = _meta(cls, meta, f"{cls.__name__}.track({key!r}) meta")
+        wire = _meta(meta, f"{cls.__name__}.track({key!r}) meta")
         return _server(cls, pid.runtime, "track").tracker.track(pid, topic, key, wire)
 
     @overload
@@ -207,10 +207,10 @@ class Presence:
             change = meta
 
             def updater(current: dict[str, Any]) -> dict[str, Any]:
-                return _meta(cls, change(current), where)
+                return _meta(change(current), where)
 
         else:
-            wire = _meta(cls, meta, where)
+            wire = _meta(meta, where)
 
             def updater(current: dict[str, Any]) -> dict[str, Any]:
                 return wire
@@ -235,7 +235,7 @@ class Presence:
         entries = [entry for entry in server.tracker.entries(topic) if entry.key == key]
         if not entries:
             return []
-        fetched = server.fetch(topic, {key: {"metas": [copy_wire(e.meta) for e in entries]}})
+        fetched = server.fetch(topic, group(entries))
         if key not in fetched:
             raise PresenceError(f"{cls.__name__}.fetch({topic!r}, ...) left out {key!r}, which get_by_key asked for")
         return fetched[key]
@@ -267,9 +267,7 @@ def _server(cls: type[Presence], runtime: Runtime, function: str = "start") -> P
     if not (isinstance(cls, type) and issubclass(cls, Presence)) or cls is Presence:
         raise TypeError(f"use a subclass of Presence, declared once for the application (got {cls!r})")
     runtime.check_running(f"{cls.__name__}.{function}")  # its presence died with the node
-    servers = _servers.get(runtime)
-    if servers is None:
-        servers = _servers[runtime] = {}
+    servers = _servers.setdefault(runtime, {})
     server = servers.get(cls)
     if server is None or server.tracker.stopped:
         server = servers[cls] = PresenceServer(cls, runtime)
@@ -345,7 +343,7 @@ def _key(key: Any) -> str:
     return str(key)  # Phoenix's list casts keys to strings, and clients only ever see strings
 
 
-def _meta(cls: type[Presence], meta: Any, where: str) -> dict[str, Any]:
+def _meta(meta: Any, where: str) -> dict[str, Any]:
     if not isinstance(meta, Mapping):
         raise TypeError(f"{where} must be a dict (got {type(meta).__name__} {meta!r})")
     wire = to_wire(meta, where=where, check=True)  # always: metas cross to other nodes and to clients as JSON
@@ -439,10 +437,6 @@ class PresenceServer:
             return f"{callback}({topic!r}, ...)"
         return self._doing
 
-    @doing.setter
-    def doing(self, value: tuple[str, str] | str | None) -> None:
-        self._doing = value
-
     @property
     def state(self) -> Any:
         """The `handle_metas` state on this node."""
@@ -467,7 +461,7 @@ class PresenceServer:
         return fetched
 
     def _diff(self, diff: Diff) -> None:
-        if getattr(self.runtime, "stopped", None) is not None:
+        if self.runtime.stopped is not None:
             return  # the node is gone, and this server with it
         # Queued as a channel's message is: counted until handled, so waits see it through.
         self.runtime._enqueue(cast("ChannelProcess", self), diff)
@@ -493,13 +487,13 @@ class PresenceServer:
 
     def _dispatch(self, diff: Diff) -> None:
         runtime, fetches = self.runtime, self._fetches
-        if getattr(runtime, "stopped", None) is not None:
+        if runtime.stopped is not None:
             return  # the node stopped since the diff was queued: its presence died with it
         # As Phoenix's presence process: every topic's diff fetched, then broadcast, then handle_metas.
         payloads: list[tuple[str, dict[str, Presences]]] = []
         for topic, (joins, leaves) in diff.items():
             if fetches:
-                self.doing = ("fetch", topic)
+                self._doing = ("fetch", topic)
                 # fetch is user code: it gets copies, and what it adds is checked on the way out.
                 payloads.append(
                     (topic, {"joins": self.fetch(topic, group(joins)), "leaves": self.fetch(topic, group(leaves))})
@@ -507,7 +501,7 @@ class PresenceServer:
             else:
                 # The metas are never changed in place, and receivers copy what they keep.
                 payloads.append((topic, {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}))
-        self.doing = None
+        self._doing = None
         now = runtime.clock.now_ns()
         for topic, payload in payloads:
             self.history.append((now, topic, payload))
@@ -517,7 +511,7 @@ class PresenceServer:
                 runtime.pubsub.local_broadcast(new_broadcast(topic, "presence_diff", payload, now, runtime.pubsub.node))
         if self._handles_metas:
             for topic, payload in payloads:
-                self.doing = ("handle_metas", topic)
+                self._doing = ("handle_metas", topic)
                 # User code, after the broadcast: a copy, or what it changes would reach the channels.
                 mine = copy_wire(payload)
                 presences = _merge(self._topics, topic, mine)

@@ -141,25 +141,22 @@ def stop(socket: Socket, reason: Reason = "normal", *, reply: tuple[str, Any] | 
     return Stop(socket, reason, reply)
 
 
-_SHAPES = {
-    "connect": "ok(socket) or error() / error(reason)",
-    "join": "ok(socket), ok(socket, reply) or error(reply)",
-    "handle_in": "noreply(socket), reply(socket, status, payload) or stop(socket, reason, reply=...)",
-    "handle_out": "noreply(socket) or stop(socket, reason)",
-    "handle_info": "noreply(socket) or stop(socket, reason)",
-    "handle_call": "call_reply(socket, value), noreply(socket) (answer later with from_.reply) or stop(socket, reason)",
-    "handle_cast": "noreply(socket) or stop(socket, reason)",
+_ACCEPTED: dict[str, tuple[tuple[type, ...], str]] = {
+    "connect": ((Ok, Error), "ok(socket) or error() / error(reason)"),
+    "join": ((Ok, Error), "ok(socket), ok(socket, reply) or error(reply)"),
+    "handle_in": (
+        (NoReply, Replied, Stop),
+        "noreply(socket), reply(socket, status, payload) or stop(socket, reason, reply=...)",
+    ),
+    "handle_out": ((NoReply, Stop), "noreply(socket) or stop(socket, reason)"),
+    "handle_info": ((NoReply, Stop), "noreply(socket) or stop(socket, reason)"),
+    "handle_call": (
+        (CallReplied, NoReply, Stop),
+        "call_reply(socket, value), noreply(socket) (answer later with from_.reply) or stop(socket, reason)",
+    ),
+    "handle_cast": ((NoReply, Stop), "noreply(socket) or stop(socket, reason)"),
 }
-
-_ACCEPTED: dict[str, tuple[type, ...]] = {
-    "connect": (Ok, Error),
-    "join": (Ok, Error),
-    "handle_in": (NoReply, Replied, Stop),
-    "handle_out": (NoReply, Stop),
-    "handle_info": (NoReply, Stop),
-    "handle_call": (CallReplied, NoReply, Stop),
-    "handle_cast": (NoReply, Stop),
-}
+"""What each callback may return: the result types, and the shapes an error message names."""
 
 
 def check_result(owner: str, callback: str, result: object) -> Any:
@@ -168,21 +165,22 @@ def check_result(owner: str, callback: str, result: object) -> Any:
     kind = type(result)
     if kind is NoReply or (kind is Replied and callback == "handle_in" and type(result.status) is str):  # type: ignore[attr-defined]
         return result  # the common, well-formed cases, without the checks below
-    if isinstance(result, _ACCEPTED[callback]):
+    accepted, shapes = _ACCEPTED[callback]
+    if isinstance(result, accepted):
         if isinstance(result, Replied) and not isinstance(result.status, str):
             raise InvalidReturn(f"{owner}.{callback} replied with status {result.status!r}; a status must be a str")
         if isinstance(result, Stop) and result.reply is not None:
             if callback != "handle_in":
                 raise InvalidReturn(
                     f"{owner}.{callback} returned stop(socket, reason, reply=...), but only handle_in has a "
-                    f"client push to reply to; expected {_SHAPES[callback]}"
+                    f"client push to reply to; expected {shapes}"
                 )
             if not _is_reply_pair(result.reply):
                 raise InvalidReturn(
                     f"{owner}.{callback} stopped with reply={result.reply!r}; expected a (status, payload) tuple"
                 )
         return result
-    raise InvalidReturn(f"{owner}.{callback} returned {result!r}; expected {_SHAPES[callback]}")
+    raise InvalidReturn(f"{owner}.{callback} returned {result!r}; expected {shapes}")
 
 
 def _is_reply_pair(value: object) -> bool:

@@ -131,7 +131,4 @@ class SocketHandler:
     @classmethod
     def route_for(cls, topic: str) -> Route | None:
         """The first route matching `topic`, or None."""
-        for entry in cls.channels:
-            if entry.matches(topic):
-                return entry
-        return None
+        return next((entry for entry in cls.channels if entry.matches(topic)), None)

@@ -107,16 +107,12 @@ def _is_event(value: object) -> bool:
 
 # -- Phoenix.Logger's lines for channels -----------------------------------------------------------
 
-_FILTERED_KEYS = ("password",)
-
 
 def filter_values(value: Any) -> Any:
     """Hide the values of keys containing "password", as Phoenix's `:filter_parameters` default does."""
     if isinstance(value, Mapping):
         return {
-            key: "[FILTERED]"
-            if isinstance(key, str) and any(word in key for word in _FILTERED_KEYS)
-            else filter_values(item)
+            key: "[FILTERED]" if isinstance(key, str) and "password" in key else filter_values(item)
             for key, item in value.items()
         }
     if isinstance(value, list):

@@ -82,10 +82,7 @@ _starts: weakref.WeakKeyDictionary[Clock, itertools.count[int]] = weakref.WeakKe
 
 
 def _next_start(clock: Clock) -> int:
-    counter = _starts.get(clock)
-    if counter is None:
-        counter = _starts[clock] = itertools.count(1)
-    return next(counter)
+    return next(_starts.setdefault(clock, itertools.count(1)))
 
 
 class Tracker:
@@ -262,9 +259,6 @@ class Tracker:
             clock.now_ns() + delay_ns, self._tick, f"presence {self.name} heartbeat on {self.node}"
         )
 
-    def _node_stopped(self) -> bool:
-        return getattr(self.runtime, "stopped", None) is not None
-
     def stop(self) -> None:
         """Stop heartbeating and listening: the other nodes see this one go down after `down_period`."""
         if self.stopped:
@@ -276,12 +270,12 @@ class Tracker:
 
     def graceful_permdown(self) -> None:
         """Tell the other nodes to drop this node's presences now, then stop (Phoenix's `graceful_permdown`)."""
-        if not self.stopped and not self._node_stopped():
+        if not self.stopped and self.runtime.stopped is None:
             self._send({"type": "permdown"})
         self.stop()
 
     def _tick(self) -> None:
-        if self._node_stopped():
+        if self.runtime.stopped is not None:
             self.stop()  # a stopped node's tracker died with it: it sends nothing more
             return
         if self.stopped:

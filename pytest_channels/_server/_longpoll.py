@@ -27,24 +27,20 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import anyio
 
 from .._runtime._errors import TokenError
+from .._runtime._runtime import Runtime
 from .._runtime._socket import SocketHandler
-from ._limits import Rate, header
+from ._limits import Admission, Rate, Scope, Send, header
 from ._multiplexer import GOING_AWAY, INTERNAL_ERROR, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, Connection
-
-if TYPE_CHECKING:
-    from ._asgi import ChannelsApp
 
 logger = logging.getLogger("pytest_channels")
 
-Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _STATUS_OF = {INVALID_DATA: 400, INTERNAL_ERROR: 500}
 """The HTTP status of a POST whose frame closed the connection (a bad frame, a failure of ours)."""
@@ -57,6 +53,28 @@ MAX_BODY = 8_000_000
 
 TOKEN_SALT = "pytest_channels longpoll session"
 _TOKEN_HEADER = b"x-phoenix-longpoll-token"
+
+
+class App(Protocol):
+    """What LongPoll uses of the `ChannelsApp` it serves (that module imports this one, not the other way)."""
+
+    @property
+    def runtime(self) -> Runtime: ...
+    @property
+    def admission(self) -> Admission: ...
+    @property
+    def connections(self) -> set[Connection]: ...
+    @property
+    def open_connections(self) -> int: ...
+    @property
+    def max_frame_size(self) -> int: ...
+    @property
+    def max_messages_per_second(self) -> float | None: ...
+    def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str: ...
+    def _origin_allowed(self, scope: Scope, name: str) -> bool: ...
+    async def _connect_for(
+        self, scope: Scope, handler: type[SocketHandler], name: str, *, text_only: bool = False
+    ) -> Connection | None: ...
 
 
 @dataclass(frozen=True)
@@ -78,11 +96,7 @@ class LongPoll:
 
     def __post_init__(self) -> None:
         for name, value in (("window", self.window), ("max_age", self.max_age)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not (math.isfinite(value) and value > 0)
-            ):
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"LongPoll {name} must be a finite number of seconds > 0 (got {value!r})")
 
 
@@ -157,7 +171,7 @@ class _Session:
 class LongPollServer:
     """The sessions of one `ChannelsApp`'s LongPoll endpoints."""
 
-    def __init__(self, app: ChannelsApp, config: LongPoll) -> None:
+    def __init__(self, app: App, config: LongPoll) -> None:
         self.app = app
         self.config = config
         self.inactive_ns = int(config.window * 1.5 * 1e9)
@@ -195,14 +209,14 @@ class LongPollServer:
         elif not self.app._origin_allowed(scope, name):
             await _answer(send, {"status": 403})
         elif method == "GET":
-            await self._get(scope, receive, send, handler, name)
-        else:
-            await self._post(scope, receive, send, name)
+            await _answer(send, await self._get(scope, receive, handler, name))
+        elif (status := await self._post(scope, receive)) is not None:
+            await _answer(send, {"status": status})
 
     def _resume(self, scope: Scope) -> tuple[_Session | None, bytes]:
         """The live or ended session the request's token names, and the query string for `connect`."""
         query: bytes = scope.get("query_string", b"")
-        token = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == _TOKEN_HEADER), None)
+        token = header(scope, _TOKEN_HEADER)
         without = unverified = query
         if token is None:
             # phoenix.js before 1.8.17 sends the token as the URL's last `token` parameter (none at first),
@@ -225,12 +239,12 @@ class LongPollServer:
             return None, without  # an ended session's, or another socket's
         return session, without
 
-    async def _get(self, scope: Scope, receive: Receive, send: Send, handler: type[SocketHandler], name: str) -> None:
+    async def _get(self, scope: Scope, receive: Receive, handler: type[SocketHandler], name: str) -> dict[str, Any]:
+        """The answer to a GET: a live session's frames, what an ended one left, or a new session's token."""
         session, query = self._resume(scope)
         if session is not None and session.ended and session.left:
             left, session.left = session.left, []
-            await _answer(send, {"status": 200, "token": session.token, "messages": _texts(left)})
-            return
+            return {"status": 200, "token": session.token, "messages": _texts(left)}
         if session is not None and not session.ended:
             session.requests += 1
             try:
@@ -238,40 +252,36 @@ class LongPollServer:
             finally:
                 session.requests -= 1
                 session.last_poll_ns = self.clock_ns()
-            await _answer(send, {"status": status, "token": session.token, "messages": _texts(frames)})
-            return
+            return {"status": status, "token": session.token, "messages": _texts(frames)}
         if session is not None:
             self.forget(session)
         refusal = self.app.admission.check(scope, open_connections=self.app.open_connections)
         if refusal is not None:  # the same door as a WebSocket's: too many sessions, connect params too long
             logger.warning("%s refused: %s", name, refusal.reason)
-            await _answer(send, {"status": refusal.status})
-            return
+            return {"status": refusal.status}
         connected = await self.app._connect_for({**scope, "query_string": query}, handler, name, text_only=True)
         if connected is None:
-            await _answer(send, {"status": 403})
-            return
+            return {"status": 403}
         new = _Session(self, secrets.token_urlsafe(16), scope.get("path", ""), connected)
         self.sessions[new.id] = new
         self.app.connections.add(connected)
-        await _answer(send, {"status": 410, "token": new.token, "messages": []})
+        return {"status": 410, "token": new.token, "messages": []}
 
-    async def _post(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
+    async def _post(self, scope: Scope, receive: Receive) -> int | None:
+        """The status that answers a POST of frames; None when its client went away mid-body (nobody to answer)."""
         session, _ = self._resume(scope)
         if session is None or session.ended:
-            await _answer(send, {"status": 410})
-            return
+            return 410
         connection = session.connection
         limit = self.app.max_frame_size
         try:
             body = await _read_body(receive, max(MAX_BODY, limit))
-        except _ClientGone:  # mid-body: nobody to answer, and half a batch is not handled
-            return
+        except _ClientGone:  # half a batch is not handled
+            return None
         if body is None:
             logger.warning("%s: ended: a POST body over %d bytes", connection.name, max(MAX_BODY, limit))
             session.end(TOO_BIG, "frame too big")
-            await _answer(send, {"status": 413})
-            return
+            return 413
         media_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         ndjson = media_type == "application/x-ndjson"
         parts: list[str | bytes] = []
@@ -281,22 +291,18 @@ class LongPollServer:
         except (UnicodeDecodeError, binascii.Error):
             logger.warning("%s: ended: a POST that is neither UTF-8 frames nor base64", connection.name)
             session.end(INVALID_DATA, "invalid frame")
-            await _answer(send, {"status": 400})
-            return
+            return 400
         if len(parts) > MAX_BATCH:
             logger.warning("%s: a POST of %d frames refused (at most %d)", connection.name, len(parts), MAX_BATCH)
-            await _answer(send, {"status": 400})
-            return
+            return 400
         if session.ended:  # while its body arrived
-            await _answer(send, {"status": 410})
-            return
+            return 410
         session.requests += 1  # a client that posts is alive too (Phoenix counts polls only)
         try:
-            status = await self._dispatch(session, parts)
+            return await self._dispatch(session, parts)
         finally:
             session.requests -= 1
             session.last_poll_ns = self.clock_ns()
-        await _answer(send, {"status": status})
 
     async def _dispatch(self, session: _Session, parts: list[str | bytes]) -> int:
         connection = session.connection

@@ -11,7 +11,7 @@ import pytest
 from redis_server import running_redis
 
 from pytest_channels import Broadcast, BrokerUnreachable, PubSub
-from pytest_channels._runtime._resp import Address, RespConnection, RespError, encode
+from pytest_channels._runtime._redis import Address, RespConnection, RespError, encode
 from pytest_channels.redis import RedisAdapter
 
 
