@@ -11,12 +11,16 @@ there, to a task of its own, which resumes it at once. Nothing of the channel ra
 point, no cancel scope or timeout was entered, so the task carries it on exactly as if it had
 run it from the start. A drain that has handled many messages in a row reaches `AGAIN` and
 goes to the back of the queue, so one busy channel does not keep the others waiting.
+
+The queue may hold other work too: whatever has a `drain()` and a `runtime` to say it is
+stepped (the harness's cluster queues a packet's arrival, a node's stop and a simulated
+client's due work this way, on the one queue its runtimes share), and it is run the same way.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol
 
 import anyio
@@ -47,6 +51,33 @@ AGAIN = _Pause("again")
 
 _STEPS_PER_CHECKPOINT = 64
 """Drains the runner steps before it lets the event loop run its I/O and other tasks."""
+
+
+class _Wake(Protocol):
+    """An event the runner waits on: anyio's, or the running asyncio loop's own."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class ReadyQueue(deque[Any]):
+    """The ready queue: entries in the order they became ready, and the runner's wake-up while it is empty."""
+
+    __slots__ = ("wake",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wake: _Wake | None = None
+        """Set by the runner while it waits for work; whoever queues work sets it (also from outside the loop)."""
+
+    def put(self, entry: Any) -> None:
+        """Queue `entry` and wake the runner if it waits for work."""
+        self.append(entry)
+        wake = self.wake
+        if wake is not None:
+            self.wake = None
+            wake.set()
 
 
 class Stepping(Protocol):
@@ -160,8 +191,8 @@ class _Resume:
         return getattr(self._coroutine, "cr_await", None)
 
 
-async def run(ready: deque[Any], tg: anyio.abc.TaskGroup, wait: Callable[[], Awaitable[None]]) -> None:
-    """Step ready entries as they come, forever; `wait()` returns once more are queued."""
+async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, new_event: Callable[[], _Wake]) -> None:
+    """Step ready entries as they come, forever, waiting on a `new_event()` while there are none."""
     steps = 0
     try:
         while True:
@@ -170,7 +201,8 @@ async def run(ready: deque[Any], tg: anyio.abc.TaskGroup, wait: Callable[[], Awa
                 # A busy channel yields to I/O and other tasks as often as it did with a task of its own.
                 if step(ready.popleft(), ready, tg) or steps % _STEPS_PER_CHECKPOINT == 0:
                     await anyio.lowlevel.checkpoint()
-            await wait()
+            ready.wake = wake = new_event()
+            await wake.wait()
     finally:
         # Stopped (the serving block ended): drains paused at AGAIN are closed where they paused,
         # and their channels queued again, as fresh drains, for whoever runs them next.

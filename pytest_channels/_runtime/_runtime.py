@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -56,14 +55,6 @@ class Nodes(Protocol):
     def when_joined(self, callback: Callable[[Runtime], None]) -> None:
         """Call `callback` with every runtime that joins from now on."""
         ...
-
-
-class _Wake(Protocol):
-    """An event the runner waits on: anyio's, or the running asyncio loop's own."""
-
-    def set(self) -> None: ...
-
-    async def wait(self) -> Any: ...
 
 
 class Peers(Protocol):
@@ -122,8 +113,9 @@ class Runtime:
         """Phoenix's telemetry events for this runtime: attach observers here."""
         self.check_payloads = check_payloads
         self.idle_timeout = idle_timeout
-        self._runq: deque[Any] = deque()
-        """The one ready queue: channels with mail, and (serving) drains paused to let others run."""
+        self._runq = _runner.ReadyQueue()
+        """The one ready queue: channels with mail, (serving) drains paused to let others run, and
+        whatever else shares it (the harness's nodes share one, with their network and clients)."""
         self._tg: anyio.abc.TaskGroup | None = None  # where drains that wait get tasks (serving, or settling)
         self._inflight = 0
         self._processes: dict[ChannelProcess, None] = {}
@@ -132,7 +124,6 @@ class Runtime:
         self._serving = False
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
-        self._wake: _Wake | None = None  # set when work is queued while the runner waits for some
         self._stepping: object | None = None  # the process whose drain the runner runs now (see _runner)
         self._awaiting: dict[ChannelProcess, anyio.CancelScope] = {}  # callbacks now awaited: kill cuts them
         self.nodes: Nodes | None = None
@@ -172,10 +163,11 @@ class Runtime:
         if not process.scheduled:
             process.scheduled = True
             if self._serving or self._tg is None:
-                self._runq.append(process)
-                wake = self._wake
-                if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
-                    self._wake = None
+                runq = self._runq
+                runq.append(process)  # ReadyQueue.put, written out: this is every message's path
+                wake = runq.wake
+                if wake is not None:
+                    runq.wake = None
                     wake.set()
             else:
                 self._enqueue_drain(process)
@@ -190,16 +182,8 @@ class Runtime:
         """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group `tg`."""
         # The runner waits for work once per batch, often once per message: asyncio's own event
         # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
-        new_event: Callable[[], _Wake] = anyio.Event if running_trio() else asyncio.Event
-        if not self._serving:  # stopped before the task got to start
-            return
-
-        async def wait_for_work() -> None:
-            if not self._runq:
-                self._wake = wake = new_event()
-                await wake.wait()
-
-        await _runner.run(self._runq, tg, wait_for_work)
+        if self._serving:  # not stopped before the task got to start
+            await _runner.run(self._runq, tg, anyio.Event if running_trio() else asyncio.Event)
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -220,31 +204,37 @@ class Runtime:
         return self.settle_own() if self.peers is None else self.peers.settle()
 
     async def settle_own(self) -> None:
-        """`settle` for this runtime's own channels only (its peers run them with their own)."""
+        """`settle` without the peers: run the ready queue until it is empty (peers sharing it run it this way)."""
         if self._serving:
             # Messages run as they arrive: wait for the last one to be handled.
             while self._inflight:
                 self._idle = anyio.Event()
                 await self._idle.wait()
             return
-        if not self._runq:
+        runq = self._runq
+        if not runq:
             return
         deadline = time.monotonic() + self.idle_timeout
         drains = 0
-        while self._runq:
-            process = self._runq[0]
+        while runq:
+            process = runq[0]
             if not process.inline:
                 await self._settle_in_tasks()
-                return
+                continue  # what the tasks queued for runtimes sharing the queue is still to run
             # Plain callbacks never wait: run the drain right here, without a task of its own.
-            self._runq.popleft()
+            runq.popleft()
             await process.drain(deadline)
             drains += 1
             # Channels that answer each other forever hand the work back and forth one message
             # at a time, so no single drain ever runs long: the guard is checked here too.
             if drains % 64 == 0 and time.monotonic() > deadline:
-                process._doing = "answering other channels, which answer back"
-                raise self._not_idle([process, *self._runq])
+                raise self._busy_forever(process)
+
+    def _busy_forever(self, process: ChannelProcess) -> NotIdle:
+        """The NotIdle of a queue that never empties although each drain ends: `process` ran last."""
+        process._doing = "answering other channels, which answer back"
+        # The queue's other work (a group's packets, say) has no channel to name.
+        return self._not_idle([process, *(p for p in self._runq if hasattr(p, "socket"))])
 
     async def _settle_in_tasks(self) -> None:
         # Channels with async callbacks may wait on one another: each drain gets a task.
@@ -396,7 +386,7 @@ class Runtime:
 
     def stop_serving(self) -> None:
         """Back to running channels only inside `settle()`."""
-        self._tg, self._serving, self._wake = None, False, None
+        self._tg, self._serving, self._runq.wake = None, False, None
 
     # -- connections and joins ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
 from .._server._multiplexer import Connection
 from .._server._serializer import Frame, decode_client
+from ._group import GroupRuntime
 from ._wire import message_of
 
 if TYPE_CHECKING:
@@ -427,7 +428,7 @@ class _ClientConnection(Connection):
         # Arrives at the client at once, decoded as phoenix.js decodes it; the client reads it at the next wait.
         frame = decode_client(data)
         message = message_of(frame, self.runtime.clock.now_ns(), origin=self._origin)
-        self.client._inbox.append(message if message is not None else _ChannelError(frame.topic, frame.join_ref))
+        self.client._receive(message if message is not None else _ChannelError(frame.topic, frame.join_ref))
 
     def request_close(self, code: int, reason: str) -> None:
         # The server closes the connection (a disconnect by id): the client hears the code.
@@ -448,7 +449,7 @@ class _ClientConnection(Connection):
             self.gone = True
         else:
             self.shutdown()
-        self.client._inbox.append(_ConnectionClosed(code, self))
+        self.client._receive(_ConnectionClosed(code, self))
 
 
 class Client:
@@ -478,6 +479,8 @@ class Client:
         number: int,
     ) -> None:
         self._core = core
+        assert isinstance(core.runtime, GroupRuntime)
+        self._group = core.runtime.group  # whose queue its steps go on
         self.name = f"client {number}"
         self.handler = handler
         self.params = dict(params or {})
@@ -489,6 +492,7 @@ class Client:
         self.rejoin_after: Callable[[int], float] = rejoin_after
         self._connection: _ClientConnection | None = None
         self._connecting = False
+        self._queued = False  # a step of ours is on the group's queue
         self._clean_close = False
         self._refs = itertools.count(1)
         self._inbox: deque[Message | _ChannelError | _ConnectionClosed] = deque()
@@ -559,20 +563,25 @@ class Client:
             raise RuntimeError(f"{self.name} has no open connection to lose (it is {self.state})")
         self._connection.close(code=1006)
 
-    # -- the group calls this while settling --------------------------------------------------------
+    # -- internals -----------------------------------------------------------------------------------
 
-    async def step(self) -> bool:
-        worked = False
+    def _due(self) -> None:
+        """Something is due (a connect, a frame from the server): a step of ours goes on the group's queue."""
+        if not self._queued:
+            self._queued = True
+            self._group.submit(self._step, self.name)
+
+    async def _step(self) -> None:
+        self._queued = False
         if self._connecting:
             self._connecting = False
             await self._open()
-            worked = True
         while self._inbox:
             self._handle(self._inbox.popleft())
-            worked = True
-        return worked
 
-    # -- internals -----------------------------------------------------------------------------------
+    def _receive(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
+        self._inbox.append(message)
+        self._due()
 
     def _now(self) -> float:
         return self._core.clock.now_ns() / NS_PER_SECOND
@@ -586,6 +595,7 @@ class Client:
     def _start_connecting(self) -> None:
         self._connecting = True
         self._log("connecting")
+        self._due()
 
     def _reconnect_due(self) -> None:
         if not self.connected and not self._clean_close:
