@@ -19,6 +19,7 @@ client's due work this way, on the one queue its runtimes share), and it is run 
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol
@@ -26,6 +27,8 @@ from typing import Any, Protocol
 import anyio
 import anyio.abc
 import anyio.lowlevel
+
+from ._eventloop import running_trio
 
 
 class _Pause:
@@ -191,8 +194,24 @@ class _Resume:
         return getattr(self._coroutine, "cr_await", None)
 
 
-async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, new_event: Callable[[], _Wake]) -> None:
-    """Step ready entries as they come, forever, waiting on a `new_event()` while there are none."""
+class Timers(Protocol):
+    """A clock whose timers the runner fires (`_clock._DrivenClock`): the system clock, and a loop clock under trio."""
+
+    def fire_due(self, wakeup: _Wake | None = None) -> float | None:
+        """Fire the due timers; the seconds until the next, and `wakeup` set for an earlier one."""
+        ...
+
+
+async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, timers: Timers | None = None) -> None:
+    """Step ready entries as they come, forever, and fire `timers` as they fall due.
+
+    With nothing ready the runner sleeps until the next timer, or until work is queued or an
+    earlier timer set: timers need no task of their own.
+    """
+    # The runner waits for work once per batch, often once per message: asyncio's own event
+    # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
+    trio = running_trio()
+    new_event: Callable[[], _Wake] = anyio.Event if trio else asyncio.Event
     steps = 0
     try:
         while True:
@@ -200,9 +219,24 @@ async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, new_event: Callable[[]
                 steps += 1
                 # A busy channel yields to I/O and other tasks as often as it did with a task of its own.
                 if step(ready.popleft(), ready, tg) or steps % _STEPS_PER_CHECKPOINT == 0:
+                    if timers is not None:
+                        timers.fire_due()  # a queue that never empties does not hold timers back
                     await anyio.lowlevel.checkpoint()
             ready.wake = wake = new_event()
-            await wake.wait()
+            delay = None if timers is None else timers.fire_due(wake)
+            if ready:  # a timer queued work
+                continue
+            if delay is None:
+                await wake.wait()
+            elif trio:
+                with anyio.move_on_after(delay):
+                    await wake.wait()
+            else:  # a timer handle costs a fraction of a cancel scope, and this runs once per batch
+                handle = asyncio.get_running_loop().call_later(delay, wake.set)
+                try:
+                    await wake.wait()
+                finally:
+                    handle.cancel()
     finally:
         # Stopped (the serving block ended): drains paused at AGAIN are closed where they paused,
         # and their channels queued again, as fresh drains, for whoever runs them next.

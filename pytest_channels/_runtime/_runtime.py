@@ -7,7 +7,6 @@ fact the runtime knows, never a guess from a wall-clock window.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
@@ -26,7 +25,6 @@ from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle
-from ._eventloop import running_trio
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
@@ -180,10 +178,9 @@ class Runtime:
 
     async def _run_ready(self, tg: anyio.abc.TaskGroup) -> None:
         """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group `tg`."""
-        # The runner waits for work once per batch, often once per message: asyncio's own event
-        # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
         if self._serving:  # not stopped before the task got to start
-            await _runner.run(self._runq, tg, anyio.Event if running_trio() else asyncio.Event)
+            clock = self.clock
+            await _runner.run(self._runq, tg, clock if isinstance(clock, (SystemClock, LoopClock)) else None)
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -365,8 +362,6 @@ class Runtime:
             raise RuntimeError("this runtime is already serving")
         async with anyio.create_task_group() as tg:
             self.serve_in(tg)
-            if isinstance(self.clock, (SystemClock, LoopClock)):
-                tg.start_soon(self.clock.drive)
             tg.start_soon(self._run_ready, tg)
             try:
                 yield self
