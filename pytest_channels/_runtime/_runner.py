@@ -22,13 +22,16 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
 from ._eventloop import running_trio
+
+if TYPE_CHECKING:
+    from ._clock import _DrivenClock
 
 
 class _Pause:
@@ -72,15 +75,7 @@ class ReadyQueue(deque[Any]):
     def __init__(self) -> None:
         super().__init__()
         self.wake: _Wake | None = None
-        """Set by the runner while it waits for work; whoever queues work sets it (also from outside the loop)."""
-
-    def put(self, entry: Any) -> None:
-        """Queue `entry` and wake the runner if it waits for work."""
-        self.append(entry)
-        wake = self.wake
-        if wake is not None:
-            self.wake = None
-            wake.set()
+        """Set by the runner while it waits for work: whoever queues work sets it (also from outside the loop)."""
 
 
 class Stepping(Protocol):
@@ -194,16 +189,8 @@ class _Resume:
         return getattr(self._coroutine, "cr_await", None)
 
 
-class Timers(Protocol):
-    """A clock whose timers the runner fires (`_clock._DrivenClock`): the system clock, and a loop clock under trio."""
-
-    def fire_due(self, wakeup: _Wake | None = None) -> float | None:
-        """Fire the due timers; the seconds until the next, and `wakeup` set for an earlier one."""
-        ...
-
-
-async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, timers: Timers | None = None) -> None:
-    """Step ready entries as they come, forever, and fire `timers` as they fall due.
+async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, timers: _DrivenClock | None = None) -> None:
+    """Step ready entries as they come, forever, and fire the timers of a driven clock as they fall due.
 
     With nothing ready the runner sleeps until the next timer, or until work is queued or an
     earlier timer set: timers need no task of their own.

@@ -56,9 +56,9 @@ class Nodes(Protocol):
 
 
 class Peers(Protocol):
-    """Other work on a runtime's clock that must settle with it (the harness's nodes, network, clients).
+    """Other runtimes that share a runtime's clock and ready queue, and settle with it (the harness's nodes).
 
-    A runtime alone settles by running its own channels. When it shares its clock with others,
+    A runtime alone settles by running its ready queue. When it shares the queue with others,
     whoever runs them all (the harness's group) becomes its peers, and every wait of the runtime
     settles them all; a runtime without peers never calls out.
     """
@@ -72,7 +72,7 @@ class Peers(Protocol):
         ...
 
     def check(self) -> None:
-        """Raise what went wrong in the peers' own task since the last check, if anything."""
+        """Raise what went wrong in the runner, which it could not raise there, since the last check."""
         ...
 
 
@@ -175,12 +175,6 @@ class Runtime:
         if self._started is not None:
             self._started.append(process)
         self._tg.start_soon(process.drain)
-
-    async def _run_ready(self, tg: anyio.abc.TaskGroup) -> None:
-        """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group `tg`."""
-        if self._serving:  # not stopped before the task got to start
-            clock = self.clock
-            await _runner.run(self._runq, tg, clock if isinstance(clock, (SystemClock, LoopClock)) else None)
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -311,7 +305,7 @@ class Runtime:
         while True:
             await clock.wait_idle()
             if peers is not None:
-                peers.check()  # what the peers' own task found, which it cannot raise in this wait
+                peers.check()  # what the runner found, which it cannot raise in this wait
             if done():
                 return True
             now = clock.now_ns()
@@ -362,7 +356,9 @@ class Runtime:
             raise RuntimeError("this runtime is already serving")
         async with anyio.create_task_group() as tg:
             self.serve_in(tg)
-            tg.start_soon(self._run_ready, tg)
+            clock = self.clock
+            # The runner fires the timers of a clock that has no event loop to fire them (see _clock).
+            tg.start_soon(_runner.run, self._runq, tg, clock if isinstance(clock, (SystemClock, LoopClock)) else None)
             try:
                 yield self
             finally:
@@ -371,11 +367,10 @@ class Runtime:
         await self.aclose()
 
     def serve_in(self, tg: anyio.abc.TaskGroup) -> None:
-        """Run channels as messages arrive, from now on, once `_run_ready` runs in `tg` (whose tasks
-        carry drains that wait).
+        """Run channels as messages arrive, from now on: `tg`'s tasks carry the drains that wait.
 
-        `serving()` does this for itself; a group serves its other runtimes in its own task group
-        this way, and starts their `_run_ready` there (this may be called outside the event loop).
+        `serving()` does this for itself, and starts the runner; a runtime sharing another's
+        ready queue (as the harness's nodes do) is served this way, by that runtime's runner.
         """
         self._tg, self._serving = tg, True
 

@@ -15,8 +15,8 @@ heartbeats, the long-poll fallback, and the encoding of the client's own frames.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -29,11 +29,11 @@ from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
 from .._server._multiplexer import Connection
 from .._server._serializer import Frame, decode_client
-from ._group import GroupRuntime
 from ._wire import message_of
 
 if TYPE_CHECKING:
     from ._core import Core
+    from ._group import Group
 
 RECONNECT_AFTER = (0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0)
 """phoenix.js `reconnectAfterMs`, in seconds: the delay before reconnect attempt n (then 5 s)."""
@@ -396,8 +396,8 @@ class _ClientConnection(Connection):
     """The server's state machine of one client connection, with the simulated client at its other end.
 
     The client sends it frames as phoenix.js sends them over a socket, and what it sends back
-    is decoded as phoenix.js decodes it, into the client's inbox, which the client reads at
-    the next wait. Crashes reach the test's mailbox too, to be claimed as for its own channels.
+    is decoded as phoenix.js decodes it and read by the client at the next wait, in its turn on
+    the group's queue. Crashes reach the test's mailbox too, to be claimed as for its own channels.
     """
 
     def __init__(self, client: Client, runtime: Runtime, socket: Socket) -> None:
@@ -479,8 +479,7 @@ class Client:
         number: int,
     ) -> None:
         self._core = core
-        assert isinstance(core.runtime, GroupRuntime)
-        self._group = core.runtime.group  # whose queue its steps go on
+        self._group: Group = getattr(core.runtime, "group")  # noqa: B009  (a GroupRuntime, whose queue runs us)
         self.name = f"client {number}"
         self.handler = handler
         self.params = dict(params or {})
@@ -492,10 +491,8 @@ class Client:
         self.rejoin_after: Callable[[int], float] = rejoin_after
         self._connection: _ClientConnection | None = None
         self._connecting = False
-        self._queued = False  # a step of ours is on the group's queue
         self._clean_close = False
         self._refs = itertools.count(1)
-        self._inbox: deque[Message | _ChannelError | _ConnectionClosed] = deque()
         self._send_buffer: list[ClientPush] = []
         self._reconnect = _Backoff(self, self._reconnect_due, lambda n: self.reconnect_after(n), "reconnect")
 
@@ -565,23 +562,14 @@ class Client:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _due(self) -> None:
-        """Something is due (a connect, a frame from the server): a step of ours goes on the group's queue."""
-        if not self._queued:
-            self._queued = True
-            self._group.submit(self._step, self.name)
+    def _receive(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
+        # Read at the next wait, in its turn on the group's queue, as a browser reads a frame.
+        self._group.submit(functools.partial(self._handle, message), self.name)
 
-    async def _step(self) -> None:
-        self._queued = False
-        if self._connecting:
+    async def _connect_now(self) -> None:
+        if self._connecting:  # not disconnected since
             self._connecting = False
             await self._open()
-        while self._inbox:
-            self._handle(self._inbox.popleft())
-
-    def _receive(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
-        self._inbox.append(message)
-        self._due()
 
     def _now(self) -> float:
         return self._core.clock.now_ns() / NS_PER_SECOND
@@ -595,7 +583,7 @@ class Client:
     def _start_connecting(self) -> None:
         self._connecting = True
         self._log("connecting")
-        self._due()
+        self._group.submit(self._connect_now, self.name)
 
     def _reconnect_due(self) -> None:
         if not self.connected and not self._clean_close:

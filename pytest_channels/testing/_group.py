@@ -18,16 +18,18 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 
 from .._runtime._clock import LoopClock, VirtualClock, format_ns
 from .._runtime._errors import NotIdle
-from .._runtime._process import ChannelProcess
 from .._runtime._runner import HANDOFF, ReadyQueue
 from .._runtime._runtime import Runtime
+
+if TYPE_CHECKING:
+    from .._runtime._process import ChannelProcess
 
 
 class _Job:
@@ -44,22 +46,10 @@ class _Job:
     def __init__(self, group: Group, run: Callable[[], Awaitable[None] | None], name: str) -> None:
         self.runtime, self.run, self.name = group, run, name
 
-    def __repr__(self) -> str:
-        return f"<job {self.name}>"
-
     async def drain(self, deadline: float | None = None) -> None:
         group = self.runtime
-        serving = group._tg is not None
-        if serving:
-            if group.failure is None:
-                group._check_busy()
-            if group.failure is not None:  # hand no work around: the loop goes idle and the wait raises it
-                group._held.append(self)
-                if group._idle is not None:
-                    group._idle.set()
-                for runtime in group.runtimes:
-                    runtime.notify()
-                return
+        if group._tg is not None and group._held_back(self):
+            return
         try:
             done = self.run()
             if done is not None:
@@ -68,11 +58,7 @@ class _Job:
                 await done
         finally:
             group._pending -= 1
-            if not group._pending and group._idle is not None:
-                group._idle.set()
-        if serving:
-            for runtime in group.runtimes:
-                runtime.notify()  # a wait's condition may hold now, or the failure is to be raised
+            group._changed()
 
 
 class Group:
@@ -115,7 +101,15 @@ class Group:
     def submit(self, run: Callable[[], Awaitable[None] | None], name: str) -> None:
         """Queue `run` (called, and awaited if it returns an awaitable) behind what is ready now."""
         self._pending += 1
-        self.queue.put(_Job(self, run, name))
+        self._put(_Job(self, run, name))
+
+    def _put(self, job: _Job) -> None:
+        queue = self.queue
+        queue.append(job)
+        wake = queue.wake
+        if wake is not None:  # the runner waits for work
+            queue.wake = None
+            wake.set()
 
     async def settle(self) -> None:
         """Run the group's queue until it is empty, and (serving) every node until it is idle.
@@ -125,11 +119,10 @@ class Group:
                 channels on different nodes that answer each other's broadcasts forever).
         """
         if self._tg is None:
-            self.raise_failure()
             await self.runtimes[0].settle_own()  # the queue is every runtime's: any of them runs it
             return
         while True:  # serving: the runner runs the queue; wait until every node and job is done at once
-            self.raise_failure()
+            self.check()
             # A stopped node's remaining work is finished by its stop, while it drains.
             busy = next((r for r in self.runtimes if r.stopped is None and not r.idle), None)
             if busy is not None:
@@ -174,31 +167,40 @@ class Group:
         if self._tg is not None:
             runtime.serve_in(self._tg)
 
-    def _check_busy(self) -> None:
-        now = self.clock.now_ns()
-        if self._busy is None or self._busy[0] != now:
-            self._busy = (now, time.monotonic())
-        elif time.monotonic() - self._busy[1] > self.idle_timeout:
+    def _held_back(self, job: _Job) -> bool:
+        """Serving: whether `job` waits for the next wait, the nodes having kept busy at one instant too long."""
+        if self.failure is None:
+            now = self.clock.now_ns()
+            if self._busy is None or self._busy[0] != now:
+                self._busy = (now, time.monotonic())
+                return False
+            if time.monotonic() - self._busy[1] <= self.idle_timeout:
+                return False
             self.failure = self._not_idle()
+        self._held.append(job)  # no work handed around: the loop goes idle and the wait raises the failure
+        self._changed()
+        return True
+
+    def _changed(self) -> None:
+        if not self._pending and self._idle is not None:
+            self._idle.set()
+        if self._tg is not None:
+            for runtime in self.runtimes:
+                runtime.notify()  # a wait's condition may hold now, or the failure is to be raised
 
     def wait_begins(self) -> None:
         """A wait starts: time the test spent between waits is not the nodes' (see `_check_busy`)."""
         self._busy = None
 
     def check(self) -> None:
-        """Raise the runner's failure, if any (`Peers.check`)."""
+        """Raise the runner's failure, if any, once: the jobs it held back are queued again (`Peers.check`)."""
         __tracebackhide__ = True
-        if self.failure is not None:
-            self.raise_failure()
-
-    def raise_failure(self) -> None:
-        """Raise the runner's failure, once: the jobs it held back are queued again for the next wait."""
         failure, self.failure = self.failure, None
         if failure is not None:
             self._busy = None
             held, self._held = self._held, []
             for job in held:
-                self.queue.put(job)
+                self._put(job)
             raise failure
 
     def _not_idle(self) -> NotIdle:
