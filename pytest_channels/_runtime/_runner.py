@@ -59,7 +59,7 @@ _STEPS_PER_CHECKPOINT = 64
 """Drains the runner steps before it lets the event loop run its I/O and other tasks."""
 
 
-class _Wake(Protocol):
+class Wake(Protocol):
     """An event the runner waits on: anyio's, or the running asyncio loop's own."""
 
     def set(self) -> None: ...
@@ -67,15 +67,14 @@ class _Wake(Protocol):
     async def wait(self) -> Any: ...
 
 
-class ReadyQueue(deque[Any]):
-    """The ready queue: entries in the order they became ready, and the runner's wake-up while it is empty."""
+class Waking(Protocol):
+    """Who holds the event the runner waits on while its queue is empty: a runtime, or the group sharing its queue.
 
-    __slots__ = ("wake",)
+    Whoever queues work sets it and clears it (also from outside the loop, as a sync test does).
+    The queue itself is a plain deque: its methods cost a third more on a subclass, on every message.
+    """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.wake: _Wake | None = None
-        """Set by the runner while it waits for work: whoever queues work sets it (also from outside the loop)."""
+    _wake: Wake | None
 
 
 class Stepping(Protocol):
@@ -189,7 +188,7 @@ class _Resume:
         return getattr(self._coroutine, "cr_await", None)
 
 
-async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, timers: _DrivenClock | None = None) -> None:
+async def run(ready: deque[Any], waking: Waking, tg: anyio.abc.TaskGroup, timers: _DrivenClock | None = None) -> None:
     """Step ready entries as they come, forever, and fire the timers of a driven clock as they fall due.
 
     With nothing ready the runner sleeps until the next timer, or until work is queued or an
@@ -198,7 +197,7 @@ async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, timers: _DrivenClock |
     # The runner waits for work once per batch, often once per message: asyncio's own event
     # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
     trio = running_trio()
-    new_event: Callable[[], _Wake] = anyio.Event if trio else asyncio.Event
+    new_event: Callable[[], Wake] = anyio.Event if trio else asyncio.Event
     steps = 0
     try:
         while True:
@@ -209,7 +208,7 @@ async def run(ready: ReadyQueue, tg: anyio.abc.TaskGroup, timers: _DrivenClock |
                     if timers is not None:
                         timers.fire_due()  # a queue that never empties does not hold timers back
                     await anyio.lowlevel.checkpoint()
-            ready.wake = wake = new_event()
+            waking._wake = wake = new_event()
             delay = None if timers is None else timers.fire_due(wake)
             if ready:  # a timer queued work
                 continue

@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -111,7 +112,7 @@ class Runtime:
         """Phoenix's telemetry events for this runtime: attach observers here."""
         self.check_payloads = check_payloads
         self.idle_timeout = idle_timeout
-        self._runq = _runner.ReadyQueue()
+        self._runq: deque[Any] = deque()
         """The one ready queue: channels with mail, (serving) drains paused to let others run, and
         whatever else shares it (the harness's nodes share one, with their network and clients)."""
         self._tg: anyio.abc.TaskGroup | None = None  # where drains that wait get tasks (serving, or settling)
@@ -123,6 +124,8 @@ class Runtime:
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
         self._stepping: object | None = None  # the process whose drain the runner runs now (see _runner)
+        self._wake: _runner.Wake | None = None  # set when work is queued while the runner waits for some
+        self._waking: _runner.Waking = self  # who holds that event: the group, for runtimes sharing its queue
         self._awaiting: dict[ChannelProcess, anyio.CancelScope] = {}  # callbacks now awaited: kill cuts them
         self.nodes: Nodes | None = None
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
@@ -161,11 +164,11 @@ class Runtime:
         if not process.scheduled:
             process.scheduled = True
             if self._serving or self._tg is None:
-                runq = self._runq
-                runq.append(process)  # ReadyQueue.put, written out: this is every message's path
-                wake = runq.wake
-                if wake is not None:
-                    runq.wake = None
+                self._runq.append(process)
+                waking = self._waking
+                wake = waking._wake
+                if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
+                    waking._wake = None
                     wake.set()
             else:
                 self._enqueue_drain(process)
@@ -358,7 +361,13 @@ class Runtime:
             self.serve_in(tg)
             clock = self.clock
             # The runner fires the timers of a clock that has no event loop to fire them (see _clock).
-            tg.start_soon(_runner.run, self._runq, tg, clock if isinstance(clock, (SystemClock, LoopClock)) else None)
+            tg.start_soon(
+                _runner.run,
+                self._runq,
+                self._waking,
+                tg,
+                clock if isinstance(clock, (SystemClock, LoopClock)) else None,
+            )
             try:
                 yield self
             finally:
@@ -376,7 +385,7 @@ class Runtime:
 
     def stop_serving(self) -> None:
         """Back to running channels only inside `settle()`."""
-        self._tg, self._serving, self._runq.wake = None, False, None
+        self._tg, self._serving, self._waking._wake = None, False, None
 
     # -- connections and joins ----------------------------------------------------------------------
 

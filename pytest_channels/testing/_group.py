@@ -16,6 +16,7 @@ a remote node's answer on the same timeline.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ import anyio.abc
 
 from .._runtime._clock import LoopClock, VirtualClock, format_ns
 from .._runtime._errors import NotIdle
-from .._runtime._runner import HANDOFF, ReadyQueue
+from .._runtime._runner import HANDOFF, Wake
 from .._runtime._runtime import Runtime
 
 if TYPE_CHECKING:
@@ -74,8 +75,9 @@ class Group:
         self.clock = clock
         self.idle_timeout = idle_timeout
         self.runtimes: list[GroupRuntime] = []
-        self.queue = ReadyQueue()
+        self.queue: deque[Any] = deque()
         """The one ready queue of every member (see the module)."""
+        self._wake: Wake | None = None  # the runner's, while it waits for work (see _runner.Waking)
         self._stepping: object | None = None  # the job the runner is sending into (see _runner.Stepping)
         self._pending = 0  # jobs queued or running: a settle on the loop waits for them too
         self._idle: anyio.Event | None = None  # set when the last pending job is done
@@ -104,11 +106,10 @@ class Group:
         self._put(_Job(self, run, name))
 
     def _put(self, job: _Job) -> None:
-        queue = self.queue
-        queue.append(job)
-        wake = queue.wake
+        self.queue.append(job)
+        wake = self._wake
         if wake is not None:  # the runner waits for work
-            queue.wake = None
+            self._wake = None
             wake.set()
 
     async def settle(self) -> None:
@@ -158,7 +159,7 @@ class Group:
 
     def joined(self, runtime: GroupRuntime) -> None:
         """A runtime joined: it shares the queue, and while the group serves, it serves at once too."""
-        runtime._runq = self.queue
+        runtime._runq, runtime._waking = self.queue, self
         self.runtimes.append(runtime)
         # A runtime alone, as in most tests, settles itself and its waits never call out here.
         alone = len(self.runtimes) == 1
