@@ -106,10 +106,11 @@ class Resumption:
         self.process, self.coroutine = process, coroutine
 
 
-def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> bool:
+def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup, finished: Callable[[], None] | None = None) -> Any:
     """Run one ready entry (a process, or a paused drain) until its drain returns or must wait.
 
-    Returns whether the drain paused at AGAIN, busy: then the event loop's other work is due too.
+    Returns AGAIN when the drain paused, busy (then the event loop's other work is due too),
+    HANDOFF when it went on in a task of its own (which calls `finished` at its end), else None.
     """
     if type(entry) is Resumption:
         process, coroutine = entry.process, entry.coroutine
@@ -120,19 +121,23 @@ def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> bool:
     try:
         yielded = coroutine.send(None)
     except StopIteration:
-        return False
+        return None
     finally:
         runtime._stepping = None
     if yielded is AGAIN:
         ready.append(Resumption(process, coroutine))
-        return True
+        return AGAIN
     # HANDOFF, or (from a drain that does not know the runner) whatever it waits on.
-    tg.start_soon(_carry_on, coroutine, yielded, name=process.name)
-    return False
+    tg.start_soon(_carry_on, coroutine, yielded, finished, name=process.name)
+    return HANDOFF
 
 
-async def _carry_on(coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
-    await _Resume(coroutine, yielded)
+async def _carry_on(coroutine: Coroutine[Any, Any, None], yielded: Any, finished: Callable[[], None] | None) -> None:
+    try:
+        await _Resume(coroutine, yielded)
+    finally:
+        if finished is not None:
+            finished()
 
 
 _STARTED = object()
@@ -204,7 +209,7 @@ async def run(ready: deque[Any], waking: Waking, tg: anyio.abc.TaskGroup, timers
             while ready:
                 steps += 1
                 # A busy channel yields to I/O and other tasks as often as it did with a task of its own.
-                if step(ready.popleft(), ready, tg) or steps % _STEPS_PER_CHECKPOINT == 0:
+                if step(ready.popleft(), ready, tg) is AGAIN or steps % _STEPS_PER_CHECKPOINT == 0:
                     if timers is not None:
                         timers.fire_due()  # a queue that never empties does not hold timers back
                     await anyio.lowlevel.checkpoint()
@@ -224,13 +229,53 @@ async def run(ready: deque[Any], waking: Waking, tg: anyio.abc.TaskGroup, timers
                 finally:
                     handle.cancel()
     finally:
-        # Stopped (the serving block ended): drains paused at AGAIN are closed where they paused,
-        # and their channels queued again, as fresh drains, for whoever runs them next.
-        for entry in [ready.popleft() for _ in range(len(ready))]:
-            if type(entry) is Resumption:
-                entry.coroutine.close()
-                entry = entry.process
-                if entry.scheduled or not entry.mailbox:
-                    continue
-                entry.scheduled = True
-            ready.append(entry)
+        unpause(ready)  # stopped (the serving block ended)
+
+
+async def settle(ready: deque[Any], waking: Waking, tg: anyio.abc.TaskGroup, handed: list[Any]) -> None:
+    """Step ready entries as `run` does until none is ready and no drain handed to a task still runs.
+
+    Every process whose drain went on in a task is added to `handed`: whoever bounds the
+    settle names the ones still busy. Drains paused at AGAIN when it ends are `unpause`d.
+    """
+    new_event: Callable[[], Wake] = anyio.Event if running_trio() else asyncio.Event
+    running = 0
+
+    def finished() -> None:
+        nonlocal running
+        running -= 1
+        wake = waking._wake
+        if wake is not None:
+            waking._wake = None
+            wake.set()
+
+    try:
+        while True:
+            while ready:
+                entry = ready.popleft()
+                outcome = step(entry, ready, tg, finished)
+                if outcome is HANDOFF:
+                    running += 1
+                    handed.append(entry.process if type(entry) is Resumption else entry)
+                elif outcome is AGAIN:
+                    await anyio.lowlevel.checkpoint()  # the drains in tasks go on too
+            if not running:
+                return
+            waking._wake = wake = new_event()
+            await wake.wait()
+    finally:
+        waking._wake = None
+        unpause(ready)
+
+
+def unpause(ready: deque[Any]) -> None:
+    """Drains paused at AGAIN are closed where they paused, and their channels queued again, as
+    fresh drains, for whoever runs the queue next."""
+    for entry in [ready.popleft() for _ in range(len(ready))]:
+        if type(entry) is Resumption:
+            entry.coroutine.close()
+            entry = entry.process
+            if entry.scheduled or not entry.mailbox:
+                continue
+            entry.scheduled = True
+        ready.append(entry)

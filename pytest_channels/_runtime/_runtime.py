@@ -119,7 +119,6 @@ class Runtime:
         self._inflight = 0
         self._processes: dict[ChannelProcess, None] = {}
         self._refs = itertools.count(1)
-        self._started: list[ChannelProcess] | None = None  # drains started by the current settle()
         self._serving = False
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
@@ -163,21 +162,12 @@ class Runtime:
         self._inflight += 1
         if not process.scheduled:
             process.scheduled = True
-            if self._serving or self._tg is None:
-                self._runq.append(process)
-                waking = self._waking
-                wake = waking._wake
-                if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
-                    waking._wake = None
-                    wake.set()
-            else:
-                self._enqueue_drain(process)
-
-    def _enqueue_drain(self, process: ChannelProcess) -> None:
-        assert self._tg is not None
-        if self._started is not None:
-            self._started.append(process)
-        self._tg.start_soon(process.drain)
+            self._runq.append(process)
+            waking = self._waking
+            wake = waking._wake
+            if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
+                waking._wake = None
+                wake.set()
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -231,20 +221,18 @@ class Runtime:
         return self._not_idle([process, *(p for p in self._runq if hasattr(p, "socket"))])
 
     async def _settle_in_tasks(self) -> None:
-        # Channels with async callbacks may wait on one another: each drain gets a task.
-        self._started = []
+        # Channels with async callbacks may wait on one another: the queue is stepped as serving
+        # steps it, and a drain that must wait goes on in a task of its own, under the guard.
+        handed: list[ChannelProcess] = []
         try:
             with anyio.move_on_after(self.idle_timeout) as scope:
                 async with anyio.create_task_group() as tg:
-                    # Drains started while this group runs join it, so leaving the block means idle.
-                    self._tg = tg
-                    while self._runq:
-                        self._enqueue_drain(self._runq.popleft())
+                    self._tg = tg  # a call from a drain in a task waits for its answer there
+                    await _runner.settle(self._runq, self._waking, tg, handed)
         finally:
             self._tg = None
-        started, self._started = self._started, None
         if scope.cancelled_caught:
-            busy = dict.fromkeys(p for p in started or () if p.doing is not None)
+            busy = dict.fromkeys(p for p in handed if p.doing is not None)
             # A terminate that outlived the guard ends as its own bound would have ended it: killed.
             for process in [p for p in busy if p.state == "stopping"]:
                 del busy[process]
