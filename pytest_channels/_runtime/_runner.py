@@ -14,7 +14,8 @@ goes to the back of the queue, so one busy channel does not keep the others wait
 
 The queue may hold other work too: whatever has a `drain()` and a `runtime` to say it is
 stepped (the harness's cluster queues a packet's arrival, a node's stop and a simulated
-client's due work this way, on the one queue its runtimes share), and it is run the same way.
+client's due work this way, on the one queue its runtimes share). A settle outside serving
+whose queue holds a channel with async callbacks runs it the same way, until it is idle.
 """
 
 from __future__ import annotations
@@ -68,10 +69,9 @@ class Wake(Protocol):
 
 
 class Waking(Protocol):
-    """Who holds the event the runner waits on while its queue is empty: a runtime, or the group sharing its queue.
+    """Who holds the runner's wake-up while its queue is empty: the runtime, or the group sharing its queue.
 
-    Whoever queues work sets it and clears it (also from outside the loop, as a sync test does).
-    The queue itself is a plain deque: its methods cost a third more on a subclass, on every message.
+    (Not the queue: a plain deque's methods cost a third less than a subclass's, on every message.)
     """
 
     _wake: Wake | None
@@ -193,26 +193,50 @@ class _Resume:
         return getattr(self._coroutine, "cr_await", None)
 
 
-async def run(ready: deque[Any], waking: Waking, tg: anyio.abc.TaskGroup, timers: _DrivenClock | None = None) -> None:
-    """Step ready entries as they come, forever, and fire the timers of a driven clock as they fall due.
+async def run(
+    ready: deque[Any],
+    waking: Waking,
+    tg: anyio.abc.TaskGroup,
+    timers: _DrivenClock | None = None,
+    handed: list[Any] | None = None,
+) -> None:
+    """Step ready entries as they come, and fire a driven clock's timers as they fall due (no task of their own).
 
-    With nothing ready the runner sleeps until the next timer, or until work is queued or an
-    earlier timer set: timers need no task of their own.
+    Serving, forever, sleeping until the next timer or the next work when nothing is ready. With
+    `handed` (a settle), until nothing is ready and no drain handed to a task runs; each process
+    handed to a task is added to it, for the settle's guard to name. Drains paused at AGAIN when
+    it ends are closed there, and their channels queued again as fresh drains.
     """
     # The runner waits for work once per batch, often once per message: asyncio's own event
     # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
     trio = running_trio()
     new_event: Callable[[], Wake] = anyio.Event if trio else asyncio.Event
-    steps = 0
+    running = steps = 0
+
+    def finished() -> None:  # a drain handed to a task ended: the settle may be over
+        nonlocal running
+        running -= 1
+        wake = waking._wake
+        if wake is not None:
+            waking._wake = None
+            wake.set()
+
     try:
         while True:
             while ready:
                 steps += 1
+                entry = ready.popleft()
+                outcome = step(entry, ready, tg, None if handed is None else finished)
+                if outcome is HANDOFF and handed is not None:
+                    running += 1
+                    handed.append(entry.process if type(entry) is Resumption else entry)
                 # A busy channel yields to I/O and other tasks as often as it did with a task of its own.
-                if step(ready.popleft(), ready, tg) is AGAIN or steps % _STEPS_PER_CHECKPOINT == 0:
+                elif outcome is AGAIN or steps % _STEPS_PER_CHECKPOINT == 0:
                     if timers is not None:
                         timers.fire_due()  # a queue that never empties does not hold timers back
                     await anyio.lowlevel.checkpoint()
+            if handed is not None and not running:
+                return
             waking._wake = wake = new_event()
             delay = None if timers is None else timers.fire_due(wake)
             if ready:  # a timer queued work
@@ -229,53 +253,12 @@ async def run(ready: deque[Any], waking: Waking, tg: anyio.abc.TaskGroup, timers
                 finally:
                     handle.cancel()
     finally:
-        unpause(ready)  # stopped (the serving block ended)
-
-
-async def settle(ready: deque[Any], waking: Waking, tg: anyio.abc.TaskGroup, handed: list[Any]) -> None:
-    """Step ready entries as `run` does until none is ready and no drain handed to a task still runs.
-
-    Every process whose drain went on in a task is added to `handed`: whoever bounds the
-    settle names the ones still busy. Drains paused at AGAIN when it ends are `unpause`d.
-    """
-    new_event: Callable[[], Wake] = anyio.Event if running_trio() else asyncio.Event
-    running = 0
-
-    def finished() -> None:
-        nonlocal running
-        running -= 1
-        wake = waking._wake
-        if wake is not None:
-            waking._wake = None
-            wake.set()
-
-    try:
-        while True:
-            while ready:
-                entry = ready.popleft()
-                outcome = step(entry, ready, tg, finished)
-                if outcome is HANDOFF:
-                    running += 1
-                    handed.append(entry.process if type(entry) is Resumption else entry)
-                elif outcome is AGAIN:
-                    await anyio.lowlevel.checkpoint()  # the drains in tasks go on too
-            if not running:
-                return
-            waking._wake = wake = new_event()
-            await wake.wait()
-    finally:
         waking._wake = None
-        unpause(ready)
-
-
-def unpause(ready: deque[Any]) -> None:
-    """Drains paused at AGAIN are closed where they paused, and their channels queued again, as
-    fresh drains, for whoever runs the queue next."""
-    for entry in [ready.popleft() for _ in range(len(ready))]:
-        if type(entry) is Resumption:
-            entry.coroutine.close()
-            entry = entry.process
-            if entry.scheduled or not entry.mailbox:
-                continue
-            entry.scheduled = True
-        ready.append(entry)
+        for entry in [ready.popleft() for _ in range(len(ready))]:
+            if type(entry) is Resumption:
+                entry.coroutine.close()
+                entry = entry.process
+                if entry.scheduled or not entry.mailbox:
+                    continue
+                entry.scheduled = True
+            ready.append(entry)

@@ -203,7 +203,7 @@ class Runtime:
         while runq:
             process = runq[0]
             if not process.inline:
-                await self._settle_in_tasks()
+                await self._settle_stepped()
                 continue  # what the tasks queued for runtimes sharing the queue is still to run
             # Plain callbacks never wait: run the drain right here, without a task of its own.
             runq.popleft()
@@ -220,7 +220,7 @@ class Runtime:
         # The queue's other work (a group's packets, say) has no channel to name.
         return self._not_idle([process, *(p for p in self._runq if hasattr(p, "socket"))])
 
-    async def _settle_in_tasks(self) -> None:
+    async def _settle_stepped(self) -> None:
         # Channels with async callbacks may wait on one another: the queue is stepped as serving
         # steps it, and a drain that must wait goes on in a task of its own, under the guard.
         handed: list[ChannelProcess] = []
@@ -228,7 +228,7 @@ class Runtime:
             with anyio.move_on_after(self.idle_timeout) as scope:
                 async with anyio.create_task_group() as tg:
                     self._tg = tg  # a call from a drain in a task waits for its answer there
-                    await _runner.settle(self._runq, self._waking, tg, handed)
+                    await _runner.run(self._runq, self._waking, tg, handed=handed)
         finally:
             self._tg = None
         if scope.cancelled_caught:
