@@ -120,7 +120,8 @@ class Group:
                 channels on different nodes that answer each other's broadcasts forever).
         """
         if self._tg is None:
-            await self.runtimes[0].settle_own()  # the queue is every runtime's: any of them runs it
+            if self.runtimes:  # a cluster with no node yet has nothing queued
+                await self.runtimes[0].settle_own()  # the queue is every runtime's: any of them runs it
             return
         while True:  # serving: the runner runs the queue; wait until every node and job is done at once
             self.check()
