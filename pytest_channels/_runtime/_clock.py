@@ -17,8 +17,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-import anyio
-
 NS_PER_SECOND = 1_000_000_000
 
 DEFAULT_WALL_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -280,12 +278,20 @@ class VirtualClock:
         return f"<VirtualClock now={format_ns(self._now_ns)} timers={len(self.pending_timers())}>"
 
 
+class _Wakeup(Protocol):
+    def set(self) -> None: ...
+
+
 class _DrivenClock:
-    """Timers kept in our own heap and fired by a driver task that sleeps on the event loop."""
+    """Timers kept in our own heap, fired by the serving runtime's runner (`fire_due`).
+
+    The runner has nothing else to wait on when its ready queue is empty, so it sleeps until
+    the next deadline here, and `call_at` wakes it early for an earlier timer: no task of its own.
+    """
 
     def __init__(self) -> None:
         self._timers = _TimerHeap()
-        self._wakeup: anyio.Event | None = None
+        self._wakeup: _Wakeup | None = None
 
     def now_ns(self) -> int:
         raise NotImplementedError
@@ -304,26 +310,25 @@ class _DrivenClock:
     def cancel_all(self) -> int:
         return self._timers.cancel_all()
 
-    async def drive(self) -> None:
-        """Fire timers as they fall due, forever. `Runtime.serving()` runs it in its task group."""
-        while True:
-            now = self.now_ns()
-            while (timer := self._timers.pop_due(now)) is not None:
-                timer._fire()
-            deadline = self._timers.next_deadline()
-            self._wakeup = anyio.Event()
-            if deadline is None:
-                await self._wakeup.wait()
-            else:
-                with anyio.move_on_after((deadline - self.now_ns()) / NS_PER_SECOND):
-                    await self._wakeup.wait()
+    def fire_due(self, wakeup: _Wakeup | None = None) -> float | None:
+        """Fire every timer due now; return the seconds until the next one (None: no timer).
+
+        `wakeup`, if given, is set when a timer earlier than that is set, until the next call.
+        """
+        now = self.now_ns()
+        while (timer := self._timers.pop_due(now)) is not None:
+            timer._fire()
+        self._wakeup = wakeup
+        deadline = self._timers.next_deadline()
+        return None if deadline is None else max(deadline - self.now_ns(), 0) / NS_PER_SECOND
 
 
 class SystemClock(_DrivenClock):
     """The real clock, for running channels in production.
 
-    Timers fire only while a runtime serves (`Runtime.serving()`): its timer driver sleeps
-    until the earliest deadline and is woken early when an earlier timer is set.
+    Timers fire only while a runtime serves (`Runtime.serving()`): its runner sleeps until
+    the earliest deadline when it has nothing else to do, and is woken early when an earlier
+    timer is set.
     """
 
     def __init__(self) -> None:
@@ -343,9 +348,12 @@ class LoopClock(_DrivenClock):
     One timeline for everything: the runtime's timers, and the `asyncio.sleep`, `wait_for`
     and anyio timeouts in channel code, all read and wait on the loop's time. When the time
     source is an asyncio loop's own `time`, the runtime's timers go straight onto that loop's
-    timer heap, beside channel code's sleeps: one heap, and no driver task (a `VirtualTimeLoop`
-    fires timers due at one instant in the order they were set). Under trio a driver task
-    fires them from the clock's own heap.
+    timer heap, beside channel code's sleeps: one heap (a `VirtualTimeLoop` fires timers due
+    at one instant in the order they were set). Trio has no such heap to put a callback on:
+    its only timers are the deadlines of cancel scopes, each belonging to a task. So under
+    trio the timers stay in the clock's own heap, and the runtime's runner, which sleeps
+    until the next of them whenever its queue is empty, fires them (`fire_due`); trio's
+    `MockClock` jumps to that sleep's deadline as it does to any other.
 
     Args:
         time_source: the loop's time in seconds (`loop.time`, `MockClock.current_time`).
@@ -402,10 +410,6 @@ class LoopClock(_DrivenClock):
             return super().cancel_all()
         timers, self._on_loop = list(self._on_loop), {}
         return sum(t.cancel() for t in timers)
-
-    async def drive(self) -> None:
-        if self._loop is None:
-            await super().drive()
 
     def wall(self) -> dt.datetime:
         return self.wall_start + dt.timedelta(microseconds=self.now_ns() // 1000)

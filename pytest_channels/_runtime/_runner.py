@@ -11,17 +11,28 @@ there, to a task of its own, which resumes it at once. Nothing of the channel ra
 point, no cancel scope or timeout was entered, so the task carries it on exactly as if it had
 run it from the start. A drain that has handled many messages in a row reaches `AGAIN` and
 goes to the back of the queue, so one busy channel does not keep the others waiting.
+
+The queue may hold other work too: whatever has a `drain()` and a `runtime` to say it is
+stepped (the harness's cluster queues a packet's arrival, a node's stop and a simulated
+client's due work this way, on the one queue its runtimes share). A settle outside serving
+whose queue holds a channel with async callbacks runs it the same way, until it is idle.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
+
+from ._eventloop import running_trio
+
+if TYPE_CHECKING:
+    from ._clock import _DrivenClock
 
 
 class _Pause:
@@ -47,6 +58,23 @@ AGAIN = _Pause("again")
 
 _STEPS_PER_CHECKPOINT = 64
 """Drains the runner steps before it lets the event loop run its I/O and other tasks."""
+
+
+class Wake(Protocol):
+    """An event the runner waits on: anyio's, or the running asyncio loop's own."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class Waking(Protocol):
+    """Who holds the runner's wake-up while its queue is empty: the runtime, or the group sharing its queue.
+
+    (Not the queue: a plain deque's methods cost a third less than a subclass's, on every message.)
+    """
+
+    _wake: Wake | None
 
 
 class Stepping(Protocol):
@@ -78,10 +106,11 @@ class Resumption:
         self.process, self.coroutine = process, coroutine
 
 
-def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> bool:
+def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup, finished: Callable[[], None] | None = None) -> Any:
     """Run one ready entry (a process, or a paused drain) until its drain returns or must wait.
 
-    Returns whether the drain paused at AGAIN, busy: then the event loop's other work is due too.
+    Returns AGAIN when the drain paused, busy (then the event loop's other work is due too),
+    HANDOFF when it went on in a task of its own (which calls `finished` at its end), else None.
     """
     if type(entry) is Resumption:
         process, coroutine = entry.process, entry.coroutine
@@ -92,19 +121,23 @@ def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup) -> bool:
     try:
         yielded = coroutine.send(None)
     except StopIteration:
-        return False
+        return None
     finally:
         runtime._stepping = None
     if yielded is AGAIN:
         ready.append(Resumption(process, coroutine))
-        return True
+        return AGAIN
     # HANDOFF, or (from a drain that does not know the runner) whatever it waits on.
-    tg.start_soon(_carry_on, coroutine, yielded, name=process.name)
-    return False
+    tg.start_soon(_carry_on, coroutine, yielded, finished, name=process.name)
+    return HANDOFF
 
 
-async def _carry_on(coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
-    await _Resume(coroutine, yielded)
+async def _carry_on(coroutine: Coroutine[Any, Any, None], yielded: Any, finished: Callable[[], None] | None) -> None:
+    try:
+        await _Resume(coroutine, yielded)
+    finally:
+        if finished is not None:
+            finished()
 
 
 _STARTED = object()
@@ -160,20 +193,67 @@ class _Resume:
         return getattr(self._coroutine, "cr_await", None)
 
 
-async def run(ready: deque[Any], tg: anyio.abc.TaskGroup, wait: Callable[[], Awaitable[None]]) -> None:
-    """Step ready entries as they come, forever; `wait()` returns once more are queued."""
-    steps = 0
+async def run(
+    ready: deque[Any],
+    waking: Waking,
+    tg: anyio.abc.TaskGroup,
+    timers: _DrivenClock | None = None,
+    handed: list[Any] | None = None,
+) -> None:
+    """Step ready entries as they come, and fire a driven clock's timers as they fall due (no task of their own).
+
+    Serving, forever, sleeping until the next timer or the next work when nothing is ready. With
+    `handed` (a settle), until nothing is ready and no drain handed to a task runs; each process
+    handed to a task is added to it, for the settle's guard to name. Drains paused at AGAIN when
+    it ends are closed there, and their channels queued again as fresh drains.
+    """
+    # The runner waits for work once per batch, often once per message: asyncio's own event
+    # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
+    trio = running_trio()
+    new_event: Callable[[], Wake] = anyio.Event if trio else asyncio.Event
+    running = steps = 0
+
+    def finished() -> None:  # a drain handed to a task ended: the settle may be over
+        nonlocal running
+        running -= 1
+        wake = waking._wake
+        if wake is not None:
+            waking._wake = None
+            wake.set()
+
     try:
         while True:
             while ready:
                 steps += 1
+                entry = ready.popleft()
+                outcome = step(entry, ready, tg, None if handed is None else finished)
+                if outcome is HANDOFF and handed is not None:
+                    running += 1
+                    handed.append(entry.process if type(entry) is Resumption else entry)
                 # A busy channel yields to I/O and other tasks as often as it did with a task of its own.
-                if step(ready.popleft(), ready, tg) or steps % _STEPS_PER_CHECKPOINT == 0:
+                elif outcome is AGAIN or steps % _STEPS_PER_CHECKPOINT == 0:
+                    if timers is not None:
+                        timers.fire_due()  # a queue that never empties does not hold timers back
                     await anyio.lowlevel.checkpoint()
-            await wait()
+            if handed is not None and not running:
+                return
+            waking._wake = wake = new_event()
+            delay = None if timers is None else timers.fire_due(wake)
+            if ready:  # a timer queued work
+                continue
+            if delay is None:
+                await wake.wait()
+            elif trio:
+                with anyio.move_on_after(delay):
+                    await wake.wait()
+            else:  # a timer handle costs a fraction of a cancel scope, and this runs once per batch
+                handle = asyncio.get_running_loop().call_later(delay, wake.set)
+                try:
+                    await wake.wait()
+                finally:
+                    handle.cancel()
     finally:
-        # Stopped (the serving block ended): drains paused at AGAIN are closed where they paused,
-        # and their channels queued again, as fresh drains, for whoever runs them next.
+        waking._wake = None
         for entry in [ready.popleft() for _ in range(len(ready))]:
             if type(entry) is Resumption:
                 entry.coroutine.close()

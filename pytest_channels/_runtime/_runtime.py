@@ -7,7 +7,6 @@ fact the runtime knows, never a guess from a wall-clock window.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
@@ -27,7 +26,6 @@ from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
 from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle
-from ._eventloop import running_trio
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
@@ -58,18 +56,10 @@ class Nodes(Protocol):
         ...
 
 
-class _Wake(Protocol):
-    """An event the runner waits on: anyio's, or the running asyncio loop's own."""
-
-    def set(self) -> None: ...
-
-    async def wait(self) -> Any: ...
-
-
 class Peers(Protocol):
-    """Other work on a runtime's clock that must settle with it (the harness's nodes, network, clients).
+    """Other runtimes that share a runtime's clock and ready queue, and settle with it (the harness's nodes).
 
-    A runtime alone settles by running its own channels. When it shares its clock with others,
+    A runtime alone settles by running its ready queue. When it shares the queue with others,
     whoever runs them all (the harness's group) becomes its peers, and every wait of the runtime
     settles them all; a runtime without peers never calls out.
     """
@@ -83,7 +73,7 @@ class Peers(Protocol):
         ...
 
     def check(self) -> None:
-        """Raise what went wrong in the peers' own task since the last check, if anything."""
+        """Raise what went wrong in the runner, which it could not raise there, since the last check."""
         ...
 
 
@@ -123,17 +113,18 @@ class Runtime:
         self.check_payloads = check_payloads
         self.idle_timeout = idle_timeout
         self._runq: deque[Any] = deque()
-        """The one ready queue: channels with mail, and (serving) drains paused to let others run."""
+        """The one ready queue: channels with mail, (serving) drains paused to let others run, and
+        whatever else shares it (the harness's nodes share one, with their network and clients)."""
         self._tg: anyio.abc.TaskGroup | None = None  # where drains that wait get tasks (serving, or settling)
         self._inflight = 0
         self._processes: dict[ChannelProcess, None] = {}
         self._refs = itertools.count(1)
-        self._started: list[ChannelProcess] | None = None  # drains started by the current settle()
         self._serving = False
         self._idle: anyio.Event | None = None  # set when the last in-flight message is handled
         self._changed: anyio.Event | None = None  # set by notify()
-        self._wake: _Wake | None = None  # set when work is queued while the runner waits for some
         self._stepping: object | None = None  # the process whose drain the runner runs now (see _runner)
+        self._wake: _runner.Wake | None = None  # set when work is queued while the runner waits for some
+        self._waking: _runner.Waking = self  # who holds that event: the group, for runtimes sharing its queue
         self._awaiting: dict[ChannelProcess, anyio.CancelScope] = {}  # callbacks now awaited: kill cuts them
         self.nodes: Nodes | None = None
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
@@ -171,35 +162,12 @@ class Runtime:
         self._inflight += 1
         if not process.scheduled:
             process.scheduled = True
-            if self._serving or self._tg is None:
-                self._runq.append(process)
-                wake = self._wake
-                if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
-                    self._wake = None
-                    wake.set()
-            else:
-                self._enqueue_drain(process)
-
-    def _enqueue_drain(self, process: ChannelProcess) -> None:
-        assert self._tg is not None
-        if self._started is not None:
-            self._started.append(process)
-        self._tg.start_soon(process.drain)
-
-    async def _run_ready(self, tg: anyio.abc.TaskGroup) -> None:
-        """Serving: run the ready queue's channels as they come (see `_runner`). Started in the serving group `tg`."""
-        # The runner waits for work once per batch, often once per message: asyncio's own event
-        # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
-        new_event: Callable[[], _Wake] = anyio.Event if running_trio() else asyncio.Event
-        if not self._serving:  # stopped before the task got to start
-            return
-
-        async def wait_for_work() -> None:
-            if not self._runq:
-                self._wake = wake = new_event()
-                await wake.wait()
-
-        await _runner.run(self._runq, tg, wait_for_work)
+            self._runq.append(process)
+            waking = self._waking
+            wake = waking._wake
+            if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
+                waking._wake = None
+                wake.set()
 
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
@@ -220,47 +188,51 @@ class Runtime:
         return self.settle_own() if self.peers is None else self.peers.settle()
 
     async def settle_own(self) -> None:
-        """`settle` for this runtime's own channels only (its peers run them with their own)."""
+        """`settle` without the peers: run the ready queue until it is empty (peers sharing it run it this way)."""
         if self._serving:
             # Messages run as they arrive: wait for the last one to be handled.
             while self._inflight:
                 self._idle = anyio.Event()
                 await self._idle.wait()
             return
-        if not self._runq:
+        runq = self._runq
+        if not runq:
             return
         deadline = time.monotonic() + self.idle_timeout
         drains = 0
-        while self._runq:
-            process = self._runq[0]
+        while runq:
+            process = runq[0]
             if not process.inline:
-                await self._settle_in_tasks()
-                return
+                await self._settle_stepped()
+                continue  # what the tasks queued for runtimes sharing the queue is still to run
             # Plain callbacks never wait: run the drain right here, without a task of its own.
-            self._runq.popleft()
+            runq.popleft()
             await process.drain(deadline)
             drains += 1
             # Channels that answer each other forever hand the work back and forth one message
             # at a time, so no single drain ever runs long: the guard is checked here too.
             if drains % 64 == 0 and time.monotonic() > deadline:
-                process._doing = "answering other channels, which answer back"
-                raise self._not_idle([process, *self._runq])
+                raise self._busy_forever(process)
 
-    async def _settle_in_tasks(self) -> None:
-        # Channels with async callbacks may wait on one another: each drain gets a task.
-        self._started = []
+    def _busy_forever(self, process: ChannelProcess) -> NotIdle:
+        """The NotIdle of a queue that never empties although each drain ends: `process` ran last."""
+        process._doing = "answering other channels, which answer back"
+        # The queue's other work (a group's packets, say) has no channel to name.
+        return self._not_idle([process, *(p for p in self._runq if hasattr(p, "socket"))])
+
+    async def _settle_stepped(self) -> None:
+        # Channels with async callbacks may wait on one another: the queue is stepped as serving
+        # steps it, and a drain that must wait goes on in a task of its own, under the guard.
+        handed: list[ChannelProcess] = []
         try:
             with anyio.move_on_after(self.idle_timeout) as scope:
                 async with anyio.create_task_group() as tg:
-                    # Drains started while this group runs join it, so leaving the block means idle.
-                    self._tg = tg
-                    while self._runq:
-                        self._enqueue_drain(self._runq.popleft())
+                    self._tg = tg  # a call from a drain in a task waits for its answer there
+                    await _runner.run(self._runq, self._waking, tg, handed=handed)
         finally:
             self._tg = None
-        started, self._started = self._started, None
         if scope.cancelled_caught:
-            busy = dict.fromkeys(p for p in started or () if p.doing is not None)
+            busy = dict.fromkeys(p for p in handed if p.doing is not None)
             # A terminate that outlived the guard ends as its own bound would have ended it: killed.
             for process in [p for p in busy if p.state == "stopping"]:
                 del busy[process]
@@ -324,7 +296,7 @@ class Runtime:
         while True:
             await clock.wait_idle()
             if peers is not None:
-                peers.check()  # what the peers' own task found, which it cannot raise in this wait
+                peers.check()  # what the runner found, which it cannot raise in this wait
             if done():
                 return True
             now = clock.now_ns()
@@ -375,9 +347,15 @@ class Runtime:
             raise RuntimeError("this runtime is already serving")
         async with anyio.create_task_group() as tg:
             self.serve_in(tg)
-            if isinstance(self.clock, (SystemClock, LoopClock)):
-                tg.start_soon(self.clock.drive)
-            tg.start_soon(self._run_ready, tg)
+            clock = self.clock
+            # The runner fires the timers of a clock that has no event loop to fire them (see _clock).
+            tg.start_soon(
+                _runner.run,
+                self._runq,
+                self._waking,
+                tg,
+                clock if isinstance(clock, (SystemClock, LoopClock)) else None,
+            )
             try:
                 yield self
             finally:
@@ -386,17 +364,16 @@ class Runtime:
         await self.aclose()
 
     def serve_in(self, tg: anyio.abc.TaskGroup) -> None:
-        """Run channels as messages arrive, from now on, once `_run_ready` runs in `tg` (whose tasks
-        carry drains that wait).
+        """Run channels as messages arrive, from now on: `tg`'s tasks carry the drains that wait.
 
-        `serving()` does this for itself; a group serves its other runtimes in its own task group
-        this way, and starts their `_run_ready` there (this may be called outside the event loop).
+        `serving()` does this for itself, and starts the runner; a runtime sharing another's
+        ready queue (as the harness's nodes do) is served this way, by that runtime's runner.
         """
         self._tg, self._serving = tg, True
 
     def stop_serving(self) -> None:
         """Back to running channels only inside `settle()`."""
-        self._tg, self._serving, self._wake = None, False, None
+        self._tg, self._serving, self._waking._wake = None, False, None
 
     # -- connections and joins ----------------------------------------------------------------------
 

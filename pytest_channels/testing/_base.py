@@ -336,9 +336,6 @@ class CaseBase:
             self._core, handler, params, node=node, connect_info=connect_info, number=len(self._clients) + 1
         )
         self._clients.append(client)
-        group = getattr(self._core.runtime, "group", None)
-        assert group is not None
-        group.add_stepper(client)
         return client
 
     # -- the waits: ChannelCase runs each to the end, AsyncChannelCase returns it to await ----------

@@ -15,8 +15,8 @@ heartbeats, the long-poll fallback, and the encoding of the client's own frames.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -33,6 +33,7 @@ from ._wire import message_of
 
 if TYPE_CHECKING:
     from ._core import Core
+    from ._group import Group
 
 RECONNECT_AFTER = (0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0)
 """phoenix.js `reconnectAfterMs`, in seconds: the delay before reconnect attempt n (then 5 s)."""
@@ -395,8 +396,8 @@ class _ClientConnection(Connection):
     """The server's state machine of one client connection, with the simulated client at its other end.
 
     The client sends it frames as phoenix.js sends them over a socket, and what it sends back
-    is decoded as phoenix.js decodes it, into the client's inbox, which the client reads at
-    the next wait. Crashes reach the test's mailbox too, to be claimed as for its own channels.
+    is decoded as phoenix.js decodes it and read by the client at the next wait, in its turn on
+    the group's queue. Crashes reach the test's mailbox too, to be claimed as for its own channels.
     """
 
     def __init__(self, client: Client, runtime: Runtime, socket: Socket) -> None:
@@ -427,7 +428,7 @@ class _ClientConnection(Connection):
         # Arrives at the client at once, decoded as phoenix.js decodes it; the client reads it at the next wait.
         frame = decode_client(data)
         message = message_of(frame, self.runtime.clock.now_ns(), origin=self._origin)
-        self.client._inbox.append(message if message is not None else _ChannelError(frame.topic, frame.join_ref))
+        self.client._receive(message if message is not None else _ChannelError(frame.topic, frame.join_ref))
 
     def request_close(self, code: int, reason: str) -> None:
         # The server closes the connection (a disconnect by id): the client hears the code.
@@ -448,7 +449,7 @@ class _ClientConnection(Connection):
             self.gone = True
         else:
             self.shutdown()
-        self.client._inbox.append(_ConnectionClosed(code, self))
+        self.client._receive(_ConnectionClosed(code, self))
 
 
 class Client:
@@ -478,6 +479,7 @@ class Client:
         number: int,
     ) -> None:
         self._core = core
+        self._group: Group = getattr(core.runtime, "group")  # noqa: B009  (a GroupRuntime, whose queue runs us)
         self.name = f"client {number}"
         self.handler = handler
         self.params = dict(params or {})
@@ -491,7 +493,6 @@ class Client:
         self._connecting = False
         self._clean_close = False
         self._refs = itertools.count(1)
-        self._inbox: deque[Message | _ChannelError | _ConnectionClosed] = deque()
         self._send_buffer: list[ClientPush] = []
         self._reconnect = _Backoff(self, self._reconnect_due, lambda n: self.reconnect_after(n), "reconnect")
 
@@ -559,20 +560,16 @@ class Client:
             raise RuntimeError(f"{self.name} has no open connection to lose (it is {self.state})")
         self._connection.close(code=1006)
 
-    # -- the group calls this while settling --------------------------------------------------------
+    # -- internals -----------------------------------------------------------------------------------
 
-    async def step(self) -> bool:
-        worked = False
-        if self._connecting:
+    def _receive(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
+        # Read at the next wait, in its turn on the group's queue, as a browser reads a frame.
+        self._group.submit(functools.partial(self._handle, message), self.name)
+
+    async def _connect_now(self) -> None:
+        if self._connecting:  # not disconnected since
             self._connecting = False
             await self._open()
-            worked = True
-        while self._inbox:
-            self._handle(self._inbox.popleft())
-            worked = True
-        return worked
-
-    # -- internals -----------------------------------------------------------------------------------
 
     def _now(self) -> float:
         return self._core.clock.now_ns() / NS_PER_SECOND
@@ -586,6 +583,7 @@ class Client:
     def _start_connecting(self) -> None:
         self._connecting = True
         self._log("connecting")
+        self._group.submit(self._connect_now, self.name)
 
     def _reconnect_due(self) -> None:
         if not self.connected and not self._clean_close:

@@ -130,11 +130,8 @@ class Cluster:
         self._check_payloads = check_payloads
         self._idle_timeout = idle_timeout
         self._nodes: dict[str, Node] = {}
-        self._stopping: list[Node] = []
-        self.network = Network(self.clock, self.seed, nodes=lambda: tuple(self._nodes), arrived=self._group.wake)
+        self.network = Network(self.clock, self.seed, nodes=lambda: tuple(self._nodes), submit=self._group.submit)
         """The links between the nodes: delay, drop, partition, heal."""
-        self._group.add_stepper(self.network)
-        self._group.add_stepper(self)
 
     def __repr__(self) -> str:
         return f"<Cluster nodes={list(self.names)} seed={self.seed} network: {self.network.describe()}>"
@@ -215,8 +212,7 @@ class Cluster:
             f"node {name!r} was stopped at t={format_ns(now)}; start it again with cluster.start({name!r}) "
             "(a new runtime: sockets of the old one are gone)"
         )
-        self._stopping.append(node)
-        self._group.wake()
+        self._group.submit(lambda: self._finish(node.runtime), f"the stop of node {name!r}")
         for callback in list(node._on_stop):
             callback()
         return node
@@ -281,17 +277,12 @@ class Cluster:
             if name != source and node.running:
                 self.network.send(source, name, broadcast, publisher=sender, target_runtime=node.runtime)
 
-    async def step(self) -> bool:
-        """Finish the stops asked for since the last wait (the group calls this while settling)."""
-        if not self._stopping:
-            return False
-        while self._stopping:
-            runtime = self._stopping.pop(0).runtime
-            runtime.draining = True
-            try:
-                await runtime.settle_own()
-                for process in runtime.channels:
-                    await process._exit("shutdown", graceful_close=False)
-            finally:
-                runtime.draining = False
-        return True
+    async def _finish(self, runtime: Runtime) -> None:
+        """A stop's entry on the queue: the stopped node's channels finish their work, then shut down."""
+        runtime.draining = True
+        try:
+            await runtime.settle_own()
+            for process in runtime.channels:
+                await process._exit("shutdown", graceful_close=False)
+        finally:
+            runtime.draining = False

@@ -1,43 +1,69 @@
 """Runtimes that share one virtual clock settle together: a cluster's nodes, its network, simulated clients.
 
-A runtime alone settles by running its channels until idle. When several runtimes share a
-clock, that is not enough: a timer fired for one node may leave work on another, and a
-broadcast crossing the network is work for the receiving node. So every runtime of a group
-settles the whole group, and `Runtime.run_until` (which settles, checks, then fires the next
-timer) drives every node in the order of the one clock without knowing there are several.
+A group has one ready queue, which its runtimes use as their own: a channel with mail, a
+packet that arrived, a node to stop and a simulated client's due work are each an entry on
+it, in the order they became ready. Settling any member runs that queue until it is empty,
+so a timer fired for one node, a broadcast crossing the network and the receiving node's
+channels all run in one place, and `Runtime.run_until` (which settles, checks, then fires the
+next timer) drives every node in the order of the one clock without knowing there are several.
 
-On a virtual event loop (a `LoopClock`) the runtimes serve instead: channels run as tasks as
-messages arrive, and the loop moves time whenever every task waits. The group then serves
-every member in one task group, and one task of its own does what arrives for the workers
-(network deliveries, node stops) as soon as it arrives, so a wait that only watches the loop
-(`Runtime.run_until`) sees a remote node's answer on the same timeline.
+On a virtual event loop (a `LoopClock`) the runtimes serve instead: the first runtime's
+runner steps the one queue as work arrives, for every member, and the loop moves time
+whenever every task waits, so a wait that only watches the loop (`Runtime.run_until`) sees
+a remote node's answer on the same timeline.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 
 from .._runtime._clock import LoopClock, VirtualClock, format_ns
 from .._runtime._errors import NotIdle
+from .._runtime._runner import HANDOFF, Wake
 from .._runtime._runtime import Runtime
 
+if TYPE_CHECKING:
+    from .._runtime._process import ChannelProcess
 
-class Stepper(Protocol):
-    """Work in a group that is not a channel: network deliveries, node stops, simulated clients."""
 
-    async def step(self) -> bool:
-        """Do what is due at the current instant; return whether anything was done."""
-        ...
+class _Job:
+    """An entry of the group's queue that is no channel's: a packet's arrival, a node's stop, a client's work.
+
+    It is run as a channel's drain is (`drain`, by the runner or by `Runtime.settle_own`), so
+    the queue needs no second kind of consumer.
+    """
+
+    __slots__ = ("name", "run", "runtime")
+    inline = True  # settle_own runs it in its own task: what it awaits, it awaits there
+    doing = None  # nothing a NotIdle message could name
+
+    def __init__(self, group: Group, run: Callable[[], Awaitable[None] | None], name: str) -> None:
+        self.runtime, self.run, self.name = group, run, name
+
+    async def drain(self, deadline: float | None = None) -> None:
+        group = self.runtime
+        if group._tg is not None and group._held_back(self):
+            return
+        try:
+            done = self.run()
+            if done is not None:
+                if group._stepping is self:
+                    await HANDOFF  # the runner's task must not wait for a node's stop
+                await done
+        finally:
+            group._pending -= 1
+            group._changed()
 
 
 class Group:
-    """The runtimes and other workers on one virtual clock.
+    """The runtimes and other workers on one virtual clock, and their one ready queue.
 
     Args:
         clock: the clock every member reads.
@@ -49,93 +75,80 @@ class Group:
         self.clock = clock
         self.idle_timeout = idle_timeout
         self.runtimes: list[GroupRuntime] = []
-        self.steppers: list[Stepper] = []
+        self.queue: deque[Any] = deque()
+        """The one ready queue of every member (see the module)."""
+        self._wake: Wake | None = None  # the runner's, while it waits for work (see _runner.Waking)
+        self._stepping: object | None = None  # the job the runner is sending into (see _runner.Stepping)
+        self._pending = 0  # jobs queued or running: a settle on the loop waits for them too
+        self._idle: anyio.Event | None = None  # set when the last pending job is done
+        self._held: list[_Job] = []  # jobs not run after a failure, queued again when it is raised
         self._tg: anyio.abc.TaskGroup | None = None  # while serving on a loop clock
-        self._stepping: anyio.Lock | None = None  # the stepper task and settle() never step at once
-        self._woken: anyio.Event | None = None
-        self._unpicked: list[GroupRuntime] = []  # joined from outside the loop: picked up by the stepper task
-        self._busy: tuple[int, float] | None = None  # the instant the steppers kept working at, and since when
+        self._busy: tuple[int, float] | None = None  # the instant the jobs kept coming at, and since when
         self.failure: BaseException | None = None
-        """Why the stepper task stopped (the nodes never went idle); the next wait raises it."""
+        """Why the runner stopped handing work around (the nodes never went idle); the next wait raises it."""
         self._on_join: list[Callable[[Runtime], None]] = []
         """Called with every runtime that joins later: what every node runs, as a Presence does."""
 
     def on_loop_clock(self, clock: LoopClock) -> None:
         """Adopt a virtual event loop's clock, before any node or worker uses the group's clock."""
-        if self.steppers or len(self.runtimes) > 1:
+        if self._pending or len(self.runtimes) > 1:
             raise RuntimeError("the group's clock can only change before it has nodes or workers")
         self.clock = clock
         for runtime in self.runtimes:
             runtime.clock = clock
 
     def __repr__(self) -> str:
-        return f"<Group runtimes={len(self.runtimes)} steppers={len(self.steppers)} clock={self.clock!r}>"
+        return f"<Group runtimes={len(self.runtimes)} queued={len(self.queue)} clock={self.clock!r}>"
 
-    def add_stepper(self, stepper: Stepper) -> None:
-        """A worker joins: from now on every member's wait settles it too."""
-        self.steppers.append(stepper)
-        self._peer()
+    def submit(self, run: Callable[[], Awaitable[None] | None], name: str) -> None:
+        """Queue `run` (called, and awaited if it returns an awaitable) behind what is ready now."""
+        self._pending += 1
+        self._put(_Job(self, run, name))
 
-    def _peer(self) -> None:
-        # A runtime alone, as in most tests, has nobody to hand work to: it settles itself, and
-        # its waits never call out here. Company makes the group every member's peers.
-        alone = not self.steppers and len(self.runtimes) == 1
-        for runtime in self.runtimes:
-            runtime.peers = None if alone else self
+    def _put(self, job: _Job) -> None:
+        self.queue.append(job)
+        wake = self._wake
+        if wake is not None:  # the runner waits for work
+            self._wake = None
+            wake.set()
 
     async def settle(self) -> None:
-        """Run every runtime and worker until none has anything left to do at this instant.
+        """Run the group's queue until it is empty, and (serving) every node until it is idle.
 
         Raises:
             NotIdle: they kept handing each other work for `idle_timeout` real seconds (two
                 channels on different nodes that answer each other's broadcasts forever).
         """
-        started = time.monotonic()
-        while True:
-            self.raise_failure()
-            worked = False
-            for runtime in list(self.runtimes):
-                # A stopped node's remaining work is finished by its stop (see Cluster.step), while it drains.
-                if runtime.stopped is None and not runtime.idle:
-                    await runtime.settle_own()
-                    # Still busy after settling means stuck after a NotIdle (its failure is reported),
-                    # which must not count as progress or this loop would never end.
-                    worked = worked or runtime.idle
-            worked = await self._step() or worked
-            if not worked:
+        if self._tg is None:
+            if self.runtimes:  # a cluster with no node yet has nothing queued
+                await self.runtimes[0].settle_own()  # the queue is every runtime's: any of them runs it
+            return
+        while True:  # serving: the runner runs the queue; wait until every node and job is done at once
+            self.check()
+            # A stopped node's remaining work is finished by its stop, while it drains.
+            busy = next((r for r in self.runtimes if r.stopped is None and not r.idle), None)
+            if busy is not None:
+                await busy.settle_own()
+            elif self._pending:
+                self._idle = anyio.Event()
+                await self._idle.wait()
+            else:
                 return
-            if time.monotonic() - started > self.idle_timeout:
-                self.failure = self._busy = None  # the stepper task's own guard would say the same again
-                raise self._not_idle()
-
-    async def _step(self) -> bool:
-        if self._stepping is None:
-            return await self._step_all()
-        async with self._stepping:
-            return await self._step_all()
-
-    async def _step_all(self) -> bool:
-        worked = False
-        for stepper in list(self.steppers):
-            worked = await stepper.step() or worked
-        return worked
 
     # -- on a virtual event loop -------------------------------------------------------------------
 
     @asynccontextmanager
     async def serving(self, first: GroupRuntime) -> AsyncIterator[None]:
-        """Serve every member but `first` (which serves itself) until the block exits; see the module."""
+        """Serve every member but `first` (which serves itself, and runs the queue) until the block exits."""
         async with anyio.create_task_group() as tg:
-            self._tg, self._stepping, self.failure = tg, anyio.Lock(), None
+            self._tg, self.failure = tg, None
             for runtime in self.runtimes:
                 if runtime is not first:
-                    self._serve(runtime)
-            tg.start_soon(self._step_when_woken, tg)
+                    runtime.serve_in(tg)
             try:
                 yield
             finally:
-                self._tg = self._stepping = self._woken = None
-                self._unpicked.clear()
+                self._tg = None
                 for runtime in self.runtimes:
                     if runtime is not first:
                         runtime.stop_serving()
@@ -146,61 +159,50 @@ class Group:
         self._on_join.append(callback)
 
     def joined(self, runtime: GroupRuntime) -> None:
-        """A runtime joined: while the group serves, it serves at once too."""
+        """A runtime joined: it shares the queue, and while the group serves, it serves at once too."""
+        runtime._runq, runtime._waking = self.queue, self
         self.runtimes.append(runtime)
-        self._peer()
+        # A runtime alone, as in most tests, settles itself and its waits never call out here.
+        alone = len(self.runtimes) == 1
+        for member in self.runtimes:
+            member.peers = None if alone else self
         if self._tg is not None:
-            self._serve(runtime)
+            runtime.serve_in(self._tg)
 
-    def _serve(self, runtime: GroupRuntime) -> None:
-        assert self._tg is not None
-        runtime.serve_in(self._tg)
-        # A sync test makes nodes between its waits, outside the loop, where no task can start:
-        # the stepper task starts its runner then, which runs what was queued meanwhile.
-        self._unpicked.append(runtime)
-        self.wake()
-
-    def wake(self) -> None:
-        """Something arrived for the workers (a packet, a node to stop): the stepper task does it."""
-        if self._woken is not None:
-            self._woken.set()
-
-    async def _step_when_woken(self, tg: anyio.abc.TaskGroup) -> None:
-        while True:
-            # Kept locally: the serving block may end (and clear `_woken`) while this task steps.
-            woken = self._woken = anyio.Event()
-            while self._unpicked:
-                tg.start_soon(self._unpicked.pop(0)._run_ready, tg)
-            # After a failure it hands no work around, so the loop goes idle and the wait can raise it.
-            if self.failure is None and await self._step():
-                self._check_busy()
-                for runtime in self.runtimes:
-                    runtime.notify()  # a wait's condition may hold now, or the failure is to be raised
-            await woken.wait()
-
-    def _check_busy(self) -> None:
-        now = self.clock.now_ns()
-        if self._busy is None or self._busy[0] != now:
-            self._busy = (now, time.monotonic())
-        elif time.monotonic() - self._busy[1] > self.idle_timeout:
+    def _held_back(self, job: _Job) -> bool:
+        """Serving: whether `job` waits for the next wait, the nodes having kept busy at one instant too long."""
+        if self.failure is None:
+            now = self.clock.now_ns()
+            if self._busy is None or self._busy[0] != now:
+                self._busy = (now, time.monotonic())
+                return False
+            if time.monotonic() - self._busy[1] <= self.idle_timeout:
+                return False
             self.failure = self._not_idle()
+        self._held.append(job)  # no work handed around: the loop goes idle and the wait raises the failure
+        self._changed()
+        return True
+
+    def _changed(self) -> None:
+        if not self._pending and self._idle is not None:
+            self._idle.set()
+        if self._tg is not None:
+            for runtime in self.runtimes:
+                runtime.notify()  # a wait's condition may hold now, or the failure is to be raised
 
     def wait_begins(self) -> None:
         """A wait starts: time the test spent between waits is not the nodes' (see `_check_busy`)."""
         self._busy = None
 
     def check(self) -> None:
-        """Raise the stepper task's failure, if any (`Peers.check`)."""
+        """Raise the runner's failure, if any, once: the jobs it held back are queued again (`Peers.check`)."""
         __tracebackhide__ = True
-        if self.failure is not None:
-            self.raise_failure()
-
-    def raise_failure(self) -> None:
-        """Raise the stepper task's failure, once: the next wait runs the nodes again."""
         failure, self.failure = self.failure, None
         if failure is not None:
             self._busy = None
-            self.wake()
+            held, self._held = self._held, []
+            for job in held:
+                self._put(job)
             raise failure
 
     def _not_idle(self) -> NotIdle:
@@ -215,6 +217,8 @@ class Group:
         """Stop every channel of every runtime, then cancel every timer of the clock."""
         for runtime in list(self.runtimes):
             await Runtime.aclose(runtime, reason)  # the runtime's own, not the group's (GroupRuntime.aclose)
+        self.queue.clear()
+        self._pending, self._held = 0, []
         self.clock.cancel_all()
 
 
@@ -247,6 +251,12 @@ class GroupRuntime(Runtime):
         """Serve this runtime, and every other runtime of its group in the group's task group."""
         async with super().serving(), self.group.serving(self):
             yield self
+
+    def _busy_forever(self, process: ChannelProcess) -> NotIdle:
+        if self.peers is None:
+            return super()._busy_forever(process)
+        self.group.failure = self.group._busy = None  # the runner's own guard would say the same again
+        return self.group._not_idle()
 
     async def aclose(self, reason: str = "shutdown") -> None:
         await self.group.aclose(reason)

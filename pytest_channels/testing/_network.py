@@ -11,6 +11,7 @@ never overtake each other, as with the PG2 adapter; different publishers' packet
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
 from collections import deque
@@ -186,8 +187,8 @@ class Network:
         clock: the cluster's clock, on which deliveries are timers.
         seed: seeds the generator behind drop probabilities and delay distributions.
         nodes: the names a condition may mention.
-        arrived: called when packets have arrived, for `step` to hand them over (on a virtual
-            event loop nobody else would know to).
+        submit: queues a function on the cluster's ready queue: each packet that arrives is
+            handed to its target node by one, in arrival order (see `_group.Group.submit`).
     """
 
     def __init__(
@@ -196,7 +197,7 @@ class Network:
         seed: int,
         *,
         nodes: Callable[[], Collection[str]],
-        arrived: Callable[[], None] = lambda: None,
+        submit: Callable[[Callable[[], None], str], None],
     ) -> None:
         self.clock = clock
         self.seed = seed
@@ -204,13 +205,12 @@ class Network:
         """Every packet sent, in order, with its outcome so far."""
         self._random = random.Random(seed)
         self._nodes = nodes
-        self._arrived = arrived
+        self._submit = submit
         self._delays: list[_Delay] = []
         self._chances: list[_DropChance] = []
         self._drop_next: list[_DropNext] = []
         self._groups: tuple[frozenset[str], ...] | None = None
         self._streams: dict[tuple[str, str, object], _Stream] = {}
-        self._ready: deque[Packet] = deque()
 
     def __repr__(self) -> str:
         return f"<Network seed={self.seed} {self.describe()}>"
@@ -361,8 +361,7 @@ class Network:
         # A later packet from the same publisher never overtakes an earlier one on this link.
         packet.due_ns = max(now + self._delay_ns(source, target), stream.last_due if stream else now)
         if packet.due_ns <= now and stream is None:  # nothing ahead of it on the link: arrived
-            self._ready.append(packet)
-            self._arrived()
+            self._arrive(packet)
             return
         if stream is None:
             stream = self._streams[key] = _Stream()
@@ -374,24 +373,6 @@ class Network:
             description = f"network: {source} -> {target} {broadcast.topic!r} {broadcast.event!r}"
             self.clock.call_at(packet.due_ns, lambda: self._pump(key), description)
 
-    async def step(self) -> bool:
-        """Hand every packet that has arrived to its target node, in arrival order."""
-        if not self._ready:
-            return False
-        while self._ready:
-            packet = self._ready.popleft()
-            runtime = packet.target_runtime
-            if self._cut(packet.source, packet.target):
-                packet.outcome = "partitioned"
-            elif runtime.stopped is not None:  # stopped (a restart runs a new runtime): gone with it
-                packet.outcome = "node down"
-            else:
-                packet.outcome = "delivered"
-                packet.delivered_at_ns = now = self.clock.now_ns()
-                # Stamped with its arrival: a remote node's subscribers get it then, not when it was sent.
-                runtime.pubsub.local_broadcast(dataclasses.replace(packet.broadcast, at_ns=now))
-        return True
-
     # -- internals ---------------------------------------------------------------------------------
 
     def _pump(self, key: tuple[str, str, object]) -> None:
@@ -400,10 +381,25 @@ class Network:
             return
         now = self.clock.now_ns()
         while stream.queue and stream.queue[0].due_ns <= now:
-            self._ready.append(stream.queue.popleft())
+            self._arrive(stream.queue.popleft())
         if not stream.queue:
             del self._streams[key]
-        self._arrived()
+
+    def _arrive(self, packet: Packet) -> None:
+        self._submit(functools.partial(self._deliver, packet), "network delivery")
+
+    def _deliver(self, packet: Packet) -> None:
+        """Hand an arrived packet to its target node, unless the link or the node is gone by now."""
+        runtime = packet.target_runtime
+        if self._cut(packet.source, packet.target):
+            packet.outcome = "partitioned"
+        elif runtime.stopped is not None:  # stopped (a restart runs a new runtime): gone with it
+            packet.outcome = "node down"
+        else:
+            packet.outcome = "delivered"
+            packet.delivered_at_ns = now = self.clock.now_ns()
+            # Stamped with its arrival: a remote node's subscribers get it then, not when it was sent.
+            runtime.pubsub.local_broadcast(dataclasses.replace(packet.broadcast, at_ns=now))
 
     def _name(self, name: str | None) -> str | None:
         return None if name is None else self._node(name)

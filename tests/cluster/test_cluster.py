@@ -234,6 +234,16 @@ def test_a_single_node_test_carries_no_origin(channels: ChannelCase) -> None:
     assert repr(channels.assert_push("said")) == "Push(topic='room', event='said', payload={'text': 'hi'}, t=0.000s)"
 
 
+def test_a_cluster_with_no_node_yet_settles_and_advances() -> None:
+    async def scenario() -> float:
+        cluster = Cluster(seed=1)
+        await cluster.settle()
+        await cluster.advance(1)
+        return cluster.clock.now_ns() / 1e9
+
+    assert anyio.run(scenario) == 1.0
+
+
 def test_a_cluster_runs_without_the_harness() -> None:
     async def scenario() -> list[Broadcast]:
         cluster = Cluster(seed=1)

@@ -7,7 +7,7 @@ import math
 import anyio
 import pytest
 
-from pytest_channels import VirtualClock
+from pytest_channels import Runtime, VirtualClock
 from pytest_channels._runtime._clock import SystemClock
 
 
@@ -94,21 +94,23 @@ def test_the_clock_describes_itself() -> None:
     assert repr(timer) == "<Timer at 1.500s flush (pending)>"
 
 
-def test_the_system_clock_fires_due_timers_while_driven() -> None:
+def test_the_system_clock_fires_due_timers_while_a_runtime_serves() -> None:
     async def main() -> list[str]:
-        clock = SystemClock()
+        runtime = Runtime(clock=SystemClock())
         fired: list[str] = []
         done = anyio.Event()
 
-        def fire() -> None:
-            fired.append("due")
+        def fire(what: str) -> None:
+            fired.append(what)
             done.set()
 
-        clock.call_at(clock.now_ns(), fire)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(clock.drive)
+        runtime.clock.call_at(runtime.clock.now_ns(), lambda: fire("due before"))
+        async with runtime.serving():
             await done.wait()
-            tg.cancel_scope.cancel()
+            done = anyio.Event()
+            # Set while the runner sleeps with no timer at all: it is woken to fire this one.
+            runtime.clock.call_at(runtime.clock.now_ns(), lambda: fire("set while serving"))
+            await done.wait()
         return fired
 
-    assert anyio.run(main) == ["due"]
+    assert anyio.run(main) == ["due before", "set while serving"]

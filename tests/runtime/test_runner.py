@@ -10,7 +10,9 @@ import asyncio
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
+import sniffio
 
 from pytest_channels import (
     Channel,
@@ -27,6 +29,7 @@ from pytest_channels import (
     ok,
     reply,
 )
+from pytest_channels._runtime._clock import SystemClock
 
 
 class Replies:
@@ -194,3 +197,39 @@ def test_a_crash_stops_only_its_channel_and_the_others_are_still_served(caplog: 
     assert [r.payload for r in other.replies] == [{"still": "here"}]
     assert idle
     assert "crashed in handle_in('crash')" in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_serving_on_the_system_clock_the_runner_fires_the_timers_with_no_task_beside_it(backend: str) -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        runtime = Runtime(clock=SystemClock())
+        fired: list[str] = []
+        done = anyio.Event()
+
+        def fire() -> None:
+            fired.append("due")
+            done.set()
+
+        async with runtime.serving():
+            await anyio.lowlevel.checkpoint()  # the runner starts, finds nothing ready, and sleeps
+            runtime.clock.call_at(runtime.clock.now_ns(), fire)  # wakes it: the first timer
+            await done.wait()
+            return fired, _package_tasks()
+
+    assert anyio.run(main, backend=backend) == (["due"], ["pytest_channels._runtime._runner.run"])
+
+
+def _package_tasks() -> list[str]:
+    """The running tasks anyio named after the package's own functions."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        names: list[str] = []
+        todo: list[Any] = [trio.lowlevel.current_root_task()]
+        while todo:
+            task = todo.pop()
+            names.append(task.name)
+            todo += [child for nursery in task.child_nurseries for child in nursery.child_tasks]
+    else:
+        names = [task.get_name() for task in asyncio.all_tasks()]
+    return sorted(name for name in names if name.startswith("pytest_channels."))

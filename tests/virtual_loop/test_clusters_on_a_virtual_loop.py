@@ -171,3 +171,16 @@ def test_a_cluster_made_before_an_async_tests_loop_is_bound_says_where_to_make_i
     with pytest.raises(RuntimeError, match=r"^channels\.cluster\(\.\.\.\) on a virtual event loop must run inside"):
         case.cluster("server", "remote")
     case._core.finish()
+
+
+@pytest.mark.asyncio
+async def test_one_runner_task_runs_every_node_and_the_network(channels: AsyncChannelCase) -> None:
+    cluster = channels.cluster("a", "b", "c")
+    channels.subscribe("room", node="c")
+    await channels.join(channels.socket(node="b"), "room", channel=Napper)
+    cluster.network.delay(1)
+    cluster["a"].runtime.broadcast("room", "hi", {})
+    await channels.assert_broadcast("hi", timeout=1)
+    # No runner per node, and no task of its own for the network's deliveries (anyio names tasks after functions).
+    ours = sorted(name for task in asyncio.all_tasks() if (name := task.get_name()).startswith("pytest_channels."))
+    assert ours == ["pytest_channels._runtime._runner.run"]
