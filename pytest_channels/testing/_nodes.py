@@ -7,7 +7,7 @@ Every node's runtime is in the test runtime's group, so each wait drives them al
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .._runtime._errors import NodeStopped, UnknownNode
 from .._runtime._process import Transport
@@ -15,9 +15,19 @@ from .._runtime._runtime import Runtime
 from .._server._multiplexer import ById
 from ._cluster import Cluster
 from ._group import GroupRuntime
+from ._settings import Settings
 
-if TYPE_CHECKING:
-    from ._core import Core
+
+class CoreState(Protocol):
+    """What these functions read and set of the harness's `_core.Core` (named here, so no import circle)."""
+
+    runtime: Runtime
+    settings: Settings
+    cluster: Cluster | None
+    first_node: str | None
+
+    @property
+    def on_loop(self) -> bool: ...
 
 
 def same_world(own: Runtime, other: Runtime) -> bool:
@@ -27,7 +37,7 @@ def same_world(own: Runtime, other: Runtime) -> bool:
     return isinstance(own, GroupRuntime) and isinstance(other, GroupRuntime) and other.group is own.group
 
 
-def require_own_clock(core: Core, what: str) -> None:
+def require_own_clock(core: CoreState, what: str) -> None:
     """Simulated clients are driven by the harness's waits, on its own `VirtualClock`.
 
     On a virtual event loop the runtime serves on the loop's clock instead, and nothing would
@@ -40,7 +50,7 @@ def require_own_clock(core: Core, what: str) -> None:
         )
 
 
-def start_cluster(core: Core, names: tuple[str, ...], seed: int | None, secret: str) -> Cluster:
+def start_cluster(core: CoreState, names: tuple[str, ...], seed: int | None, secret: str) -> Cluster:
     """Make the test's runtime the node `names[0]` and start the others on the same clock.
 
     On a virtual event loop that clock is the loop's, so the harness must be on the loop first
@@ -78,7 +88,7 @@ def start_cluster(core: Core, names: tuple[str, ...], seed: int | None, secret: 
     return cluster
 
 
-def runtime_for(core: Core, node: str | None, action: str) -> Runtime:
+def runtime_for(core: CoreState, node: str | None, action: str) -> Runtime:
     """The runtime behind `node=`: the named node, or the test's first node (its own runtime).
 
     Raises:
