@@ -7,10 +7,19 @@ Not a test: it prints figures. For each server it measures, over loopback:
 - memory per idle connection: the server process's resident memory growth divided by them
   (each connection has carried one frame each way first: ours its join, the echo's an echo);
 - round trips per second: N concurrent clients, each pushing and awaiting the reply (the
-  echo server: sending a frame and awaiting it back) for a fixed time, in rounds that
-  alternate between the servers; the medians are reported;
+  echo server: sending a frame and awaiting it back) for a fixed time;
 - LongPoll round trips per second: the same clients over LongPoll (a POST of the push,
-  then GETs until its reply), against the same two HTTP requests to a bare endpoint.
+  then GETs until its reply), against the same two HTTP requests to a bare endpoint;
+- fan-out frames per second: 1,000 connections joined to one topic (the echo's: simply
+  open), broadcasts sent back to back by one more client, and the frames all of them
+  received per second; the echo server sends the same frames to its other connections.
+
+Every timed figure is taken in rounds that alternate between the servers; medians are
+reported, with the spread of the ratio over the rounds and the server's CPU time per
+operation (which a busy machine disturbs less than the rates). The round trips and the
+fan-out are driven by `_wsload`, a load generator that costs a fraction of what either
+server spends per frame (its fan-out connections live in processes of their own), so the
+figures are the servers'; each round reports the CPU share of both sides to show it.
 
 The server runs on CPU 0 and the load generator on the other CPUs (when there are two or
 more), so that they do not fight over the same ones.
@@ -18,9 +27,10 @@ more), so that they do not fight over the same ones.
 The echo server is the floor: the same ASGI server and WebSocket implementation with no
 protocol at all. Ratios compare ours to it. Usage:
 
-    python benchmarks/bench_ws.py                 # 50 clients, 3 rounds of 5 s, 1000 idle connections
+    python benchmarks/bench_ws.py                 # 50 clients, 5 rounds of 5 s, 1000 idle, fan-out to 1000
     python benchmarks/bench_ws.py --smoke         # a few seconds, for CI
     python benchmarks/bench_ws.py --clients 100 --seconds 10 --idle 5000
+    python benchmarks/bench_ws.py --fanout-only --fanout 10000 --broadcasts 50 --rounds 1
 """
 
 from __future__ import annotations
@@ -415,10 +425,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of round trips per server (default 5)")
     parser.add_argument("--idle", type=int, default=1000, help="idle connections to hold (default 1000)")
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI: 4 clients, 1 s, 50 idle connections")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of round trips per server; medians (default 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of each measurement per server; medians (default 5)"
+    )
     parser.add_argument("--no-pin", action="store_true", help="let the server and the load share every CPU")
     parser.add_argument("--fanout", type=int, default=1000, help="connections joined to the broadcast topic (1000)")
-    parser.add_argument("--broadcasts", type=int, default=20, help="broadcasts per fan-out round, back to back (20)")
+    parser.add_argument("--broadcasts", type=int, default=100, help="broadcasts per fan-out round, back to back (100)")
     parser.add_argument("--load-processes", type=int, default=2, help="processes holding the fan-out connections (2)")
     parser.add_argument("--fanout-only", action="store_true", help="measure the fan-out only")
     args = parser.parse_args()

@@ -305,6 +305,7 @@ class ChannelsApp:
             # there is something to send, so an idle connection holds no task of ours.
             wire = self._wires[connection] = _Wire(self, connection, send)
             connection.on_output = wire.wake
+            connection.send_now = wire.send_now
             connection.last_frame = self.now()
             self.connections.add(connection)
             try:
@@ -452,11 +453,11 @@ class _Wire:
     """A WebSocket connection's sending side: frames go out at once, or in a writer task while one must wait.
 
     On asyncio a frame is sent in the code that queued it (a reply, a fastlaned broadcast),
-    as long as the ASGI server's `send` completes without waiting, which it does while the
-    socket's buffer has room: a task per burst of frames costs more than sending them (a
-    broadcast to 1,000 connections made 1,000 tasks). A send that must wait, a close, and
-    every send on trio go through a writer task, which lives only while there is something
-    to send.
+    as long as no frame waits before it and the ASGI server's `send` completes at once, which
+    it does while the socket's buffer has room: a task per frame costs more than sending it (a
+    broadcast to 1,000 connections made 1,000 tasks). A send that must wait, the frames queued
+    behind it, a close, and every send on trio go through a writer task, which lives only
+    while there is something to send.
 
     Once the close is sent (or the client is let go) the connection ends at once: its channels
     stop, and the reader's task returns when the ASGI server reports the disconnect.
@@ -476,10 +477,8 @@ class _Wire:
         self.done: anyio.Event | None = None  # made when the reader ends while the writer still writes
 
     def wake(self) -> None:
-        """The connection queued frames or wants to close: send them now, or start a writer if none runs."""
+        """The connection queued frames or wants to close: start a writer if none runs."""
         if self.writing or self.closed or self.ended:
-            return
-        if self.connection.close_code is None and self.app._loop is not None and self._send_now():
             return
         self.writing = True
         if not self.app._spawn(self._write):  # the server is stopping, and closes its sockets itself
@@ -497,49 +496,44 @@ class _Wire:
         self.ended = True
         connection = self.connection
         connection.gone = True
-        connection.on_output = None
+        connection.on_output = connection.send_now = None
         self.app._wires.pop(connection, None)
         self.app.connections.discard(connection)
         connection.shutdown()
 
-    def _send_now(self) -> bool:
-        """Send the queued frames here and now; False if none went (a writer task must send them).
+    def send_now(self, data: str | bytes) -> bool:
+        """Send one frame here and now, if no other waits; False if a writer task must send it.
 
-        A send that cannot complete at once is handed, where it waits, to a writer task, which
-        sends the rest after it. A send that fails ends the connection from the event loop, not
-        here: the caller may be a channel's callback, and ending stops its channels.
+        A send that cannot complete at once is handed, where it waits, to a writer task. A
+        send that fails ends the connection from the event loop, not here: the caller may be
+        a channel's callback, and ending stops its channels.
         """
-        assert self.app._loop is not None
-        frames = self.connection.take_outgoing()
-        for index, data in enumerate(frames):
-            sending = self.send(_message(data)).__await__()
-            try:
-                waiting = sending.send(None)
-            except StopIteration:
-                continue
-            except Exception as exc:  # the client vanished; the server has logged the details
-                logger.debug("%s: sending failed: %r", self.connection.name, exc)
-                self.app._loop.call_soon(self.end)
-                return True
-            self.writing = True
-            if not self.app._spawn(functools.partial(self._write, _Paused(sending, waiting), frames[index + 1 :])):
-                self.writing = False
-                sending.close()
-                self.app._loop.call_soon(self.end)
+        loop = self.app._loop
+        if self.writing or self.closed or self.ended or loop is None or self.connection.close_code is not None:
+            return False
+        sending = self.send(_message(data)).__await__()
+        try:
+            waiting = sending.send(None)
+        except StopIteration:
             return True
+        except Exception as exc:  # the client vanished; the server has logged the details
+            logger.debug("%s: sending failed: %r", self.connection.name, exc)
+            loop.call_soon(self.end)
+            return True
+        self.writing = True
+        if not self.app._spawn(functools.partial(self._write, _Paused(sending, waiting))):
+            self.writing = False
+            sending.close()
+            loop.call_soon(self.end)
         return True
 
-    async def _write(self, paused: _Paused | None = None, rest: list[str | bytes] | None = None) -> None:
-        """Send what is queued, and the close once it is due; first, a send that `_send_now` left waiting
-        (`paused`) and the frames after it (`rest`)."""
+    async def _write(self, paused: _Paused | None = None) -> None:
+        """Send what is queued, and the close once it is due; first, a send that `send_now` left waiting."""
         connection = self.connection
         try:
             if paused is not None:
                 self.since = self.app.now()
                 await paused
-                for data in rest or ():
-                    self.since = self.app.now()
-                    await self.send(_message(data))
             # What was taken counts no more against max_outgoing_bytes: a slow client holds at
             # most that batch beside it.
             while not self.ended and (frames := connection.take_outgoing()):
