@@ -178,14 +178,15 @@ class Counter(asyncio.Protocol):
     def heartbeat(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.worker.send(self, self.worker.heartbeat)
-            self.beat = asyncio.get_running_loop().call_later(HEARTBEAT, self.heartbeat)
+            self.beat = asyncio.get_running_loop().call_later(self.worker.every, self.heartbeat)
 
 
 class Worker:
     """One process's share of the connections."""
 
-    def __init__(self, host: str, port: int, channels: bool, topic: str) -> None:
+    def __init__(self, host: str, port: int, channels: bool, topic: str, every: float = HEARTBEAT) -> None:
         self.host, self.port, self.channels = host, port, channels
+        self.every = every  # seconds between a connection's heartbeats; 0 for none
         path = "/socket/websocket?vsn=2.0.0" if channels else "/"
         self.path = path
         join = json.dumps(["1", "1", topic, "phx_join", {}])
@@ -221,7 +222,8 @@ class Worker:
                 )
                 await asyncio.wait_for(counter.answered, WAIT)
                 self.connections.append(counter)
-                counter.beat = loop.call_later(HEARTBEAT, counter.heartbeat)
+                if self.every:
+                    counter.beat = loop.call_later(self.every, counter.heartbeat)
 
         await asyncio.gather(*(one() for _ in range(count)))
 
@@ -324,8 +326,8 @@ async def _serve(pipe: Pipe) -> None:
         command, *args = await loop.run_in_executor(None, pipe.recv)
         try:
             if command == "open":
-                host, port, channels, topic, count = args
-                worker = Worker(host, port, channels, topic)
+                host, port, channels, topic, count, every = args
+                worker = Worker(host, port, channels, topic, every)
                 await worker.open(count)
                 pipe.send(("ok", len(worker.connections)))
             elif command == "round":

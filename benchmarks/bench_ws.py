@@ -244,7 +244,7 @@ class Measured:
 class Load:
     """The processes (`_wsload`) holding one server's fan-out connections, split evenly among them."""
 
-    def __init__(self, address: str, channels: bool, connections: int, processes: int) -> None:
+    def __init__(self, address: str, channels: bool, connections: int, processes: int, every: float) -> None:
         context = multiprocessing.get_context("spawn")
         cpus = set(os.sched_getaffinity(0))
         self.pipes = []
@@ -257,7 +257,7 @@ class Load:
             self.pipes.append(pipe)
             self.processes.append(process)
             share = connections // processes + (index < connections % processes)
-            pipe.send(("open", host, int(port), channels, FANOUT_TOPIC, share))
+            pipe.send(("open", host, int(port), channels, FANOUT_TOPIC, share, every))
         self.held = sum(self._answer(pipe) for pipe in self.pipes)
 
     @staticmethod
@@ -433,6 +433,12 @@ def main() -> None:
     parser.add_argument("--broadcasts", type=int, default=100, help="broadcasts per fan-out round, back to back (100)")
     parser.add_argument("--load-processes", type=int, default=2, help="processes holding the fan-out connections (2)")
     parser.add_argument("--fanout-only", action="store_true", help="measure the fan-out only")
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=_wsload.HEARTBEAT,
+        help="seconds between a fan-out connection's heartbeats (phoenix.js: 30); 0 for none, as a stalled client",
+    )
     args = parser.parse_args()
     global PINNED
     cpus = sorted(os.sched_getaffinity(0))
@@ -444,6 +450,8 @@ def main() -> None:
     if args.smoke:
         args.clients, args.seconds, args.idle, args.rounds = 4, 1.0, 50, 1
         args.fanout, args.broadcasts, args.load_processes = 50, 5, 1
+    if not 0 <= args.heartbeat < float("inf"):
+        parser.error("--heartbeat must be a number of seconds >= 0")
     numbers = (args.clients, args.idle, args.rounds, args.fanout, args.broadcasts, args.load_processes)
     if min(numbers) < 1 or not 0 < args.seconds <= 600:
         parser.error(
@@ -473,7 +481,10 @@ def main() -> None:
                 )
                 rate = asyncio.run(longpoll_round_trips(address, index == 1, args.clients, args.seconds))
                 results[index].longpoll_rates.append(rate)
-        loads = [Load(running[app][0], app == "channels_app", args.fanout, args.load_processes) for _, app in servers]
+        loads = [
+            Load(running[app][0], app == "channels_app", args.fanout, args.load_processes, args.heartbeat)
+            for _, app in servers
+        ]
         try:
             for index, (_, app) in enumerate(servers):  # a first broadcast each, not counted: both warm up
                 asyncio.run(fan_out(*running[app], app == "channels_app", loads[index], 1))
