@@ -11,9 +11,10 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, MutableMapping
 from typing import Any
 
 import anyio
@@ -174,6 +175,9 @@ class ChannelsApp:
         self._tasks: anyio.abc.TaskGroup | None = None  # the lifespan's: connections' writers run in it
         self._loop: asyncio.AbstractEventLoop | None = None  # on asyncio, writers are bare tasks (cheaper)
         self._writers: set[asyncio.Task[None]] = set()
+        self.now: Callable[[], float] = anyio.current_time
+        """The clock of idle and send timeouts: the event loop's own on asyncio, read per frame (anyio's
+        `current_time` looks up the running library first, ten times the cost)."""
         self.connections: set[Connection] = set()
         self._serving = False
         self._longpoll = LongPollServer(self, LongPoll() if longpoll is True else longpoll) if longpoll else None
@@ -230,6 +234,8 @@ class ChannelsApp:
             stack.callback(tasks.cancel_scope.cancel)
             stack.callback(setattr, self, "_tasks", None)
             self._loop = None if running_trio() else asyncio.get_running_loop()
+            self.now = anyio.current_time if self._loop is None else self._loop.time
+            stack.callback(setattr, self, "now", anyio.current_time)
             stack.callback(self._stop_writers)
             self._serving = True
             await send({"type": "lifespan.startup.complete"})
@@ -299,7 +305,8 @@ class ChannelsApp:
             # there is something to send, so an idle connection holds no task of ours.
             wire = self._wires[connection] = _Wire(self, connection, send)
             connection.on_output = wire.wake
-            connection.last_frame = anyio.current_time()
+            connection.send_now = wire.send_now
+            connection.last_frame = self.now()
             self.connections.add(connection)
             try:
                 # The read loop is here, not in a coroutine of its own: one frame less held per connection.
@@ -313,7 +320,7 @@ class ChannelsApp:
                         wire.held = True
                         await hold.wait()
                         wire.held = False
-                        connection.last_frame = anyio.current_time()
+                        connection.last_frame = self.now()
                 await wire.finish()
             finally:
                 wire.end()
@@ -401,7 +408,7 @@ class ChannelsApp:
         if message["type"] == "websocket.disconnect":
             connection.gone = True  # the client went away: nothing more to send
             return None
-        connection.last_frame = now = anyio.current_time()
+        connection.last_frame = now = self.now()
         if rate is not None and not rate.allow(now):
             logger.warning(
                 "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
@@ -428,7 +435,7 @@ class ChannelsApp:
         every = min(idle / 4, self.send_timeout / 2)
         while True:
             await anyio.sleep(every)
-            now = anyio.current_time()
+            now = self.now()
             for connection, wire in list(self._wires.items()):
                 if wire.since is not None and now - wire.since >= self.send_timeout:
                     logger.warning(
@@ -443,7 +450,14 @@ class ChannelsApp:
 
 
 class _Wire:
-    """A WebSocket connection's sending side: a writer task while there are frames to send, none between.
+    """A WebSocket connection's sending side: frames go out at once, or in a writer task while one must wait.
+
+    On asyncio a frame is sent in the code that queued it (a reply, a fastlaned broadcast),
+    as long as no frame waits before it and the ASGI server's `send` completes at once, which
+    it does while the socket's buffer has room: a task per frame costs more than sending it (a
+    broadcast to 1,000 connections made 1,000 tasks). A send that must wait, the frames queued
+    behind it, a close, and every send on trio go through a writer task, which lives only
+    while there is something to send.
 
     Once the close is sent (or the client is let go) the connection ends at once: its channels
     stop, and the reader's task returns when the ASGI server reports the disconnect.
@@ -482,25 +496,54 @@ class _Wire:
         self.ended = True
         connection = self.connection
         connection.gone = True
-        connection.on_output = None
+        connection.on_output = connection.send_now = None
         self.app._wires.pop(connection, None)
         self.app.connections.discard(connection)
         connection.shutdown()
 
-    async def _write(self) -> None:
+    def send_now(self, data: str | bytes) -> bool:
+        """Send one frame here and now, if no other waits; False if a writer task must send it.
+
+        A send that cannot complete at once is handed, where it waits, to a writer task. A
+        send that fails ends the connection from the event loop, not here: the caller may be
+        a channel's callback, and ending stops its channels.
+        """
+        loop = self.app._loop
+        if self.writing or self.closed or self.ended or loop is None or self.connection.close_code is not None:
+            return False
+        sending = self.send(_message(data)).__await__()
+        try:
+            waiting = sending.send(None)
+        except StopIteration:
+            return True
+        except Exception as exc:  # the client vanished; the server has logged the details
+            logger.debug("%s: sending failed: %r", self.connection.name, exc)
+            loop.call_soon(self.end)
+            return True
+        self.writing = True
+        if not self.app._spawn(functools.partial(self._write, _Paused(sending, waiting))):
+            self.writing = False
+            sending.close()
+            loop.call_soon(self.end)
+        return True
+
+    async def _write(self, paused: _Paused | None = None) -> None:
+        """Send what is queued, and the close once it is due; first, a send that `send_now` left waiting."""
         connection = self.connection
         try:
+            if paused is not None:
+                self.since = self.app.now()
+                await paused
             # What was taken counts no more against max_outgoing_bytes: a slow client holds at
             # most that batch beside it.
             while not self.ended and (frames := connection.take_outgoing()):
                 for data in frames:
-                    self.since = anyio.current_time()
-                    key = "text" if isinstance(data, str) else "bytes"
-                    await self.send({"type": "websocket.send", key: data})
+                    self.since = self.app.now()
+                    await self.send(_message(data))
                 self.since = None
             if connection.close_code is not None and not self.closed and not self.ended:
                 self.closed = True
-                self.since = anyio.current_time()
+                self.since = self.app.now()
                 await self.send(
                     {"type": "websocket.close", "code": connection.close_code, "reason": connection.close_reason}
                 )
@@ -521,6 +564,43 @@ class _Wire:
             await self.done.wait()
         if not self.ended and not self.connection.gone and self.connection.close_code is not None:
             await self._write()
+
+
+class _Paused:
+    """A send started by hand that must wait (on `waiting`, what it yielded): awaiting this carries it on.
+
+    Awaited in a task, it hands the task what the send waits on, then resumes the send
+    where it stopped, as if the task had run it from the start.
+    """
+
+    __slots__ = ("sending", "waiting")
+
+    def __init__(self, sending: Generator[Any, None, None], waiting: Any) -> None:
+        self.sending = sending
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, None, None]:
+        sending, waiting = self.sending, self.waiting
+        while True:
+            try:
+                yield waiting
+            except BaseException as exc:  # the task was cancelled: so is the send
+                try:
+                    waiting = sending.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = sending.send(None)
+                except StopIteration:
+                    return
+
+
+def _message(data: str | bytes) -> dict[str, Any]:
+    """The ASGI event that sends one frame."""
+    if isinstance(data, str):
+        return {"type": "websocket.send", "text": data}
+    return {"type": "websocket.send", "bytes": data}
 
 
 def _size(data: str | bytes, limit: int) -> int:

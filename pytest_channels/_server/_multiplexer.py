@@ -120,6 +120,7 @@ class Connection:
         "on_output",
         "outgoing_bytes",
         "runtime",
+        "send_now",
         "serializer",
         "socket",
     )
@@ -151,6 +152,8 @@ class Connection:
         self.end_reason: Reason = ("shutdown", "closed")
         self.on_output: Callable[[], None] | None = None
         """The transport's wakeup: frames were queued, or the connection is to close."""
+        self.send_now: Callable[[str | bytes], bool] | None = None
+        """A transport that can send a frame at once, when none waits: True if it took the frame."""
         self.on_close: Callable[[], None] | None = None
         """A transport that must act at once on a close (LongPoll ends its session)."""
         self.last_frame = 0.0
@@ -433,6 +436,8 @@ class Connection:
         self._put(data)
 
     def _put(self, data: str | bytes) -> None:
+        if not self._outbox and self.send_now is not None and self.send_now(data):
+            return  # nothing waits before it, and the transport sent it (a broadcast: to every subscriber)
         size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
         if self.outgoing_bytes + size > self.max_outgoing_bytes:
             logger.warning(

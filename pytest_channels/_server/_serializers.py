@@ -105,7 +105,7 @@ def decode_v1(data: str | bytes) -> Frame:
     if isinstance(data, (bytes, bytearray)):
         raise FrameError("invalid V1 frame: binary frames are V2 only (connect with vsn=2.0.0 to send bytes)")
     try:
-        decoded = json.loads(data, parse_constant=_no_constant)
+        decoded = v2.DECODER.decode(data)
     except RecursionError:
         raise FrameError("invalid V1 frame: JSON nested too deeply") from None
     except ValueError as exc:
@@ -185,15 +185,12 @@ def _json(value: dict[str, Any], frame: Frame) -> str:
     if not isinstance(frame.payload, dict):
         raise PayloadError(f"{v2._describe(frame)}: expected payload to be a map (a dict), got {type(frame.payload)}")
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        text.encode("utf-8")
+        text = v2.ENCODER.encode(value)
+        if not text.isascii():
+            text.encode("utf-8")  # a lone surrogate is not text
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"{v2._describe(frame)} cannot be sent as a V1 JSON frame: {exc}") from None
     return text
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 # -- negotiation --------------------------------------------------------------------------------

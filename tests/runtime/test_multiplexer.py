@@ -52,6 +52,28 @@ def test_a_heartbeat_is_answered_through_the_outbox() -> None:
     assert connection.take_outgoing() == ['[null,"9","phoenix","phx_reply",{"status":"ok","response":{}}]']
 
 
+def test_a_frame_goes_to_the_transports_send_now_unless_one_waits_before_it_and_the_order_holds() -> None:
+    runtime = Runtime()
+    connection = Connection(runtime, runtime.socket())
+    sent: list[str | bytes] = []
+    taking = True
+
+    def send_now(data: str | bytes) -> bool:
+        if taking:
+            sent.append(data)
+        return taking
+
+    connection.send_now = send_now
+    connection.deliver(Push("t", "e", {"n": 0}))
+    assert (sent, connection.take_outgoing(), connection.outgoing_bytes) == (['[null,null,"t","e",{"n":0}]'], [], 0)
+    taking = False  # the transport's send must wait: the frame queues
+    connection.deliver(Push("t", "e", {"n": 1}))
+    taking = True  # it could take the next one, but that one would overtake the first
+    connection.deliver(Push("t", "e", {"n": 2}))
+    assert len(sent) == 1
+    assert connection.take_outgoing() == ['[null,null,"t","e",{"n":1}]', '[null,null,"t","e",{"n":2}]']
+
+
 def test_nothing_is_queued_for_a_connection_that_is_gone() -> None:
     runtime = Runtime()
     connection = Connection(runtime, runtime.socket())
