@@ -505,9 +505,7 @@ class Runtime:
     def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
         """Queue a client push for the channel behind `socket`; returns its ref. A dead channel ignores it."""
         __tracebackhide__ = True
-        if self.stopped is not None:
-            self.check_running("push")
-        process = _process_of(socket, "push")
+        process = self._process_of(socket, "push")
         ref = ref or self.make_ref()
         wire = to_wire(payload, where=lambda: f"push {event!r} to {process.name}", check=self.check_payloads)
         if process.alive:
@@ -516,9 +514,7 @@ class Runtime:
 
     def leave(self, socket: Socket, ref: str | None = None) -> str:
         """Queue a leave; the channel replies ok, closes with ("shutdown", "left") and terminates."""
-        if self.stopped is not None:
-            self.check_running("leave")
-        process = _process_of(socket, "leave")
+        process = self._process_of(socket, "leave")
         ref = ref or self.make_ref()
         if process.alive:
             self._enqueue(process, _Leave(ref))
@@ -532,13 +528,21 @@ class Runtime:
         `terminate` still running after `timeout` seconds (default: the channel's
         `shutdown`) is cut short, and the channel exits with reason "killed".
         """
-        if self.stopped is not None:
-            self.check_running("close")
-        process = _process_of(socket, "close")
+        process = self._process_of(socket, "close")
         if timeout is not None:
             to_ns(timeout, name="close timeout")
         if process.alive:
             self._enqueue(process, _Close(reason, timeout))
+
+    def _process_of(self, socket: Socket, action: str) -> ChannelProcess:
+        """The channel behind `socket`, for `action` from outside, once this node is known to run."""
+        if self.stopped is not None:
+            self.check_running(action)
+        if not isinstance(socket, Socket):
+            raise TypeError(f"{action} needs a joined Socket (got {socket!r})")
+        if socket.channel_pid is None:
+            raise TypeError(f"{action} needs a joined socket, from join or subscribe_and_join (got {socket!r})")
+        return socket.channel_pid
 
     # -- calls and casts -------------------------------------------------------------------------
 
@@ -555,9 +559,7 @@ class Runtime:
             CallTimeout: no answer within `timeout`.
         """
         __tracebackhide__ = True
-        if self.stopped is not None:
-            self.check_running("call")
-        process = _process_of(socket, "call")
+        process = self._process_of(socket, "call")
         delay = to_ns(timeout, name="call timeout")
         refuse_exited(process, "call", message)
         caller = CallRef(process, message)
@@ -575,9 +577,7 @@ class Runtime:
 
         As in OTP, a cast to a channel that has exited is dropped without a word.
         """
-        if self.stopped is not None:
-            self.check_running("cast")
-        process = _process_of(socket, "cast")
+        process = self._process_of(socket, "cast")
         if process.alive:
             process.runtime._enqueue(process, _Cast(message))
 
@@ -731,11 +731,3 @@ class Runtime:
     def describe_timers(self) -> str:
         """Pending timers, for failure messages."""
         return "\n".join(f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in self.clock.pending_timers())
-
-
-def _process_of(socket: Socket, action: str) -> ChannelProcess:
-    if not isinstance(socket, Socket):
-        raise TypeError(f"{action} needs a joined Socket (got {socket!r})")
-    if socket.channel_pid is None:
-        raise TypeError(f"{action} needs a joined socket, from join or subscribe_and_join (got {socket!r})")
-    return socket.channel_pid
