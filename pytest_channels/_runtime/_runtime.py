@@ -267,16 +267,22 @@ class Runtime:
         peers = self.peers
         if peers is not None:
             peers.wait_begins()
-        if isinstance(self.clock, LoopClock):
-            return await self._run_until_on_loop(self.clock, limit_ns, done)
-        clock = self.virtual_clock()
+        clock = self.clock if isinstance(self.clock, LoopClock) else self.virtual_clock()
         instant, since = -1, 0.0
         while True:
-            await self.settle()
+            await (clock.wait_idle() if isinstance(clock, LoopClock) else self.settle())
             if peers is not None:
-                peers.check()
+                peers.check()  # what the runner found, which it cannot raise in this wait
             if done():
                 return True
+            if isinstance(clock, LoopClock):  # the loop moves time: wait until something happens, or the limit
+                now = clock.now_ns()
+                if now >= limit_ns:
+                    return False
+                self._changed = anyio.Event()
+                with anyio.move_on_after((limit_ns - now) / NS_PER_SECOND):
+                    await self._changed.wait()
+                continue
             timer = clock.fire_next(limit_ns)
             if timer is None:
                 clock.move_to_ns(max(limit_ns, clock.now_ns()))
@@ -289,22 +295,6 @@ class Runtime:
                     f"time moving on; the last one: {timer.description}\n"
                     "A timer with no delay that sets itself again never lets time move: give it a delay."
                 )
-
-    async def _run_until_on_loop(self, clock: LoopClock, limit_ns: int, done: Callable[[], bool]) -> bool:
-        __tracebackhide__ = True
-        peers = self.peers
-        while True:
-            await clock.wait_idle()
-            if peers is not None:
-                peers.check()  # what the runner found, which it cannot raise in this wait
-            if done():
-                return True
-            now = clock.now_ns()
-            if now >= limit_ns:
-                return False
-            self._changed = anyio.Event()
-            with anyio.move_on_after((limit_ns - now) / NS_PER_SECOND):
-                await self._changed.wait()
 
     def check_running(self, action: str) -> None:
         """Raise `NodeStopped` if this runtime's node has stopped (and is not finishing its work).
