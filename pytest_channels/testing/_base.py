@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 from unittest.mock import ANY
 
@@ -643,12 +642,3 @@ class Interrupts:
                 self.task.uncancel()
             raise caught.with_traceback(caught.__traceback__) from None
         raise cancelled
-
-    @contextmanager
-    def watching(self, task: asyncio.Task[Any] | None) -> Iterator[None]:
-        """Make `task` the one to cancel while the block runs."""
-        previous, self.task = self.task, task
-        try:
-            yield
-        finally:
-            self.task = previous
