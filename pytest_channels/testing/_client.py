@@ -286,8 +286,7 @@ class ClientChannel:
         leave._on("timeout", lambda _: self._closed())
         leave._send()
         self._track(leave)
-        if not self._can_push():  # always true now (leaving), as in phoenix.js: the close is local and at once
-            leave._receive("ok", {})
+        leave._receive("ok", {})  # as in phoenix.js: a leaving channel cannot push, so its close is local and at once
         return leave
 
     def on(self, event: str, callback: Callable[[Any], None]) -> int:

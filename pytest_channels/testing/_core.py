@@ -406,9 +406,7 @@ class Core:
         process = socket.channel_pid
         if process is None:
             raise ValueError(f"crash needs a joined socket, from join or subscribe_and_join (got {socket!r})")
-        runtime = self._runtime_of(socket)
-        if isinstance(runtime, GroupRuntime):
-            runtime.check_running("crash")
+        self._runtime_of(socket).check_running("crash")
         if not process.alive:
             assert process.exit is not None, f"{process.name} on {process.socket.topic!r} is still joining"
             return process.exit
