@@ -595,7 +595,15 @@ class Runtime:
             # included, however the loop orders that work before the stop's own step.
             if not (isinstance(sender, ChannelProcess) and sender.runtime is self):
                 self.check_running("broadcast")
-        return self._publish(topic, event, payload, from_, local=False, dispatcher=dispatcher)
+        message = self._message(topic, event, payload)
+        self.pubsub.local_broadcast(message, from_=from_, dispatcher=dispatcher)
+        try:
+            self.pubsub.adapter.publish(message)
+        except Exception as exc:
+            failure = BroadcastError(f"broadcast {event!r} on {topic!r} could not reach other nodes: {exc!r}")
+            failure.__cause__ = exc
+            return failure
+        return None
 
     def broadcast_or_raise(
         self,
@@ -624,7 +632,7 @@ class Runtime:
         """Broadcast to this node's subscribers only."""
         if self.stopped is not None:
             self.check_running("local_broadcast")
-        self._publish(topic, event, payload, from_, local=True, dispatcher=dispatcher)
+        self.pubsub.local_broadcast(self._message(topic, event, payload), from_=from_, dispatcher=dispatcher)
 
     def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
         """Broadcast to the subscribers of `topic` on the node named `node` only (`direct_broadcast`).
@@ -671,29 +679,6 @@ class Runtime:
             raise TypeError(f"broadcast needs a str topic and event (got topic={topic!r}, event={event!r})")
         wire = to_wire(payload, where=lambda: f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
         return Broadcast(topic, event, wire, self.clock.now_ns(), origin=self.pubsub.node)
-
-    def _publish(
-        self,
-        topic: str,
-        event: str,
-        payload: Any,
-        from_: Subscriber | None,
-        *,
-        local: bool,
-        dispatcher: Dispatcher | None = None,
-    ) -> BroadcastError | None:
-        __tracebackhide__ = True
-        message = self._message(topic, event, payload)
-        self.pubsub.local_broadcast(message, from_=from_, dispatcher=dispatcher)
-        if local:
-            return None
-        try:
-            self.pubsub.adapter.publish(message)
-        except Exception as exc:
-            failure = BroadcastError(f"broadcast {event!r} on {topic!r} could not reach other nodes: {exc!r}")
-            failure.__cause__ = exc
-            return failure
-        return None
 
     # -- teardown --------------------------------------------------------------------------------
 
