@@ -602,8 +602,7 @@ class Client:
             return
         connection = self._connection = _ClientConnection(self, runtime, result.socket)
         if self.node is not None and self._core.cluster is not None:
-            name = self.node
-            self._core.cluster.node(name).on_stop(lambda: connection.close(code=1006, node_down=True))
+            self._core.cluster.node(self.node).on_stop(lambda: connection.close(code=1006, node_down=True))
         self._log("open")
         buffered, self._send_buffer = self._send_buffer, []
         for push in buffered:
