@@ -165,18 +165,12 @@ def _schedules(options: Faults) -> st.SearchStrategy[Schedule]:
     size = options.max_faults if variants else 0
 
     def fault(draw: Any) -> Fault:
+        # Each variant holds its fault's fields after `at`, in order, but for the end of the two that end.
         (kind, rest), at = draw(variant), draw(instant) / 1000
-        if kind is Drop:
-            return Drop(at, rest[0], rest[1], rest[2])
-        if kind is Delay:
-            return Delay(at, rest[0], rest[1], rest[2])
-        if kind is Partition:
-            return Partition(at, rest[0], round(at + draw(lasting) / 1000, 3))
-        if kind is Stop:
-            return Stop(at, rest[0], round(at + draw(lasting) / 1000, 3))
-        if kind is Crash:
-            return Crash(at, rest[0], rest[1])
-        return Disconnect(at, rest[0], rest[1])
+        if kind is Partition or kind is Stop:  # heal_at, restart_at
+            rest = (*rest, round(at + draw(lasting) / 1000, 3))
+        made: Fault = kind(at, *rest)
+        return made
 
     @st.composite
     def schedule(draw: Any) -> Schedule:

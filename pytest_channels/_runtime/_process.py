@@ -84,6 +84,7 @@ class _Leave:
 
 class _Info:
     __slots__ = ("message",)
+    callback = "handle_info"
 
     def __init__(self, message: Any) -> None:
         self.message = message
@@ -96,11 +97,9 @@ class _Call:
         self.message, self.caller = message, caller
 
 
-class _Cast:
-    __slots__ = ("message",)
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
+class _Cast(_Info):
+    __slots__ = ()
+    callback = "handle_cast"
 
 
 class _Close:
@@ -414,11 +413,12 @@ class ChannelProcess:
                 socket = self.socket
                 result = await self._call("handle_out", message.event, copy_wire(message.payload), socket)
                 self._apply("handle_out", result, socket)
-            elif isinstance(message, _Info):
-                self._doing = ("handle_info", message.message)
+            elif isinstance(message, _Info):  # and its `_Cast`, for handle_cast
+                callback = message.callback
+                self._doing = (callback, message.message)
                 socket = self.socket
-                result = await self._call("handle_info", message.message, socket)
-                self._apply("handle_info", result, socket)
+                result = await self._call(callback, message.message, socket)
+                self._apply(callback, result, socket)
             elif isinstance(message, _Call):
                 self._doing = ("handle_call", message.message)
                 socket = self.socket
@@ -426,11 +426,6 @@ class ChannelProcess:
                 if isinstance(result, CallReplied):
                     message.caller.reply(result.value)
                 self._apply("handle_call", result, socket)
-            elif isinstance(message, _Cast):
-                self._doing = ("handle_cast", message.message)
-                socket = self.socket
-                result = await self._call("handle_cast", message.message, socket)
-                self._apply("handle_cast", result, socket)
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
@@ -585,7 +580,7 @@ class ChannelProcess:
             if observed:
                 self._joined_event(started, payload, socket, "ok" if isinstance(result, Ok) else "error")
             if isinstance(result, Ok):
-                if not _is_socket(result.socket):
+                if not isinstance(result.socket, Socket):
                     raise InvalidReturn(f"{self.name}.join returned ok({result.socket!r}); expected ok(socket)")
                 check = self.runtime.check_payloads
                 reply = to_wire(result.reply, where=f"{self.name} join reply", check=check)
@@ -767,10 +762,6 @@ class ChannelProcess:
 def _where(function: Any) -> str:
     code = getattr(getattr(function, "__func__", function), "__code__", None)
     return f"defined at {code.co_filename}:{code.co_firstlineno}" if code else "defined in a builtin"
-
-
-def _is_socket(value: object) -> bool:
-    return isinstance(value, Socket)
 
 
 def _waiting_at(tb: TracebackType | None) -> str:

@@ -267,16 +267,22 @@ class Runtime:
         peers = self.peers
         if peers is not None:
             peers.wait_begins()
-        if isinstance(self.clock, LoopClock):
-            return await self._run_until_on_loop(self.clock, limit_ns, done)
-        clock = self.virtual_clock()
+        clock = self.clock if isinstance(self.clock, LoopClock) else self.virtual_clock()
         instant, since = -1, 0.0
         while True:
-            await self.settle()
+            await (clock.wait_idle() if isinstance(clock, LoopClock) else self.settle())
             if peers is not None:
-                peers.check()
+                peers.check()  # what the runner found, which it cannot raise in this wait
             if done():
                 return True
+            if isinstance(clock, LoopClock):  # the loop moves time: wait until something happens, or the limit
+                now = clock.now_ns()
+                if now >= limit_ns:
+                    return False
+                self._changed = anyio.Event()
+                with anyio.move_on_after((limit_ns - now) / NS_PER_SECOND):
+                    await self._changed.wait()
+                continue
             timer = clock.fire_next(limit_ns)
             if timer is None:
                 clock.move_to_ns(max(limit_ns, clock.now_ns()))
@@ -289,22 +295,6 @@ class Runtime:
                     f"time moving on; the last one: {timer.description}\n"
                     "A timer with no delay that sets itself again never lets time move: give it a delay."
                 )
-
-    async def _run_until_on_loop(self, clock: LoopClock, limit_ns: int, done: Callable[[], bool]) -> bool:
-        __tracebackhide__ = True
-        peers = self.peers
-        while True:
-            await clock.wait_idle()
-            if peers is not None:
-                peers.check()  # what the runner found, which it cannot raise in this wait
-            if done():
-                return True
-            now = clock.now_ns()
-            if now >= limit_ns:
-                return False
-            self._changed = anyio.Event()
-            with anyio.move_on_after((limit_ns - now) / NS_PER_SECOND):
-                await self._changed.wait()
 
     def check_running(self, action: str) -> None:
         """Raise `NodeStopped` if this runtime's node has stopped (and is not finishing its work).
@@ -505,9 +495,7 @@ class Runtime:
     def push(self, socket: Socket, event: str, payload: Any, ref: str | None = None) -> str:
         """Queue a client push for the channel behind `socket`; returns its ref. A dead channel ignores it."""
         __tracebackhide__ = True
-        if self.stopped is not None:
-            self.check_running("push")
-        process = _process_of(socket, "push")
+        process = self._process_of(socket, "push")
         ref = ref or self.make_ref()
         wire = to_wire(payload, where=lambda: f"push {event!r} to {process.name}", check=self.check_payloads)
         if process.alive:
@@ -516,9 +504,7 @@ class Runtime:
 
     def leave(self, socket: Socket, ref: str | None = None) -> str:
         """Queue a leave; the channel replies ok, closes with ("shutdown", "left") and terminates."""
-        if self.stopped is not None:
-            self.check_running("leave")
-        process = _process_of(socket, "leave")
+        process = self._process_of(socket, "leave")
         ref = ref or self.make_ref()
         if process.alive:
             self._enqueue(process, _Leave(ref))
@@ -532,13 +518,21 @@ class Runtime:
         `terminate` still running after `timeout` seconds (default: the channel's
         `shutdown`) is cut short, and the channel exits with reason "killed".
         """
-        if self.stopped is not None:
-            self.check_running("close")
-        process = _process_of(socket, "close")
+        process = self._process_of(socket, "close")
         if timeout is not None:
             to_ns(timeout, name="close timeout")
         if process.alive:
             self._enqueue(process, _Close(reason, timeout))
+
+    def _process_of(self, socket: Socket, action: str) -> ChannelProcess:
+        """The channel behind `socket`, for `action` from outside, once this node is known to run."""
+        if self.stopped is not None:
+            self.check_running(action)
+        if not isinstance(socket, Socket):
+            raise TypeError(f"{action} needs a joined Socket (got {socket!r})")
+        if socket.channel_pid is None:
+            raise TypeError(f"{action} needs a joined socket, from join or subscribe_and_join (got {socket!r})")
+        return socket.channel_pid
 
     # -- calls and casts -------------------------------------------------------------------------
 
@@ -555,9 +549,7 @@ class Runtime:
             CallTimeout: no answer within `timeout`.
         """
         __tracebackhide__ = True
-        if self.stopped is not None:
-            self.check_running("call")
-        process = _process_of(socket, "call")
+        process = self._process_of(socket, "call")
         delay = to_ns(timeout, name="call timeout")
         refuse_exited(process, "call", message)
         caller = CallRef(process, message)
@@ -575,9 +567,7 @@ class Runtime:
 
         As in OTP, a cast to a channel that has exited is dropped without a word.
         """
-        if self.stopped is not None:
-            self.check_running("cast")
-        process = _process_of(socket, "cast")
+        process = self._process_of(socket, "cast")
         if process.alive:
             process.runtime._enqueue(process, _Cast(message))
 
@@ -605,7 +595,15 @@ class Runtime:
             # included, however the loop orders that work before the stop's own step.
             if not (isinstance(sender, ChannelProcess) and sender.runtime is self):
                 self.check_running("broadcast")
-        return self._publish(topic, event, payload, from_, local=False, dispatcher=dispatcher)
+        message = self._message(topic, event, payload)
+        self.pubsub.local_broadcast(message, from_=from_, dispatcher=dispatcher)
+        try:
+            self.pubsub.adapter.publish(message)
+        except Exception as exc:
+            failure = BroadcastError(f"broadcast {event!r} on {topic!r} could not reach other nodes: {exc!r}")
+            failure.__cause__ = exc
+            return failure
+        return None
 
     def broadcast_or_raise(
         self,
@@ -634,7 +632,7 @@ class Runtime:
         """Broadcast to this node's subscribers only."""
         if self.stopped is not None:
             self.check_running("local_broadcast")
-        self._publish(topic, event, payload, from_, local=True, dispatcher=dispatcher)
+        self.pubsub.local_broadcast(self._message(topic, event, payload), from_=from_, dispatcher=dispatcher)
 
     def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
         """Broadcast to the subscribers of `topic` on the node named `node` only (`direct_broadcast`).
@@ -682,29 +680,6 @@ class Runtime:
         wire = to_wire(payload, where=lambda: f"broadcast {event!r} on {topic!r}", check=self.check_payloads)
         return Broadcast(topic, event, wire, self.clock.now_ns(), origin=self.pubsub.node)
 
-    def _publish(
-        self,
-        topic: str,
-        event: str,
-        payload: Any,
-        from_: Subscriber | None,
-        *,
-        local: bool,
-        dispatcher: Dispatcher | None = None,
-    ) -> BroadcastError | None:
-        __tracebackhide__ = True
-        message = self._message(topic, event, payload)
-        self.pubsub.local_broadcast(message, from_=from_, dispatcher=dispatcher)
-        if local:
-            return None
-        try:
-            self.pubsub.adapter.publish(message)
-        except Exception as exc:
-            failure = BroadcastError(f"broadcast {event!r} on {topic!r} could not reach other nodes: {exc!r}")
-            failure.__cause__ = exc
-            return failure
-        return None
-
     # -- teardown --------------------------------------------------------------------------------
 
     async def aclose(self, reason: str = "shutdown") -> None:
@@ -731,11 +706,3 @@ class Runtime:
     def describe_timers(self) -> str:
         """Pending timers, for failure messages."""
         return "\n".join(f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in self.clock.pending_timers())
-
-
-def _process_of(socket: Socket, action: str) -> ChannelProcess:
-    if not isinstance(socket, Socket):
-        raise TypeError(f"{action} needs a joined Socket (got {socket!r})")
-    if socket.channel_pid is None:
-        raise TypeError(f"{action} needs a joined socket, from join or subscribe_and_join (got {socket!r})")
-    return socket.channel_pid

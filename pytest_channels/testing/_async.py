@@ -164,18 +164,17 @@ class AsyncChannelCase(CaseBase):
         """Run `body`, ended by a `BaseException` that asyncio swallowed in a callback (see `Interrupts`)."""
         __tracebackhide__ = True
         loop = running_loop()  # None on trio, which runs no callbacks that could swallow one
-        task = asyncio.current_task() if loop is not None else None
-        interrupts = Interrupts()
+        interrupts = Interrupts()  # this body's own: the task it cancels is this one
         if loop is not None:
             interrupts.install(loop)
+            interrupts.task = asyncio.current_task()
         self._in_body = True
         try:
-            with interrupts.watching(task):
-                try:
-                    return await body()
-                except asyncio.CancelledError as cancelled:
-                    interrupts.reraise(cancelled)
-                    raise
+            try:
+                return await body()
+            except asyncio.CancelledError as cancelled:
+                interrupts.reraise(cancelled)
+                raise
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # Cut short (pytest's outcomes, an alarm, a cancellation): settling at teardown

@@ -1,6 +1,6 @@
 """What `ChannelCase` and `AsyncChannelCase` share: every call, and every wait declared once.
 
-A wait is a `CaseBase` method, decorated with `wait`, that returns the coroutine doing the
+A wait is a `CaseBase` method, decorated with `Wait`, that returns the coroutine doing the
 work. Each harness class says how it makes a method of one (its `_method`), and `CaseBase`
 builds every wait of that class from the one declaration, with its signature and docstring,
 so the two harnesses cannot drift apart (tests/harness/test_parity.py holds them to it).
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 from unittest.mock import ANY
 
@@ -53,7 +52,7 @@ class Awaits(Protocol):
 
 
 class Wait(Generic[P, T]):
-    """One wait's declaration: the body, which builds the coroutine, with its name, signature and docstring."""
+    """One wait's declaration (`@Wait` on its body, which builds the coroutine), with its name, signature, docstring."""
 
     def __init__(self, body: Callable[Concatenate[Any, P], Work[T]]) -> None:
         self.body = body
@@ -84,11 +83,6 @@ class Wait(Generic[P, T]):
         def __get__(self, case: Awaits, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
 
         def __get__(self, case: Any, owner: type[Any]) -> Any: ...
-
-
-def wait(body: Callable[Concatenate[Any, P], Work[T]]) -> Wait[P, T]:
-    """Declare a harness wait (see the module's docstring)."""
-    return Wait(body)
 
 
 def waits(cls: type) -> list[Wait[Any, Any]]:
@@ -340,7 +334,7 @@ class CaseBase:
 
     # -- the waits: ChannelCase runs each to the end, AsyncChannelCase returns it to await ----------
 
-    @wait
+    @Wait
     def connect(
         self,
         handler: type[SocketHandler],
@@ -357,7 +351,7 @@ class CaseBase:
         """
         return self._core.connect(handler, params, connect_info, node)
 
-    @wait
+    @Wait
     def join(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
     ) -> Work[Ok | Error]:
@@ -369,21 +363,21 @@ class CaseBase:
         """
         return self._core.join(socket, topic, payload, channel)
 
-    @wait
+    @Wait
     def subscribe_and_join(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
     ) -> Work[Ok | Error]:
         """Subscribe the test to `topic`, then `join` it. The subscription stays if the join fails."""
         return self._core.subscribe_and_join(socket, topic, payload, channel)
 
-    @wait
+    @Wait
     def subscribe_and_join_or_raise(
         self, socket: Socket, topic: str, payload: Any = None, *, channel: type[Channel] | None = None
     ) -> Work[Socket]:
         """`subscribe_and_join` returning the joined socket, failing the test when refused."""
         return self._core.subscribe_and_join_or_raise(socket, topic, payload, channel)
 
-    @wait
+    @Wait
     def leave(self, socket: Socket) -> Work[Exit]:
         """Leave the channel and return its `Exit` (reason `("shutdown", "left")`).
 
@@ -394,7 +388,7 @@ class CaseBase:
         """
         return self._core.leave(socket)
 
-    @wait
+    @Wait
     def close(self, socket: Socket, *, timeout: float | None = None) -> Work[Exit]:
         """Close the channel as if its transport went away: `terminate(("shutdown", "closed"))`, no `Close`.
 
@@ -403,12 +397,12 @@ class CaseBase:
         """
         return self._core.close(socket, timeout)
 
-    @wait
+    @Wait
     def get_state(self, socket: Socket) -> Work[Socket]:
         """The live channel's socket once it has handled everything sent before (`:sys.get_state`)."""
         return self._core.get_state(socket)
 
-    @wait
+    @Wait
     def call(self, socket: Socket, message: Any, *, timeout: float = 5.0) -> Work[Any]:
         """Ask the channel behind `socket` a question and return its answer (GenServer.call).
 
@@ -421,17 +415,17 @@ class CaseBase:
         """
         return self._core.call(socket, message, timeout)
 
-    @wait
+    @Wait
     def settle(self) -> Work[None]:
         """Run every channel until idle, without moving time."""
         return self._core.settle()
 
-    @wait
+    @Wait
     def advance(self, seconds: Seconds) -> Work[None]:
         """Move virtual time forward, firing due timers in order and settling after each."""
         return self._core.advance_to_ns(self._core.clock.now_ns() + to_ns(seconds))
 
-    @wait
+    @Wait
     def wait_until(self, condition: Callable[[], object], *, timeout: Seconds | None = None) -> Work[None]:
         """Run channels, nodes, clients and timers in virtual time until `condition()` is true.
 
@@ -440,12 +434,12 @@ class CaseBase:
         """
         return self._core.wait_until(condition, timeout)
 
-    @wait
+    @Wait
     def advance_to(self, instant: Seconds) -> Work[None]:
         """Move virtual time to `instant` (seconds since the test started), as `advance` does."""
         return self._core.advance_to_ns(to_ns(instant, name="instant"))
 
-    @wait
+    @Wait
     def assert_push(
         self,
         event: Any,
@@ -461,7 +455,7 @@ class CaseBase:
         """
         return self._core.assert_event(Push, event, payload, timeout, topic, socket)
 
-    @wait
+    @Wait
     def refute_push(
         self,
         event: Any = ANY,
@@ -474,7 +468,7 @@ class CaseBase:
         """Fail if a matching `Push` is there or arrives within `timeout` virtual seconds."""
         return self._core.refute_event(Push, event, payload, timeout, topic, socket)
 
-    @wait
+    @Wait
     def assert_reply(
         self,
         ref: str,
@@ -487,7 +481,7 @@ class CaseBase:
         """Consume the `Reply` to push `ref` with this status and payload."""
         return self._core.assert_reply(ref, status, payload, timeout, topic)
 
-    @wait
+    @Wait
     def refute_reply(
         self,
         ref: str,
@@ -500,26 +494,26 @@ class CaseBase:
         """Fail if a matching `Reply` to `ref` is there or arrives within `timeout`."""
         return self._core.refute_reply(ref, status, payload, timeout, topic)
 
-    @wait
+    @Wait
     def assert_broadcast(
         self, event: Any, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Work[Broadcast]:
         """Consume the first `Broadcast` the test received on its own subscriptions."""
         return self._core.assert_event(Broadcast, event, payload, timeout, topic)
 
-    @wait
+    @Wait
     def refute_broadcast(
         self, event: Any = ANY, payload: Any = ANY, *, timeout: Seconds | None = None, topic: str | None = None
     ) -> Work[None]:
         """Fail if a matching `Broadcast` is there or arrives within `timeout`."""
         return self._core.refute_event(Broadcast, event, payload, timeout, topic)
 
-    @wait
+    @Wait
     def assert_exit(self, socket: Socket | str, reason: Any = ANY, *, timeout: Seconds | None = None) -> Work[Exit]:
         """Claim the exit of the channel behind `socket` (or on a topic), e.g. an expected crash."""
         return self._core.assert_exit(socket, reason, timeout)
 
-    @wait
+    @Wait
     def assert_presence(
         self, source: Any, *args: Any, node: str | None = None, timeout: float | None = None
     ) -> Work[Any]:
@@ -643,12 +637,3 @@ class Interrupts:
                 self.task.uncancel()
             raise caught.with_traceback(caught.__traceback__) from None
         raise cancelled
-
-    @contextmanager
-    def watching(self, task: asyncio.Task[Any] | None) -> Iterator[None]:
-        """Make `task` the one to cancel while the block runs."""
-        previous, self.task = self.task, task
-        try:
-            yield
-        finally:
-            self.task = previous

@@ -206,7 +206,7 @@ class ClientChannel:
         self._bindings: list[tuple[str, int, Callable[[Any], None]]] = []
         self._binding_refs = itertools.count(1)
         self.join_push._on("ok", self._joined)
-        self.join_push._on("error", self._join_refused)
+        self.join_push._on("error", self._rejoin_later)
         self.join_push._on("timeout", self._join_timed_out)
 
     def __repr__(self) -> str:
@@ -286,8 +286,7 @@ class ClientChannel:
         leave._on("timeout", lambda _: self._closed())
         leave._send()
         self._track(leave)
-        if not self._can_push():  # always true now (leaving), as in phoenix.js: the close is local and at once
-            leave._receive("ok", {})
+        leave._receive("ok", {})  # as in phoenix.js: a leaving channel cannot push, so its close is local and at once
         return leave
 
     def on(self, event: str, callback: Callable[[Any], None]) -> int:
@@ -333,25 +332,21 @@ class ClientChannel:
             push._send()
             self._track(push)
 
-    def _join_refused(self, _: Any) -> None:
+    def _rejoin_later(self, _: Any = None) -> None:
+        """Errored: rejoin with backoff, once connected (a refused join's hook, and the end of the two below)."""
         self._set("errored")
         if self._client.connected:
             self._rejoin.schedule()
 
     def _join_timed_out(self, _: Any) -> None:
-        leave = ClientPush(self, "phx_leave", {}, self.timeout)
-        leave._send()
-        self._set("errored")
+        ClientPush(self, "phx_leave", {}, self.timeout)._send()
         self.join_push._reset()
-        if self._client.connected:
-            self._rejoin.schedule()
+        self._rejoin_later()
 
     def _errored(self) -> None:
         if self.state == "joining":
             self.join_push._reset()
-        self._set("errored")
-        if self._client.connected:
-            self._rejoin.schedule()
+        self._rejoin_later()
 
     def _closed(self) -> None:
         self._rejoin.reset()
@@ -607,8 +602,7 @@ class Client:
             return
         connection = self._connection = _ClientConnection(self, runtime, result.socket)
         if self.node is not None and self._core.cluster is not None:
-            name = self.node
-            self._core.cluster.node(name).on_stop(lambda: connection.close(code=1006, node_down=True))
+            self._core.cluster.node(self.node).on_stop(lambda: connection.close(code=1006, node_down=True))
         self._log("open")
         buffered, self._send_buffer = self._send_buffer, []
         for push in buffered:

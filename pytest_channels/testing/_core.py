@@ -172,7 +172,11 @@ class Core:
         self.clock = LoopClock(time_source, wait_idle, self.clock.wall())  # a user's freeze_time may have set it
         assert isinstance(self.runtime, GroupRuntime)
         self.runtime.group.on_loop_clock(self.clock)  # before any node: every node reads the loop's clock
-        configure_loop(self.settings)
+        loop = None if running_trio() else asyncio.get_running_loop()
+        if isinstance(loop, VirtualTimeLoop):  # the test's guards (trio's guard is the test's deadline)
+            loop.idle_timeout = self.settings.idle_timeout
+            loop.max_time = loop.time() + self.settings.max_time
+            loop.io_grace = self.settings.io_grace
         return True
 
     # -- sockets ---------------------------------------------------------------------------------
@@ -402,9 +406,7 @@ class Core:
         process = socket.channel_pid
         if process is None:
             raise ValueError(f"crash needs a joined socket, from join or subscribe_and_join (got {socket!r})")
-        runtime = self._runtime_of(socket)
-        if isinstance(runtime, GroupRuntime):
-            runtime.check_running("crash")
+        self._runtime_of(socket).check_running("crash")
         if not process.alive:
             assert process.exit is not None, f"{process.name} on {process.socket.topic!r} is still joining"
             return process.exit
@@ -756,17 +758,6 @@ def describe_current_loop() -> str:
 
         return f"trio with {trio.lowlevel.current_clock()!r}"
     return repr(asyncio.get_running_loop())
-
-
-def configure_loop(settings: Settings) -> None:
-    """Apply the test's guards to the running virtual loop (trio's guard is the test's deadline)."""
-    if running_trio():
-        return
-    loop = asyncio.get_running_loop()
-    if isinstance(loop, VirtualTimeLoop):
-        loop.idle_timeout = settings.idle_timeout
-        loop.max_time = loop.time() + settings.max_time
-        loop.io_grace = settings.io_grace
 
 
 def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:

@@ -41,12 +41,6 @@ def _show_delay(delay: float | Distribution) -> str:
     return repr(delay)
 
 
-def _link(source: str | None, target: str | None) -> str:
-    if source is None and target is None:
-        return "every link"
-    return f"{source or 'any'} -> {target or 'any'}"
-
-
 class _OnALink:
     """A fault on the links from `source` to `target` (None: any node)."""
 
@@ -54,7 +48,9 @@ class _OnALink:
     target: str | None
 
     def where(self) -> str:
-        return _link(self.source, self.target)
+        if self.source is None and self.target is None:
+            return "every link"
+        return f"{self.source or 'any'} -> {self.target or 'any'}"
 
     def nodes(self) -> tuple[str, ...]:
         return tuple(n for n in (self.source, self.target) if n is not None)
