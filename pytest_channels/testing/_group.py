@@ -254,6 +254,13 @@ class GroupRuntime(Runtime):
 
     def _busy_forever(self, process: ChannelProcess) -> NotIdle:
         if self.peers is None:
+            # A node alone may still share its queue with a simulated client: a job has no channel
+            # to name, so the channel it answers (queued behind it, or the one that ran before) is named.
+            if isinstance(process, _Job):
+                channel = next((p for p in self._runq if not isinstance(p, _Job)), None)
+                if channel is not None:
+                    return super()._busy_forever(channel)
+                return self.group._not_idle()
             return super()._busy_forever(process)
         self.group.failure = self.group._busy = None  # the runner's own guard would say the same again
         return self.group._not_idle()
