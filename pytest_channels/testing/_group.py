@@ -253,15 +253,15 @@ class GroupRuntime(Runtime):
             yield self
 
     def _busy_forever(self, process: ChannelProcess) -> NotIdle:
-        if self.peers is None:
-            # A node alone may still share its queue with a simulated client: a job has no channel
-            # to name, so the channel it answers (queued behind it, or the one that ran before) is named.
-            if isinstance(process, _Job):
-                channel = next((p for p in self._runq if not isinstance(p, _Job)), None)
-                if channel is not None:
-                    return super()._busy_forever(channel)
-                return self.group._not_idle()
+        # Channels of one node answering each other are named, as on a runtime alone. Once a job
+        # (a packet, a client's frame) is in the exchange, it crosses nodes, or a client answers.
+        if not any(isinstance(p, _Job) for p in (process, *self._runq)):
             return super()._busy_forever(process)
+        channel = (
+            process if not isinstance(process, _Job) else next((p for p in self._runq if not isinstance(p, _Job)), None)
+        )
+        if self.peers is None and channel is not None:  # a node alone with a simulated client
+            return super()._busy_forever(channel)
         self.group.failure = self.group._busy = None  # the runner's own guard would say the same again
         return self.group._not_idle()
 

@@ -16,6 +16,7 @@ from pytest_channels import (
     InResult,
     JoinResult,
     NodeStopped,
+    NotIdle,
     Push,
     Reason,
     Socket,
@@ -322,3 +323,34 @@ def test_stopping_a_node_lets_its_channels_finish_what_was_queued(channels: Chan
     cluster.stop("remote")
     channels.assert_broadcast("said", {"text": "handled before the stop"})
     assert TERMINATED == [("remote", "shutdown")]
+
+
+class Volley(Channel):
+    """Answers every "volley" broadcast on its topic with another one: two of them never stop."""
+
+    intercept = ("volley",)
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:
+        self.broadcast_from("volley", {"n": payload["n"] + 1})
+        return noreply(socket)
+
+
+# On a virtual loop a runtime whose channels never go idle hangs (see tests/runtime/test_isolation_and_guards.py).
+@pytest.mark.channels(idle_timeout=0.05, virtual_loop=False)
+def test_two_channels_of_one_node_answering_each_other_forever_are_named_not_blamed_on_the_network(
+    channels: ChannelCase,
+) -> None:
+    cluster = channels.cluster("server", "remote")
+    cluster.network.partition(["server"], ["remote"])  # nothing crosses: the exchange is the node's own
+    first = channels.join(channels.socket(node="server"), "court", channel=Volley).socket
+    channels.join(channels.socket(node="server"), "court", channel=Volley)
+    channels.broadcast_from(first, "volley", {"n": 0})
+    with pytest.raises(NotIdle) as info:
+        channels.settle()
+    assert str(info.value).startswith(
+        "the channels were still busy after 0.05s of real time:\n"
+        "  - Volley (topic 'court') in answering other channels, which answer back\n"
+    )
