@@ -26,7 +26,7 @@ import anyio.abc
 
 from .._runtime._clock import LoopClock, VirtualClock, format_ns
 from .._runtime._errors import NotIdle
-from .._runtime._runner import HANDOFF, Wake
+from .._runtime._runner import HANDOFF, Resumption, Wake
 from .._runtime._runtime import Runtime
 
 if TYPE_CHECKING:
@@ -105,8 +105,27 @@ class Group:
         self._pending += 1
         self._put(_Job(self, run, name))
 
+    def take(self, runtime: Runtime) -> list[Any]:
+        """Take `runtime`'s entries off the queue, in order (its channels stay scheduled: mail waits in them)."""
+        queue = self.queue
+        entries = list(queue)
+        taken = [e for e in entries if (e.process if type(e) is Resumption else e).runtime is runtime]
+        if taken:
+            queue.clear()
+            queue.extend(e for e in entries if (e.process if type(e) is Resumption else e).runtime is not runtime)
+        return taken
+
+    def put_first(self, entries: list[Any]) -> None:
+        """Queue `entries` (what `take` took) ahead of everything ready now."""
+        if entries:
+            self.queue.extendleft(reversed(entries))
+            self._woken()
+
     def _put(self, job: _Job) -> None:
         self.queue.append(job)
+        self._woken()
+
+    def _woken(self) -> None:
         wake = self._wake
         if wake is not None:  # the runner waits for work
             self._wake = None

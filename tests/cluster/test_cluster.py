@@ -17,6 +17,7 @@ from pytest_channels import (
     JoinResult,
     NodeStopped,
     NotIdle,
+    Presence,
     Push,
     Reason,
     Socket,
@@ -354,3 +355,30 @@ def test_two_channels_of_one_node_answering_each_other_forever_are_named_not_bla
         "the channels were still busy after 0.05s of real time:\n"
         "  - Volley (topic 'court') in answering other channels, which answer back\n"
     )
+
+
+class Visitors(Presence):
+    """No callbacks: Phoenix's defaults."""
+
+
+class Visitor(Channel):
+    """Tracks its socket when told to: its presence lives on its node."""
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        Visitors.track(socket, "ada", {})
+        return noreply(socket)
+
+    def terminate(self, reason: Reason, socket: Socket) -> None:
+        TERMINATED.append((node_of(socket), reason))
+
+
+def test_a_stopped_nodes_channels_finish_what_was_queued_using_the_node_as_they_drain(channels: ChannelCase) -> None:
+    cluster = channels.cluster("server", "remote")
+    remote = channels.join(channels.socket(node="remote"), "room", channel=Visitor).socket
+    channels.push(remote, "track", {})  # queued ahead of the stop: handled while the node drains
+    cluster.stop("remote")
+    channels.settle()
+    assert TERMINATED == [("remote", "shutdown")]  # not a crash with NodeStopped from Visitors.track

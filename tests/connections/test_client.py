@@ -386,7 +386,11 @@ def test_a_client_and_a_channel_answering_each_other_forever_fail_with_not_idle_
     room = client.channel("pong:1")
     room.join()
     channels.settle()
-    room.on("pong", lambda _: room.push("ping", {}))
+
+    def answer(payload: Any) -> None:
+        room.push("ping", {})
+
+    room.on("pong", answer)
     room.push("ping", {})
     with pytest.raises(NotIdle, match=r"^the channels were still busy after 0.01s of real time:\n  - Pong "):
         channels.settle()
