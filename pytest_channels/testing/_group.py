@@ -203,7 +203,8 @@ class Group:
         return True
 
     def _changed(self) -> None:
-        if not self._pending and self._idle is not None:
+        # A failure wakes a settle waiting for the jobs too: the held ones would never be done.
+        if self._idle is not None and (not self._pending or self.failure is not None):
             self._idle.set()
         if self._tg is not None:
             for runtime in self.runtimes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
@@ -25,7 +26,9 @@ from pytest_channels import (
     noreply,
     ok,
 )
+from pytest_channels._runtime._clock import VirtualClock
 from pytest_channels.testing import AsyncChannelCase, ChannelCase, Cluster
+from pytest_channels.testing._group import Group
 
 TERMINATED: list[tuple[str | None, Reason]] = []
 
@@ -382,3 +385,31 @@ def test_a_stopped_nodes_channels_finish_what_was_queued_using_the_node_as_they_
     cluster.stop("remote")
     channels.settle()
     assert TERMINATED == [("remote", "shutdown")]  # not a crash with NodeStopped from Visitors.track
+
+
+def test_a_job_held_back_by_the_busy_guard_wakes_a_settle_that_waits_for_the_queued_jobs() -> None:
+    import trio.testing  # trio is optional: only this test needs it
+
+    async def main() -> BaseException | None:
+        group = Group(VirtualClock(), idle_timeout=1.0)
+        raised: list[BaseException] = []
+
+        async def settle() -> None:
+            try:
+                await group.settle()
+            except NotIdle as error:
+                raised.append(error)
+
+        async with anyio.create_task_group() as tg:
+            group._tg = tg  # serving, as on a virtual loop: the runner runs the queue, settle waits for it
+            group.submit(lambda: None, "a packet")
+            tg.start_soon(settle)
+            await trio.testing.wait_all_tasks_blocked()  # the settle waits for the job to be done
+            group._busy = (group.clock.now_ns(), time.monotonic() - 2.0)  # busy at this instant for too long
+            job = group.queue.popleft()
+            await job.drain()  # as the runner steps it: held back, the failure is for the next wait
+            await trio.testing.wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()  # a settle still waiting would wait forever
+        return raised[0] if raised else None
+
+    assert isinstance(anyio.run(main, backend="trio"), NotIdle)
