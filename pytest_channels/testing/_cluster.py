@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from .._runtime._clock import LoopClock, VirtualClock, format_ns, to_ns
 from .._runtime._errors import NodeStopped, UnknownNode
@@ -212,7 +213,10 @@ class Cluster:
             f"node {name!r} was stopped at t={format_ns(now)}; start it again with cluster.start({name!r}) "
             "(a new runtime: sockets of the old one are gone)"
         )
-        self._group.submit(lambda: self._finish(node.runtime), f"the stop of node {name!r}")
+        # What the node had ready runs with the stop, draining (so its channels may still use the
+        # node), not ahead of it on the queue, where the node already refuses them.
+        held = self._group.take(node.runtime)
+        self._group.submit(lambda: self._finish(node.runtime, held), f"the stop of node {name!r}")
         for callback in list(node._on_stop):
             callback()
         return node
@@ -277,10 +281,11 @@ class Cluster:
             if name != source and node.running:
                 self.network.send(source, name, broadcast, publisher=sender, target_runtime=node.runtime)
 
-    async def _finish(self, runtime: Runtime) -> None:
+    async def _finish(self, runtime: Runtime, held: list[Any]) -> None:
         """A stop's entry on the queue: the stopped node's channels finish their work, then shut down."""
         runtime.draining = True
         try:
+            self._group.put_first(held)
             await runtime.settle_own()
             for process in runtime.channels:
                 await process._exit("shutdown", graceful_close=False)

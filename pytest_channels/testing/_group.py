@@ -26,7 +26,7 @@ import anyio.abc
 
 from .._runtime._clock import LoopClock, VirtualClock, format_ns
 from .._runtime._errors import NotIdle
-from .._runtime._runner import HANDOFF, Wake
+from .._runtime._runner import HANDOFF, Resumption, Wake
 from .._runtime._runtime import Runtime
 
 if TYPE_CHECKING:
@@ -105,8 +105,27 @@ class Group:
         self._pending += 1
         self._put(_Job(self, run, name))
 
+    def take(self, runtime: Runtime) -> list[Any]:
+        """Take `runtime`'s entries off the queue, in order (its channels stay scheduled: mail waits in them)."""
+        queue = self.queue
+        entries = list(queue)
+        taken = [e for e in entries if (e.process if type(e) is Resumption else e).runtime is runtime]
+        if taken:
+            queue.clear()
+            queue.extend(e for e in entries if (e.process if type(e) is Resumption else e).runtime is not runtime)
+        return taken
+
+    def put_first(self, entries: list[Any]) -> None:
+        """Queue `entries` (what `take` took) ahead of everything ready now."""
+        if entries:
+            self.queue.extendleft(reversed(entries))
+            self._woken()
+
     def _put(self, job: _Job) -> None:
         self.queue.append(job)
+        self._woken()
+
+    def _woken(self) -> None:
         wake = self._wake
         if wake is not None:  # the runner waits for work
             self._wake = None
@@ -184,7 +203,8 @@ class Group:
         return True
 
     def _changed(self) -> None:
-        if not self._pending and self._idle is not None:
+        # A failure wakes a settle waiting for the jobs too: the held ones would never be done.
+        if self._idle is not None and (not self._pending or self.failure is not None):
             self._idle.set()
         if self._tg is not None:
             for runtime in self.runtimes:
@@ -253,8 +273,15 @@ class GroupRuntime(Runtime):
             yield self
 
     def _busy_forever(self, process: ChannelProcess) -> NotIdle:
-        if self.peers is None:
+        # Channels of one node answering each other are named, as on a runtime alone. Once a job
+        # (a packet, a client's frame) is in the exchange, it crosses nodes, or a client answers.
+        if not any(isinstance(p, _Job) for p in (process, *self._runq)):
             return super()._busy_forever(process)
+        channel = (
+            process if not isinstance(process, _Job) else next((p for p in self._runq if not isinstance(p, _Job)), None)
+        )
+        if self.peers is None and channel is not None:  # a node alone with a simulated client
+            return super()._busy_forever(channel)
         self.group.failure = self.group._busy = None  # the runner's own guard would say the same again
         return self.group._not_idle()
 

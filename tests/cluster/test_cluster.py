@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
@@ -16,6 +17,8 @@ from pytest_channels import (
     InResult,
     JoinResult,
     NodeStopped,
+    NotIdle,
+    Presence,
     Push,
     Reason,
     Socket,
@@ -23,7 +26,9 @@ from pytest_channels import (
     noreply,
     ok,
 )
+from pytest_channels._runtime._clock import VirtualClock
 from pytest_channels.testing import AsyncChannelCase, ChannelCase, Cluster
+from pytest_channels.testing._group import Group
 
 TERMINATED: list[tuple[str | None, Reason]] = []
 
@@ -322,3 +327,89 @@ def test_stopping_a_node_lets_its_channels_finish_what_was_queued(channels: Chan
     cluster.stop("remote")
     channels.assert_broadcast("said", {"text": "handled before the stop"})
     assert TERMINATED == [("remote", "shutdown")]
+
+
+class Volley(Channel):
+    """Answers every "volley" broadcast on its topic with another one: two of them never stop."""
+
+    intercept = ("volley",)
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:
+        self.broadcast_from("volley", {"n": payload["n"] + 1})
+        return noreply(socket)
+
+
+# On a virtual loop a runtime whose channels never go idle hangs (see tests/runtime/test_isolation_and_guards.py).
+@pytest.mark.channels(idle_timeout=0.05, virtual_loop=False)
+def test_two_channels_of_one_node_answering_each_other_forever_are_named_not_blamed_on_the_network(
+    channels: ChannelCase,
+) -> None:
+    cluster = channels.cluster("server", "remote")
+    cluster.network.partition(["server"], ["remote"])  # nothing crosses: the exchange is the node's own
+    first = channels.join(channels.socket(node="server"), "court", channel=Volley).socket
+    channels.join(channels.socket(node="server"), "court", channel=Volley)
+    channels.broadcast_from(first, "volley", {"n": 0})
+    with pytest.raises(NotIdle) as info:
+        channels.settle()
+    assert str(info.value).startswith(
+        "the channels were still busy after 0.05s of real time:\n"
+        "  - Volley (topic 'court') in answering other channels, which answer back\n"
+    )
+
+
+class Visitors(Presence):
+    """No callbacks: Phoenix's defaults."""
+
+
+class Visitor(Channel):
+    """Tracks its socket when told to: its presence lives on its node."""
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        Visitors.track(socket, "ada", {})
+        return noreply(socket)
+
+    def terminate(self, reason: Reason, socket: Socket) -> None:
+        TERMINATED.append((node_of(socket), reason))
+
+
+def test_a_stopped_nodes_channels_finish_what_was_queued_using_the_node_as_they_drain(channels: ChannelCase) -> None:
+    cluster = channels.cluster("server", "remote")
+    remote = channels.join(channels.socket(node="remote"), "room", channel=Visitor).socket
+    channels.push(remote, "track", {})  # queued ahead of the stop: handled while the node drains
+    cluster.stop("remote")
+    channels.settle()
+    assert TERMINATED == [("remote", "shutdown")]  # not a crash with NodeStopped from Visitors.track
+
+
+def test_a_job_held_back_by_the_busy_guard_wakes_a_settle_that_waits_for_the_queued_jobs() -> None:
+    import trio.testing  # trio is optional: only this test needs it
+
+    async def main() -> BaseException | None:
+        group = Group(VirtualClock(), idle_timeout=1.0)
+        raised: list[BaseException] = []
+
+        async def settle() -> None:
+            try:
+                await group.settle()
+            except NotIdle as error:
+                raised.append(error)
+
+        async with anyio.create_task_group() as tg:
+            group._tg = tg  # serving, as on a virtual loop: the runner runs the queue, settle waits for it
+            group.submit(lambda: None, "a packet")
+            tg.start_soon(settle)
+            await trio.testing.wait_all_tasks_blocked()  # the settle waits for the job to be done
+            group._busy = (group.clock.now_ns(), time.monotonic() - 2.0)  # busy at this instant for too long
+            job = group.queue.popleft()
+            await job.drain()  # as the runner steps it: held back, the failure is for the next wait
+            await trio.testing.wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()  # a settle still waiting would wait forever
+        return raised[0] if raised else None
+
+    assert isinstance(anyio.run(main, backend="trio"), NotIdle)

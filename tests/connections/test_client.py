@@ -12,6 +12,7 @@ from pytest_channels import (
     ConnectResult,
     InResult,
     JoinResult,
+    NotIdle,
     PayloadError,
     Reason,
     Socket,
@@ -353,3 +354,43 @@ async def test_an_async_test_drives_a_client_the_same_way(channels: AsyncChannel
     client.lose_connection()
     await channels.wait_until(lambda: room.state == "joined", timeout=1)
     assert channels.now == 0.01
+
+
+class Pong(Channel):
+    """Answers every push with a "pong" push: a client that answers it back never lets it rest."""
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        self.push("pong", {})
+        return noreply(socket)
+
+
+class PongSockets(SocketHandler):
+    channels = (route("pong:*", Pong),)
+
+    def connect(self, params: dict[str, Any], socket: Socket, connect_info: dict[str, Any]) -> ConnectResult:
+        return ok(socket)
+
+    def id(self, socket: Socket) -> str | None:
+        return None
+
+
+@pytest.mark.channels(idle_timeout=0.01)
+def test_a_client_and_a_channel_answering_each_other_forever_fail_with_not_idle_naming_the_channel(
+    channels: ChannelCase,
+) -> None:
+    client = channels.client(PongSockets)
+    client.connect()
+    room = client.channel("pong:1")
+    room.join()
+    channels.settle()
+
+    def answer(payload: Any) -> None:
+        room.push("ping", {})
+
+    room.on("pong", answer)
+    room.push("ping", {})
+    with pytest.raises(NotIdle, match=r"^the channels were still busy after 0.01s of real time:\n  - Pong "):
+        channels.settle()
