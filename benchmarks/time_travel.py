@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable
@@ -125,7 +126,7 @@ def _sleeps_in_a_channel(count: int) -> float:
         socket = channels.join(channels.socket(), "sleep", channel=Sleeper).socket
         start = time.perf_counter()
         ref = channels.push(socket, "sleep", {"sleeps": count})
-        channels.assert_reply(ref, "ok", timeout=5 * count)
+        channels.assert_reply(ref, "ok", timeout=dt.timedelta(seconds=5 * count))
         return time.perf_counter() - start
 
 
