@@ -21,8 +21,9 @@ whose queue holds a channel with async callbacks runs it the same way, until it 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -75,6 +76,23 @@ class Waking(Protocol):
     """
 
     _wake: Wake | None
+
+
+class _Instants(Protocol):
+    def now_ns(self) -> int: ...
+
+
+class Guard(Protocol):
+    """Whose channels the runner steps on a virtual clock, where busy work at one instant stops time."""
+
+    @property
+    def clock(self) -> _Instants: ...
+
+    idle_timeout: float
+
+    def stall(self, entry: Any) -> Awaitable[None]:
+        """Keep the NotIdle for `entry`'s work for the next wait to raise; done once it has."""
+        ...
 
 
 class Stepping(Protocol):
@@ -199,6 +217,7 @@ async def run(
     tg: anyio.abc.TaskGroup,
     timers: _DrivenClock | None = None,
     handed: list[Any] | None = None,
+    guard: Guard | None = None,
 ) -> None:
     """Step ready entries as they come, and fire a driven clock's timers as they fall due (no task of their own).
 
@@ -206,12 +225,17 @@ async def run(
     `handed` (a settle), until nothing is ready and no drain handed to a task runs; each process
     handed to a task is added to it, for the settle's guard to name. Drains paused at AGAIN when
     it ends are closed there, and their channels queued again as fresh drains.
+
+    With a `guard` (on a virtual clock), work that keeps the runner busy at one instant of the
+    guard's clock for `idle_timeout` real seconds, never letting time move, is stalled: the
+    runner awaits `guard.stall(entry)` (`entry` stepped last) before it steps more.
     """
     # The runner waits for work once per batch, often once per message: asyncio's own event
     # costs a fraction of anyio's, which asks sniffio for the library every time it is made.
     trio = running_trio()
     new_event: Callable[[], Wake] = anyio.Event if trio else asyncio.Event
     running = steps = 0
+    since: tuple[int, float] | None = None  # the instant the runner has been busy at, and since when (real)
 
     def finished() -> None:  # a drain handed to a task ended: the settle may be over
         nonlocal running
@@ -234,9 +258,17 @@ async def run(
                 elif outcome is AGAIN or steps % _STEPS_PER_CHECKPOINT == 0:
                     if timers is not None:
                         timers.fire_due()  # a queue that never empties does not hold timers back
+                    if guard is not None:
+                        now = guard.clock.now_ns()
+                        if since is None or since[0] != now:
+                            since = (now, time.monotonic())
+                        elif time.monotonic() - since[1] > guard.idle_timeout:
+                            since = None
+                            await guard.stall(entry)
                     await anyio.lowlevel.checkpoint()
             if handed is not None and not running:
                 return
+            since = None  # idle: whatever comes next starts a new streak
             waking._wake = wake = new_event()
             delay = None if timers is None else timers.fire_due(wake)
             if ready:  # a timer queued work

@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -126,6 +126,8 @@ class Runtime:
         self._wake: _runner.Wake | None = None  # set when work is queued while the runner waits for some
         self._waking: _runner.Waking = self  # who holds that event: the group, for runtimes sharing its queue
         self._awaiting: dict[ChannelProcess, anyio.CancelScope] = {}  # callbacks now awaited: kill cuts them
+        self._stalled: NotIdle | None = None  # why the runner paused (see `stall`), for the next wait to raise
+        self._resume: anyio.Event | None = None  # set once it has, and the runner goes on
         self.nodes: Nodes | None = None
         """The application's other nodes, when this runtime is one of several (see `Nodes`)."""
         self.stopped: str | None = None
@@ -194,6 +196,7 @@ class Runtime:
             while self._inflight:
                 self._idle = anyio.Event()
                 await self._idle.wait()
+                self.raise_stalled()
             return
         runq = self._runq
         if not runq:
@@ -214,11 +217,33 @@ class Runtime:
             if drains % 64 == 0 and time.monotonic() > deadline:
                 raise self._busy_forever(process)
 
+    def stall(self, entry: Any) -> Awaitable[None]:
+        """The runner kept busy at one virtual instant too long (`_runner.Guard`): a wait raises why.
+
+        The runner pauses until then, so the loop goes idle and the waiting wait wakes.
+        """
+        process: Any = entry.process if type(entry) is _runner.Resumption else entry
+        self._stalled = self._busy_forever(process)
+        self._resume = anyio.Event()
+        if self._idle is not None:
+            self._idle.set()
+        self.notify()
+        return self._resume.wait()
+
+    def raise_stalled(self) -> None:
+        """Raise what `stall` kept, once: the runner goes on (the next wait guards it again)."""
+        __tracebackhide__ = True
+        failure, self._stalled = self._stalled, None
+        if failure is not None:
+            if self._resume is not None:
+                self._resume.set()
+            raise failure
+
     def _busy_forever(self, process: ChannelProcess) -> NotIdle:
         """The NotIdle of a queue that never empties although each drain ends: `process` ran last."""
         process._doing = "answering other channels, which answer back"
         # The queue's other work (a group's packets, say) has no channel to name.
-        return self._not_idle([process, *(p for p in self._runq if hasattr(p, "socket"))])
+        return self._not_idle(dict.fromkeys([process, *(p for p in self._runq if hasattr(p, "socket"))]))
 
     async def _settle_stepped(self) -> None:
         # Channels with async callbacks may wait on one another: the queue is stepped as serving
@@ -241,7 +266,7 @@ class Runtime:
                 raise self._not_idle(busy)
 
     def _not_idle(self, busy: Iterable[ChannelProcess]) -> NotIdle:
-        described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) in {p.doing}" for p in busy)
+        described = "\n".join(f"  - {p.name} (topic {p.socket.topic!r}) {_doing(p)}" for p in busy)
         return NotIdle(
             f"the channels were still busy after {self.idle_timeout}s of real time:\n{described or '  (unknown)'}\n"
             "A handler is awaiting something that never completes (real I/O, an event nobody sets). "
@@ -273,6 +298,8 @@ class Runtime:
             await (clock.wait_idle() if isinstance(clock, LoopClock) else self.settle())
             if peers is not None:
                 peers.check()  # what the runner found, which it cannot raise in this wait
+            else:
+                self.raise_stalled()
             if done():
                 return True
             if isinstance(clock, LoopClock):  # the loop moves time: wait until something happens, or the limit
@@ -345,6 +372,8 @@ class Runtime:
                 self._waking,
                 tg,
                 clock if isinstance(clock, (SystemClock, LoopClock)) else None,
+                None,
+                self if isinstance(clock, LoopClock) else None,  # only a virtual clock's instant can last
             )
             try:
                 yield self
@@ -706,3 +735,8 @@ class Runtime:
     def describe_timers(self) -> str:
         """Pending timers, for failure messages."""
         return "\n".join(f"  - at {format_ns(t.deadline_ns)}: {t.description}" for t in self.clock.pending_timers())
+
+
+def _doing(process: ChannelProcess) -> str:
+    # A channel queued behind the one that ran last is doing nothing yet: it has mail waiting.
+    return f"in {process.doing}" if process.doing is not None else "with mail waiting its turn"

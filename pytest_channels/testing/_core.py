@@ -24,7 +24,7 @@ import pytest_channels.testing._nodes as _nodes
 
 from .._runtime._channel import Channel
 from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
-from .._runtime._errors import BroadcastError
+from .._runtime._errors import BroadcastError, NotIdle
 from .._runtime._eventloop import running_trio
 from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply
 from .._runtime._process import ChannelProcess
@@ -419,12 +419,20 @@ class Core:
 
     async def settle(self) -> None:
         __tracebackhide__ = True
-        await self.runtime.settle()
+        try:
+            await self.runtime.settle()
+        except NotIdle:
+            self.stalled = True  # settling again at teardown would only fire the guard again
+            raise
         self.raise_crashes()
 
     async def advance_to_ns(self, instant_ns: int) -> None:
         __tracebackhide__ = True
-        await self.runtime.advance_to_ns(instant_ns)
+        try:
+            await self.runtime.advance_to_ns(instant_ns)
+        except NotIdle:
+            self.stalled = True
+            raise
         self.raise_crashes()
 
     def raise_crashes(self) -> None:
@@ -476,8 +484,12 @@ class Core:
             found.append(value)
             return True
 
-        if await self.runtime.run_until(deadline, done):
-            return found[0]
+        try:
+            if await self.runtime.run_until(deadline, done):
+                return found[0]
+        except NotIdle:
+            self.stalled = True
+            raise
         raise AssertionError(explain(start, deadline))
 
     async def wait_until(self, condition: Callable[[], object], timeout: Seconds | None) -> None:

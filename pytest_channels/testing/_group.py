@@ -82,6 +82,7 @@ class Group:
         self._pending = 0  # jobs queued or running: a settle on the loop waits for them too
         self._idle: anyio.Event | None = None  # set when the last pending job is done
         self._held: list[_Job] = []  # jobs not run after a failure, queued again when it is raised
+        self._resume: anyio.Event | None = None  # set when a stalled runner may go on
         self._tg: anyio.abc.TaskGroup | None = None  # while serving on a loop clock
         self._busy: tuple[int, float] | None = None  # the instant the jobs kept coming at, and since when
         self.failure: BaseException | None = None
@@ -220,6 +221,8 @@ class Group:
         failure, self.failure = self.failure, None
         if failure is not None:
             self._busy = None
+            if self._resume is not None:
+                self._resume.set()  # a runner stalled at one instant goes on (see GroupRuntime.stall)
             held, self._held = self._held, []
             for job in held:
                 self._put(job)
@@ -271,6 +274,22 @@ class GroupRuntime(Runtime):
         """Serve this runtime, and every other runtime of its group in the group's task group."""
         async with super().serving(), self.group.serving(self):
             yield self
+
+    def stall(self, entry: Any) -> Awaitable[None]:
+        # The group's one runner is this runtime's, and whichever member's wait comes next raises it.
+        group = self.group
+        process: Any = entry.process if type(entry) is Resumption else entry
+        failure = self._busy_forever(process)
+        group.failure, group._resume = failure, anyio.Event()
+        for runtime in group.runtimes:
+            if runtime._idle is not None:
+                runtime._idle.set()
+        group._changed()
+        return group._resume.wait()
+
+    def raise_stalled(self) -> None:
+        __tracebackhide__ = True
+        self.group.check()
 
     def _busy_forever(self, process: ChannelProcess) -> NotIdle:
         # Channels of one node answering each other are named, as on a runtime alone. Once a job

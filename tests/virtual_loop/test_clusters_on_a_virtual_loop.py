@@ -120,6 +120,42 @@ def test_nodes_answering_each_other_forever_fail_a_wait_on_the_loop_instead_of_h
     assert channels.now == 2
 
 
+class Volley(Channel):
+    """Answers every "volley" from another channel of its node with another one: two never stop."""
+
+    intercept = ("volley",)
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_out(self, event: str, payload: Any, socket: Socket) -> InfoResult:
+        self.broadcast_from("volley", {})
+        return noreply(socket)
+
+
+@pytest.mark.channels(idle_timeout=0.05)
+def test_two_channels_of_one_node_answering_each_other_fail_a_wait_on_the_loop_instead_of_hanging(
+    channels: ChannelCase,
+) -> None:
+    channels.cluster("a", "b")
+    first = channels.join(channels.socket(node="a"), "court", channel=Volley).socket
+    channels.join(channels.socket(node="a"), "court", channel=Volley)
+    channels.broadcast_from(first, "volley", {})
+    # Every volley also crosses to b, so the group speaks of the nodes (see GroupRuntime._busy_forever).
+    with pytest.raises(NotIdle, match=r"^the nodes kept handing each other work at t=0\.000s for 0\.05s"):
+        channels.settle()
+
+
+@pytest.mark.asyncio
+@pytest.mark.channels(idle_timeout=0.05)
+async def test_an_async_wait_on_the_loop_fails_too_when_channels_answer_each_other(channels: AsyncChannelCase) -> None:
+    first = (await channels.join(channels.socket(), "court", channel=Volley)).socket
+    await channels.join(channels.socket(), "court", channel=Volley)
+    channels.broadcast_from(first, "volley", {})
+    with pytest.raises(NotIdle, match=r"^the channels were still busy after 0\.05s of real time:\n  - Volley"):
+        await channels.settle()
+
+
 class PingPong(Channel):
     """Answers every "ball" from another node with another one, with no pause."""
 
