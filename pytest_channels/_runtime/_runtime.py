@@ -178,14 +178,15 @@ class Runtime:
         a callback that waits still goes on in a task of its own, a busy drain still goes to the
         back of the queue, and the runner is woken for whatever the drain queued.
         """
-        waking, ready = self._waking, self._runq
+        waking, ready, tg = self._waking, self._runq, self._tg
         if process.scheduled or ready or waking._wake is None or self._stepping is not None or not self._serving:
             self._enqueue(process, message)
             return
         process.mailbox.append(message)
         self._inflight += 1
         process.scheduled = True
-        _runner.step(process, ready, self._tg)
+        assert tg is not None  # serving gives it
+        _runner.step(process, ready, tg)
         wake = waking._wake
         if ready and wake is not None:  # the drain paused (AGAIN): the runner carries it on
             waking._wake = None
