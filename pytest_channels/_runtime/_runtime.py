@@ -169,29 +169,6 @@ class Runtime:
                 waking._wake = None
                 wake.set()
 
-    def _deliver_now(self, process: ChannelProcess, message: Any) -> None:
-        """Queue `message` for `process`; when the runner would run it next and waits idle, run it here instead.
-
-        For a transport's reader: the runner is woken once per message otherwise, another pass of
-        the event loop for each client frame. It runs only what the runner would have run at once
-        (nothing else is queued, the channel is not draining already), in the same way (`step`):
-        a callback that waits still goes on in a task of its own, a busy drain still goes to the
-        back of the queue, and the runner is woken for whatever the drain queued.
-        """
-        waking, ready, tg = self._waking, self._runq, self._tg
-        if process.scheduled or ready or waking._wake is None or self._stepping is not None or not self._serving:
-            self._enqueue(process, message)
-            return
-        process.mailbox.append(message)
-        self._inflight += 1
-        process.scheduled = True
-        assert tg is not None  # serving gives it
-        _runner.step(process, ready, tg)
-        wake = waking._wake
-        if ready and wake is not None:  # the drain paused (AGAIN): the runner carries it on
-            waking._wake = None
-            wake.set()
-
     def _joined(self, process: ChannelProcess) -> None:
         self._processes[process] = None
 
@@ -524,19 +501,6 @@ class Runtime:
         if process.alive:
             self._enqueue(process, _In(event, wire, ref))
         return ref
-
-    def push_now(self, socket: Socket, event: str, payload: Any, ref: str | None) -> None:
-        """`push` for a transport delivering a client's frame: the channel may handle it before this returns.
-
-        A channel nothing else waits for handles it here, in the caller's task (see `_deliver_now`),
-        rather than at the runner's next turn; in every other way it is `push`.
-        """
-        __tracebackhide__ = True
-        process = self._process_of(socket, "push")
-        ref = ref or self.make_ref()
-        wire = to_wire(payload, where=lambda: f"push {event!r} to {process.name}", check=self.check_payloads)
-        if process.alive:
-            self._deliver_now(process, _In(event, wire, ref))
 
     def leave(self, socket: Socket, ref: str | None = None) -> str:
         """Queue a leave; the channel replies ok, closes with ("shutdown", "left") and terminates."""

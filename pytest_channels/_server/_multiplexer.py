@@ -195,7 +195,7 @@ class Connection:
         with 1011, costing this connection only: `close_code` says which.
         """
         try:
-            self.handle(self.serializer.decode(data), now=True)
+            self.handle(self.serializer.decode(data))
         except (FrameError, PayloadError) as exc:  # from the network: the client's frame is what is wrong
             logger.warning("%s: closed: %s", self.name, exc)
             self.request_close(INVALID_DATA, "invalid frame")
@@ -203,11 +203,8 @@ class Connection:
             logger.exception("%s: closed: handling a frame raised", self.name)
             self.request_close(INTERNAL_ERROR, "internal error")
 
-    def handle(self, frame: Frame, *, now: bool = False) -> None:
+    def handle(self, frame: Frame) -> None:
         """Act on one decoded frame from the client, at once; behind an unanswered join, it waits its turn.
-
-        `now` (a transport's reader, in the event loop): a push may be handled by its channel
-        before this returns, when nothing else waits to run (`Runtime.push_now`).
 
         Raises:
             FrameError: the frame cannot be carried to its channel.
@@ -225,7 +222,7 @@ class Connection:
         elif event == "phx_leave":
             self._leave(frame)
         else:
-            self._push(frame, now)
+            self._push(frame)
 
     def hold_reading(self) -> anyio.Event | None:
         """What the transport should wait for before it reads the client's next frame, if anything.
@@ -369,7 +366,7 @@ class Connection:
                 "%s: phx_leave on %r with a stale join_ref: the client raced a server close", self.name, frame.topic
             )
 
-    def _push(self, frame: Frame, now: bool) -> None:
+    def _push(self, frame: Frame) -> None:
         entry = self._channels.get(frame.topic)
         if entry is None:
             logger.warning(
@@ -377,10 +374,7 @@ class Connection:
             )
             self._send(reply_frame(frame, "error", {"reason": "unmatched topic"}))
         elif frame.join_ref is None or frame.join_ref == entry.join_ref:
-            if now:
-                self.runtime.push_now(entry.process.socket, frame.event, frame.payload, frame.ref)
-            else:
-                self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
+            self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
             self._pushed = entry.process
         else:
             logger.debug(

@@ -6,7 +6,6 @@ import json
 from typing import Any, ClassVar
 
 import anyio
-import anyio.lowlevel
 import pytest
 
 from pytest_channels import (
@@ -193,38 +192,3 @@ def test_a_disconnect_broadcast_on_the_socket_id_asks_the_transport_to_close_wit
     assert (closing, connection.close_reason) == ([1001], "disconnected")
     connection.shutdown()
     assert runtime.pubsub.subscribers("user:1") == []
-
-
-async def _runner_waiting(runtime: Runtime) -> None:
-    # Until the runner waits for work: the transport's next frame is then the only thing to run.
-    while runtime._wake is None:
-        await anyio.lowlevel.checkpoint()
-
-
-def test_a_frame_read_while_the_runner_waits_is_handled_before_receive_returns_and_queued_work_goes_first() -> None:
-    async def main() -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
-        runtime = Runtime(secret_key_base="a test's own secret, 20+ chars")
-        async with runtime.serving():
-            first, second = (Connection(runtime, runtime.socket(Rooms)) for _ in range(2))
-            first.receive(json.dumps(["1", "1", "room:a", "phx_join", {}]))
-            second.receive(json.dumps(["1", "1", "room:b", "phx_join", {}]))
-            await runtime.settle()
-            frames(first), frames(second)
-            await _runner_waiting(runtime)
-            first.receive(json.dumps(["1", "2", "room:a", "echo", {"n": 1}]))
-            at_once = frames(first)  # handled in this very step: no pass of the event loop for the runner
-            # A channel already queued runs first: the next frame waits its turn behind it.
-            await _runner_waiting(runtime)
-            second.handle(Frame("1", "2", "room:b", "echo", {"n": 2}))
-            first.receive(json.dumps(["1", "3", "room:a", "echo", {"n": 3}]))
-            behind = frames(first) + frames(second)
-            await runtime.settle()
-            return at_once, behind, frames(second) + frames(first)
-
-    at_once, behind, later = anyio.run(main)
-    assert at_once == [["1", "2", "room:a", "phx_reply", {"status": "ok", "response": {"n": 1}}]]
-    assert behind == []
-    assert later == [
-        ["1", "2", "room:b", "phx_reply", {"status": "ok", "response": {"n": 2}}],
-        ["1", "3", "room:a", "phx_reply", {"status": "ok", "response": {"n": 3}}],
-    ]
