@@ -195,7 +195,7 @@ class Connection:
         with 1011, costing this connection only: `close_code` says which.
         """
         try:
-            self.handle(self.serializer.decode(data))
+            self.handle(self.serializer.decode(data), decoded=True)
         except (FrameError, PayloadError) as exc:  # from the network: the client's frame is what is wrong
             logger.warning("%s: closed: %s", self.name, exc)
             self.request_close(INVALID_DATA, "invalid frame")
@@ -203,8 +203,12 @@ class Connection:
             logger.exception("%s: closed: handling a frame raised", self.name)
             self.request_close(INTERNAL_ERROR, "internal error")
 
-    def handle(self, frame: Frame) -> None:
+    def handle(self, frame: Frame, *, decoded: bool = False) -> None:
         """Act on one decoded frame from the client, at once; behind an unanswered join, it waits its turn.
+
+        `decoded`: the serializer made this frame from the client's bytes just now, so a push's
+        payload is already what `to_wire` would make and goes to its channel as it is. Frames
+        made otherwise (the harness's simulated client) are checked and copied as `push` does.
 
         Raises:
             FrameError: the frame cannot be carried to its channel.
@@ -222,7 +226,7 @@ class Connection:
         elif event == "phx_leave":
             self._leave(frame)
         else:
-            self._push(frame)
+            self._push(frame, decoded)
 
     def hold_reading(self) -> anyio.Event | None:
         """What the transport should wait for before it reads the client's next frame, if anything.
@@ -366,7 +370,7 @@ class Connection:
                 "%s: phx_leave on %r with a stale join_ref: the client raced a server close", self.name, frame.topic
             )
 
-    def _push(self, frame: Frame) -> None:
+    def _push(self, frame: Frame, decoded: bool) -> None:
         entry = self._channels.get(frame.topic)
         if entry is None:
             logger.warning(
@@ -374,7 +378,10 @@ class Connection:
             )
             self._send(reply_frame(frame, "error", {"reason": "unmatched topic"}))
         elif frame.join_ref is None or frame.join_ref == entry.join_ref:
-            self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
+            if decoded:
+                self.runtime._push_decoded(entry.process.socket, frame.event, frame.payload, frame.ref)
+            else:
+                self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
             self._pushed = entry.process
         else:
             logger.debug(

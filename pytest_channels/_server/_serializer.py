@@ -13,6 +13,7 @@ travel in one.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote
@@ -220,10 +221,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    # Python reads 1e400 as infinity, which JSON cannot carry: refused here, so that every
+    # decoded payload is already what `to_wire` would make of it (the runtime copies it no more).
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is out of range for a float")
+    return value
+
+
 # Made once: `json.loads` and `json.dumps` build a new decoder or encoder for every call given
 # an option, which costs as much as decoding or encoding a small frame.
-DECODER = json.JSONDecoder(parse_constant=_no_constant)
-"""Decodes a frame's JSON text: NaN and Infinity are not JSON, so they are refused."""
+DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+"""Decodes a frame's JSON text: NaN, Infinity and numbers beyond a float are not JSON, so they are refused."""
 ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 """Encodes a frame as Phoenix's Jason does: compact, UTF-8 as it is, no NaN."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, ClassVar
 
@@ -192,3 +193,39 @@ def test_a_disconnect_broadcast_on_the_socket_id_asks_the_transport_to_close_wit
     assert (closing, connection.close_reason) == ([1001], "disconnected")
     connection.shutdown()
     assert runtime.pubsub.subscribers("user:1") == []
+
+
+def test_a_pushs_payload_goes_to_its_channel_as_decoded_without_another_copy() -> None:
+    # The transport decoded it from JSON just now, for this channel alone: it is already what to_wire makes.
+    seen: list[Any] = []
+
+    class Keeper(Room):
+        def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+            seen.append(payload)
+            return reply(socket, "ok", payload)
+
+    class Keepers(SocketHandler):
+        channels = (route("keep:*", Keeper),)
+
+    runtime = Runtime()
+    connection = Connection(runtime, runtime.socket(Keepers))
+    connection.handle(Frame("1", "1", "keep:a", "phx_join", {}))
+    anyio.run(runtime.settle)
+    decoded: list[Frame] = []
+    decode = connection.serializer.decode
+
+    def keeping(data: str | bytes) -> Frame:
+        decoded.append(decode(data))
+        return decoded[-1]
+
+    connection.serializer = dataclasses.replace(connection.serializer, decode=keeping)
+    connection.receive(json.dumps(["1", "2", "keep:a", "echo", {"n": [1, {"m": 2}]}]))
+    anyio.run(runtime.settle)
+    assert seen[0] is decoded[0].payload
+    # Made otherwise (a simulated client's frame), the payload is copied as `push` copies it.
+    payload = {"n": 3}
+    connection.handle(Frame("1", "3", "keep:a", "echo", payload))
+    anyio.run(runtime.settle)
+    assert seen == [{"n": [1, {"m": 2}]}, payload]
+    assert seen[1] is not payload
+    assert [frame[4]["response"] for frame in frames(connection)][-2:] == [{"n": [1, {"m": 2}]}, payload]

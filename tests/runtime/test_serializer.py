@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -181,3 +182,15 @@ def test_a_broadcast_is_encoded_once_per_serializer_and_each_serializer_encodes_
     assert first == '[null,null,"t","e",{"n":1}]'
     assert json.loads(V1.fastlane(broadcast)) == {"topic": "t", "event": "e", "payload": {"n": 1}, "ref": None}
     assert V2.fastlane(Broadcast("t", "e", {"n": 2})) == '[null,null,"t","e",{"n":2}]'
+
+
+@pytest.mark.parametrize("decoder", [decode, decode_v1], ids=["V2", "V1"])
+def test_a_number_too_large_for_a_float_is_refused_as_not_json(decoder: Any) -> None:
+    # JSON itself would read 1e400 as infinity, which no frame may carry back: refused on the way in.
+    frame = (
+        '["1", "1", "t", "e", {"n": 1e400}]'
+        if decoder is decode
+        else '{"topic": "t", "event": "e", "payload": {"n": 1e400}, "ref": "1"}'
+    )
+    with pytest.raises(FrameError, match=r"not JSON \(1e400 is out of range for a float"):
+        decoder(frame)
