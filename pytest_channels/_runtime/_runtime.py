@@ -298,7 +298,7 @@ class Runtime:
             await (clock.wait_idle() if isinstance(clock, LoopClock) else self.settle())
             if peers is not None:
                 peers.check()  # what the runner found, which it cannot raise in this wait
-            else:
+            elif isinstance(clock, LoopClock):  # only the runner serving on a loop stalls (see `stall`)
                 self.raise_stalled()
             if done():
                 return True
