@@ -342,8 +342,7 @@ class Volley(Channel):
         return noreply(socket)
 
 
-# On a virtual loop a runtime whose channels never go idle hangs (see tests/runtime/test_isolation_and_guards.py).
-@pytest.mark.channels(idle_timeout=0.05, virtual_loop=False)
+@pytest.mark.channels(idle_timeout=0.05)
 def test_two_channels_of_one_node_answering_each_other_forever_are_named_not_blamed_on_the_network(
     channels: ChannelCase,
 ) -> None:
