@@ -96,16 +96,9 @@ class Counter(asyncio.Protocol):
             del buffer[: end + 4]
             self.upgraded = True
             self.worker.send(self, self.worker.first)
-        start, size = 0, len(buffer)
-        while size - start >= 2 and not self.answered.done():  # frames, one by one, until the first answer
-            length, header = buffer[start + 1] & 0x7F, 2
-            if length >= 126:
-                header = 4 if length == 126 else 10
-                if size - start < header:
-                    break
-                length = int.from_bytes(buffer[start + 2 : start + header], "big")
-            if size - start < header + length:
-                break
+        start = 0
+        while not self.answered.done() and (frame := _frame(buffer, start)) is not None:  # until the first answer
+            header, length = frame
             body = start + header
             answer = bytes(buffer[body : body + length])
             start = body + length
@@ -136,16 +129,9 @@ class Counter(asyncio.Protocol):
         assert self.replies is not None
         buffer = self.buffer
         buffer += data
-        start, size = 0, len(buffer)
-        while size - start >= 2:
-            length, header = buffer[start + 1] & 0x7F, 2
-            if length >= 126:
-                header = 4 if length == 126 else 10
-                if size - start < header:
-                    break
-                length = int.from_bytes(buffer[start + 2 : start + header], "big")
-            if size - start < header + length:
-                break
+        start = 0
+        while (frame := _frame(buffer, start)) is not None:
+            header, length = frame
             if buffer[start] & 0x0F == 9:  # a ping: pong it, and wait on for the reply
                 assert self.transport is not None
                 self.transport.write(
@@ -347,3 +333,17 @@ async def _serve(pipe: Pipe) -> None:
         except Exception as exc:  # the driver reports it; the worker's traceback would be lost
             pipe.send(("error", repr(exc)))
             return
+
+
+def _frame(buffer: bytearray, start: int) -> tuple[int, int] | None:
+    """The header and payload sizes of the server frame at `start`, or None if it is not all there yet."""
+    size = len(buffer) - start
+    if size < 2:
+        return None
+    length, header = buffer[start + 1] & 0x7F, 2
+    if length >= 126:
+        header = 4 if length == 126 else 10
+        if size < header:
+            return None
+        length = int.from_bytes(buffer[start + 2 : start + header], "big")
+    return None if size < header + length else (header, length)
