@@ -223,8 +223,11 @@ class Runtime:
         The runner pauses until then, so the loop goes idle and the waiting wait wakes.
         """
         process: Any = entry.process if type(entry) is _runner.Resumption else entry
-        self._stalled = self._busy_forever(process)
-        self._resume = anyio.Event()
+        return self._keep_stalled(self._busy_forever(process))
+
+    def _keep_stalled(self, failure: NotIdle) -> Awaitable[None]:
+        # Kept for this runtime's next wait, which the set events wake (a group keeps it for every member's).
+        self._stalled, self._resume = failure, anyio.Event()
         if self._idle is not None:
             self._idle.set()
         self.notify()

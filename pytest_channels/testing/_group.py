@@ -275,11 +275,9 @@ class GroupRuntime(Runtime):
         async with super().serving(), self.group.serving(self):
             yield self
 
-    def stall(self, entry: Any) -> Awaitable[None]:
+    def _keep_stalled(self, failure: NotIdle) -> Awaitable[None]:
         # The group's one runner is this runtime's, and whichever member's wait comes next raises it.
         group = self.group
-        process: Any = entry.process if type(entry) is Resumption else entry
-        failure = self._busy_forever(process)
         group.failure, group._resume = failure, anyio.Event()
         for runtime in group.runtimes:
             if runtime._idle is not None:
