@@ -152,7 +152,7 @@ def step(entry: Any, ready: deque[Any], tg: anyio.abc.TaskGroup, finished: Calla
 
 async def _carry_on(coroutine: Coroutine[Any, Any, None], yielded: Any, finished: Callable[[], None] | None) -> None:
     try:
-        await _Resume(coroutine, yielded)
+        await Resume(coroutine, yielded)
     finally:
         if finished is not None:
             finished()
@@ -161,7 +161,7 @@ async def _carry_on(coroutine: Coroutine[Any, Any, None], yielded: Any, finished
 _STARTED = object()
 
 
-class _Resume:
+class Resume:
     """Goes on with a coroutine that already yielded `yielded`, in the task that awaits this.
 
     What the coroutine yields passes through to the event loop, and what the loop sends or
@@ -172,13 +172,14 @@ class _Resume:
 
     __slots__ = ("_coroutine", "_first")
 
-    def __init__(self, coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
+    def __init__(self, coroutine: Coroutine[Any, Any, None] | Generator[Any, Any, None], yielded: Any) -> None:
+        # A coroutine's `__await__` goes on the same way (the server's send that had to wait).
         self._coroutine, self._first = coroutine, yielded
 
-    def __await__(self) -> _Resume:
+    def __await__(self) -> Resume:
         return self
 
-    def __iter__(self) -> _Resume:
+    def __iter__(self) -> Resume:
         return self
 
     def __next__(self) -> Any:

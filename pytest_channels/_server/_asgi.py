@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from typing import Any
 
 import anyio
@@ -26,6 +26,7 @@ import pytest_channels._server._startup as _startup
 from .._runtime._errors import BrokerUnreachable
 from .._runtime._eventloop import running_trio
 from .._runtime._results import Error
+from .._runtime._runner import Resume
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
 from ._drain import Drainer
@@ -521,13 +522,13 @@ class _Wire:
             loop.call_soon(self.end)
             return True
         self.writing = True
-        if not self.app._spawn(functools.partial(self._write, _Paused(sending, waiting))):
+        if not self.app._spawn(functools.partial(self._write, Resume(sending, waiting))):
             self.writing = False
             sending.close()
             loop.call_soon(self.end)
         return True
 
-    async def _write(self, paused: _Paused | None = None) -> None:
+    async def _write(self, paused: Resume | None = None) -> None:
         """Send what is queued, and the close once it is due; first, a send that `send_now` left waiting."""
         connection = self.connection
         try:
@@ -564,36 +565,6 @@ class _Wire:
             await self.done.wait()
         if not self.ended and not self.connection.gone and self.connection.close_code is not None:
             await self._write()
-
-
-class _Paused:
-    """A send started by hand that must wait (on `waiting`, what it yielded): awaiting this carries it on.
-
-    Awaited in a task, it hands the task what the send waits on, then resumes the send
-    where it stopped, as if the task had run it from the start.
-    """
-
-    __slots__ = ("sending", "waiting")
-
-    def __init__(self, sending: Generator[Any, None, None], waiting: Any) -> None:
-        self.sending = sending
-        self.waiting = waiting
-
-    def __await__(self) -> Generator[Any, None, None]:
-        sending, waiting = self.sending, self.waiting
-        while True:
-            try:
-                yield waiting
-            except BaseException as exc:  # the task was cancelled: so is the send
-                try:
-                    waiting = sending.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    waiting = sending.send(None)
-                except StopIteration:
-                    return
 
 
 def _message(data: str | bytes) -> dict[str, Any]:
