@@ -263,17 +263,18 @@ class ChannelProcess:
             self.runtime._enqueue(self, _Info(message))
 
     def send_after(self, seconds: float, message: Any) -> Timer:
-        delay = to_ns(seconds, name="send_after delay")
+        return self._after(seconds, "send_after delay", f"handle_info({message!r})", lambda: self.send(message))
+
+    def _after(self, seconds: float, name: str, description: str, fire: Callable[[], None]) -> Timer:
+        """Call `fire` after `seconds` of runtime time; the channel's exit cancels it (`_discard`)."""
         clock = self.runtime.clock
 
-        def fire() -> None:
-            if self._timers is not None:
-                self._timers.discard(timer)
-            self.send(message)
+        def fired() -> None:
+            self._timer_set().discard(timer)
+            fire()
 
-        timer = clock.call_at(
-            clock.now_ns() + delay, fire, f"{self.name} (topic {self.topic!r}) handle_info({message!r})"
-        )
+        description = f"{self.name} (topic {self.topic!r}) {description}"
+        timer = clock.call_at(clock.now_ns() + to_ns(seconds, name=name), fired, description)
         self._timer_set().add(timer)
         return timer
 
@@ -512,64 +513,33 @@ class ChannelProcess:
             self.reply(ref, *result.reply)
 
     def _arm_timeout(self, seconds: float) -> None:
-        clock = self.runtime.clock
-
         def fire() -> None:
-            self._timer_set().discard(timer)
             self._idle_timer = None
             if not self.mailbox:  # a message queued but not yet handled still beats the timeout
                 self.send("timeout")
 
-        description = f"{self.name} (topic {self.topic!r}) handle_info('timeout') after {seconds}s without a message"
-        timer = clock.call_at(clock.now_ns() + to_ns(seconds, name="noreply timeout"), fire, description)
-        self._timer_set().add(timer)
-        self._idle_timer = timer
+        description = f"handle_info('timeout') after {seconds}s without a message"
+        self._idle_timer = self._after(seconds, "noreply timeout", description, fire)
 
     # -- what observers see: Phoenix's telemetry events and Phoenix.Logger's lines ---------------
 
     def _observed(self, level: int | None, event: Event) -> bool:
         return (level is not None and logger.isEnabledFor(level)) or self.runtime.telemetry.observed(event)
 
-    def _joined_event(self, started_ns: int, payload: Any, socket: Socket, result: str) -> None:
-        duration = self.runtime.clock.now_ns() - started_ns
-        if self._log_join is not None and logger.isEnabledFor(self._log_join):
-            logger.log(
-                self._log_join,
-                "%s %s in %s\n  Parameters: %r",
-                "JOINED" if result == "ok" else "REFUSED JOIN",
-                self.topic,
-                format_duration(duration),
-                filter_values(payload),
-            )
-        metadata = {"params": payload, "socket": socket, "result": result}
-        self.runtime.telemetry.execute(CHANNEL_JOINED, {"duration": duration}, metadata)
-
     def _handled_in(self, started_ns: int, message: _In, socket: Socket) -> None:
-        duration = self.runtime.clock.now_ns() - started_ns
-        if self._log_in is not None and logger.isEnabledFor(self._log_in):
-            logger.log(
-                self._log_in,
-                "HANDLED %s INCOMING ON %s (%s) in %s\n  Parameters: %r",
-                message.event,
-                self.topic,
-                self.name,
-                format_duration(duration),
-                filter_values(message.payload),
-            )
         metadata = {"ref": message.ref, "event": message.event, "params": message.payload, "socket": socket}
-        self.runtime.telemetry.execute(CHANNEL_HANDLED_IN, {"duration": duration}, metadata)
+        what = f"HANDLED {message.event} INCOMING ON {self.topic} ({self.name})"
+        self._emit(CHANNEL_HANDLED_IN, self._log_in, started_ns, what, metadata)
+
+    def _emit(self, event: Event, level: int | None, started_ns: int, what: str, metadata: dict[str, Any]) -> None:
+        """Execute `event` with the duration since `started_ns`, and log `what` took it, as Phoenix.Logger does."""
+        duration = self.runtime.clock.now_ns() - started_ns
+        if level is not None and logger.isEnabledFor(level):
+            params = filter_values(metadata["params"])
+            logger.log(level, "%s in %s\n  Parameters: %r", what, format_duration(duration), params)
+        self.runtime.telemetry.execute(event, {"duration": duration}, metadata)
 
     async def _join(self, payload: Any) -> None:
-        try:
-            await self._run_join(payload)
-        finally:
-            if self.join_done is not None:
-                self.join_done.set()
-            joined = getattr(self.transport, "joined", None)
-            if joined is not None:
-                joined(self)
-
-    async def _run_join(self, payload: Any) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         self._doing = "join"
         socket = self.socket
@@ -578,7 +548,9 @@ class ChannelProcess:
         try:
             result = await self._call("join", socket.topic, payload, socket)
             if observed:
-                self._joined_event(started, payload, socket, "ok" if isinstance(result, Ok) else "error")
+                outcome, what = ("ok", "JOINED") if isinstance(result, Ok) else ("error", "REFUSED JOIN")
+                metadata = {"params": payload, "socket": socket, "result": outcome}
+                self._emit(CHANNEL_JOINED, self._log_join, started, f"{what} {socket.topic}", metadata)
             if isinstance(result, Ok):
                 if not isinstance(result.socket, Socket):
                     raise InvalidReturn(f"{self.name}.join returned ok({result.socket!r}); expected ok(socket)")
@@ -602,6 +574,12 @@ class ChannelProcess:
             self.join_result = Error({"reason": "join crashed"})
             self.join_error = exc
             self._discard()
+        finally:
+            if self.join_done is not None:
+                self.join_done.set()
+            joined = getattr(self.transport, "joined", None)
+            if joined is not None:
+                joined(self)
 
     async def _terminate(self, reason: Reason, within: float | None = None) -> Reason:
         """Run the channel's terminate for at most `within` seconds (default: the channel's `shutdown`).
@@ -678,10 +656,7 @@ class ChannelProcess:
         self._note_kill(reason, self._guard_words())
         self.runtime._inflight -= len(self.mailbox)
         self.mailbox.clear()
-        self._discard()
-        self.exit = Exit(self.topic, self.name, KILLED, self.runtime.clock.now_ns(), self)
-        self.transport.exited(self.exit)
-        return self.exit
+        return self._end(KILLED)
 
     def _discard(self) -> None:
         self.state = "exited"
@@ -699,6 +674,14 @@ class ChannelProcess:
         for caller in self.callers:  # calls still waiting learn that no answer will come
             caller.wake()
         self.callers.clear()
+
+    def _end(self, reason: Reason, *, report: bool = True) -> Exit:
+        """Every way out ends here: clean up (`_discard`), keep the exit, and tell the transport if `report`."""
+        self._discard()
+        self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns(), self)
+        if report:
+            self.transport.exited(self.exit)
+        return self.exit
 
     async def _exit(
         self, reason: Reason, *, graceful_close: bool = True, report: bool = True, within: float | None = None
@@ -719,10 +702,8 @@ class ChannelProcess:
         final = await self._terminate(reason, within)
         if self.state == "exited":  # killed inside terminate: `kill` has reported it
             return
-        self._discard()
-        self.exit = Exit(self.topic, self.name, final, self.runtime.clock.now_ns(), self)
-        if report or final is not reason or self.kill_note:  # a terminate that raised or hung is never silent
-            self.transport.exited(self.exit)
+        # A terminate that raised or hung is never silent.
+        self._end(final, report=report or final is not reason or self.kill_note is not None)
 
     async def shutdown(self, reason: Reason) -> None:
         """Stop from outside (teardown), without telling the client."""
@@ -737,8 +718,7 @@ class ChannelProcess:
         Its in-memory state, timers and subscriptions are gone; messages still queued are
         dropped when the runtime next runs. A callback or a terminate it is awaiting is cut
         where it waits, as Erlang's exit signal ends a process mid-callback: none of its code
-        runs on. Returns the exit (the
-        earlier one if it had ended).
+        runs on. Returns the exit (the earlier one if it had ended).
         """
         if not self.alive and self._terminating is None:
             return self.exit
@@ -753,10 +733,7 @@ class ChannelProcess:
                 clock.call_at(clock.now_ns(), scope.cancel, f"{self.name}: killed {where}")
             else:
                 scope.cancel()
-        self._discard()
-        self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns(), self)
-        self.transport.exited(self.exit)
-        return self.exit
+        return self._end(reason)
 
 
 def _where(function: Any) -> str:
