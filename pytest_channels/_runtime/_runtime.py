@@ -25,7 +25,7 @@ import pytest_channels._runtime._runner as _runner
 from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
-from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle
+from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle, or_raise
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
@@ -644,20 +644,7 @@ class Runtime:
             return failure
         return None
 
-    def broadcast_or_raise(
-        self,
-        topic: str,
-        event: str,
-        payload: Any = None,
-        *,
-        from_: Subscriber | None = None,
-        dispatcher: Dispatcher | None = None,
-    ) -> None:
-        """`broadcast`, raising the BroadcastError instead of returning it (Phoenix's `broadcast!`)."""
-        __tracebackhide__ = True
-        failure = self.broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
-        if failure is not None:
-            raise failure
+    broadcast_or_raise = or_raise(broadcast)
 
     def local_broadcast(
         self,
@@ -705,12 +692,7 @@ class Runtime:
             return failure
         return None
 
-    def direct_broadcast_or_raise(self, node: str, topic: str, event: str, payload: Any = None) -> None:
-        """`direct_broadcast`, raising the BroadcastError instead of returning it (`direct_broadcast!`)."""
-        __tracebackhide__ = True
-        failure = self.direct_broadcast(node, topic, event, payload)
-        if failure is not None:
-            raise failure
+    direct_broadcast_or_raise = or_raise(direct_broadcast)
 
     def _message(self, topic: str, event: str, payload: Any) -> Broadcast:
         __tracebackhide__ = True
