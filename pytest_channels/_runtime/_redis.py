@@ -160,15 +160,11 @@ class RespConnection:
         Raises:
             RespError: the reply is an error.
         """
-        await self.send(*args)
+        await self._stream.send(encode(*args))
         reply = await self.read()
         if isinstance(reply, RespError):
             raise reply
         return reply
-
-    async def send(self, *args: str | bytes) -> None:
-        """Send one command without waiting for a reply (as after SUBSCRIBE, whose replies are pushes)."""
-        await self._stream.send(encode(*args))
 
     async def read(self) -> Any:
         """The next reply: str, int, bytes, None, a list of replies, or a `RespError` (returned, not raised)."""
@@ -400,8 +396,7 @@ class RedisAdapter:
             self._pubsub = self._clock = self._outbox = None
             outbox.close()
             inbox.close()
-            await self._drop_listener()
-            await self._drop_publisher()
+            await self._drop(listener=True)
 
     async def wait_connected(self, timeout: float) -> None:
         """Wait (in real time, on a virtual clock too) until the adapter is connected, for example after
@@ -425,13 +420,8 @@ class RedisAdapter:
             with real_io(self.connect_timeout), anyio.fail_after(self.connect_timeout):
                 connection = await RespConnection.open(self._address)
                 try:
-                    await connection.send("SUBSCRIBE", self.channel)
-                    while True:
-                        reply = await connection.read()
-                        if isinstance(reply, RespError):
-                            raise reply
-                        if isinstance(reply, list) and reply[:1] == [b"subscribe"]:
-                            return connection
+                    await connection.command("SUBSCRIBE", self.channel)  # its reply is the confirmation
+                    return connection
                 except BaseException:
                     await connection.aclose()
                     raise
@@ -465,9 +455,8 @@ class RedisAdapter:
                 if not failures:
                     logger.warning("Redis adapter %s lost %s: %s", self.node_name, redact(self.url), _why(exc))
                 self._set_connected(False)
-                await self._drop_listener()
                 # The publishing connection went with the server: publishing on it would lose the next broadcast.
-                await self._drop_publisher()
+                await self._drop(listener=True)
                 delay = self.reconnect_after[min(failures, len(self.reconnect_after) - 1)]
                 failures += 1
                 with real_io(delay):
@@ -484,17 +473,17 @@ class RedisAdapter:
             except FAILURES as exc:
                 self._lost += 1
                 logger.warning("Redis adapter %s lost a broadcast: %s", self.node_name, _why(exc))
-                await self._drop_publisher()
+                await self._drop(listener=False)
 
-    async def _drop_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            await listener.aclose()
-
-    async def _drop_publisher(self) -> None:
-        publisher, self._publisher = self._publisher, None
-        if publisher is not None:
-            await publisher.aclose()
+    async def _drop(self, *, listener: bool) -> None:
+        """Close the publishing connection, and the subscribed one too if `listener`."""
+        dropped = [self._publisher, self._listener if listener else None]
+        self._publisher = None
+        if listener:
+            self._listener = None
+        for connection in dropped:
+            if connection is not None:
+                await connection.aclose()
 
     def _receive(self, data: bytes) -> None:
         try:
