@@ -66,15 +66,8 @@ def real_io(seconds: float) -> Iterator[None]:
         yield
 
 
-class _TrioHolds:
-    """The `real_io` blocks open on one trio `MockClock`, and the autojump threshold it had before them."""
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self.holds: list[float] = []
-
-
-_trio_holds: weakref.WeakKeyDictionary[Any, _TrioHolds] = weakref.WeakKeyDictionary()
+_trio_holds: weakref.WeakKeyDictionary[Any, list[float]] = weakref.WeakKeyDictionary()
+"""For each trio `MockClock` inside a `real_io` block: its own autojump threshold, then each open block's seconds."""
 
 
 @contextlib.contextmanager
@@ -87,15 +80,13 @@ def _trio_real_io(seconds: float) -> Iterator[None]:
     if not isinstance(clock, trio.testing.MockClock):
         yield
         return
-    holds = _trio_holds.get(clock)
-    if holds is None:
-        holds = _trio_holds[clock] = _TrioHolds(clock.autojump_threshold)
-    holds.holds.append(seconds)
-    clock.autojump_threshold = max([holds.threshold, *holds.holds])
+    holds = _trio_holds.setdefault(clock, [clock.autojump_threshold])
+    holds.append(seconds)
+    clock.autojump_threshold = max(holds)
     try:
         yield
     finally:
-        holds.holds.remove(seconds)
-        clock.autojump_threshold = max([holds.threshold, *holds.holds])
-        if not holds.holds:
+        del holds[holds.index(seconds, 1)]  # after the first: that one is the clock's own threshold
+        clock.autojump_threshold = max(holds)
+        if len(holds) == 1:
             del _trio_holds[clock]
