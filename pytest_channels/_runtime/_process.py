@@ -8,7 +8,7 @@ import logging
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -586,16 +586,37 @@ class ChannelProcess:
 
         Returns the exception it raised, KILLED when it outlived its bound, else `reason`.
         """
+        __tracebackhide__ = True
         self.state = "stopping"
         self._doing = ("terminate", reason)
         try:
             ending = self.channel.terminate(reason, self.socket)
-            if ending is not None and inspect.isawaitable(ending) and await self._outlived(ending, reason, within):
-                return KILLED
+            if ending is None or not inspect.isawaitable(ending):
+                return reason
+            if self.runtime._stepping is self:
+                await HANDOFF  # before the bound's cancel scope: that belongs to the task that waits
+            try:
+                cancelled = anyio.get_cancelled_exc_class()
+            except RuntimeError:  # no event loop (a hand-built case stopped outside one): nothing to bound by
+                await ending
+                return reason
+            seconds, bound = self._bound(within)
+            with anyio.move_on_after(seconds) as scope:
+                self._terminating = scope
+                try:
+                    await ending
+                except cancelled as exc:  # by this bound or by a guard outside: remember where it waited
+                    self._waiting_at = _waiting_at(exc.__traceback__)
+                    raise
+                finally:
+                    self._terminating = None
+            if not scope.cancel_called or self.state == "exited":  # returned in time, or `kill` cut it
+                return reason
+            self._note_kill(reason, bound)
+            return KILLED
         except Exception as exc:
             logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
             return exc
-        return reason
 
     def _bound(self, within: float | None) -> tuple[float, str]:
         """How long terminate may take, and that bound in words (for the message when it passes)."""
@@ -615,31 +636,6 @@ class ChannelProcess:
 
     def _guard_words(self) -> str:
         return f"the real-time guard (idle_timeout={self.runtime.idle_timeout:g} real seconds)"
-
-    async def _outlived(self, ending: Awaitable[Any], reason: Reason, within: float | None) -> bool:
-        """Await what terminate returned within its bound; return whether the bound passed first."""
-        __tracebackhide__ = True
-        if self.runtime._stepping is self:
-            await HANDOFF  # before the bound's cancel scope: that belongs to the task that waits
-        try:
-            cancelled = anyio.get_cancelled_exc_class()
-        except RuntimeError:  # no event loop (a hand-built case stopped outside one): nothing to bound by
-            await ending
-            return False
-        seconds, bound = self._bound(within)
-        with anyio.move_on_after(seconds) as scope:
-            self._terminating = scope
-            try:
-                await ending
-            except cancelled as exc:  # by this bound or by a guard outside: remember where it waited
-                self._waiting_at = _waiting_at(exc.__traceback__)
-                raise
-            finally:
-                self._terminating = None
-        if not scope.cancel_called or self.state == "exited":  # returned in time, or `kill` cut it
-            return False
-        self._note_kill(reason, bound)
-        return True
 
     def _note_kill(self, reason: Reason, bound: str) -> None:
         self.kill_note = (

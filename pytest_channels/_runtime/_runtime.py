@@ -409,8 +409,7 @@ class Runtime:
 
         An invalid return from either is logged as an error and refuses the connection, as in Phoenix.
         """
-        if self.stopped is not None:
-            self.check_running("connect")
+        self.check_running("connect")
         name = handler.__qualname__
         wire_params = to_wire(params, where=f"{name} connect params", check=self.check_payloads)
         started = self.clock.now_ns()
@@ -454,8 +453,7 @@ class Runtime:
         assigns: Mapping[str, Any] | None = None,
     ) -> Socket:
         """A socket that skips `connect` (Phoenix's `socket/3`)."""
-        if self.stopped is not None:
-            self.check_running("socket")
+        self.check_running("socket")
         return Socket(handler=handler, id=id, assigns=dict(assigns or {}), runtime=self)
 
     def start_join(
@@ -469,8 +467,7 @@ class Runtime:
         join_ref: str | None = None,
     ) -> ChannelProcess | Error:
         """Route `topic` and queue the join; the result is on the process once settled."""
-        if self.stopped is not None:
-            self.check_running("join")
+        self.check_running("join")
         if not isinstance(topic, str):
             raise TypeError(f"a topic must be a str (got {topic!r})")
         route_assigns: Mapping[str, Any] = {}
@@ -656,8 +653,7 @@ class Runtime:
         dispatcher: Dispatcher | None = None,
     ) -> None:
         """Broadcast to this node's subscribers only."""
-        if self.stopped is not None:
-            self.check_running("local_broadcast")
+        self.check_running("local_broadcast")
         self.pubsub.local_broadcast(self._message(topic, event, payload), from_=from_, dispatcher=dispatcher)
 
     def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
@@ -668,8 +664,7 @@ class Runtime:
         once, as for every broadcast.
         """
         __tracebackhide__ = True
-        if self.stopped is not None:
-            self.check_running("direct_broadcast")
+        self.check_running("direct_broadcast")
         if not isinstance(node, str):
             raise TypeError(f"direct_broadcast needs a node name, a str (got {node!r})")
         message = self._message(topic, event, payload)
