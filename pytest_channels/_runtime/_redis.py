@@ -105,14 +105,13 @@ class Address:
             port = parts.port or 6379
         except ValueError:
             raise ValueError("bad port") from None
-        if parts.scheme == "unix":
-            if not parts.path:
-                raise ValueError("no socket path")
-            return cls(None, port, parts.path, False, parts.username or None, _unquote(parts.password))
-        if not parts.hostname:
-            raise ValueError("no host")
-        username = _unquote(parts.username) or None
-        return cls(parts.hostname, port, None, parts.scheme == "rediss", username, _unquote(parts.password))
+        unix = parts.scheme == "unix"
+        if not (parts.path if unix else parts.hostname):
+            raise ValueError("no socket path" if unix else "no host")
+        host, path = (None, parts.path) if unix else (parts.hostname, None)
+        return cls(
+            host, port, path, parts.scheme == "rediss", _unquote(parts.username) or None, _unquote(parts.password)
+        )
 
 
 def _unquote(value: str | None) -> str | None:
