@@ -561,7 +561,7 @@ class ChannelProcess:
                 )
                 self.state = "joined"
                 self.runtime.pubsub.subscribe(self.topic, self)
-                self.runtime._joined(self)
+                self.runtime._processes[self] = None
                 self.join_result = Ok(self.socket, reply)
             else:
                 refusal = to_wire(result.reply, where=f"{self.name} join refusal", check=self.runtime.check_payloads)
@@ -663,7 +663,7 @@ class ChannelProcess:
             self.runtime.pubsub.unsubscribe(self.socket.topic, self)
         for topic in list(self._extra_topics or ()):
             self.unsubscribe(topic)
-        self.runtime._left(self)
+        self.runtime._processes.pop(self, None)
         callbacks, self._on_exit = self._on_exit, None
         for callback in callbacks or ():
             callback(self)

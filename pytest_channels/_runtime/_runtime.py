@@ -171,12 +171,6 @@ class Runtime:
                 waking._wake = None
                 wake.set()
 
-    def _joined(self, process: ChannelProcess) -> None:
-        self._processes[process] = None
-
-    def _left(self, process: ChannelProcess) -> None:
-        self._processes.pop(process, None)
-
     def settle(self) -> Coroutine[Any, Any, None]:
         """Run every channel (and every peer, if it has any) until nothing is queued or being handled.
 
