@@ -166,6 +166,12 @@ class _TimerHeap:
         self._heap.clear()
         return cancelled
 
+    def now_ns(self) -> int:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} now={format_ns(self.now_ns())} timers={len(self.pending_timers())}>"
+
 
 class VirtualClock(_TimerHeap):
     """A clock that moves only when told to: the runtime's clock in tests.
@@ -258,9 +264,6 @@ class VirtualClock(_TimerHeap):
             if self._on_move is not None:
                 self._on_move(self.wall())
 
-    def __repr__(self) -> str:
-        return f"<VirtualClock now={format_ns(self._now_ns)} timers={len(self.pending_timers())}>"
-
 
 class _Wakeup(Protocol):
     def set(self) -> None: ...
@@ -276,9 +279,6 @@ class _DrivenClock(_TimerHeap):
     def __init__(self) -> None:
         super().__init__()
         self._wakeup: _Wakeup | None = None
-
-    def now_ns(self) -> int:
-        raise NotImplementedError
 
     def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
         current = self.next_deadline_ns()
@@ -351,7 +351,6 @@ class LoopClock(_DrivenClock):
         self.wall_start = wall_start
         owner = getattr(time_source, "__self__", None)
         self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else None
-        self._on_loop: dict[Timer, None] = {}  # the timers set on the loop's heap, for listing and cancel_all
         self._prune_at = 64
 
     def now_ns(self) -> int:
@@ -361,34 +360,16 @@ class LoopClock(_DrivenClock):
         loop = self._loop
         if loop is None:
             return super().call_at(deadline_ns, callback, description)
-        on_loop = self._on_loop
-        timer = Timer(deadline_ns, next(self._seq), callback, description)
-
-        def fire() -> None:
-            on_loop.pop(timer, None)
-            timer._fire()
-
-        timer._handle = loop.call_at(self._origin + deadline_ns / NS_PER_SECOND, fire)
-        on_loop[timer] = None
-        if len(on_loop) > self._prune_at:  # a cancelled timer leaves only here: drop them now and then
-            for done in [t for t in on_loop if not t.pending]:
-                del on_loop[done]
-            self._prune_at = 2 * len(on_loop) + 64
+        timer = self._push(deadline_ns, callback, description)  # kept for listing and cancel_all: the loop fires it
+        timer._handle = loop.call_at(self._origin + deadline_ns / NS_PER_SECOND, timer._fire)
+        if len(self._heap) > self._prune_at:  # a timer the loop fired or cancelled leaves only here
+            self._heap = [t for t in self._heap if t.pending]
+            heapq.heapify(self._heap)
+            self._prune_at = 2 * len(self._heap) + 64
         return timer
 
-    def pending_timers(self) -> list[Timer]:
-        if self._loop is None:
-            return super().pending_timers()
-        return sorted(t for t in self._on_loop if t.pending)
-
-    def cancel_all(self) -> int:
-        if self._loop is None:
-            return super().cancel_all()
-        timers, self._on_loop = list(self._on_loop), {}
-        return sum(t.cancel() for t in timers)
+    def fire_due(self, wakeup: _Wakeup | None = None) -> float | None:
+        return super().fire_due(wakeup) if self._loop is None else None  # the loop fires its own
 
     def wall(self) -> dt.datetime:
         return self.wall_start + dt.timedelta(microseconds=self.now_ns() // 1000)
-
-    def __repr__(self) -> str:
-        return f"<LoopClock now={format_ns(self.now_ns())} timers={len(self.pending_timers())}>"
