@@ -623,16 +623,15 @@ class ChannelProcess:
         seconds = self.channel.shutdown if within is None else within
         source = f"{self.name}.shutdown" if within is None else "the close timeout"
         clock = self.runtime.clock
-        if isinstance(clock, LoopClock):  # the loop's time is virtual: so are terminate's own waits
-            return seconds, f"{seconds:g} virtual seconds ({source})"
-        if not isinstance(clock, VirtualClock):
-            return seconds, f"{seconds:g} seconds ({source})"
-        # A virtual runtime clock on a real loop: terminate can only be waiting for something
-        # real, and virtual time cannot move while it runs. The real-time guard bounds it too.
-        left = self.runtime.idle_timeout if self._deadline is None else max(0.0, self._deadline - time.monotonic())
-        if left < seconds:
-            return left, self._guard_words()
-        return seconds, f"{seconds:g} real seconds ({source})"
+        # On a loop clock the loop's time is virtual: so are terminate's own waits.
+        kind = "virtual " if isinstance(clock, LoopClock) else "real " if isinstance(clock, VirtualClock) else ""
+        if isinstance(clock, VirtualClock):
+            # A virtual runtime clock on a real loop: terminate can only be waiting for something
+            # real, and virtual time cannot move while it runs. The real-time guard bounds it too.
+            left = self.runtime.idle_timeout if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+            if left < seconds:
+                return left, self._guard_words()
+        return seconds, f"{seconds:g} {kind}seconds ({source})"
 
     def _guard_words(self) -> str:
         return f"the real-time guard (idle_timeout={self.runtime.idle_timeout:g} real seconds)"
