@@ -41,8 +41,7 @@ def running_trio() -> bool:
     return True
 
 
-@contextlib.contextmanager
-def real_io(seconds: float) -> Iterator[None]:
+def real_io(seconds: float) -> contextlib.AbstractContextManager[None]:
     """While the block waits for real I/O, let virtual time jump only after `seconds` of real quiet.
 
     A clock that jumps to the next timer as soon as every task waits would let a reply on its
@@ -52,18 +51,11 @@ def real_io(seconds: float) -> Iterator[None]:
     never loses to it. On a loop with a real clock it changes nothing.
     """
     if seconds <= 0:
-        yield
-        return
+        return contextlib.nullcontext()
     if running_trio():
-        with _trio_real_io(seconds):
-            yield
-        return
+        return _trio_real_io(seconds)
     loop = asyncio.get_running_loop()
-    if isinstance(loop, RealIOHold):
-        with loop.hold_for_real_io(seconds):
-            yield
-    else:
-        yield
+    return loop.hold_for_real_io(seconds) if isinstance(loop, RealIOHold) else contextlib.nullcontext()
 
 
 _trio_holds: weakref.WeakKeyDictionary[Any, list[float]] = weakref.WeakKeyDictionary()
