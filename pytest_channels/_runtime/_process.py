@@ -117,12 +117,13 @@ async def _resolve(value: Any) -> Any:
 
 
 class _Extra:
-    """A channel's own subscription to another topic: broadcasts arrive in `handle_info`."""
+    """A channel's own subscriptions to other topics: broadcasts arrive in `handle_info`."""
 
-    __slots__ = ("process",)
+    __slots__ = ("process", "topics")
 
     def __init__(self, process: ChannelProcess) -> None:
         self.process = process
+        self.topics: set[str] = set()
 
     def receive_broadcast(self, broadcast: Broadcast) -> None:
         self.process.send(broadcast.copy())
@@ -155,7 +156,6 @@ class ChannelProcess:
         "_deadline",
         "_doing",
         "_extra",
-        "_extra_topics",
         "_fastlane",
         "_idle_timer",
         "_log_in",
@@ -205,8 +205,7 @@ class ChannelProcess:
         self._timers: set[Timer] | None = None  # made on the first timer: most channels never set one
         self._deadline: float | None = None
         self.inline = channel._plain_callbacks
-        self._extra = _Extra(self)
-        self._extra_topics: set[str] | None = None  # made on the first subscribe
+        self._extra: _Extra | None = None  # made on the first subscribe: most channels never make one
         self.kill_note: str | None = None  # why terminate was cut short, once it was
         self._waiting_at = ""  # where terminate was when its bound cancelled it
         self._terminating: anyio.CancelScope | None = None  # the bound of a terminate now awaited, for kill
@@ -326,16 +325,16 @@ class ChannelProcess:
         # refused or crashed join drops it again in _discard.
         if self.state != "joining":
             self._require_joined("subscribe", topic)
-        if self._extra_topics is None:
-            self._extra_topics = set()
-        if topic not in self._extra_topics:
-            self._extra_topics.add(topic)
+        if self._extra is None:
+            self._extra = _Extra(self)
+        if topic not in self._extra.topics:
+            self._extra.topics.add(topic)
             self.runtime.pubsub.subscribe(topic, self._extra)
 
     def unsubscribe(self, topic: str) -> None:
-        if self._extra_topics is not None:
-            self._extra_topics.discard(topic)
-        self.runtime.pubsub.unsubscribe(topic, self._extra)
+        if self._extra is not None:  # else it never subscribed: nothing to undo
+            self._extra.topics.discard(topic)
+            self.runtime.pubsub.unsubscribe(topic, self._extra)
 
     def socket_ref(self, socket: Socket) -> SocketRef:
         if socket.ref is None:
@@ -660,7 +659,7 @@ class ChannelProcess:
         self._timers = None
         if self.socket.topic is not None:
             self.runtime.pubsub.unsubscribe(self.socket.topic, self)
-        for topic in list(self._extra_topics or ()):
+        for topic in list(self._extra.topics if self._extra is not None else ()):
             self.unsubscribe(topic)
         self.runtime._processes.pop(self, None)
         callbacks, self._on_exit = self._on_exit, None
