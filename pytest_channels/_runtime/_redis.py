@@ -299,18 +299,17 @@ class RedisAdapter:
         self._outbox: MemoryObjectSendStream[bytes] | None = None
         self._listener: RespConnection | None = None
         self._publisher: RespConnection | None = None
-        self._connected = False
-        self._up = anyio.Event()
+        self._up = anyio.Event()  # set while connected
         self._published = self._received = self._lost = self._reconnects = 0
 
     def __repr__(self) -> str:
-        state = "connected" if self._connected else "not connected"
+        state = "connected" if self.connected else "not connected"
         return f"<RedisAdapter {redact(self.url)} node={self.node_name!r} channel={self.channel!r} {state}>"
 
     @property
     def connected(self) -> bool:
         """Whether the adapter is subscribed and can publish now."""
-        return self._connected
+        return self._up.is_set()
 
     def statistics(self) -> RedisStatistics:
         return RedisStatistics(self._published, self._received, self._lost, self._reconnects)
@@ -346,7 +345,7 @@ class RedisAdapter:
                 f"the Redis adapter for {redact(self.url)} is not connected: "
                 "run the runtime inside `async with adapter.connect(pubsub):`"
             )
-        if not self._connected:
+        if not self.connected:
             self._lost += 1
             raise BrokerUnreachable(f"Redis at {redact(self.url)} is unreachable (reconnecting); the broadcast is lost")
         message = {
@@ -405,7 +404,7 @@ class RedisAdapter:
             BrokerUnreachable: still not connected after `timeout` seconds.
         """
         with real_io(timeout), anyio.move_on_after(timeout):
-            while not self._connected:
+            while not self.connected:  # connected, and perhaps lost again before this wait woke
                 await self._up.wait()
             return
         raise BrokerUnreachable(f"Redis at {redact(self.url)} was still unreachable after {timeout}s")
@@ -430,10 +429,9 @@ class RedisAdapter:
             ) from exc
 
     def _set_connected(self, connected: bool) -> None:
-        self._connected = connected
         if connected:
             self._up.set()
-        else:
+        elif self._up.is_set():  # an event not yet set stays: whoever waits for the connection waits on it
             self._up = anyio.Event()
 
     async def _listen(self) -> None:

@@ -209,6 +209,30 @@ async def test_the_adapter_reconnects_after_the_server_restarts(tmp_path: Path, 
 
 
 @pytest.mark.anyio
+async def test_a_wait_begun_while_the_server_is_down_ends_once_it_is_back(tmp_path: Path, channel: str) -> None:
+    with running_redis(tmp_path) as server:
+        adapter = RedisAdapter(server.url, channel=channel, reconnect_after=[0.01])
+        attempts = 0
+        subscribe = adapter._subscribe
+
+        async def counted() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return await subscribe()
+
+        adapter._subscribe = counted  # type: ignore[method-assign]
+        async with adapter.connect(PubSub(adapter)):
+            server.stop()
+            await eventually(lambda: not adapter.connected, "the adapter notices the server died")
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(adapter.wait_connected, WITHIN)
+                waiting_from = attempts
+                await eventually(lambda: attempts >= waiting_from + 3, "reconnects that fail while it waits")
+                server.start()
+            assert adapter.connected
+
+
+@pytest.mark.anyio
 async def test_an_unreachable_url_fails_fast_with_an_error_naming_it(redis_server: RedisServer) -> None:
     closed = f"redis://user:hunter2@127.0.0.1:{_closed_port()}/0"
     adapter = RedisAdapter(closed, connect_timeout=0.5)
