@@ -276,9 +276,7 @@ class _DrivenClock(_TimerHeap):
     the next deadline here, and `call_at` wakes it early for an earlier timer: no task of its own.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._wakeup: _Wakeup | None = None
+    _wakeup: _Wakeup | None = None  # set by fire_due
 
     def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
         current = self.next_deadline_ns()

@@ -407,7 +407,24 @@ class Runtime:
         name = handler.__qualname__
         wire_params = to_wire(params, where=f"{name} connect params", check=self.check_payloads)
         started = self.clock.now_ns()
-        result = await self._connect(handler, wire_params, connect_info)
+        instance = handler()
+        socket = Socket(handler=handler, runtime=self)
+        returned = await _resolve(instance.connect(wire_params, socket, dict(connect_info or {})))
+        result: Ok | Error
+        try:
+            result = check_result(name, "connect", returned)
+            if isinstance(result, Error):
+                logger.info("%s refused the connection: %r", name, result.reply)
+            elif not isinstance(result.socket, Socket):
+                raise InvalidReturn(f"{name}.connect returned ok({result.socket!r}); expected ok(socket)")
+            else:
+                socket_id = await _resolve(instance.id(result.socket))
+                if socket_id is not None and not isinstance(socket_id, str):
+                    raise InvalidReturn(f"{name}.id returned {socket_id!r}; expected a str or None")
+                result = Ok(result.socket._replace(handler=handler, runtime=self, id=socket_id))
+        except InvalidReturn as exc:
+            logger.error("%s; the connection is refused", exc)
+            result = Error()
         if self.telemetry.observed(SOCKET_CONNECTED):
             metadata = {
                 "user_socket": handler,
@@ -417,28 +434,6 @@ class Runtime:
             }
             self.telemetry.execute(SOCKET_CONNECTED, {"duration": self.clock.now_ns() - started}, metadata)
         return result
-
-    async def _connect(
-        self, handler: type[SocketHandler], wire_params: Any, connect_info: Mapping[str, Any] | None
-    ) -> Ok | Error:
-        name = handler.__qualname__
-        instance = handler()
-        socket = Socket(handler=handler, runtime=self)
-        result = await _resolve(instance.connect(wire_params, socket, dict(connect_info or {})))
-        try:
-            result = check_result(name, "connect", result)
-            if isinstance(result, Error):
-                logger.info("%s refused the connection: %r", name, result.reply)
-                return result
-            if not isinstance(result.socket, Socket):
-                raise InvalidReturn(f"{name}.connect returned ok({result.socket!r}); expected ok(socket)")
-            socket_id = await _resolve(instance.id(result.socket))
-            if socket_id is not None and not isinstance(socket_id, str):
-                raise InvalidReturn(f"{name}.id returned {socket_id!r}; expected a str or None")
-        except InvalidReturn as exc:
-            logger.error("%s; the connection is refused", exc)
-            return Error()
-        return Ok(result.socket._replace(handler=handler, runtime=self, id=socket_id))
 
     def socket(
         self,
