@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._clock import Timer
-from ._errors import BroadcastError
+from ._errors import BroadcastError, or_raise
 from ._messages import Reason
 from ._results import CallResult, InfoResult, InResult, JoinResult, noreply
 from ._telemetry import level_of
@@ -131,21 +131,13 @@ class Channel:
         """
         return self._process.broadcast(event, payload, exclude_self=False)
 
-    def broadcast_or_raise(self, event: str, payload: Any = None) -> None:
-        """`broadcast`, raising BroadcastError instead of returning it."""
-        failure = self.broadcast(event, payload)
-        if failure is not None:
-            raise failure
+    broadcast_or_raise = or_raise(broadcast)
 
     def broadcast_from(self, event: str, payload: Any = None) -> BroadcastError | None:
         """Broadcast on this channel's topic to every subscriber except this channel."""
         return self._process.broadcast(event, payload, exclude_self=True)
 
-    def broadcast_from_or_raise(self, event: str, payload: Any = None) -> None:
-        """`broadcast_from`, raising BroadcastError instead of returning it."""
-        failure = self.broadcast_from(event, payload)
-        if failure is not None:
-            raise failure
+    broadcast_from_or_raise = or_raise(broadcast_from)
 
     def subscribe(self, topic: str) -> None:
         """Also receive broadcasts on `topic`, as `Broadcast` messages in `handle_info`.

@@ -132,7 +132,7 @@ class Clock(Protocol):
 
 
 class _TimerHeap:
-    """Timers ordered by (deadline, creation); cancelled ones are dropped lazily."""
+    """A clock's own timers, ordered by (deadline, creation); cancelled ones are dropped lazily."""
 
     def __init__(self) -> None:
         self._heap: list[Timer] = []
@@ -141,7 +141,7 @@ class _TimerHeap:
         """A seam for the fault explorer: ranks timers due at one instant (a draw in [0, 2**16))
         ahead of their creation order, so a schedule can choose which is taken first."""
 
-    def push(self, deadline_ns: int, callback: Callable[[], None], description: str) -> Timer:
+    def _push(self, deadline_ns: int, callback: Callable[[], None], description: str) -> Timer:
         seq = next(self._seq)
         if self.tie_break is not None:
             seq += self.tie_break() << 48
@@ -149,28 +149,31 @@ class _TimerHeap:
         heapq.heappush(self._heap, timer)
         return timer
 
-    def next_deadline(self) -> int | None:
+    def next_deadline_ns(self) -> int | None:
+        """The instant of the earliest pending timer, or None."""
         heap = self._heap
         while heap and not heap[0].pending:
             heapq.heappop(heap)
         return heap[0].deadline_ns if heap else None
 
-    def pop_due(self, now_ns: int) -> Timer | None:
-        deadline = self.next_deadline()
-        if deadline is None or deadline > now_ns:
-            return None
-        return heapq.heappop(self._heap)
-
-    def pending(self) -> list[Timer]:
+    def pending_timers(self) -> list[Timer]:
+        """Every pending timer, earliest first."""
         return sorted(t for t in self._heap if t.pending)
 
     def cancel_all(self) -> int:
+        """Cancel every pending timer; returns how many were pending."""
         cancelled = sum(t.cancel() for t in self._heap)
         self._heap.clear()
         return cancelled
 
+    def now_ns(self) -> int:
+        raise NotImplementedError
 
-class VirtualClock:
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} now={format_ns(self.now_ns())} timers={len(self.pending_timers())}>"
+
+
+class VirtualClock(_TimerHeap):
     """A clock that moves only when told to: the runtime's clock in tests.
 
     Time starts at 0 and advances by `advance`/`advance_to`, which fire every timer due on
@@ -198,9 +201,9 @@ class VirtualClock:
     ) -> None:
         if wall_start.tzinfo is None:
             raise ValueError(f"wall_start must be timezone-aware (got {wall_start!r})")
+        super().__init__()
         self.wall_start = wall_start
         self._now_ns = 0
-        self._timers = _TimerHeap()
         self._on_move = on_move
 
     def now_ns(self) -> int:
@@ -214,32 +217,19 @@ class VirtualClock:
         return self.wall_start + dt.timedelta(microseconds=self._now_ns // 1000)
 
     def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
-        return self._timers.push(max(deadline_ns, self._now_ns), callback, description)
-
-    def next_deadline_ns(self) -> int | None:
-        """The instant of the earliest pending timer, or None."""
-        return self._timers.next_deadline()
-
-    def pending_timers(self) -> list[Timer]:
-        """Every pending timer, earliest first."""
-        return self._timers.pending()
-
-    def cancel_all(self) -> int:
-        """Cancel every pending timer; returns how many were pending."""
-        return self._timers.cancel_all()
+        return self._push(max(deadline_ns, self._now_ns), callback, description)
 
     def fire_next(self, limit_ns: int) -> Timer | None:
         """Jump to the earliest timer due at or before `limit_ns`, fire it and return it.
 
         Returns None, without moving time, when no timer is due by then.
         """
-        deadline = self._timers.next_deadline()
+        deadline = self.next_deadline_ns()
         if deadline is None or deadline > limit_ns:
             return None
         self._move(deadline)
-        timer = self._timers.pop_due(deadline)
-        if timer is not None:
-            timer._fire()
+        timer = heapq.heappop(self._heap)  # the one next_deadline_ns found: pending, and due now
+        timer._fire()
         return timer
 
     def move_to_ns(self, instant_ns: int) -> None:
@@ -252,7 +242,7 @@ class VirtualClock:
             raise ValueError(
                 f"time can't go backwards: now is {format_ns(self._now_ns)}, asked for {format_ns(instant_ns)}"
             )
-        deadline = self._timers.next_deadline()
+        deadline = self.next_deadline_ns()
         if deadline is not None and deadline < instant_ns:
             raise ValueError(f"a timer is due at {format_ns(deadline)}: fire it before moving past it")
         self._move(instant_ns)
@@ -274,41 +264,26 @@ class VirtualClock:
             if self._on_move is not None:
                 self._on_move(self.wall())
 
-    def __repr__(self) -> str:
-        return f"<VirtualClock now={format_ns(self._now_ns)} timers={len(self.pending_timers())}>"
-
 
 class _Wakeup(Protocol):
     def set(self) -> None: ...
 
 
-class _DrivenClock:
+class _DrivenClock(_TimerHeap):
     """Timers kept in our own heap, fired by the serving runtime's runner (`fire_due`).
 
     The runner has nothing else to wait on when its ready queue is empty, so it sleeps until
     the next deadline here, and `call_at` wakes it early for an earlier timer: no task of its own.
     """
 
-    def __init__(self) -> None:
-        self._timers = _TimerHeap()
-        self._wakeup: _Wakeup | None = None
-
-    def now_ns(self) -> int:
-        raise NotImplementedError
+    _wakeup: _Wakeup | None = None  # set by fire_due
 
     def call_at(self, deadline_ns: int, callback: Callable[[], None], description: str = "") -> Timer:
-        current = self._timers.next_deadline()
-        timer = self._timers.push(deadline_ns, callback, description)
+        current = self.next_deadline_ns()
+        timer = self._push(deadline_ns, callback, description)
         if self._wakeup is not None and (current is None or deadline_ns < current):
             self._wakeup.set()
         return timer
-
-    def pending_timers(self) -> list[Timer]:
-        """Every pending timer, earliest first."""
-        return self._timers.pending()
-
-    def cancel_all(self) -> int:
-        return self._timers.cancel_all()
 
     def fire_due(self, wakeup: _Wakeup | None = None) -> float | None:
         """Fire every timer due now; return the seconds until the next one (None: no timer).
@@ -316,10 +291,10 @@ class _DrivenClock:
         `wakeup`, if given, is set when a timer earlier than that is set, until the next call.
         """
         now = self.now_ns()
-        while (timer := self._timers.pop_due(now)) is not None:
-            timer._fire()
+        while (deadline := self.next_deadline_ns()) is not None and deadline <= now:
+            heapq.heappop(self._heap)._fire()
         self._wakeup = wakeup
-        deadline = self._timers.next_deadline()
+        deadline = self.next_deadline_ns()
         return None if deadline is None else max(deadline - self.now_ns(), 0) / NS_PER_SECOND
 
 
@@ -374,9 +349,7 @@ class LoopClock(_DrivenClock):
         self.wall_start = wall_start
         owner = getattr(time_source, "__self__", None)
         self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else None
-        self._on_loop: dict[Timer, None] = {}  # the timers set on the loop's heap, for listing and cancel_all
         self._prune_at = 64
-        self._seq = itertools.count()
 
     def now_ns(self) -> int:
         return round((self._source() - self._origin) * NS_PER_SECOND)
@@ -385,34 +358,16 @@ class LoopClock(_DrivenClock):
         loop = self._loop
         if loop is None:
             return super().call_at(deadline_ns, callback, description)
-        on_loop = self._on_loop
-        timer = Timer(deadline_ns, next(self._seq), callback, description)
-
-        def fire() -> None:
-            on_loop.pop(timer, None)
-            timer._fire()
-
-        timer._handle = loop.call_at(self._origin + deadline_ns / NS_PER_SECOND, fire)
-        on_loop[timer] = None
-        if len(on_loop) > self._prune_at:  # a cancelled timer leaves only here: drop them now and then
-            for done in [t for t in on_loop if not t.pending]:
-                del on_loop[done]
-            self._prune_at = 2 * len(on_loop) + 64
+        timer = self._push(deadline_ns, callback, description)  # kept for listing and cancel_all: the loop fires it
+        timer._handle = loop.call_at(self._origin + deadline_ns / NS_PER_SECOND, timer._fire)
+        if len(self._heap) > self._prune_at:  # a timer the loop fired or cancelled leaves only here
+            self._heap = [t for t in self._heap if t.pending]
+            heapq.heapify(self._heap)
+            self._prune_at = 2 * len(self._heap) + 64
         return timer
 
-    def pending_timers(self) -> list[Timer]:
-        if self._loop is None:
-            return super().pending_timers()
-        return sorted(t for t in self._on_loop if t.pending)
-
-    def cancel_all(self) -> int:
-        if self._loop is None:
-            return super().cancel_all()
-        timers, self._on_loop = list(self._on_loop), {}
-        return sum(t.cancel() for t in timers)
+    def fire_due(self, wakeup: _Wakeup | None = None) -> float | None:
+        return super().fire_due(wakeup) if self._loop is None else None  # the loop fires its own
 
     def wall(self) -> dt.datetime:
         return self.wall_start + dt.timedelta(microseconds=self.now_ns() // 1000)
-
-    def __repr__(self) -> str:
-        return f"<LoopClock now={format_ns(self.now_ns())} timers={len(self.pending_timers())}>"

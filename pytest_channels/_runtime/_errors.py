@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from typing import ParamSpec
+
+P = ParamSpec("P")
+
 
 class ChannelsError(Exception):
     """Base class of every error raised by pytest_channels."""
@@ -17,6 +24,22 @@ class PayloadError(ChannelsError, TypeError):
 
 class BroadcastError(ChannelsError):
     """A broadcast could not be published."""
+
+
+def or_raise(broadcast: Callable[P, BroadcastError | None]) -> Callable[P, None]:
+    """The raising twin of a function that returns a BroadcastError (Phoenix's `broadcast!` of `broadcast`)."""
+
+    @functools.wraps(broadcast)
+    def raising(*args: P.args, **kwargs: P.kwargs) -> None:
+        __tracebackhide__ = True
+        failure = broadcast(*args, **kwargs)
+        if failure is not None:
+            raise failure
+
+    raising.__name__, raising.__qualname__ = f"{broadcast.__name__}_or_raise", f"{broadcast.__qualname__}_or_raise"
+    raising.__doc__ = f"`{broadcast.__name__}`, raising the BroadcastError instead of returning it."
+    raising.__signature__ = inspect.signature(broadcast).replace(return_annotation="None")  # type: ignore[attr-defined]
+    return raising
 
 
 class NotJoined(ChannelsError):

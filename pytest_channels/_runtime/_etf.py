@@ -87,11 +87,9 @@ def _encode(value: Any, out: bytearray) -> None:
         if not math.isfinite(value):
             raise ValueError(f"Erlang has no float {value!r}")
         out += struct.pack(">Bd", _NEW_FLOAT, value)
-    elif isinstance(value, str):
-        raw = value.encode()
+    elif isinstance(value, (str, bytes, bytearray)):
+        raw = value.encode() if isinstance(value, str) else value
         out += struct.pack(">BI", _BINARY, len(raw)) + raw
-    elif isinstance(value, (bytes, bytearray)):
-        out += struct.pack(">BI", _BINARY, len(value)) + value
     elif isinstance(value, tuple):
         out += (
             struct.pack(">BB", _SMALL_TUPLE, len(value))
@@ -168,20 +166,13 @@ def _order(value: Any) -> tuple[Any, ...]:
 
 
 def _unpack(fmt: str, data: bytes, at: int) -> tuple[Any, ...]:
-    size = struct.calcsize(fmt)
-    if at + size > len(data):
-        raise ValueError("the Erlang term is cut short")
-    return struct.unpack_from(fmt, data, at)
+    return struct.unpack(fmt, _take(data, at, struct.calcsize(fmt)))
 
 
 def _take(data: bytes, at: int, size: int) -> bytes:
     if at + size > len(data):
         raise ValueError("the Erlang term is cut short")
     return data[at : at + size]
-
-
-def _atom(name: str) -> Any:
-    return _SPECIAL_ATOMS[name] if name in _SPECIAL_ATOMS else Atom(name)
 
 
 def _decode(data: bytes, at: int) -> tuple[Any, int]:
@@ -203,7 +194,8 @@ def _decode(data: bytes, at: int) -> tuple[Any, int]:
     if tag in (_ATOM, _ATOM_UTF8, _SMALL_ATOM, _SMALL_ATOM_UTF8):
         size, head = (_unpack(">H", data, at)[0], 2) if tag in (_ATOM, _ATOM_UTF8) else (_unpack(">B", data, at)[0], 1)
         raw = _take(data, at + head, size)
-        return _atom(raw.decode("utf-8" if tag in (_ATOM_UTF8, _SMALL_ATOM_UTF8) else "latin-1")), at + head + size
+        name = raw.decode("utf-8" if tag in (_ATOM_UTF8, _SMALL_ATOM_UTF8) else "latin-1")
+        return _SPECIAL_ATOMS.get(name, Atom(name)), at + head + size
     if tag == _BINARY:
         size = _unpack(">I", data, at)[0]
         raw = _take(data, at + 4, size)
@@ -213,10 +205,7 @@ def _decode(data: bytes, at: int) -> tuple[Any, int]:
             return raw, at + 4 + size
     if tag in (_SMALL_TUPLE, _LARGE_TUPLE):
         arity, at = (data[at], at + 1) if tag == _SMALL_TUPLE else (_unpack(">I", data, at)[0], at + 4)
-        items = []
-        for _ in range(arity):
-            item, at = _decode(data, at)
-            items.append(item)
+        items, at = _decode_many(data, at, arity)
         return tuple(items), at
     if tag == _NIL:
         return [], at
@@ -224,12 +213,7 @@ def _decode(data: bytes, at: int) -> tuple[Any, int]:
         size = _unpack(">H", data, at)[0]
         return list(_take(data, at + 2, size)), at + 2 + size
     if tag == _LIST:
-        length = _unpack(">I", data, at)[0]
-        at += 4
-        values = []
-        for _ in range(length):
-            item, at = _decode(data, at)
-            values.append(item)
+        values, at = _decode_many(data, at + 4, _unpack(">I", data, at)[0])
         if _unpack(">B", data, at)[0] != _NIL:
             raise ValueError("an improper list (one whose tail is not []) has no Python value")
         return values, at + 1
@@ -248,3 +232,12 @@ def _decode(data: bytes, at: int) -> tuple[Any, int]:
     if tag == _BIT_BINARY:
         raise ValueError("a bitstring that is not whole bytes has no Python value")
     raise ValueError(f"the Erlang term tag {tag} (a pid, reference, port or function) has no Python value")
+
+
+def _decode_many(data: bytes, at: int, count: int) -> tuple[list[Any], int]:
+    """The `count` terms that follow one another from `at` (a tuple's or a list's elements)."""
+    items = []
+    for _ in range(count):
+        item, at = _decode(data, at)
+        items.append(item)
+    return items, at

@@ -41,8 +41,7 @@ def running_trio() -> bool:
     return True
 
 
-@contextlib.contextmanager
-def real_io(seconds: float) -> Iterator[None]:
+def real_io(seconds: float) -> contextlib.AbstractContextManager[None]:
     """While the block waits for real I/O, let virtual time jump only after `seconds` of real quiet.
 
     A clock that jumps to the next timer as soon as every task waits would let a reply on its
@@ -52,29 +51,15 @@ def real_io(seconds: float) -> Iterator[None]:
     never loses to it. On a loop with a real clock it changes nothing.
     """
     if seconds <= 0:
-        yield
-        return
+        return contextlib.nullcontext()
     if running_trio():
-        with _trio_real_io(seconds):
-            yield
-        return
+        return _trio_real_io(seconds)
     loop = asyncio.get_running_loop()
-    if isinstance(loop, RealIOHold):
-        with loop.hold_for_real_io(seconds):
-            yield
-    else:
-        yield
+    return loop.hold_for_real_io(seconds) if isinstance(loop, RealIOHold) else contextlib.nullcontext()
 
 
-class _TrioHolds:
-    """The `real_io` blocks open on one trio `MockClock`, and the autojump threshold it had before them."""
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self.holds: list[float] = []
-
-
-_trio_holds: weakref.WeakKeyDictionary[Any, _TrioHolds] = weakref.WeakKeyDictionary()
+_trio_holds: weakref.WeakKeyDictionary[Any, list[float]] = weakref.WeakKeyDictionary()
+"""For each trio `MockClock` inside a `real_io` block: its own autojump threshold, then each open block's seconds."""
 
 
 @contextlib.contextmanager
@@ -87,15 +72,13 @@ def _trio_real_io(seconds: float) -> Iterator[None]:
     if not isinstance(clock, trio.testing.MockClock):
         yield
         return
-    holds = _trio_holds.get(clock)
-    if holds is None:
-        holds = _trio_holds[clock] = _TrioHolds(clock.autojump_threshold)
-    holds.holds.append(seconds)
-    clock.autojump_threshold = max([holds.threshold, *holds.holds])
+    holds = _trio_holds.setdefault(clock, [clock.autojump_threshold])
+    holds.append(seconds)
+    clock.autojump_threshold = max(holds)
     try:
         yield
     finally:
-        holds.holds.remove(seconds)
-        clock.autojump_threshold = max([holds.threshold, *holds.holds])
-        if not holds.holds:
+        del holds[holds.index(seconds, 1)]  # after the first: that one is the clock's own threshold
+        clock.autojump_threshold = max(holds)
+        if len(holds) == 1:
             del _trio_holds[clock]

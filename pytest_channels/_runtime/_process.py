@@ -8,7 +8,7 @@ import logging
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -117,12 +117,13 @@ async def _resolve(value: Any) -> Any:
 
 
 class _Extra:
-    """A channel's own subscription to another topic: broadcasts arrive in `handle_info`."""
+    """A channel's own subscriptions to other topics: broadcasts arrive in `handle_info`."""
 
-    __slots__ = ("process",)
+    __slots__ = ("process", "topics")
 
     def __init__(self, process: ChannelProcess) -> None:
         self.process = process
+        self.topics: set[str] = set()
 
     def receive_broadcast(self, broadcast: Broadcast) -> None:
         self.process.send(broadcast.copy())
@@ -155,7 +156,6 @@ class ChannelProcess:
         "_deadline",
         "_doing",
         "_extra",
-        "_extra_topics",
         "_fastlane",
         "_idle_timer",
         "_log_in",
@@ -205,8 +205,7 @@ class ChannelProcess:
         self._timers: set[Timer] | None = None  # made on the first timer: most channels never set one
         self._deadline: float | None = None
         self.inline = channel._plain_callbacks
-        self._extra = _Extra(self)
-        self._extra_topics: set[str] | None = None  # made on the first subscribe
+        self._extra: _Extra | None = None  # made on the first subscribe: most channels never make one
         self.kill_note: str | None = None  # why terminate was cut short, once it was
         self._waiting_at = ""  # where terminate was when its bound cancelled it
         self._terminating: anyio.CancelScope | None = None  # the bound of a terminate now awaited, for kill
@@ -263,17 +262,18 @@ class ChannelProcess:
             self.runtime._enqueue(self, _Info(message))
 
     def send_after(self, seconds: float, message: Any) -> Timer:
-        delay = to_ns(seconds, name="send_after delay")
+        return self._after(seconds, "send_after delay", f"handle_info({message!r})", lambda: self.send(message))
+
+    def _after(self, seconds: float, name: str, description: str, fire: Callable[[], None]) -> Timer:
+        """Call `fire` after `seconds` of runtime time; the channel's exit cancels it (`_discard`)."""
         clock = self.runtime.clock
 
-        def fire() -> None:
-            if self._timers is not None:
-                self._timers.discard(timer)
-            self.send(message)
+        def fired() -> None:
+            self._timer_set().discard(timer)
+            fire()
 
-        timer = clock.call_at(
-            clock.now_ns() + delay, fire, f"{self.name} (topic {self.topic!r}) handle_info({message!r})"
-        )
+        description = f"{self.name} (topic {self.topic!r}) {description}"
+        timer = clock.call_at(clock.now_ns() + to_ns(seconds, name=name), fired, description)
         self._timer_set().add(timer)
         return timer
 
@@ -325,16 +325,16 @@ class ChannelProcess:
         # refused or crashed join drops it again in _discard.
         if self.state != "joining":
             self._require_joined("subscribe", topic)
-        if self._extra_topics is None:
-            self._extra_topics = set()
-        if topic not in self._extra_topics:
-            self._extra_topics.add(topic)
+        if self._extra is None:
+            self._extra = _Extra(self)
+        if topic not in self._extra.topics:
+            self._extra.topics.add(topic)
             self.runtime.pubsub.subscribe(topic, self._extra)
 
     def unsubscribe(self, topic: str) -> None:
-        if self._extra_topics is not None:
-            self._extra_topics.discard(topic)
-        self.runtime.pubsub.unsubscribe(topic, self._extra)
+        if self._extra is not None:  # else it never subscribed: nothing to undo
+            self._extra.topics.discard(topic)
+            self.runtime.pubsub.unsubscribe(topic, self._extra)
 
     def socket_ref(self, socket: Socket) -> SocketRef:
         if socket.ref is None:
@@ -512,64 +512,33 @@ class ChannelProcess:
             self.reply(ref, *result.reply)
 
     def _arm_timeout(self, seconds: float) -> None:
-        clock = self.runtime.clock
-
         def fire() -> None:
-            self._timer_set().discard(timer)
             self._idle_timer = None
             if not self.mailbox:  # a message queued but not yet handled still beats the timeout
                 self.send("timeout")
 
-        description = f"{self.name} (topic {self.topic!r}) handle_info('timeout') after {seconds}s without a message"
-        timer = clock.call_at(clock.now_ns() + to_ns(seconds, name="noreply timeout"), fire, description)
-        self._timer_set().add(timer)
-        self._idle_timer = timer
+        description = f"handle_info('timeout') after {seconds}s without a message"
+        self._idle_timer = self._after(seconds, "noreply timeout", description, fire)
 
     # -- what observers see: Phoenix's telemetry events and Phoenix.Logger's lines ---------------
 
     def _observed(self, level: int | None, event: Event) -> bool:
         return (level is not None and logger.isEnabledFor(level)) or self.runtime.telemetry.observed(event)
 
-    def _joined_event(self, started_ns: int, payload: Any, socket: Socket, result: str) -> None:
-        duration = self.runtime.clock.now_ns() - started_ns
-        if self._log_join is not None and logger.isEnabledFor(self._log_join):
-            logger.log(
-                self._log_join,
-                "%s %s in %s\n  Parameters: %r",
-                "JOINED" if result == "ok" else "REFUSED JOIN",
-                self.topic,
-                format_duration(duration),
-                filter_values(payload),
-            )
-        metadata = {"params": payload, "socket": socket, "result": result}
-        self.runtime.telemetry.execute(CHANNEL_JOINED, {"duration": duration}, metadata)
-
     def _handled_in(self, started_ns: int, message: _In, socket: Socket) -> None:
-        duration = self.runtime.clock.now_ns() - started_ns
-        if self._log_in is not None and logger.isEnabledFor(self._log_in):
-            logger.log(
-                self._log_in,
-                "HANDLED %s INCOMING ON %s (%s) in %s\n  Parameters: %r",
-                message.event,
-                self.topic,
-                self.name,
-                format_duration(duration),
-                filter_values(message.payload),
-            )
         metadata = {"ref": message.ref, "event": message.event, "params": message.payload, "socket": socket}
-        self.runtime.telemetry.execute(CHANNEL_HANDLED_IN, {"duration": duration}, metadata)
+        what = f"HANDLED {message.event} INCOMING ON {self.topic} ({self.name})"
+        self._emit(CHANNEL_HANDLED_IN, self._log_in, started_ns, what, metadata)
+
+    def _emit(self, event: Event, level: int | None, started_ns: int, what: str, metadata: dict[str, Any]) -> None:
+        """Execute `event` with the duration since `started_ns`, and log `what` took it, as Phoenix.Logger does."""
+        duration = self.runtime.clock.now_ns() - started_ns
+        if level is not None and logger.isEnabledFor(level):
+            params = filter_values(metadata["params"])
+            logger.log(level, "%s in %s\n  Parameters: %r", what, format_duration(duration), params)
+        self.runtime.telemetry.execute(event, {"duration": duration}, metadata)
 
     async def _join(self, payload: Any) -> None:
-        try:
-            await self._run_join(payload)
-        finally:
-            if self.join_done is not None:
-                self.join_done.set()
-            joined = getattr(self.transport, "joined", None)
-            if joined is not None:
-                joined(self)
-
-    async def _run_join(self, payload: Any) -> None:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         self._doing = "join"
         socket = self.socket
@@ -578,7 +547,9 @@ class ChannelProcess:
         try:
             result = await self._call("join", socket.topic, payload, socket)
             if observed:
-                self._joined_event(started, payload, socket, "ok" if isinstance(result, Ok) else "error")
+                outcome, what = ("ok", "JOINED") if isinstance(result, Ok) else ("error", "REFUSED JOIN")
+                metadata = {"params": payload, "socket": socket, "result": outcome}
+                self._emit(CHANNEL_JOINED, self._log_join, started, f"{what} {socket.topic}", metadata)
             if isinstance(result, Ok):
                 if not isinstance(result.socket, Socket):
                     raise InvalidReturn(f"{self.name}.join returned ok({result.socket!r}); expected ok(socket)")
@@ -589,7 +560,7 @@ class ChannelProcess:
                 )
                 self.state = "joined"
                 self.runtime.pubsub.subscribe(self.topic, self)
-                self.runtime._joined(self)
+                self.runtime._processes[self] = None
                 self.join_result = Ok(self.socket, reply)
             else:
                 refusal = to_wire(result.reply, where=f"{self.name} join refusal", check=self.runtime.check_payloads)
@@ -602,66 +573,67 @@ class ChannelProcess:
             self.join_result = Error({"reason": "join crashed"})
             self.join_error = exc
             self._discard()
+        finally:
+            if self.join_done is not None:
+                self.join_done.set()
+            joined = getattr(self.transport, "joined", None)
+            if joined is not None:
+                joined(self)
 
     async def _terminate(self, reason: Reason, within: float | None = None) -> Reason:
         """Run the channel's terminate for at most `within` seconds (default: the channel's `shutdown`).
 
         Returns the exception it raised, KILLED when it outlived its bound, else `reason`.
         """
+        __tracebackhide__ = True
         self.state = "stopping"
         self._doing = ("terminate", reason)
         try:
             ending = self.channel.terminate(reason, self.socket)
-            if ending is not None and inspect.isawaitable(ending) and await self._outlived(ending, reason, within):
-                return KILLED
+            if ending is None or not inspect.isawaitable(ending):
+                return reason
+            if self.runtime._stepping is self:
+                await HANDOFF  # before the bound's cancel scope: that belongs to the task that waits
+            try:
+                cancelled = anyio.get_cancelled_exc_class()
+            except RuntimeError:  # no event loop (a hand-built case stopped outside one): nothing to bound by
+                await ending
+                return reason
+            seconds, bound = self._bound(within)
+            with anyio.move_on_after(seconds) as scope:
+                self._terminating = scope
+                try:
+                    await ending
+                except cancelled as exc:  # by this bound or by a guard outside: remember where it waited
+                    self._waiting_at = _waiting_at(exc.__traceback__)
+                    raise
+                finally:
+                    self._terminating = None
+            if not scope.cancel_called or self.state == "exited":  # returned in time, or `kill` cut it
+                return reason
+            self._note_kill(reason, bound)
+            return KILLED
         except Exception as exc:
             logger.error("%s.terminate(%r) raised", self.name, reason, exc_info=exc)
             return exc
-        return reason
 
     def _bound(self, within: float | None) -> tuple[float, str]:
         """How long terminate may take, and that bound in words (for the message when it passes)."""
         seconds = self.channel.shutdown if within is None else within
         source = f"{self.name}.shutdown" if within is None else "the close timeout"
         clock = self.runtime.clock
-        if isinstance(clock, LoopClock):  # the loop's time is virtual: so are terminate's own waits
-            return seconds, f"{seconds:g} virtual seconds ({source})"
-        if not isinstance(clock, VirtualClock):
-            return seconds, f"{seconds:g} seconds ({source})"
-        # A virtual runtime clock on a real loop: terminate can only be waiting for something
-        # real, and virtual time cannot move while it runs. The real-time guard bounds it too.
-        left = self.runtime.idle_timeout if self._deadline is None else max(0.0, self._deadline - time.monotonic())
-        if left < seconds:
-            return left, self._guard_words()
-        return seconds, f"{seconds:g} real seconds ({source})"
+        # On a loop clock the loop's time is virtual: so are terminate's own waits.
+        kind = "virtual " if isinstance(clock, LoopClock) else "real " if isinstance(clock, VirtualClock) else ""
+        if isinstance(clock, VirtualClock):
+            # A virtual runtime clock on a real loop: terminate can only be waiting for something
+            # real, and virtual time cannot move while it runs. The real-time guard bounds it too.
+            left = self.runtime.idle_timeout if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+            if left < seconds:
+                return left, self._guard_words()
+        return seconds, f"{seconds:g} {kind}seconds ({source})"
 
     def _guard_words(self) -> str:
         return f"the real-time guard (idle_timeout={self.runtime.idle_timeout:g} real seconds)"
-
-    async def _outlived(self, ending: Awaitable[Any], reason: Reason, within: float | None) -> bool:
-        """Await what terminate returned within its bound; return whether the bound passed first."""
-        __tracebackhide__ = True
-        if self.runtime._stepping is self:
-            await HANDOFF  # before the bound's cancel scope: that belongs to the task that waits
-        try:
-            cancelled = anyio.get_cancelled_exc_class()
-        except RuntimeError:  # no event loop (a hand-built case stopped outside one): nothing to bound by
-            await ending
-            return False
-        seconds, bound = self._bound(within)
-        with anyio.move_on_after(seconds) as scope:
-            self._terminating = scope
-            try:
-                await ending
-            except cancelled as exc:  # by this bound or by a guard outside: remember where it waited
-                self._waiting_at = _waiting_at(exc.__traceback__)
-                raise
-            finally:
-                self._terminating = None
-        if not scope.cancel_called or self.state == "exited":  # returned in time, or `kill` cut it
-            return False
-        self._note_kill(reason, bound)
-        return True
 
     def _note_kill(self, reason: Reason, bound: str) -> None:
         self.kill_note = (
@@ -678,10 +650,7 @@ class ChannelProcess:
         self._note_kill(reason, self._guard_words())
         self.runtime._inflight -= len(self.mailbox)
         self.mailbox.clear()
-        self._discard()
-        self.exit = Exit(self.topic, self.name, KILLED, self.runtime.clock.now_ns(), self)
-        self.transport.exited(self.exit)
-        return self.exit
+        return self._end(KILLED)
 
     def _discard(self) -> None:
         self.state = "exited"
@@ -690,15 +659,23 @@ class ChannelProcess:
         self._timers = None
         if self.socket.topic is not None:
             self.runtime.pubsub.unsubscribe(self.socket.topic, self)
-        for topic in list(self._extra_topics or ()):
+        for topic in list(self._extra.topics if self._extra is not None else ()):
             self.unsubscribe(topic)
-        self.runtime._left(self)
+        self.runtime._processes.pop(self, None)
         callbacks, self._on_exit = self._on_exit, None
         for callback in callbacks or ():
             callback(self)
         for caller in self.callers:  # calls still waiting learn that no answer will come
             caller.wake()
         self.callers.clear()
+
+    def _end(self, reason: Reason, *, report: bool = True) -> Exit:
+        """Every way out ends here: clean up (`_discard`), keep the exit, and tell the transport if `report`."""
+        self._discard()
+        self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns(), self)
+        if report:
+            self.transport.exited(self.exit)
+        return self.exit
 
     async def _exit(
         self, reason: Reason, *, graceful_close: bool = True, report: bool = True, within: float | None = None
@@ -719,10 +696,8 @@ class ChannelProcess:
         final = await self._terminate(reason, within)
         if self.state == "exited":  # killed inside terminate: `kill` has reported it
             return
-        self._discard()
-        self.exit = Exit(self.topic, self.name, final, self.runtime.clock.now_ns(), self)
-        if report or final is not reason or self.kill_note:  # a terminate that raised or hung is never silent
-            self.transport.exited(self.exit)
+        # A terminate that raised or hung is never silent.
+        self._end(final, report=report or final is not reason or self.kill_note is not None)
 
     async def shutdown(self, reason: Reason) -> None:
         """Stop from outside (teardown), without telling the client."""
@@ -737,8 +712,7 @@ class ChannelProcess:
         Its in-memory state, timers and subscriptions are gone; messages still queued are
         dropped when the runtime next runs. A callback or a terminate it is awaiting is cut
         where it waits, as Erlang's exit signal ends a process mid-callback: none of its code
-        runs on. Returns the exit (the
-        earlier one if it had ended).
+        runs on. Returns the exit (the earlier one if it had ended).
         """
         if not self.alive and self._terminating is None:
             return self.exit
@@ -753,10 +727,7 @@ class ChannelProcess:
                 clock.call_at(clock.now_ns(), scope.cancel, f"{self.name}: killed {where}")
             else:
                 scope.cancel()
-        self._discard()
-        self.exit = Exit(self.topic, self.name, reason, self.runtime.clock.now_ns(), self)
-        self.transport.exited(self.exit)
-        return self.exit
+        return self._end(reason)
 
 
 def _where(function: Any) -> str:

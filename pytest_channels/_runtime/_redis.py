@@ -105,14 +105,13 @@ class Address:
             port = parts.port or 6379
         except ValueError:
             raise ValueError("bad port") from None
-        if parts.scheme == "unix":
-            if not parts.path:
-                raise ValueError("no socket path")
-            return cls(None, port, parts.path, False, parts.username or None, _unquote(parts.password))
-        if not parts.hostname:
-            raise ValueError("no host")
-        username = _unquote(parts.username) or None
-        return cls(parts.hostname, port, None, parts.scheme == "rediss", username, _unquote(parts.password))
+        unix = parts.scheme == "unix"
+        if not (parts.path if unix else parts.hostname):
+            raise ValueError("no socket path" if unix else "no host")
+        host, path = (None, parts.path) if unix else (parts.hostname, None)
+        return cls(
+            host, port, path, parts.scheme == "rediss", _unquote(parts.username) or None, _unquote(parts.password)
+        )
 
 
 def _unquote(value: str | None) -> str | None:
@@ -160,15 +159,11 @@ class RespConnection:
         Raises:
             RespError: the reply is an error.
         """
-        await self.send(*args)
+        await self._stream.send(encode(*args))
         reply = await self.read()
         if isinstance(reply, RespError):
             raise reply
         return reply
-
-    async def send(self, *args: str | bytes) -> None:
-        """Send one command without waiting for a reply (as after SUBSCRIBE, whose replies are pushes)."""
-        await self._stream.send(encode(*args))
 
     async def read(self) -> Any:
         """The next reply: str, int, bytes, None, a list of replies, or a `RespError` (returned, not raised)."""
@@ -304,18 +299,17 @@ class RedisAdapter:
         self._outbox: MemoryObjectSendStream[bytes] | None = None
         self._listener: RespConnection | None = None
         self._publisher: RespConnection | None = None
-        self._connected = False
-        self._up = anyio.Event()
+        self._up = anyio.Event()  # set while connected
         self._published = self._received = self._lost = self._reconnects = 0
 
     def __repr__(self) -> str:
-        state = "connected" if self._connected else "not connected"
+        state = "connected" if self.connected else "not connected"
         return f"<RedisAdapter {redact(self.url)} node={self.node_name!r} channel={self.channel!r} {state}>"
 
     @property
     def connected(self) -> bool:
         """Whether the adapter is subscribed and can publish now."""
-        return self._connected
+        return self._up.is_set()
 
     def statistics(self) -> RedisStatistics:
         return RedisStatistics(self._published, self._received, self._lost, self._reconnects)
@@ -351,7 +345,7 @@ class RedisAdapter:
                 f"the Redis adapter for {redact(self.url)} is not connected: "
                 "run the runtime inside `async with adapter.connect(pubsub):`"
             )
-        if not self._connected:
+        if not self.connected:
             self._lost += 1
             raise BrokerUnreachable(f"Redis at {redact(self.url)} is unreachable (reconnecting); the broadcast is lost")
         message = {
@@ -400,8 +394,7 @@ class RedisAdapter:
             self._pubsub = self._clock = self._outbox = None
             outbox.close()
             inbox.close()
-            await self._drop_listener()
-            await self._drop_publisher()
+            await self._drop(listener=True)
 
     async def wait_connected(self, timeout: float) -> None:
         """Wait (in real time, on a virtual clock too) until the adapter is connected, for example after
@@ -411,7 +404,7 @@ class RedisAdapter:
             BrokerUnreachable: still not connected after `timeout` seconds.
         """
         with real_io(timeout), anyio.move_on_after(timeout):
-            while not self._connected:
+            while not self.connected:  # connected, and perhaps lost again before this wait woke
                 await self._up.wait()
             return
         raise BrokerUnreachable(f"Redis at {redact(self.url)} was still unreachable after {timeout}s")
@@ -425,13 +418,8 @@ class RedisAdapter:
             with real_io(self.connect_timeout), anyio.fail_after(self.connect_timeout):
                 connection = await RespConnection.open(self._address)
                 try:
-                    await connection.send("SUBSCRIBE", self.channel)
-                    while True:
-                        reply = await connection.read()
-                        if isinstance(reply, RespError):
-                            raise reply
-                        if isinstance(reply, list) and reply[:1] == [b"subscribe"]:
-                            return connection
+                    await connection.command("SUBSCRIBE", self.channel)  # its reply is the confirmation
+                    return connection
                 except BaseException:
                     await connection.aclose()
                     raise
@@ -441,10 +429,9 @@ class RedisAdapter:
             ) from exc
 
     def _set_connected(self, connected: bool) -> None:
-        self._connected = connected
         if connected:
             self._up.set()
-        else:
+        elif self._up.is_set():  # an event not yet set stays: whoever waits for the connection waits on it
             self._up = anyio.Event()
 
     async def _listen(self) -> None:
@@ -465,9 +452,8 @@ class RedisAdapter:
                 if not failures:
                     logger.warning("Redis adapter %s lost %s: %s", self.node_name, redact(self.url), _why(exc))
                 self._set_connected(False)
-                await self._drop_listener()
                 # The publishing connection went with the server: publishing on it would lose the next broadcast.
-                await self._drop_publisher()
+                await self._drop(listener=True)
                 delay = self.reconnect_after[min(failures, len(self.reconnect_after) - 1)]
                 failures += 1
                 with real_io(delay):
@@ -484,17 +470,17 @@ class RedisAdapter:
             except FAILURES as exc:
                 self._lost += 1
                 logger.warning("Redis adapter %s lost a broadcast: %s", self.node_name, _why(exc))
-                await self._drop_publisher()
+                await self._drop(listener=False)
 
-    async def _drop_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            await listener.aclose()
-
-    async def _drop_publisher(self) -> None:
-        publisher, self._publisher = self._publisher, None
-        if publisher is not None:
-            await publisher.aclose()
+    async def _drop(self, *, listener: bool) -> None:
+        """Close the publishing connection, and the subscribed one too if `listener`."""
+        dropped = [self._publisher, self._listener if listener else None]
+        self._publisher = None
+        if listener:
+            self._listener = None
+        for connection in dropped:
+            if connection is not None:
+                await connection.aclose()
 
     def _receive(self, data: bytes) -> None:
         try:

@@ -25,7 +25,7 @@ import pytest_channels._runtime._runner as _runner
 from ._calls import CallRef, refuse_exited
 from ._channel import Channel
 from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, format_ns, to_ns
-from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle
+from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle, or_raise
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
 from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
@@ -170,12 +170,6 @@ class Runtime:
             if wake is not None:  # the runner waits for work (also set from outside the loop: a sync test)
                 waking._wake = None
                 wake.set()
-
-    def _joined(self, process: ChannelProcess) -> None:
-        self._processes[process] = None
-
-    def _left(self, process: ChannelProcess) -> None:
-        self._processes.pop(process, None)
 
     def settle(self) -> Coroutine[Any, Any, None]:
         """Run every channel (and every peer, if it has any) until nothing is queued or being handled.
@@ -409,12 +403,28 @@ class Runtime:
 
         An invalid return from either is logged as an error and refuses the connection, as in Phoenix.
         """
-        if self.stopped is not None:
-            self.check_running("connect")
+        self.check_running("connect")
         name = handler.__qualname__
         wire_params = to_wire(params, where=f"{name} connect params", check=self.check_payloads)
         started = self.clock.now_ns()
-        result = await self._connect(handler, wire_params, connect_info)
+        instance = handler()
+        socket = Socket(handler=handler, runtime=self)
+        returned = await _resolve(instance.connect(wire_params, socket, dict(connect_info or {})))
+        result: Ok | Error
+        try:
+            result = check_result(name, "connect", returned)
+            if isinstance(result, Error):
+                logger.info("%s refused the connection: %r", name, result.reply)
+            elif not isinstance(result.socket, Socket):
+                raise InvalidReturn(f"{name}.connect returned ok({result.socket!r}); expected ok(socket)")
+            else:
+                socket_id = await _resolve(instance.id(result.socket))
+                if socket_id is not None and not isinstance(socket_id, str):
+                    raise InvalidReturn(f"{name}.id returned {socket_id!r}; expected a str or None")
+                result = Ok(result.socket._replace(handler=handler, runtime=self, id=socket_id))
+        except InvalidReturn as exc:
+            logger.error("%s; the connection is refused", exc)
+            result = Error()
         if self.telemetry.observed(SOCKET_CONNECTED):
             metadata = {
                 "user_socket": handler,
@@ -425,28 +435,6 @@ class Runtime:
             self.telemetry.execute(SOCKET_CONNECTED, {"duration": self.clock.now_ns() - started}, metadata)
         return result
 
-    async def _connect(
-        self, handler: type[SocketHandler], wire_params: Any, connect_info: Mapping[str, Any] | None
-    ) -> Ok | Error:
-        name = handler.__qualname__
-        instance = handler()
-        socket = Socket(handler=handler, runtime=self)
-        result = await _resolve(instance.connect(wire_params, socket, dict(connect_info or {})))
-        try:
-            result = check_result(name, "connect", result)
-            if isinstance(result, Error):
-                logger.info("%s refused the connection: %r", name, result.reply)
-                return result
-            if not isinstance(result.socket, Socket):
-                raise InvalidReturn(f"{name}.connect returned ok({result.socket!r}); expected ok(socket)")
-            socket_id = await _resolve(instance.id(result.socket))
-            if socket_id is not None and not isinstance(socket_id, str):
-                raise InvalidReturn(f"{name}.id returned {socket_id!r}; expected a str or None")
-        except InvalidReturn as exc:
-            logger.error("%s; the connection is refused", exc)
-            return Error()
-        return Ok(result.socket._replace(handler=handler, runtime=self, id=socket_id))
-
     def socket(
         self,
         handler: type[SocketHandler] | None = None,
@@ -454,8 +442,7 @@ class Runtime:
         assigns: Mapping[str, Any] | None = None,
     ) -> Socket:
         """A socket that skips `connect` (Phoenix's `socket/3`)."""
-        if self.stopped is not None:
-            self.check_running("socket")
+        self.check_running("socket")
         return Socket(handler=handler, id=id, assigns=dict(assigns or {}), runtime=self)
 
     def start_join(
@@ -469,8 +456,7 @@ class Runtime:
         join_ref: str | None = None,
     ) -> ChannelProcess | Error:
         """Route `topic` and queue the join; the result is on the process once settled."""
-        if self.stopped is not None:
-            self.check_running("join")
+        self.check_running("join")
         if not isinstance(topic, str):
             raise TypeError(f"a topic must be a str (got {topic!r})")
         route_assigns: Mapping[str, Any] = {}
@@ -644,20 +630,7 @@ class Runtime:
             return failure
         return None
 
-    def broadcast_or_raise(
-        self,
-        topic: str,
-        event: str,
-        payload: Any = None,
-        *,
-        from_: Subscriber | None = None,
-        dispatcher: Dispatcher | None = None,
-    ) -> None:
-        """`broadcast`, raising the BroadcastError instead of returning it (Phoenix's `broadcast!`)."""
-        __tracebackhide__ = True
-        failure = self.broadcast(topic, event, payload, from_=from_, dispatcher=dispatcher)
-        if failure is not None:
-            raise failure
+    broadcast_or_raise = or_raise(broadcast)
 
     def local_broadcast(
         self,
@@ -669,8 +642,7 @@ class Runtime:
         dispatcher: Dispatcher | None = None,
     ) -> None:
         """Broadcast to this node's subscribers only."""
-        if self.stopped is not None:
-            self.check_running("local_broadcast")
+        self.check_running("local_broadcast")
         self.pubsub.local_broadcast(self._message(topic, event, payload), from_=from_, dispatcher=dispatcher)
 
     def direct_broadcast(self, node: str, topic: str, event: str, payload: Any = None) -> BroadcastError | None:
@@ -681,8 +653,7 @@ class Runtime:
         once, as for every broadcast.
         """
         __tracebackhide__ = True
-        if self.stopped is not None:
-            self.check_running("direct_broadcast")
+        self.check_running("direct_broadcast")
         if not isinstance(node, str):
             raise TypeError(f"direct_broadcast needs a node name, a str (got {node!r})")
         message = self._message(topic, event, payload)
@@ -705,12 +676,7 @@ class Runtime:
             return failure
         return None
 
-    def direct_broadcast_or_raise(self, node: str, topic: str, event: str, payload: Any = None) -> None:
-        """`direct_broadcast`, raising the BroadcastError instead of returning it (`direct_broadcast!`)."""
-        __tracebackhide__ = True
-        failure = self.direct_broadcast(node, topic, event, payload)
-        if failure is not None:
-            raise failure
+    direct_broadcast_or_raise = or_raise(direct_broadcast)
 
     def _message(self, topic: str, event: str, payload: Any) -> Broadcast:
         __tracebackhide__ = True

@@ -88,7 +88,7 @@ class Run:
         self.started_ns = clock.now_ns()
         if schedule.order:
             shuffle = random.Random(schedule.order)
-            clock._timers.tie_break = lambda: shuffle.getrandbits(16)
+            clock.tie_break = lambda: shuffle.getrandbits(16)
         for fault in sorted(schedule.faults, key=lambda f: f.at):
             for at, action in _steps(fault):
                 self._at(clock, at, fault, action)

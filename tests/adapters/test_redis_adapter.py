@@ -39,7 +39,7 @@ from pytest_channels import (
     ok,
     route,
 )
-from pytest_channels._runtime._redis import RedisStatistics
+from pytest_channels._runtime._redis import Address, RedisStatistics, RespConnection
 from pytest_channels.redis import RedisAdapter
 
 WITHIN = 10.0
@@ -206,6 +206,60 @@ async def test_the_adapter_reconnects_after_the_server_restarts(tmp_path: Path, 
     assert [b.event for b in inbox.got] == ["before", "after"]  # what was sent while down is lost
     assert sender.statistics() == RedisStatistics(published=2, received=0, lost=2, reconnects=1)
     assert receiver.statistics().reconnects == 1
+
+
+@pytest.mark.anyio
+async def test_a_wait_begun_while_the_server_is_down_ends_once_it_is_back(tmp_path: Path, channel: str) -> None:
+    with running_redis(tmp_path) as server:
+        adapter = RedisAdapter(server.url, channel=channel, reconnect_after=[0.01])
+        attempts = 0
+        subscribe = adapter._subscribe
+
+        async def counted() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return await subscribe()
+
+        adapter._subscribe = counted  # type: ignore[method-assign]
+        async with adapter.connect(PubSub(adapter)):
+            server.stop()
+            await eventually(lambda: not adapter.connected, "the adapter notices the server died")
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(adapter.wait_connected, WITHIN)
+                waiting_from = attempts
+                await eventually(lambda: attempts >= waiting_from + 3, "reconnects that fail while it waits")
+                server.start()
+            assert adapter.connected
+
+
+@pytest.mark.anyio
+async def test_a_wait_for_a_server_that_stays_down_fails_naming_it(tmp_path: Path, channel: str) -> None:
+    with running_redis(tmp_path) as server:
+        adapter = RedisAdapter(server.url, channel=channel)
+        async with adapter.connect(PubSub(adapter)):
+            with pytest.raises(RuntimeError, match=r"^<RedisAdapter .* connected> is already connected$"):
+                async with adapter.connect(PubSub(adapter)):
+                    pass
+            server.stop()
+            await eventually(lambda: not adapter.connected, "the adapter notices the server died")
+            with pytest.raises(BrokerUnreachable, match=rf"^Redis at {server.url} was still unreachable after 0.2s$"):
+                await adapter.wait_connected(0.2)
+
+
+@pytest.mark.anyio
+async def test_a_message_that_is_no_broadcast_is_logged_and_dropped(
+    redis_server: RedisServer, channel: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter = RedisAdapter(redis_server.url, node_name="reader", channel=channel)
+    async with adapter.connect(PubSub(adapter)):
+        other = await RespConnection.open(Address.parse(redis_server.url))
+        try:
+            await other.command("PUBLISH", channel, b"not json")
+        finally:
+            await other.aclose()
+        await eventually(lambda: "cannot read" in caplog.text, "the warning")
+    assert "Redis adapter reader ignored a message it cannot read: b'not json'" in caplog.text
+    assert adapter.statistics().received == 0
 
 
 @pytest.mark.anyio

@@ -27,6 +27,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
         ("redis://:p%40ss@10.0.0.1:7000/3", Address("10.0.0.1", 7000, None, False, None, "p@ss")),
         ("rediss://app:secret@cache.example:6380/0", Address("cache.example", 6380, None, True, "app", "secret")),
         ("unix:///run/redis.sock", Address(None, 6379, "/run/redis.sock", False, None, None)),
+        ("unix://us%40r:p%40ss@/run/redis.sock", Address(None, 6379, "/run/redis.sock", False, "us@r", "p@ss")),
     ],
 )
 def test_a_url_names_where_the_server_is_and_how_to_log_in(url: str, address: Address) -> None:

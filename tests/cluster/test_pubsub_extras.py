@@ -9,13 +9,19 @@ import pytest
 from pytest_channels import (
     Broadcast,
     BroadcastError,
+    Channel,
+    InResult,
+    JoinResult,
     PubSub,
     Runtime,
+    Socket,
     Subscriber,
     UnknownNode,
     VirtualClock,
+    ok,
+    reply,
 )
-from pytest_channels.testing import ChannelCase
+from pytest_channels.testing import ChannelCase, Where
 
 
 class Inbox:
@@ -98,6 +104,30 @@ def test_broadcast_or_raise_on_the_runtime_raises_what_broadcast_returns() -> No
         runtime.broadcast_or_raise("news", "headline", {"n": 1})
     assert [b.event for b in inbox.received] == ["headline"]  # the local delivery is done either way
     runtime.local_broadcast("news", "local")  # never reaches the adapter
+
+
+class Announcer(Channel):
+    """Broadcasts with the function its push names, and replies with what that raised."""
+
+    def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
+        return ok(socket)
+
+    def handle_in(self, event: str, payload: Any, socket: Socket) -> InResult:
+        try:
+            getattr(self, event)("headline", {"n": 1})
+        except BroadcastError as exc:
+            return reply(socket, "error", {"raised": str(exc)})
+        return reply(socket, "ok", {})
+
+
+@pytest.mark.parametrize("function", ["broadcast_or_raise", "broadcast_from_or_raise"])
+def test_a_channels_broadcast_or_raise_raises_what_its_broadcast_returns(channels: ChannelCase, function: str) -> None:
+    channels.runtime.pubsub.adapter = Unreachable()
+    socket = channels.subscribe_and_join_or_raise(channels.socket(), "news", channel=Announcer)
+    channels.assert_reply(
+        channels.push(socket, function), "error", {"raised": Where(lambda text: "the broker is down" in text)}
+    )
+    channels.assert_reply(channels.push(socket, function.removesuffix("_or_raise")), "ok")
 
 
 def test_a_subscription_carries_metadata_that_a_dispatcher_reads(channels: ChannelCase) -> None:

@@ -172,7 +172,7 @@ def test_a_crash_kills_a_live_channel_and_faults_with_nothing_to_act_on_say_so()
 def test_events_due_at_one_instant_are_taken_in_an_order_the_tie_break_chooses() -> None:
     def fired(tie_break: Any) -> list[int]:
         clock, order = VirtualClock(), list[int]()
-        clock._timers.tie_break = tie_break
+        clock.tie_break = tie_break
         for n in range(6):
             clock.call_at(1_000_000_000, functools.partial(order.append, n))
         clock.advance(1)
