@@ -17,6 +17,7 @@ import logging
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar, Final, cast, overload
 
 import anyio
@@ -382,13 +383,6 @@ def group(entries: list[Entry], *, copy: bool = True) -> Presences:
     return grouped
 
 
-class _Topic:
-    __slots__ = ("topic",)
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-
-
 class PresenceServer:
     """One presence's server on one node: its tracker, and the queue that turns diffs into broadcasts.
 
@@ -408,11 +402,13 @@ class PresenceServer:
         self.name = f"{cls.__name__} presence"
         self.mailbox: deque[Diff] = deque()
         self.scheduled = False
-        self._doing: tuple[str, str] | str | None = None
+        self.doing: str | None = None
+        """What it is running now, as `fetch('room:1', ...)`, for NotIdle and error messages."""
         self.history: deque[tuple[int, str, dict[str, Presences]]] = deque(maxlen=HISTORY)
         self._handles_metas = type(self.presence).handle_metas is not Presence.handle_metas
         self._fetches = type(self.presence).fetch is not Presence.fetch
-        self._state = self.presence.init() if self._handles_metas else None  # Phoenix: only for handle_metas
+        self.state = self.presence.init() if self._handles_metas else None  # Phoenix: only for handle_metas
+        """The `handle_metas` state on this node."""
         self._topics: dict[str, dict[str, list[Any]]] = {}
         self.tracker = Tracker(
             runtime,
@@ -424,23 +420,10 @@ class PresenceServer:
             permdown_period=cls.permdown_period,
             clock_sample_periods=cls.clock_sample_periods,
         )
-        self.socket = _Topic(self.tracker.topic)  # what the runtime's NotIdle message names
+        self.socket = SimpleNamespace(topic=self.tracker.topic)  # what the runtime's NotIdle message names
 
     def __repr__(self) -> str:
         return f"<PresenceServer {self.name} on {self.tracker.node!r} queued={len(self.mailbox)}>"
-
-    @property
-    def doing(self) -> str | None:
-        """What it is running now, as `fetch('room:1', ...)`, for NotIdle and error messages."""
-        if isinstance(self._doing, tuple):
-            callback, topic = self._doing
-            return f"{callback}({topic!r}, ...)"
-        return self._doing
-
-    @property
-    def state(self) -> Any:
-        """The `handle_metas` state on this node."""
-        return self._state
 
     def list(self, topic: str) -> Presences:
         return self.fetch(topic, group(self.tracker.entries(topic)))
@@ -476,7 +459,7 @@ class PresenceServer:
                 except Exception as exc:
                     logger.error("%s: a presence_diff was not sent (%s raised)", self.name, self.doing, exc_info=exc)
                 finally:
-                    self._doing = None
+                    self.doing = None
                     runtime._inflight -= 1
                     if not runtime._inflight and runtime._idle is not None:
                         runtime._idle.set()
@@ -493,7 +476,7 @@ class PresenceServer:
         payloads: list[tuple[str, dict[str, Presences]]] = []
         for topic, (joins, leaves) in diff.items():
             if fetches:
-                self._doing = ("fetch", topic)
+                self.doing = f"fetch({topic!r}, ...)"
                 # fetch is user code: it gets copies, and what it adds is checked on the way out.
                 payloads.append(
                     (topic, {"joins": self.fetch(topic, group(joins)), "leaves": self.fetch(topic, group(leaves))})
@@ -501,7 +484,7 @@ class PresenceServer:
             else:
                 # The metas are never changed in place, and receivers copy what they keep.
                 payloads.append((topic, {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}))
-        self._doing = None
+        self.doing = None
         now = runtime.clock.now_ns()
         for topic, payload in payloads:
             self.history.append((now, topic, payload))
@@ -511,11 +494,11 @@ class PresenceServer:
                 runtime.pubsub.local_broadcast(new_broadcast(topic, "presence_diff", payload, now, runtime.pubsub.node))
         if self._handles_metas:
             for topic, payload in payloads:
-                self._doing = ("handle_metas", topic)
+                self.doing = f"handle_metas({topic!r}, ...)"
                 # User code, after the broadcast: a copy, or what it changes would reach the channels.
                 mine = copy_wire(payload)
                 presences = _merge(self._topics, topic, mine)
-                self._state = self.presence.handle_metas(topic, mine, presences, self._state)
+                self.state = self.presence.handle_metas(topic, mine, presences, self.state)
 
     def describe_history(self, topic: str | None = None) -> str:
         """The diffs broadcast on this node (on `topic`), one per line with their virtual time."""

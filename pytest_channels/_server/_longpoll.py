@@ -117,7 +117,8 @@ class _Session:
         per_second = server.app.max_messages_per_second  # per frame, as over a WebSocket, not per POST
         self.rate = Rate(per_second) if per_second is not None else None
         self._schedule()
-        connection.on_close = self._closing
+        # The connection is to close (a "disconnect" broadcast, a limit): end now, as a WebSocket closes now.
+        connection.on_close = lambda: self.end(connection.close_code or GOING_AWAY, connection.close_reason)
 
     def _schedule(self) -> None:
         # Phoenix's shutdown_if_inactive, every 1.5 windows; it also forgets an ended session one period on.
@@ -134,10 +135,6 @@ class _Session:
             self._schedule()  # what was left waits one more period for a late poll
         else:
             self._schedule()
-
-    def _closing(self) -> None:
-        # The connection is to close (a "disconnect" broadcast, a limit): end now, as a WebSocket closes now.
-        self.end(self.connection.close_code or GOING_AWAY, self.connection.close_reason)
 
     def end(self, code: int, reason: str) -> None:
         """Stop the session's channels; frames already queued wait for the next poll."""

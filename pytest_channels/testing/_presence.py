@@ -244,19 +244,13 @@ def presence_list(core: Core, presence: type[Presence], topic: str, node: str | 
 def matches(expected: Any, presences: Mapping[str, Any]) -> bool:
     """Whether a list of presences (server's or client's) is the `expected` one (see `assert_presence`)."""
     if isinstance(expected, Mapping):
-        if set(expected) != set(presences):
-            return False
-        return all(_same_presence(expected[key], presences[key]) for key in expected)
-    return bool(set(keys(expected)) == set(presences))
-
-
-def keys(expected: Any) -> Iterable[Any]:
+        return set(expected) == set(presences) and all(_same_presence(expected[k], presences[k]) for k in expected)
     if isinstance(expected, str) or not isinstance(expected, Iterable):
         raise TypeError(
             "the expected presences are keys, as in {'alice', 'bob'}, or keys and metas, as in "
             f"{{'alice': [{{'status': 'away'}}]}} (got {expected!r})"
         )
-    return expected
+    return set(expected) == set(presences)
 
 
 def _same_presence(expected: Any, presence: Any) -> bool:

@@ -13,7 +13,7 @@ import base64
 import json
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from typing import Any
 
 from ._network import Distribution, Exponential, Uniform
@@ -285,30 +285,21 @@ class Schedule:
         return schedule
 
 
-def _encode_delay(delay: float | Distribution) -> Any:
-    if isinstance(delay, Uniform):
-        return {"uniform": [delay.low, delay.high]}
-    if isinstance(delay, Exponential):
-        return {"exponential": [delay.mean, delay.cap]}
-    if isinstance(delay, (int, float)):
-        return float(delay)
-    raise TypeError(f"a replayable delay is a number of seconds, a Uniform or an Exponential (got {delay!r})")
-
-
-def _decode_delay(value: Any) -> float | Distribution:
-    if isinstance(value, dict) and "uniform" in value:
-        low, high = value["uniform"]
-        return Uniform(low, high)
-    if isinstance(value, dict) and "exponential" in value:
-        mean, cap = value["exponential"]
-        return Exponential(mean, cap)
-    return float(value)
+_DISTRIBUTIONS: dict[str, type[Uniform | Exponential]] = {"uniform": Uniform, "exponential": Exponential}
+"""The delays a replay string carries, by name: `{"uniform": [low, high]}`, their fields in order."""
 
 
 def _encode(fault: Fault) -> dict[str, Any]:
     fields = {name: getattr(fault, name) for name in fault.__dataclass_fields__}
     if isinstance(fault, Delay):
-        fields["delay"] = _encode_delay(fault.delay)
+        if isinstance(fault.delay, (Uniform, Exponential)):
+            fields["delay"] = {type(fault.delay).__name__.lower(): list(astuple(fault.delay))}
+        elif isinstance(fault.delay, (int, float)):
+            fields["delay"] = float(fault.delay)
+        else:
+            raise TypeError(
+                f"a replayable delay is a number of seconds, a Uniform or an Exponential (got {fault.delay!r})"
+            )
     if isinstance(fault, Partition):
         fields["group"] = list(fault.group)
     return {"kind": type(fault).__name__, **fields}
@@ -318,8 +309,11 @@ def _decode(document: dict[str, Any]) -> Fault:
     kinds = {kind.__name__: kind for kind in FAULT_TYPES}
     fields = dict(document)
     kind = kinds[fields.pop("kind")]
-    if kind is Delay:
-        fields["delay"] = _decode_delay(fields["delay"])
+    if kind is Delay and isinstance(fields["delay"], dict):
+        ((name, values),) = fields["delay"].items()
+        fields["delay"] = _DISTRIBUTIONS[name](*values)
+    elif kind is Delay:
+        fields["delay"] = float(fields["delay"])
     if kind is Partition:
         fields["group"] = tuple(fields["group"])
     fault: Fault = kind(**fields)
