@@ -109,10 +109,6 @@ class Faults:
                 raise TypeError(f"explore {name} takes a list (got the string {value!r}; write {name}=[{value!r}])")
             object.__setattr__(self, name, tuple(value))
 
-    def named(self) -> tuple[str, ...]:
-        """The node names these options mention."""
-        return tuple(dict.fromkeys((*self.stops, *self.crashes)))
-
 
 def schedules(faults: Faults | None = None) -> st.SearchStrategy[Schedule]:
     """A hypothesis strategy of schedules, shrinking to fewer, earlier, simpler faults.
@@ -263,7 +259,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
         if nodeid not in known_settings:  # the same for every run of one test: read its markers once
             # The plugin's own door to the running test's settings (ini, then markers).
             known_settings[nodeid] = request.getfixturevalue("channels_case").settings
-        run = Run(source, faults.horizon, faults.named())
+        run = Run(source, faults.horizon, named=(*faults.stops, *faults.crashes))
         return Attempt(kind(known_settings[nodeid], run), run)
 
     def attempts(request: pytest.FixtureRequest, drawn: Schedule) -> Iterator[Attempt]:

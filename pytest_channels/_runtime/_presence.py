@@ -1,13 +1,7 @@
 """Phoenix.Presence: who is on a topic, as channels and their clients see it, on every node.
 
-A `Presence` subclass is declared once, like `use Phoenix.Presence`; each runtime (node) runs
-its own server of it, started on first use or with `start(runtime)`, and in a cluster on every
-node as soon as it runs on one. The server holds the
-node's `Tracker` and, for every diff the tracker reports, runs `fetch` on the joins and on the
-leaves, broadcasts `presence_diff` to the topic's subscribers on this node, then calls
-`handle_metas`, one diff at a time and in order, as Phoenix's presence process does with its
-fetch tasks. That work is queued like a channel's message, so it is counted until done and
-the harness's waits see it through.
+`Presence` is what users subclass and call; `PresenceServer` is one presence on one node: the
+node's `Tracker`, and the queue that turns its diffs into `presence_diff` broadcasts.
 """
 
 from __future__ import annotations
@@ -386,7 +380,11 @@ def group(entries: list[Entry], *, copy: bool = True) -> Presences:
 class PresenceServer:
     """One presence's server on one node: its tracker, and the queue that turns diffs into broadcasts.
 
-    The runtime schedules it like a channel process (a mailbox it drains, counted while busy).
+    For every diff the tracker reports it runs `fetch` on the joins and on the leaves, broadcasts
+    `presence_diff` to the topic's subscribers on this node, then calls `handle_metas`, one diff at
+    a time and in order, as Phoenix's presence process does with its fetch tasks. The runtime
+    schedules it like a channel process (a mailbox it drains, counted while busy), so the
+    harness's waits see that work through.
 
     Attributes:
         presence: the instance whose callbacks run on this node.

@@ -216,7 +216,7 @@ class Tracker:
         entry = Entry(ref, pid, topic, key, meta, self.node)
         self.local[ref] = entry
         self.by_pid.setdefault(pid, {})[(topic, key)] = entry
-        self.visible.setdefault(topic, {})[ref] = entry
+        self._show(entry)
         self.clock += 1
         self._delta_joins[ref] = entry
         return entry
@@ -331,12 +331,12 @@ class Tracker:
     def _down(self, replica: Replica) -> None:
         replica.status = "down"
         self._event("down", replica)
-        self._report_entries([], list(replica.entries.values()), hide=True)
+        self._report_entries([], list(replica.entries.values()))
 
     def _up(self, replica: Replica) -> None:
         replica.status = "up"
         self._event("up", replica)
-        self._report_entries(list(replica.entries.values()), [], hide=False)
+        self._report_entries(list(replica.entries.values()), [])
 
     def _permdown(self, replica: Replica) -> None:
         if replica.status == "up":
@@ -344,14 +344,13 @@ class Tracker:
         self._event("permdown", replica)
         del self.replicas[replica.name]
 
-    def _report_entries(self, joins: list[Entry], leaves: list[Entry], *, hide: bool) -> None:
+    def _report_entries(self, joins: list[Entry], leaves: list[Entry]) -> None:
         diff: Diff = {}
         for entry in joins:
             self._show(entry)
             diff.setdefault(entry.topic, ([], []))[0].append(entry)
         for entry in leaves:
-            if hide:
-                self._hide(entry)
+            self._hide(entry)
             diff.setdefault(entry.topic, ([], []))[1].append(entry)
         if diff:
             self._report(diff)
@@ -424,7 +423,7 @@ class Tracker:
             replica.entries[entry.ref] = entry
         replica.clock = clock
         replica.needs_sync = False  # caught up: a transfer asked for earlier would bring nothing new
-        self._report_entries(joins, left, hide=True)
+        self._report_entries(joins, left)
 
     def _transfer(self, replica: Replica, clock: int, values: list[Entry]) -> None:
         if clock < replica.clock:
@@ -434,7 +433,7 @@ class Tracker:
         leaves = [entry for ref, entry in replica.entries.items() if ref not in received]
         kept = {ref: replica.entries.get(ref, entry) for ref, entry in received.items()}
         replica.entries, replica.clock, replica.needs_sync = kept, clock, False
-        self._report_entries(joins, leaves, hide=True)
+        self._report_entries(joins, leaves)
 
     @staticmethod
     def _entry(value: Any, owner: str) -> Entry:

@@ -203,10 +203,8 @@ class WallFreeze:
         freezegun.api.freeze_factories = _Factories(self._factories, wall, shift)
         # freezegun looks this many frames up for an ignored module: 1 makes only a direct caller
         # in REAL_TIME_MODULES read real time (a private module global; see the contract test).
-        self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
-            freezegun.api.call_stack_inspection_limit,
-            1,
-        )
+        self._inspection_limit = api.call_stack_inspection_limit
+        api.call_stack_inspection_limit = 1
 
     def stop(self) -> None:
         """Give the wall clock back, as it was before `start`. Safe to call twice."""

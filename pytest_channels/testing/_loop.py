@@ -57,9 +57,6 @@ class _FifoTimerHandle(events.TimerHandle):
     def __lt__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
         return self._key < other._key
 
-    def __le__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
-        return self._key <= other._key
-
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """A selector event loop on virtual time. Use it through `virtual_loop_factory` or directly.
@@ -105,10 +102,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._now_ns / NS_PER_SECOND
-
-    def now_ns(self) -> int:
-        """The loop's time in integer nanoseconds."""
-        return self._now_ns
 
     def call_at(
         self,

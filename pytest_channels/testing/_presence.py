@@ -164,8 +164,8 @@ class ClientPresence:
         self.on_join: OnChange | None = None
         self.on_leave: OnChange | None = None
         self.on_sync: Callable[[], None] | None = None
-        channel.on(state_event, self._state)
-        channel.on(diff_event, self._diff)
+        channel.on(state_event, lambda payload: self._receive("presence_state", payload))
+        channel.on(diff_event, lambda payload: self._receive("presence_diff", payload))
 
     def __repr__(self) -> str:
         return f"<ClientPresence {self.describe()} keys={sorted(self.state)}>"
@@ -184,25 +184,20 @@ class ClientPresence:
         """Whether diffs are held: no state yet for the channel's current join."""
         return self.join_ref is None or self.join_ref != self.channel.join_ref
 
-    def _now(self) -> float:
-        return self.channel.client._now()
-
-    def _state(self, payload: Any) -> None:
-        self.events.append((self._now(), "presence_state", payload))
-        self.join_ref = self.channel.join_ref
-        self.state = sync_state(self.state, payload, self.on_join, self.on_leave)
-        for diff in self.pending_diffs:
-            self.state = sync_diff(self.state, diff, self.on_join, self.on_leave)
-        self.pending_diffs = []
-        if self.on_sync is not None:
-            self.on_sync()
-
-    def _diff(self, payload: Any) -> None:
-        self.events.append((self._now(), "presence_diff", payload))
-        if self.in_pending_sync_state:
+    def _receive(self, event: str, payload: Any) -> None:
+        # presence.js's two handlers: a state replaces the list, then the diffs held for it apply;
+        # a diff before the state of the current join is held.
+        self.events.append((self.channel.client._now(), event, payload))
+        diffs = [payload]
+        if event == "presence_state":
+            self.join_ref = self.channel.join_ref
+            self.state = sync_state(self.state, payload, self.on_join, self.on_leave)
+            diffs, self.pending_diffs = self.pending_diffs, []
+        elif self.in_pending_sync_state:
             self.pending_diffs.append(payload)
             return
-        self.state = sync_diff(self.state, payload, self.on_join, self.on_leave)
+        for diff in diffs:
+            self.state = sync_diff(self.state, diff, self.on_join, self.on_leave)
         if self.on_sync is not None:
             self.on_sync()
 
