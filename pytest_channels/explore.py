@@ -44,7 +44,6 @@ from .testing._explored import (
     report,
     trace,
 )
-from .testing._format import teardown_problems
 from .testing._network import Distribution, Uniform
 from .testing._schedule import PLACEHOLDER, Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 
@@ -177,40 +176,6 @@ def _schedules(options: Faults) -> st.SearchStrategy[Schedule]:
     return schedule()
 
 
-class Attempt:
-    """One run of an explored test, as a context around its body: its case, its run of the schedule, and
-    its failure once it ends (None: it passed)."""
-
-    def __init__(self, case: Any, run: Run) -> None:
-        self.case, self.run = case, run
-        self.failure: BaseException | None = None
-
-    def replay(self, names: tuple[str, ...]) -> Schedule:
-        """The schedule this run took, for a second run that must go the same way (see `_conclude`)."""
-        return self.run.schedule or Schedule()
-
-    def __enter__(self) -> Attempt:
-        return self
-
-    def __exit__(self, kind: object, failure: BaseException | None, traceback: object) -> bool:
-        __tracebackhide__ = True
-        try:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
-            problems = self.case._teardown()
-        except Exception as exc:
-            problems, self.failure = [], exc
-        if failure is not None and not isinstance(failure, Exception):
-            return False
-        self.failure = failure or self.failure
-        if self.failure is None and problems:
-            self.failure = AssertionError(teardown_problems(problems))
-        if self.failure is None:
-            try:
-                self.run.check_horizon()
-            except ExploreError as exc:
-                self.failure = exc
-        return True
-
-
 def explore(faults: Faults | None = None, *, replay: str | None = None, **options: Any) -> Callable[[F], F]:
     """Run the decorated test once per fault schedule hypothesis draws; fail with the smallest that breaks it.
 
@@ -253,16 +218,17 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     kind = ExploredAsyncCase if is_async else ExploredCase
     counter: dict[tuple[str, str], int] = {}  # per test item: runs so far, the run that first failed
 
-    def attempt(request: pytest.FixtureRequest, source: Callable[[tuple[str, ...]], Schedule]) -> Attempt:
-        """One run: the case for the schedule `source` gives."""
+    def attempt(request: pytest.FixtureRequest, source: Callable[[tuple[str, ...]], Schedule]) -> Run:
+        """One run, with its case, of the schedule `source` gives."""
         nodeid = request.node.nodeid
         if nodeid not in known_settings:  # the same for every run of one test: read its markers once
             # The plugin's own door to the running test's settings (ini, then markers).
             known_settings[nodeid] = request.getfixturevalue("channels_case").settings
         run = Run(source, faults.horizon, named=(*faults.stops, *faults.crashes))
-        return Attempt(kind(known_settings[nodeid], run), run)
+        kind(known_settings[nodeid], run)  # the case sets itself as the run's
+        return run
 
-    def attempts(request: pytest.FixtureRequest, drawn: Schedule) -> Iterator[Attempt]:
+    def attempts(request: pytest.FixtureRequest, drawn: Schedule) -> Iterator[Run]:
         """The runs of one draw: its schedule's, then, when its story must be told, a second of the same
         schedule, checked to go the same way; then the story."""
         __tracebackhide__ = True
@@ -333,10 +299,10 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     return wrapped
 
 
-def _conclude(first: Attempt, again: Attempt, test_id: str, request: pytest.FixtureRequest, runs: int | None) -> None:
+def _conclude(first: Run, again: Run, test_id: str, request: pytest.FixtureRequest, runs: int | None) -> None:
     __tracebackhide__ = True
-    case, run, failure = first.case, first.run, first.failure
-    difference = first_difference(trace(case, run), trace(again.case, again.run))
+    case, run, failure = first.case, first, first.failure
+    difference = first_difference(trace(case, run), trace(again.case, again))
     if difference is not None:
         schedule = run.schedule or Schedule()
         raise NotDeterministic(

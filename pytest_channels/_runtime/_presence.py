@@ -275,11 +275,7 @@ _declared: weakref.WeakKeyDictionary[Nodes, dict[type[Presence], None]] = weakre
 
 
 def _run_everywhere(cls: type[Presence], runtime: Runtime) -> None:
-    """Once a presence runs on one node of a group, it runs on all, as every node starts the same application.
-
-    Without it a node whose channels never call the presence would have no tracker: its
-    subscribers would never see a `presence_diff` of the others' presences.
-    """
+    """Once a presence runs on one node of a group, it runs on all (see `Presence.start` for why)."""
     nodes = runtime.nodes
     if nodes is None:
         return  # a runtime of its own (production, Redis): the application starts it on each node

@@ -30,7 +30,7 @@ from .._runtime._runner import Resume
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
 from ._drain import Drainer
-from ._limits import Admission, Rate, header, refuse_websocket
+from ._limits import Admission, CheckOrigin, Rate, header, refuse_websocket
 from ._longpoll import LongPoll, LongPollServer
 from ._multiplexer import (
     GOING_AWAY,
@@ -39,7 +39,6 @@ from ._multiplexer import (
     TOO_BIG,
     Connection,
 )
-from ._origin import CheckOrigin
 from ._serializer import decode_params
 from ._serializers import Serializer, VsnError, negotiate
 

@@ -19,7 +19,7 @@ from .._runtime._errors import UnknownNode
 from ._async import AsyncChannelCase
 from ._base import CaseBase
 from ._cluster import Cluster
-from ._format import SHOWN, listed
+from ._format import SHOWN, listed, teardown_problems
 from ._network import Network
 from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from ._sync import ChannelCase
@@ -34,7 +34,8 @@ class NotDeterministic(AssertionError):
 
 
 class Run:
-    """One run: where its schedule comes from, and what its faults did.
+    """One run: where its schedule comes from, what its faults did, and, as a context around the
+    body, the run's failure once it ends (None: it passed).
 
     Args:
         source: given the cluster's node names, the schedule to run (hypothesis draws it there).
@@ -53,7 +54,8 @@ class Run:
         self.started_ns = 0
         self.applied: list[tuple[int, str, str]] = []
         """(virtual ns, where, what happened) for each fault, in the order they happened."""
-        self._case: CaseBase | None = None
+        self.case: Any = None  # the case made for this run (sync or async) sets it
+        self.failure: BaseException | None = None
 
     def prepare(self, names: tuple[str, ...]) -> Schedule:
         """The body is starting a cluster of `names`: get its schedule, checking the names it mentions."""
@@ -73,11 +75,11 @@ class Run:
         self.schedule = schedule
         return schedule
 
-    def attach(self, case: CaseBase, cluster: Cluster) -> None:
+    def attach(self, cluster: Cluster) -> None:
         """The cluster started: set the schedule's faults on the clock."""
         schedule = self.schedule
         assert schedule is not None
-        self.cluster, self._case = cluster, case
+        self.cluster = cluster
         clock = cluster.clock
         if not isinstance(clock, VirtualClock):
             raise ExploreError(
@@ -131,10 +133,33 @@ class Run:
                 "or lower explore(horizon=...)."
             )
 
-    # -- what the faults do ---------------------------------------------------------------------------
+    def replay(self, names: tuple[str, ...]) -> Schedule:
+        """The schedule this run took, for a second run that must go the same way."""
+        return self.schedule or Schedule()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind: object, failure: BaseException | None, traceback: object) -> bool:
+        __tracebackhide__ = True
+        try:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
+            problems = self.case._teardown()
+        except Exception as exc:
+            problems, self.failure = [], exc
+        if failure is not None and not isinstance(failure, Exception):
+            return False
+        self.failure = failure or self.failure
+        if self.failure is None and problems:
+            self.failure = AssertionError(teardown_problems(problems))
+        if self.failure is None:
+            try:
+                self.check_horizon()
+            except ExploreError as exc:
+                self.failure = exc
+        return True
 
     def _clients(self) -> list[Any]:
-        return list(getattr(self._case, "_clients", ()))
+        return list(getattr(self.case, "_clients", ()))
 
 
 def _steps(fault: Fault) -> list[tuple[float, Callable[[Run], str]]]:
@@ -189,14 +214,13 @@ def _start(run: Run, node: str) -> str:
 
 def _crash(run: Run, fault: Crash) -> str:
     assert run.cluster is not None
-    assert run._case is not None
     if fault.node not in run.cluster.names:
         return f"crash channel #{fault.channel} (skipped: the node is stopped)"
     live = [p for p in run.cluster.node(fault.node).runtime.channels if p.alive]
     if not live:
         return f"crash channel #{fault.channel} (skipped: no live channel)"
     process = live[(fault.channel - 1) % len(live)]
-    run._case._core.crash(process.socket, "killed")
+    run.case._core.crash(process.socket, "killed")
     return f"crash {process.name} on {process.socket.topic!r}"
 
 
@@ -222,6 +246,7 @@ class _Explores(CaseBase):
     def __init__(self, settings: Any, run: Run) -> None:
         super().__init__(settings)
         self._exploration = run
+        run.case = self
 
     def cluster(self, *names: str, seed: int | None = None) -> Cluster:
         """See `ChannelCase.cluster`; under the explorer, the schedule chooses the seed."""
@@ -234,7 +259,7 @@ class _Explores(CaseBase):
             return super().cluster(*names)  # the harness says why a second cluster is refused
         schedule = self._exploration.prepare(names)
         cluster = super().cluster(*names, seed=schedule.seed)
-        self._exploration.attach(self, cluster)
+        self._exploration.attach(cluster)
         return cluster
 
 

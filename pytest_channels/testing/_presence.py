@@ -8,12 +8,9 @@ order (integer keys first); diffs that arrive before the state of the current jo
 and applied after it, in order. `on_join`, `on_leave` and `on_sync` are called as phoenix.js
 calls `onJoin`, `onLeave` and `onSync`.
 
-`assert_presence` compares keys, or keys and metas (or whole presences, as `fetch` extends
-them: `{"metas": [...], "name": ...}`); metas are compared without the
-`phx_ref` / `phx_ref_prev` that the tracker adds (unless the expected meta names them), so
-tests say who is there with what, not which refs the run happened to draw. When the list
-never matches, the failure shows the list, every diff broadcast on that node with its virtual
-time, what the node's tracker knows of the others, and the network's conditions.
+`assert_presence` (see `ChannelCase.assert_presence`) compares metas without the `phx_ref` /
+`phx_ref_prev` that the tracker adds, unless the expected meta names them, so tests say who is
+there with what, not which refs the run happened to draw.
 """
 
 from __future__ import annotations
