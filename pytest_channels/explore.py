@@ -251,7 +251,18 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
                 raise first.failure  # hypothesis is still searching or shrinking: the story is told once, at the end
         again = attempt(request, first.replay)
         yield again
-        _conclude(first, again, test_id, request, None if fixed is not None else counter[("found", key)])
+        difference = first_difference(trace(first.case, first), trace(again.case, again))
+        if difference is not None:
+            raise NotDeterministic(
+                "the test is not deterministic: two runs of the same schedule differ at " + difference + "\n"
+                "Same schedule, same run is what makes a failure replayable: look for real time, real I/O, "
+                "unseeded randomness or state kept between runs (module globals, fixtures shared by the runs).\n"
+                + first.replay(()).timeline()
+            ) from first.failure
+        if first.failure is not None:
+            found = None if fixed is not None else counter[("found", key)]
+            first.failure.add_note(report(first.case, first, test=test_id, nodeid=key, runs=found))
+            raise first.failure
 
     def arguments(request: pytest.FixtureRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**kwargs, "request": request} if wants_request else kwargs
@@ -297,21 +308,3 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     phases = tuple(phase for phase in base.phases if phase is not Phase.explain)
     wrapped._hypothesis_internal_use_settings = settings(parent, deadline=None, phases=phases)
     return wrapped
-
-
-def _conclude(first: Run, again: Run, test_id: str, request: pytest.FixtureRequest, runs: int | None) -> None:
-    __tracebackhide__ = True
-    case, run, failure = first.case, first, first.failure
-    difference = first_difference(trace(case, run), trace(again.case, again))
-    if difference is not None:
-        schedule = run.schedule or Schedule()
-        raise NotDeterministic(
-            "the test is not deterministic: two runs of the same schedule differ at " + difference + "\n"
-            "Same schedule, same run is what makes a failure replayable: look for real time, real I/O, "
-            "unseeded randomness or state kept between runs (module globals, fixtures shared by the runs).\n"
-            + schedule.timeline()
-        ) from failure
-    if failure is None:
-        return
-    failure.add_note(report(case, run, test=test_id, nodeid=request.node.nodeid, runs=runs))
-    raise failure

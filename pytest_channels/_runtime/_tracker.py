@@ -81,10 +81,6 @@ class Replica:
 _starts: weakref.WeakKeyDictionary[Clock, itertools.count[int]] = weakref.WeakKeyDictionary()
 
 
-def _next_start(clock: Clock) -> int:
-    return next(_starts.setdefault(clock, itertools.count(1)))
-
-
 class Tracker:
     """One node's tracker for one presence module. Made by `Presence`; not public.
 
@@ -118,7 +114,7 @@ class Tracker:
         self.max_silent_periods = max_silent_periods
         self.clock_sample_periods = clock_sample_periods
         clock = runtime.clock
-        self.vsn = clock.now_ns() * 1000 + _next_start(clock) % 1000
+        self.vsn = clock.now_ns() * 1000 + next(_starts.setdefault(clock, itertools.count(1))) % 1000
         self._ref_seed = hashlib.blake2b(f"{self.node}/{self.name}/{self.vsn}".encode(), digest_size=6).digest()
         self._refs = itertools.count(1)
         self.clock = 0

@@ -1,17 +1,12 @@
 """Phoenix's LongPoll transport: the `<path>/longpoll` endpoint beside `<path>/websocket`.
 
-For clients that cannot hold a WebSocket (a proxy refuses the upgrade), phoenix.js polls
-instead. Its first GET opens a session: the handler's `connect` runs and the answer is
-`{"status": 410, "token": ...}` (410 means "take this token", as Phoenix says it). Each
-later GET carries the token and waits up to `window` seconds for frames: 200 with a batch
-of them, or 204. POSTs carry client frames, up to 100 a request, newline-separated (binary
-ones in base64), and are answered once every frame was handled. A session no GET reached
-for 1.5 windows ends, its channels stop as when a WebSocket closes; a poll with a token
-that is forged, expired, from another socket or of an ended session opens a new session,
-which is how phoenix.js learns its old one is gone (it reconnects and rejoins).
-
-As in Phoenix, every answer is HTTP 200 with the status in its JSON body (the client reads
-only that), except a method other than GET, POST or OPTIONS (HTTP 400).
+For clients that cannot hold a WebSocket, phoenix.js polls instead: a first GET opens a
+session (`{"status": 410, "token": ...}`), later GETs with the token wait up to `window`
+seconds for frames, POSTs carry client frames. docs/running-for-real.md#longpoll lists every
+rule beside Phoenix's. As in Phoenix, every answer is HTTP 200 with the status in its JSON
+body (the client reads only that), and a poll with a token that is forged, expired, from
+another socket or of an ended session opens a new session: that is how phoenix.js learns its
+old one is gone (it reconnects and rejoins).
 
 Behind the transport is the same `Connection` a WebSocket drives, so both transports share
 the channel state machine, the connect checks and the limits.
