@@ -198,17 +198,10 @@ class Presence:
         pid, topic, (key, meta) = _target("update", args, 2)
         key = _key(key)
         where = f"{cls.__name__}.update({key!r}) meta"
-        if callable(meta):
-            change = meta
+        fixed = None if callable(meta) else _meta(meta, where)  # a new dict is checked now, a function's on use
 
-            def updater(current: dict[str, Any]) -> dict[str, Any]:
-                return _meta(change(current), where)
-
-        else:
-            wire = _meta(meta, where)
-
-            def updater(current: dict[str, Any]) -> dict[str, Any]:
-                return wire
+        def updater(current: dict[str, Any]) -> dict[str, Any]:
+            return fixed if fixed is not None else _meta(meta(current), where)
 
         return _server(cls, pid.runtime, "update").tracker.update(pid, topic, key, updater)
 

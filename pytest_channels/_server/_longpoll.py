@@ -287,38 +287,32 @@ class LongPollServer:
             return 410
         session.requests += 1  # a client that posts is alive too (Phoenix counts polls only)
         try:
-            return await self._dispatch(session, parts)
+            async with session.frames:
+                for data in parts:
+                    if len(data if isinstance(data, bytes) else data.encode("utf-8")) > limit:
+                        logger.warning("%s: ended: a frame over max_frame_size (%d bytes)", connection.name, limit)
+                        session.end(TOO_BIG, "frame too big")
+                        return 413
+                    if session.rate is not None and not session.rate.allow(anyio.current_time()):
+                        per_second = self.app.max_messages_per_second
+                        logger.warning("%s: ended: over max_messages_per_second (%s)", connection.name, per_second)
+                        session.end(POLICY_VIOLATION, "too many messages")
+                        return 429
+                    # Not cut short at the window, as Phoenix's 408 would: a join is bounded by join_timeout,
+                    # and cancelling it halfway would leave its channel joined and its client unanswered.
+                    connection.receive(data)
+                    while (hold := connection.hold_reading()) is not None:
+                        await hold.wait()
+                    if connection.close_code is not None:
+                        status = _STATUS_OF.get(connection.close_code)
+                        if status is not None:
+                            session.end(connection.close_code, connection.close_reason)
+                            return status
+                        break
+            return 200
         finally:
             session.requests -= 1
             session.last_poll_ns = self.clock_ns()
-
-    async def _dispatch(self, session: _Session, parts: list[str | bytes]) -> int:
-        connection = session.connection
-        async with session.frames:
-            for data in parts:
-                if len(data if isinstance(data, bytes) else data.encode("utf-8")) > self.app.max_frame_size:
-                    logger.warning(
-                        "%s: ended: a frame over max_frame_size (%d bytes)", connection.name, self.app.max_frame_size
-                    )
-                    session.end(TOO_BIG, "frame too big")
-                    return 413
-                if session.rate is not None and not session.rate.allow(anyio.current_time()):
-                    limit = self.app.max_messages_per_second
-                    logger.warning("%s: ended: over max_messages_per_second (%s)", connection.name, limit)
-                    session.end(POLICY_VIOLATION, "too many messages")
-                    return 429
-                # Not cut short at the window, as Phoenix's 408 would: a join is bounded by join_timeout,
-                # and cancelling it halfway would leave its channel joined and its client unanswered.
-                connection.receive(data)
-                while (hold := connection.hold_reading()) is not None:
-                    await hold.wait()
-                if connection.close_code is not None:
-                    status = _STATUS_OF.get(connection.close_code)
-                    if status is not None:
-                        session.end(connection.close_code, connection.close_reason)
-                        return status
-                    break
-        return 200
 
 
 async def _until_disconnect(
