@@ -128,7 +128,6 @@ class Tracker:
         self._delta_leaves: list[str] = []
         self._silent = max_silent_periods  # the first heartbeat goes out at once: others learn of us
         self._samples = clock_sample_periods
-        self._timer: Timer | None = None
         self.stopped = False
         self.events: list[tuple[int, str, str]] = []
         """(virtual ns, "up" | "down" | "permdown", node): what this tracker saw of the others."""
@@ -251,7 +250,7 @@ class Tracker:
 
     def _schedule(self, delay_ns: int) -> None:
         clock = self.runtime.clock
-        self._timer = clock.call_at(
+        self._timer: Timer = clock.call_at(
             clock.now_ns() + delay_ns, self._tick, f"presence {self.name} heartbeat on {self.node}"
         )
 
@@ -260,8 +259,7 @@ class Tracker:
         if self.stopped:
             return
         self.stopped = True
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
         self.runtime.pubsub.unsubscribe(self.topic, self)
 
     def graceful_permdown(self) -> None:

@@ -21,21 +21,20 @@ _QUERY_VALUE = re.compile(r"([?&][^=&\s\"']+=)[^&\s\"']*")
 _KEEP = frozenset({"vsn"})  # the protocol version: useful, and never a secret
 
 
-def ensure_handler() -> logging.Handler | None:
-    """Give our logger a handler when nothing would print its records properly; the handler added, if any.
+def ensure_handler() -> None:
+    """Give our logger a handler when nothing would print its records properly.
 
     Nothing is added when the application (or pytest) configured logging: then our records go
     where it says.
     """
     logger = logging.getLogger(LOGGER_NAME)
     if logger.hasHandlers():
-        return None
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
     logger.addHandler(handler)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
-    return handler
 
 
 def redact_query(text: str) -> str:
