@@ -198,8 +198,7 @@ def explore(faults: Faults | None = None, *, replay: str | None = None, **option
             raise TypeError(f"explore() got unknown options {sorted(options)}; it takes {known}") from None
     elif options:
         raise TypeError("explore() takes a Faults or keyword options, not both")
-    chosen = faults
-    return lambda body: _explorer(body, chosen, replay)
+    return functools.partial(_explorer, faults=faults, replay=replay)
 
 
 def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> Any:

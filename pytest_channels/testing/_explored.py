@@ -20,7 +20,6 @@ from ._async import AsyncChannelCase
 from ._base import CaseBase
 from ._cluster import Cluster
 from ._format import SHOWN, listed, teardown_problems
-from ._network import Network
 from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from ._sync import ChannelCase
 
@@ -92,7 +91,7 @@ class Run:
             shuffle = random.Random(schedule.order)
             clock._timers.tie_break = lambda: shuffle.getrandbits(16)
         for fault in sorted(schedule.faults, key=lambda f: f.at):
-            for at, action in _steps(fault):
+            for at, action in _steps(fault, self, cluster):
                 self._at(clock, at, fault, action)
         links = dict.fromkeys((f.source, f.target) for f in schedule.faults if isinstance(f, Drop))
         if links:
@@ -104,11 +103,11 @@ class Run:
 
             clock.call_at(self.started_ns + to_ns(self.horizon), expire, "explore: unused drops expire at the horizon")
 
-    def _at(self, clock: VirtualClock, at: float, fault: Fault, action: Callable[[Run], str]) -> None:
+    def _at(self, clock: VirtualClock, at: float, fault: Fault, action: Callable[[], str]) -> None:
         due = self.started_ns + to_ns(at)
 
         def fire() -> None:
-            self.applied.append((clock.now_ns() - self.started_ns, fault.where(), action(self)))
+            self.applied.append((clock.now_ns() - self.started_ns, fault.where(), action()))
 
         if due <= clock.now_ns():
             fire()  # due as the cluster starts: before the body's first broadcast, not at its first wait
@@ -162,61 +161,58 @@ class Run:
         return list(getattr(self.case, "_clients", ()))
 
 
-def _steps(fault: Fault) -> list[tuple[float, Callable[[Run], str]]]:
+def _steps(fault: Fault, run: Run, cluster: Cluster) -> list[tuple[float, Callable[[], str]]]:
     """The instants a fault acts at, and what it does then (returning what to show)."""
+    network = cluster.network
     if isinstance(fault, Delay | Drop):
         source, target = fault.source, fault.target
         if isinstance(fault, Delay):
-            return [(fault.at, _network(fault.what(), lambda n: n.delay(fault.delay, source=source, target=target)))]
-        return [(fault.at, _network(fault.what(), lambda n: n.drop(next=fault.count, source=source, target=target)))]
+            return [(fault.at, _did(fault.what(), lambda: network.delay(fault.delay, source=source, target=target)))]
+        return [(fault.at, _did(fault.what(), lambda: network.drop(next=fault.count, source=source, target=target)))]
     if isinstance(fault, Partition):
         opened = f"partition {{{', '.join(fault.group)}}} | {{the rest}}"
-        steps = [(fault.at, _network(opened, lambda n: n.partition(list(fault.group))))]
+        steps = [(fault.at, _did(opened, lambda: network.partition(list(fault.group))))]
         if fault.heal_at is not None:
-            steps.append((max(fault.heal_at, fault.at), _network("heal", lambda n: n.heal())))
+            steps.append((max(fault.heal_at, fault.at), _did("heal", network.heal)))
         return steps
     if isinstance(fault, Stop):
-        steps = [(fault.at, lambda run: _stop(run, fault.node))]
+        steps = [(fault.at, lambda: _stop(cluster, fault.node))]
         if fault.restart_at is not None:
-            steps.append((max(fault.restart_at, fault.at), lambda run: _start(run, fault.node)))
+            steps.append((max(fault.restart_at, fault.at), lambda: _start(cluster, fault.node)))
         return steps
     if isinstance(fault, Crash):
-        return [(fault.at, lambda run: _crash(run, fault))]
-    return [(fault.at, lambda run: _disconnect(run, fault))]
+        return [(fault.at, lambda: _crash(run, cluster, fault))]
+    return [(fault.at, lambda: _disconnect(run, fault))]
 
 
-def _network(what: str, change: Callable[[Network], object]) -> Callable[[Run], str]:
-    """A fault's step that changes the cluster's network."""
+def _did(what: str, change: Callable[[], object]) -> Callable[[], str]:
+    """A fault's step that changes the network, and says so."""
 
-    def act(run: Run) -> str:
-        assert run.cluster is not None
-        change(run.cluster.network)
+    def act() -> str:
+        change()
         return what
 
     return act
 
 
-def _stop(run: Run, node: str) -> str:
-    assert run.cluster is not None
-    if node not in run.cluster.names:
+def _stop(cluster: Cluster, node: str) -> str:
+    if node not in cluster.names:
         return "stop the node (skipped: already stopped)"
-    run.cluster.stop(node)
+    cluster.stop(node)
     return "stop the node"
 
 
-def _start(run: Run, node: str) -> str:
-    assert run.cluster is not None
-    if node in run.cluster.names:
+def _start(cluster: Cluster, node: str) -> str:
+    if node in cluster.names:
         return "restart (skipped: already running)"
-    run.cluster.start(node)
+    cluster.start(node)
     return "restart, with a fresh runtime"
 
 
-def _crash(run: Run, fault: Crash) -> str:
-    assert run.cluster is not None
-    if fault.node not in run.cluster.names:
+def _crash(run: Run, cluster: Cluster, fault: Crash) -> str:
+    if fault.node not in cluster.names:
         return f"crash channel #{fault.channel} (skipped: the node is stopped)"
-    live = [p for p in run.cluster.node(fault.node).runtime.channels if p.alive]
+    live = [p for p in cluster.node(fault.node).runtime.channels if p.alive]
     if not live:
         return f"crash channel #{fault.channel} (skipped: no live channel)"
     process = live[(fault.channel - 1) % len(live)]
