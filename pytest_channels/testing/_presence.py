@@ -37,7 +37,7 @@ _MAX_INDEX = 2**32 - 2
 
 def _index(key: str) -> int | None:
     """The key as a JavaScript array index ("0", "42"; not "01" or "-1"), or None."""
-    if key.isdigit() and (key == "0" or key[0] != "0"):
+    if key.isascii() and key.isdigit() and (key == "0" or key[0] != "0"):
         number = int(key)
         if number <= _MAX_INDEX:
             return number
