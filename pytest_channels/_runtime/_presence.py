@@ -389,8 +389,7 @@ class PresenceServer:
         self.name = f"{cls.__name__} presence"
         self.mailbox: deque[Diff] = deque()
         self.scheduled = False
-        self.doing: str | None = None
-        """What it is running now, as `fetch('room:1', ...)`, for NotIdle and error messages."""
+        self._doing: tuple[str, str] | None = None  # (callback, topic): formatted only when asked
         self.history: deque[tuple[int, str, dict[str, Presences]]] = deque(maxlen=HISTORY)
         self._handles_metas = type(self.presence).handle_metas is not Presence.handle_metas
         self._fetches = type(self.presence).fetch is not Presence.fetch
@@ -411,6 +410,11 @@ class PresenceServer:
 
     def __repr__(self) -> str:
         return f"<PresenceServer {self.name} on {self.tracker.node!r} queued={len(self.mailbox)}>"
+
+    @property
+    def doing(self) -> str | None:
+        """What it is running now, as `fetch('room:1', ...)`, for NotIdle and error messages."""
+        return None if self._doing is None else f"{self._doing[0]}({self._doing[1]!r}, ...)"
 
     def list(self, topic: str) -> Presences:
         return self.fetch(topic, group(self.tracker.entries(topic)))
@@ -446,7 +450,7 @@ class PresenceServer:
                 except Exception as exc:
                     logger.error("%s: a presence_diff was not sent (%s raised)", self.name, self.doing, exc_info=exc)
                 finally:
-                    self.doing = None
+                    self._doing = None
                     runtime._inflight -= 1
                     if not runtime._inflight and runtime._idle is not None:
                         runtime._idle.set()
@@ -463,7 +467,7 @@ class PresenceServer:
         payloads: list[tuple[str, dict[str, Presences]]] = []
         for topic, (joins, leaves) in diff.items():
             if fetches:
-                self.doing = f"fetch({topic!r}, ...)"
+                self._doing = ("fetch", topic)
                 # fetch is user code: it gets copies, and what it adds is checked on the way out.
                 payloads.append(
                     (topic, {"joins": self.fetch(topic, group(joins)), "leaves": self.fetch(topic, group(leaves))})
@@ -471,7 +475,7 @@ class PresenceServer:
             else:
                 # The metas are never changed in place, and receivers copy what they keep.
                 payloads.append((topic, {"joins": group(joins, copy=False), "leaves": group(leaves, copy=False)}))
-        self.doing = None
+        self._doing = None
         now = runtime.clock.now_ns()
         for topic, payload in payloads:
             self.history.append((now, topic, payload))
@@ -481,7 +485,7 @@ class PresenceServer:
                 runtime.pubsub.local_broadcast(new_broadcast(topic, "presence_diff", payload, now, runtime.pubsub.node))
         if self._handles_metas:
             for topic, payload in payloads:
-                self.doing = f"handle_metas({topic!r}, ...)"
+                self._doing = ("handle_metas", topic)
                 # User code, after the broadcast: a copy, or what it changes would reach the channels.
                 mine = copy_wire(payload)
                 presences = _merge(self._topics, topic, mine)

@@ -211,7 +211,7 @@ class Tracker:
         entry = Entry(ref, pid, topic, key, meta, self.node)
         self.local[ref] = entry
         self.by_pid.setdefault(pid, {})[(topic, key)] = entry
-        self._show(entry)
+        self.visible.setdefault(topic, {})[ref] = entry
         self.clock += 1
         self._delta_joins[ref] = entry
         return entry
