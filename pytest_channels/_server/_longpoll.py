@@ -120,12 +120,11 @@ class _Session:
     def _check_inactive(self) -> None:
         if self.ended:
             self.server.forget(self)
-        elif not self.requests and self.server.clock_ns() - self.last_poll_ns > self.server.inactive_ns:
+            return
+        if not self.requests and self.server.clock_ns() - self.last_poll_ns > self.server.inactive_ns:
             logger.info("%s: ended: no poll for %ss", self.connection.name, self.server.config.window * 1.5)
-            self.end(GOING_AWAY, "inactive")
-            self._schedule()  # what was left waits one more period for a late poll
-        else:
-            self._schedule()
+            self.end(GOING_AWAY, "inactive")  # what was left waits one more period for a late poll
+        self._schedule()
 
     def end(self, code: int, reason: str) -> None:
         """Stop the session's channels; frames already queued wait for the next poll."""
