@@ -64,8 +64,6 @@ __all__ = (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-REPLAY_OPTION = "--channels-replay"
-
 
 @dataclass(frozen=True)
 class Faults:
@@ -233,7 +231,7 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
         __tracebackhide__ = True
         key = request.node.nodeid
         runs = counter[("runs", key)] = counter.get(("runs", key), 0) + 1
-        text = replay or request.config.getoption(REPLAY_OPTION, None)
+        text = replay or request.config.getoption("--channels-replay", None)
         if text and counter.get(("passed", key)):
             return  # hypothesis asks again with other draws; a replay runs its one schedule once
         fixed = Schedule.from_replay(text, test_id) if text else None

@@ -304,10 +304,9 @@ def report(case: CaseBase, run: Run, *, test: str, nodeid: str, runs: int | None
     found = f" (found after {runs} run{'s' if runs != 1 else ''}, then shrunk)" if runs else ""
     lines = [f"explore: this schedule breaks the test{found}:", schedule.timeline(run.applied)]
     if run.cluster is not None:
-        lost = run.cluster.network.lost()
         stats = run.cluster.network.statistics()
         lines.append(f"network: {stats.sent} packets sent, {stats.delivered} delivered, {stats.lost} lost")
-        lines += listed(lost, lambda p: f"lost: {p!r} {p.broadcast.payload!r}", more=" lost")
+        lines += listed(run.cluster.network.lost(), lambda p: f"lost: {p!r} {p.broadcast.payload!r}", more=" lost")
     mailbox = case._core.mailbox
     received = [*mailbox.consumed, *mailbox.messages]
     lines.append(f"the test's mailbox ({len(received)} message{'s' if len(received) != 1 else ''}):")
