@@ -20,7 +20,6 @@ from typing import Any
 import anyio
 import anyio.abc
 
-import pytest_channels._server._logs as _logs
 import pytest_channels._server._startup as _startup
 
 from .._runtime._errors import BrokerUnreachable
@@ -219,7 +218,7 @@ class ChannelsApp:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
-        _logs.ensure_handler()
+        _startup.ensure_handler()
         async with contextlib.AsyncExitStack() as stack:
             try:
                 _startup.check(self.runtime)
