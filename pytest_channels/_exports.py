@@ -69,9 +69,9 @@ from ._runtime._socket import route as route
 from ._runtime._token import Tokens as Tokens
 from ._server._asgi import ChannelsApp as ChannelsApp
 from ._server._drain import Drainer as Drainer
-from ._server._logs import RedactQuery as RedactQuery
-from ._server._logs import install_redaction as install_redaction
 from ._server._longpoll import LongPoll as LongPoll
 from ._server._serializer import FrameError as FrameError
+from ._server._startup import RedactQuery as RedactQuery
+from ._server._startup import install_redaction as install_redaction
 
 __test__ = _public.publish(globals(), "pytest_channels")

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Iterator
@@ -45,7 +44,6 @@ from .testing._explored import (
     report,
     trace,
 )
-from .testing._format import teardown_problems
 from .testing._network import Distribution, Uniform
 from .testing._schedule import PLACEHOLDER, Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 
@@ -65,8 +63,6 @@ __all__ = (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-REPLAY_OPTION = "--channels-replay"
 
 
 @dataclass(frozen=True)
@@ -109,10 +105,6 @@ class Faults:
             if isinstance(value, str):
                 raise TypeError(f"explore {name} takes a list (got the string {value!r}; write {name}=[{value!r}])")
             object.__setattr__(self, name, tuple(value))
-
-    def named(self) -> tuple[str, ...]:
-        """The node names these options mention."""
-        return tuple(dict.fromkeys((*self.stops, *self.crashes)))
 
 
 def schedules(faults: Faults | None = None) -> st.SearchStrategy[Schedule]:
@@ -177,26 +169,9 @@ def _schedules(options: Faults) -> st.SearchStrategy[Schedule]:
         faults: list[Fault] = []
         while len(faults) < size and draw(st.booleans()):  # shrinks toward fewer faults
             faults.append(fault(draw))
-        return Schedule(tuple(sorted(faults, key=_at)), seed=draw(seed), order=draw(order))
+        return Schedule(tuple(sorted(faults, key=lambda f: f.at)), seed=draw(seed), order=draw(order))
 
     return schedule()
-
-
-@dataclass
-class Attempt:
-    """One run of an explored test: its case, its run of the schedule, and its failure (None: it passed)."""
-
-    case: Any
-    run: Run
-    failure: BaseException | None = None
-
-    def replay(self, names: tuple[str, ...]) -> Schedule:
-        """The schedule this run took, for a second run that must go the same way (see `_conclude`)."""
-        return self.run.schedule or Schedule()
-
-
-def _at(fault: Fault) -> float:
-    return fault.at
 
 
 def explore(faults: Faults | None = None, *, replay: str | None = None, **options: Any) -> Callable[[F], F]:
@@ -221,8 +196,7 @@ def explore(faults: Faults | None = None, *, replay: str | None = None, **option
             raise TypeError(f"explore() got unknown options {sorted(options)}; it takes {known}") from None
     elif options:
         raise TypeError("explore() takes a Faults or keyword options, not both")
-    chosen = faults
-    return lambda body: _explorer(body, chosen, replay)
+    return functools.partial(_explorer, faults=faults, replay=replay)
 
 
 def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> Any:
@@ -236,114 +210,80 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
         Schedule.from_replay(replay, test_id)  # a bad string fails at import, where it was written
     is_async = inspect.iscoroutinefunction(body)
     wants_request = "request" in parameters
-    passed = [p for name, p in parameters.items() if name != "channels"]
 
     known_settings: dict[str, Any] = {}
+    kind = ExploredAsyncCase if is_async else ExploredCase
+    counter: dict[tuple[str, str], int] = {}  # per test item: runs so far, the run that first failed
 
-    def settings_for(request: pytest.FixtureRequest) -> Any:
+    def attempt(request: pytest.FixtureRequest, source: Callable[[tuple[str, ...]], Schedule]) -> Run:
+        """One run, with its case, of the schedule `source` gives."""
         nodeid = request.node.nodeid
         if nodeid not in known_settings:  # the same for every run of one test: read its markers once
             # The plugin's own door to the running test's settings (ini, then markers).
             known_settings[nodeid] = request.getfixturevalue("channels_case").settings
-        return known_settings[nodeid]
+        run = Run(source, faults.horizon, named=(*faults.stops, *faults.crashes))
+        kind(known_settings[nodeid], run)  # the case sets itself as the run's
+        return run
 
-    counter: dict[tuple[str, str], int] = {}  # per test item: runs so far, the run that first failed
-
-    def begin(
-        request: pytest.FixtureRequest, drawn: Schedule
-    ) -> tuple[Callable[[tuple[str, ...]], Schedule], bool, int] | None:
-        """Count the run and find its schedule; None when a replay already passed (run it once)."""
+    def attempts(request: pytest.FixtureRequest, drawn: Schedule) -> Iterator[Run]:
+        """The runs of one draw: its schedule's, then, when its story must be told, a second of the same
+        schedule, checked to go the same way; then the story."""
+        __tracebackhide__ = True
         key = request.node.nodeid
         runs = counter[("runs", key)] = counter.get(("runs", key), 0) + 1
-        text = replay or request.config.getoption(REPLAY_OPTION, None)
-        if not text:
-            return drawn.resolve, False, runs
-        if counter.get(("passed", key)):
-            return None  # hypothesis asks again with other draws; a replay runs its one schedule once
-        fixed = Schedule.from_replay(text, test_id)
-        return (lambda names: fixed), True, runs
-
-    def concluding(request: pytest.FixtureRequest, failure: BaseException | None, replaying: bool) -> bool:
-        """Whether this run's story must be told now (and checked against a second run of its schedule)."""
-        __tracebackhide__ = True
-        if replaying:
-            if failure is None:
-                counter[("passed", request.node.nodeid)] = 1
-            return True
-        if failure is None:
-            return False
-        counter.setdefault(("found", request.node.nodeid), counter[("runs", request.node.nodeid)])
-        if not _is_final():
-            raise failure  # hypothesis is still searching or shrinking: the story is told once, at the end
-        return True
-
-    def found(request: pytest.FixtureRequest, runs: int) -> int:
-        return counter.get(("found", request.node.nodeid), runs)
+        text = replay or request.config.getoption("--channels-replay", None)
+        if text and counter.get(("passed", key)):
+            return  # hypothesis asks again with other draws; a replay runs its one schedule once
+        fixed = Schedule.from_replay(text, test_id) if text else None
+        first = attempt(request, drawn.resolve if fixed is None else lambda names: fixed)
+        yield first
+        if fixed is not None:
+            if first.failure is None:
+                counter[("passed", key)] = 1
+        elif first.failure is None:
+            return
+        else:
+            counter.setdefault(("found", key), runs)
+            if not current_build_context().is_final:
+                raise first.failure  # hypothesis is still searching or shrinking: the story is told once, at the end
+        again = attempt(request, first.replay)
+        yield again
+        difference = first_difference(trace(first.case, first), trace(again.case, again))
+        if difference is not None:
+            raise NotDeterministic(
+                "the test is not deterministic: two runs of the same schedule differ at " + difference + "\n"
+                "Same schedule, same run is what makes a failure replayable: look for real time, real I/O, "
+                "unseeded randomness or state kept between runs (module globals, fixtures shared by the runs).\n"
+                + first.replay(()).timeline()
+            ) from first.failure
+        if first.failure is not None:
+            found = None if fixed is not None else counter[("found", key)]
+            first.failure.add_note(report(first.case, first, test=test_id, nodeid=key, runs=found))
+            raise first.failure
 
     def arguments(request: pytest.FixtureRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**kwargs, "request": request} if wants_request else kwargs
 
-    @contextlib.contextmanager
-    def attempt(request: pytest.FixtureRequest, source: Any, kind: type[Any]) -> Iterator[Attempt]:
-        """One run: the case of `kind` for the schedule `source` gives, and the run's failure once it ends."""
-        __tracebackhide__ = True
-        run = Run(source, faults.horizon, faults.named())
-        made = Attempt(kind(settings_for(request), run), run)
-        problems: list[str] = []
-        try:
-            yield made
-        except Exception as exc:
-            made.failure = exc
-        finally:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
-            try:
-                problems = made.case._teardown()
-            except Exception as exc:
-                made.failure = made.failure or exc
-        if made.failure is None and problems:
-            made.failure = AssertionError(teardown_problems(problems))
-        if made.failure is None:
-            try:
-                run.check_horizon()
-            except ExploreError as exc:
-                made.failure = exc
-
     if is_async:
-
-        async def once_async(request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]) -> Attempt:
-            with attempt(request, source, ExploredAsyncCase) as made:
-                await made.case._run_test(lambda: body(channels=made.case, **arguments(request, kwargs)))
-            return made
 
         async def test_async(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            if (begun := begin(request, schedule)) is None:
-                return
-            source, replaying, runs = begun
-            first = await once_async(request, source, kwargs)
-            if concluding(request, first.failure, replaying):
-                again = await once_async(request, first.replay, kwargs)
-                _conclude(first, again, test_id, request, found(request, runs), replaying)
+            for made in attempts(request, schedule):
+                with made:
+                    await made.case._run_test(functools.partial(body, channels=made.case, **arguments(request, kwargs)))
 
         test: Any = test_async
     else:
 
-        def once(request: pytest.FixtureRequest, source: Any, kwargs: dict[str, Any]) -> Attempt:
-            with attempt(request, source, ExploredCase) as made:
-                body(channels=made.case, **arguments(request, kwargs))
-            return made
-
         def test_sync(request: pytest.FixtureRequest, schedule: Schedule, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            if (begun := begin(request, schedule)) is None:
-                return
-            source, replaying, runs = begun
-            first = once(request, source, kwargs)
-            if concluding(request, first.failure, replaying):
-                _conclude(first, once(request, first.replay, kwargs), test_id, request, found(request, runs), replaying)
+            for made in attempts(request, schedule):
+                with made:
+                    body(channels=made.case, **arguments(request, kwargs))
 
         test = test_sync
 
-    visible = [p for p in passed if p.name != "request"]
+    visible = [p for name, p in parameters.items() if name not in ("channels", "request")]
     test.__signature__ = inspect.Signature(
         [
             inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD),
@@ -365,30 +305,3 @@ def _explorer(body: Callable[..., Any], faults: Faults, replay: str | None) -> A
     phases = tuple(phase for phase in base.phases if phase is not Phase.explain)
     wrapped._hypothesis_internal_use_settings = settings(parent, deadline=None, phases=phases)
     return wrapped
-
-
-def _is_final() -> bool:
-    try:
-        return bool(current_build_context().is_final)
-    except Exception:  # outside hypothesis (never, here), or a hypothesis without the flag
-        return True
-
-
-def _conclude(
-    first: Attempt, again: Attempt, test_id: str, request: pytest.FixtureRequest, runs: int, replaying: bool
-) -> None:
-    __tracebackhide__ = True
-    case, run, failure = first.case, first.run, first.failure
-    difference = first_difference(trace(case, run), trace(again.case, again.run))
-    if difference is not None:
-        schedule = run.schedule or Schedule()
-        raise NotDeterministic(
-            "the test is not deterministic: two runs of the same schedule differ at " + difference + "\n"
-            "Same schedule, same run is what makes a failure replayable: look for real time, real I/O, "
-            "unseeded randomness or state kept between runs (module globals, fixtures shared by the runs).\n"
-            + schedule.timeline()
-        ) from failure
-    if failure is None:
-        return
-    failure.add_note(report(case, run, test=test_id, nodeid=request.node.nodeid, runs=None if replaying else runs))
-    raise failure

@@ -1,13 +1,7 @@
 """Phoenix.Presence: who is on a topic, as channels and their clients see it, on every node.
 
-A `Presence` subclass is declared once, like `use Phoenix.Presence`; each runtime (node) runs
-its own server of it, started on first use or with `start(runtime)`, and in a cluster on every
-node as soon as it runs on one. The server holds the
-node's `Tracker` and, for every diff the tracker reports, runs `fetch` on the joins and on the
-leaves, broadcasts `presence_diff` to the topic's subscribers on this node, then calls
-`handle_metas`, one diff at a time and in order, as Phoenix's presence process does with its
-fetch tasks. That work is queued like a channel's message, so it is counted until done and
-the harness's waits see it through.
+`Presence` is what users subclass and call; `PresenceServer` is one presence on one node: the
+node's `Tracker`, and the queue that turns its diffs into `presence_diff` broadcasts.
 """
 
 from __future__ import annotations
@@ -17,6 +11,7 @@ import logging
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar, Final, cast, overload
 
 import anyio
@@ -203,17 +198,10 @@ class Presence:
         pid, topic, (key, meta) = _target("update", args, 2)
         key = _key(key)
         where = f"{cls.__name__}.update({key!r}) meta"
-        if callable(meta):
-            change = meta
+        fixed = None if callable(meta) else _meta(meta, where)  # a new dict is checked now, a function's on use
 
-            def updater(current: dict[str, Any]) -> dict[str, Any]:
-                return _meta(change(current), where)
-
-        else:
-            wire = _meta(meta, where)
-
-            def updater(current: dict[str, Any]) -> dict[str, Any]:
-                return wire
+        def updater(current: dict[str, Any]) -> dict[str, Any]:
+            return fixed if fixed is not None else _meta(meta(current), where)
 
         return _server(cls, pid.runtime, "update").tracker.update(pid, topic, key, updater)
 
@@ -280,11 +268,7 @@ _declared: weakref.WeakKeyDictionary[Nodes, dict[type[Presence], None]] = weakre
 
 
 def _run_everywhere(cls: type[Presence], runtime: Runtime) -> None:
-    """Once a presence runs on one node of a group, it runs on all, as every node starts the same application.
-
-    Without it a node whose channels never call the presence would have no tracker: its
-    subscribers would never see a `presence_diff` of the others' presences.
-    """
+    """Once a presence runs on one node of a group, it runs on all (see `Presence.start` for why)."""
     nodes = runtime.nodes
     if nodes is None:
         return  # a runtime of its own (production, Redis): the application starts it on each node
@@ -382,17 +366,14 @@ def group(entries: list[Entry], *, copy: bool = True) -> Presences:
     return grouped
 
 
-class _Topic:
-    __slots__ = ("topic",)
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-
-
 class PresenceServer:
     """One presence's server on one node: its tracker, and the queue that turns diffs into broadcasts.
 
-    The runtime schedules it like a channel process (a mailbox it drains, counted while busy).
+    For every diff the tracker reports it runs `fetch` on the joins and on the leaves, broadcasts
+    `presence_diff` to the topic's subscribers on this node, then calls `handle_metas`, one diff at
+    a time and in order, as Phoenix's presence process does with its fetch tasks. The runtime
+    schedules it like a channel process (a mailbox it drains, counted while busy), so the
+    harness's waits see that work through.
 
     Attributes:
         presence: the instance whose callbacks run on this node.
@@ -408,11 +389,12 @@ class PresenceServer:
         self.name = f"{cls.__name__} presence"
         self.mailbox: deque[Diff] = deque()
         self.scheduled = False
-        self._doing: tuple[str, str] | str | None = None
+        self._doing: tuple[str, str] | None = None  # (callback, topic): formatted only when asked
         self.history: deque[tuple[int, str, dict[str, Presences]]] = deque(maxlen=HISTORY)
         self._handles_metas = type(self.presence).handle_metas is not Presence.handle_metas
         self._fetches = type(self.presence).fetch is not Presence.fetch
-        self._state = self.presence.init() if self._handles_metas else None  # Phoenix: only for handle_metas
+        self.state = self.presence.init() if self._handles_metas else None  # Phoenix: only for handle_metas
+        """The `handle_metas` state on this node."""
         self._topics: dict[str, dict[str, list[Any]]] = {}
         self.tracker = Tracker(
             runtime,
@@ -424,7 +406,7 @@ class PresenceServer:
             permdown_period=cls.permdown_period,
             clock_sample_periods=cls.clock_sample_periods,
         )
-        self.socket = _Topic(self.tracker.topic)  # what the runtime's NotIdle message names
+        self.socket = SimpleNamespace(topic=self.tracker.topic)  # what the runtime's NotIdle message names
 
     def __repr__(self) -> str:
         return f"<PresenceServer {self.name} on {self.tracker.node!r} queued={len(self.mailbox)}>"
@@ -432,15 +414,7 @@ class PresenceServer:
     @property
     def doing(self) -> str | None:
         """What it is running now, as `fetch('room:1', ...)`, for NotIdle and error messages."""
-        if isinstance(self._doing, tuple):
-            callback, topic = self._doing
-            return f"{callback}({topic!r}, ...)"
-        return self._doing
-
-    @property
-    def state(self) -> Any:
-        """The `handle_metas` state on this node."""
-        return self._state
+        return None if self._doing is None else f"{self._doing[0]}({self._doing[1]!r}, ...)"
 
     def list(self, topic: str) -> Presences:
         return self.fetch(topic, group(self.tracker.entries(topic)))
@@ -515,7 +489,7 @@ class PresenceServer:
                 # User code, after the broadcast: a copy, or what it changes would reach the channels.
                 mine = copy_wire(payload)
                 presences = _merge(self._topics, topic, mine)
-                self._state = self.presence.handle_metas(topic, mine, presences, self._state)
+                self.state = self.presence.handle_metas(topic, mine, presences, self.state)
 
     def describe_history(self, topic: str | None = None) -> str:
         """The diffs broadcast on this node (on `topic`), one per line with their virtual time."""

@@ -81,10 +81,6 @@ class Replica:
 _starts: weakref.WeakKeyDictionary[Clock, itertools.count[int]] = weakref.WeakKeyDictionary()
 
 
-def _next_start(clock: Clock) -> int:
-    return next(_starts.setdefault(clock, itertools.count(1)))
-
-
 class Tracker:
     """One node's tracker for one presence module. Made by `Presence`; not public.
 
@@ -118,7 +114,7 @@ class Tracker:
         self.max_silent_periods = max_silent_periods
         self.clock_sample_periods = clock_sample_periods
         clock = runtime.clock
-        self.vsn = clock.now_ns() * 1000 + _next_start(clock) % 1000
+        self.vsn = clock.now_ns() * 1000 + next(_starts.setdefault(clock, itertools.count(1))) % 1000
         self._ref_seed = hashlib.blake2b(f"{self.node}/{self.name}/{self.vsn}".encode(), digest_size=6).digest()
         self._refs = itertools.count(1)
         self.clock = 0
@@ -132,7 +128,6 @@ class Tracker:
         self._delta_leaves: list[str] = []
         self._silent = max_silent_periods  # the first heartbeat goes out at once: others learn of us
         self._samples = clock_sample_periods
-        self._timer: Timer | None = None
         self.stopped = False
         self.events: list[tuple[int, str, str]] = []
         """(virtual ns, "up" | "down" | "permdown", node): what this tracker saw of the others."""
@@ -255,7 +250,7 @@ class Tracker:
 
     def _schedule(self, delay_ns: int) -> None:
         clock = self.runtime.clock
-        self._timer = clock.call_at(
+        self._timer: Timer = clock.call_at(
             clock.now_ns() + delay_ns, self._tick, f"presence {self.name} heartbeat on {self.node}"
         )
 
@@ -264,8 +259,7 @@ class Tracker:
         if self.stopped:
             return
         self.stopped = True
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
         self.runtime.pubsub.unsubscribe(self.topic, self)
 
     def graceful_permdown(self) -> None:
@@ -331,12 +325,12 @@ class Tracker:
     def _down(self, replica: Replica) -> None:
         replica.status = "down"
         self._event("down", replica)
-        self._report_entries([], list(replica.entries.values()), hide=True)
+        self._report_entries([], list(replica.entries.values()))
 
     def _up(self, replica: Replica) -> None:
         replica.status = "up"
         self._event("up", replica)
-        self._report_entries(list(replica.entries.values()), [], hide=False)
+        self._report_entries(list(replica.entries.values()), [])
 
     def _permdown(self, replica: Replica) -> None:
         if replica.status == "up":
@@ -344,14 +338,13 @@ class Tracker:
         self._event("permdown", replica)
         del self.replicas[replica.name]
 
-    def _report_entries(self, joins: list[Entry], leaves: list[Entry], *, hide: bool) -> None:
+    def _report_entries(self, joins: list[Entry], leaves: list[Entry]) -> None:
         diff: Diff = {}
         for entry in joins:
             self._show(entry)
             diff.setdefault(entry.topic, ([], []))[0].append(entry)
         for entry in leaves:
-            if hide:
-                self._hide(entry)
+            self._hide(entry)
             diff.setdefault(entry.topic, ([], []))[1].append(entry)
         if diff:
             self._report(diff)
@@ -424,7 +417,7 @@ class Tracker:
             replica.entries[entry.ref] = entry
         replica.clock = clock
         replica.needs_sync = False  # caught up: a transfer asked for earlier would bring nothing new
-        self._report_entries(joins, left, hide=True)
+        self._report_entries(joins, left)
 
     def _transfer(self, replica: Replica, clock: int, values: list[Entry]) -> None:
         if clock < replica.clock:
@@ -434,7 +427,7 @@ class Tracker:
         leaves = [entry for ref, entry in replica.entries.items() if ref not in received]
         kept = {ref: replica.entries.get(ref, entry) for ref, entry in received.items()}
         replica.entries, replica.clock, replica.needs_sync = kept, clock, False
-        self._report_entries(joins, leaves, hide=True)
+        self._report_entries(joins, leaves)
 
     @staticmethod
     def _entry(value: Any, owner: str) -> Entry:

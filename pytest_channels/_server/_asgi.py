@@ -20,7 +20,6 @@ from typing import Any
 import anyio
 import anyio.abc
 
-import pytest_channels._server._logs as _logs
 import pytest_channels._server._startup as _startup
 
 from .._runtime._errors import BrokerUnreachable
@@ -30,7 +29,7 @@ from .._runtime._runner import Resume
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
 from ._drain import Drainer
-from ._limits import Admission, Rate, header, refuse_websocket
+from ._limits import Admission, CheckOrigin, Rate, header, refuse_websocket
 from ._longpoll import LongPoll, LongPollServer
 from ._multiplexer import (
     GOING_AWAY,
@@ -39,7 +38,6 @@ from ._multiplexer import (
     TOO_BIG,
     Connection,
 )
-from ._origin import CheckOrigin
 from ._serializer import decode_params
 from ._serializers import Serializer, VsnError, negotiate
 
@@ -220,7 +218,7 @@ class ChannelsApp:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
-        _logs.ensure_handler()
+        _startup.ensure_handler()
         async with contextlib.AsyncExitStack() as stack:
             try:
                 _startup.check(self.runtime)

@@ -1,17 +1,12 @@
 """Phoenix's LongPoll transport: the `<path>/longpoll` endpoint beside `<path>/websocket`.
 
-For clients that cannot hold a WebSocket (a proxy refuses the upgrade), phoenix.js polls
-instead. Its first GET opens a session: the handler's `connect` runs and the answer is
-`{"status": 410, "token": ...}` (410 means "take this token", as Phoenix says it). Each
-later GET carries the token and waits up to `window` seconds for frames: 200 with a batch
-of them, or 204. POSTs carry client frames, up to 100 a request, newline-separated (binary
-ones in base64), and are answered once every frame was handled. A session no GET reached
-for 1.5 windows ends, its channels stop as when a WebSocket closes; a poll with a token
-that is forged, expired, from another socket or of an ended session opens a new session,
-which is how phoenix.js learns its old one is gone (it reconnects and rejoins).
-
-As in Phoenix, every answer is HTTP 200 with the status in its JSON body (the client reads
-only that), except a method other than GET, POST or OPTIONS (HTTP 400).
+For clients that cannot hold a WebSocket, phoenix.js polls instead: a first GET opens a
+session (`{"status": 410, "token": ...}`), later GETs with the token wait up to `window`
+seconds for frames, POSTs carry client frames. docs/running-for-real.md#longpoll lists every
+rule beside Phoenix's. As in Phoenix, every answer is HTTP 200 with the status in its JSON
+body (the client reads only that), and a poll with a token that is forged, expired, from
+another socket or of an ended session opens a new session: that is how phoenix.js learns its
+old one is gone (it reconnects and rejoins).
 
 Behind the transport is the same `Connection` a WebSocket drives, so both transports share
 the channel state machine, the connect checks and the limits.
@@ -58,18 +53,14 @@ _TOKEN_HEADER = b"x-phoenix-longpoll-token"
 class App(Protocol):
     """What LongPoll uses of the `ChannelsApp` it serves (that module imports this one, not the other way)."""
 
-    @property
-    def runtime(self) -> Runtime: ...
-    @property
-    def admission(self) -> Admission: ...
-    @property
-    def connections(self) -> set[Connection]: ...
+    runtime: Runtime
+    admission: Admission
+    connections: set[Connection]
+    max_frame_size: int
+    max_messages_per_second: float | None
+
     @property
     def open_connections(self) -> int: ...
-    @property
-    def max_frame_size(self) -> int: ...
-    @property
-    def max_messages_per_second(self) -> float | None: ...
     def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str: ...
     def _origin_allowed(self, scope: Scope, name: str) -> bool: ...
     async def _connect_for(
@@ -117,7 +108,8 @@ class _Session:
         per_second = server.app.max_messages_per_second  # per frame, as over a WebSocket, not per POST
         self.rate = Rate(per_second) if per_second is not None else None
         self._schedule()
-        connection.on_close = self._closing
+        # The connection is to close (a "disconnect" broadcast, a limit): end now, as a WebSocket closes now.
+        connection.on_close = lambda: self.end(connection.close_code or GOING_AWAY, connection.close_reason)
 
     def _schedule(self) -> None:
         # Phoenix's shutdown_if_inactive, every 1.5 windows; it also forgets an ended session one period on.
@@ -128,16 +120,11 @@ class _Session:
     def _check_inactive(self) -> None:
         if self.ended:
             self.server.forget(self)
-        elif not self.requests and self.server.clock_ns() - self.last_poll_ns > self.server.inactive_ns:
+            return
+        if not self.requests and self.server.clock_ns() - self.last_poll_ns > self.server.inactive_ns:
             logger.info("%s: ended: no poll for %ss", self.connection.name, self.server.config.window * 1.5)
-            self.end(GOING_AWAY, "inactive")
-            self._schedule()  # what was left waits one more period for a late poll
-        else:
-            self._schedule()
-
-    def _closing(self) -> None:
-        # The connection is to close (a "disconnect" broadcast, a limit): end now, as a WebSocket closes now.
-        self.end(self.connection.close_code or GOING_AWAY, self.connection.close_reason)
+            self.end(GOING_AWAY, "inactive")  # what was left waits one more period for a late poll
+        self._schedule()
 
     def end(self, code: int, reason: str) -> None:
         """Stop the session's channels; frames already queued wait for the next poll."""
@@ -299,38 +286,32 @@ class LongPollServer:
             return 410
         session.requests += 1  # a client that posts is alive too (Phoenix counts polls only)
         try:
-            return await self._dispatch(session, parts)
+            async with session.frames:
+                for data in parts:
+                    if len(data if isinstance(data, bytes) else data.encode("utf-8")) > limit:
+                        logger.warning("%s: ended: a frame over max_frame_size (%d bytes)", connection.name, limit)
+                        session.end(TOO_BIG, "frame too big")
+                        return 413
+                    if session.rate is not None and not session.rate.allow(anyio.current_time()):
+                        per_second = self.app.max_messages_per_second
+                        logger.warning("%s: ended: over max_messages_per_second (%s)", connection.name, per_second)
+                        session.end(POLICY_VIOLATION, "too many messages")
+                        return 429
+                    # Not cut short at the window, as Phoenix's 408 would: a join is bounded by join_timeout,
+                    # and cancelling it halfway would leave its channel joined and its client unanswered.
+                    connection.receive(data)
+                    while (hold := connection.hold_reading()) is not None:
+                        await hold.wait()
+                    if connection.close_code is not None:
+                        status = _STATUS_OF.get(connection.close_code)
+                        if status is not None:
+                            session.end(connection.close_code, connection.close_reason)
+                            return status
+                        break
+            return 200
         finally:
             session.requests -= 1
             session.last_poll_ns = self.clock_ns()
-
-    async def _dispatch(self, session: _Session, parts: list[str | bytes]) -> int:
-        connection = session.connection
-        async with session.frames:
-            for data in parts:
-                if len(data if isinstance(data, bytes) else data.encode("utf-8")) > self.app.max_frame_size:
-                    logger.warning(
-                        "%s: ended: a frame over max_frame_size (%d bytes)", connection.name, self.app.max_frame_size
-                    )
-                    session.end(TOO_BIG, "frame too big")
-                    return 413
-                if session.rate is not None and not session.rate.allow(anyio.current_time()):
-                    limit = self.app.max_messages_per_second
-                    logger.warning("%s: ended: over max_messages_per_second (%s)", connection.name, limit)
-                    session.end(POLICY_VIOLATION, "too many messages")
-                    return 429
-                # Not cut short at the window, as Phoenix's 408 would: a join is bounded by join_timeout,
-                # and cancelling it halfway would leave its channel joined and its client unanswered.
-                connection.receive(data)
-                while (hold := connection.hold_reading()) is not None:
-                    await hold.wait()
-                if connection.close_code is not None:
-                    status = _STATUS_OF.get(connection.close_code)
-                    if status is not None:
-                        session.end(connection.close_code, connection.close_reason)
-                        return status
-                    break
-        return 200
 
 
 async def _until_disconnect(

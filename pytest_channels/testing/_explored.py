@@ -19,8 +19,7 @@ from .._runtime._errors import UnknownNode
 from ._async import AsyncChannelCase
 from ._base import CaseBase
 from ._cluster import Cluster
-from ._format import SHOWN, listed
-from ._network import Network
+from ._format import SHOWN, listed, teardown_problems
 from ._schedule import Crash, Delay, Disconnect, Drop, Fault, Partition, Schedule, Stop
 from ._sync import ChannelCase
 
@@ -34,7 +33,8 @@ class NotDeterministic(AssertionError):
 
 
 class Run:
-    """One run: where its schedule comes from, and what its faults did.
+    """One run: where its schedule comes from, what its faults did, and, as a context around the
+    body, the run's failure once it ends (None: it passed).
 
     Args:
         source: given the cluster's node names, the schedule to run (hypothesis draws it there).
@@ -53,7 +53,8 @@ class Run:
         self.started_ns = 0
         self.applied: list[tuple[int, str, str]] = []
         """(virtual ns, where, what happened) for each fault, in the order they happened."""
-        self._case: CaseBase | None = None
+        self.case: Any = None  # the case made for this run (sync or async) sets it
+        self.failure: BaseException | None = None
 
     def prepare(self, names: tuple[str, ...]) -> Schedule:
         """The body is starting a cluster of `names`: get its schedule, checking the names it mentions."""
@@ -73,11 +74,11 @@ class Run:
         self.schedule = schedule
         return schedule
 
-    def attach(self, case: CaseBase, cluster: Cluster) -> None:
+    def attach(self, cluster: Cluster) -> None:
         """The cluster started: set the schedule's faults on the clock."""
         schedule = self.schedule
         assert schedule is not None
-        self.cluster, self._case = cluster, case
+        self.cluster = cluster
         clock = cluster.clock
         if not isinstance(clock, VirtualClock):
             raise ExploreError(
@@ -90,7 +91,7 @@ class Run:
             shuffle = random.Random(schedule.order)
             clock.tie_break = lambda: shuffle.getrandbits(16)
         for fault in sorted(schedule.faults, key=lambda f: f.at):
-            for at, action in _steps(fault):
+            for at, action in _steps(fault, self, cluster):
                 self._at(clock, at, fault, action)
         links = dict.fromkeys((f.source, f.target) for f in schedule.faults if isinstance(f, Drop))
         if links:
@@ -102,11 +103,11 @@ class Run:
 
             clock.call_at(self.started_ns + to_ns(self.horizon), expire, "explore: unused drops expire at the horizon")
 
-    def _at(self, clock: VirtualClock, at: float, fault: Fault, action: Callable[[Run], str]) -> None:
+    def _at(self, clock: VirtualClock, at: float, fault: Fault, action: Callable[[], str]) -> None:
         due = self.started_ns + to_ns(at)
 
         def fire() -> None:
-            self.applied.append((clock.now_ns() - self.started_ns, fault.where(), action(self)))
+            self.applied.append((clock.now_ns() - self.started_ns, fault.where(), action()))
 
         if due <= clock.now_ns():
             fire()  # due as the cluster starts: before the body's first broadcast, not at its first wait
@@ -131,72 +132,91 @@ class Run:
                 "or lower explore(horizon=...)."
             )
 
-    # -- what the faults do ---------------------------------------------------------------------------
+    def replay(self, names: tuple[str, ...]) -> Schedule:
+        """The schedule this run took, for a second run that must go the same way."""
+        return self.schedule or Schedule()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind: object, failure: BaseException | None, traceback: object) -> bool:
+        __tracebackhide__ = True
+        try:  # hypothesis ends a run early with a BaseException: freezegun must stop all the same
+            problems = self.case._teardown()
+        except Exception as exc:
+            problems, self.failure = [], exc
+        if failure is not None and not isinstance(failure, Exception):
+            return False
+        self.failure = failure or self.failure
+        if self.failure is None and problems:
+            self.failure = AssertionError(teardown_problems(problems))
+        if self.failure is None:
+            try:
+                self.check_horizon()
+            except ExploreError as exc:
+                self.failure = exc
+        return True
 
     def _clients(self) -> list[Any]:
-        return list(getattr(self._case, "_clients", ()))
+        return list(getattr(self.case, "_clients", ()))
 
 
-def _steps(fault: Fault) -> list[tuple[float, Callable[[Run], str]]]:
+def _steps(fault: Fault, run: Run, cluster: Cluster) -> list[tuple[float, Callable[[], str]]]:
     """The instants a fault acts at, and what it does then (returning what to show)."""
+    network = cluster.network
     if isinstance(fault, Delay | Drop):
         source, target = fault.source, fault.target
         if isinstance(fault, Delay):
-            return [(fault.at, _network(fault.what(), lambda n: n.delay(fault.delay, source=source, target=target)))]
-        return [(fault.at, _network(fault.what(), lambda n: n.drop(next=fault.count, source=source, target=target)))]
+            return [(fault.at, _did(fault.what(), lambda: network.delay(fault.delay, source=source, target=target)))]
+        return [(fault.at, _did(fault.what(), lambda: network.drop(next=fault.count, source=source, target=target)))]
     if isinstance(fault, Partition):
         opened = f"partition {{{', '.join(fault.group)}}} | {{the rest}}"
-        steps = [(fault.at, _network(opened, lambda n: n.partition(list(fault.group))))]
+        steps = [(fault.at, _did(opened, lambda: network.partition(list(fault.group))))]
         if fault.heal_at is not None:
-            steps.append((max(fault.heal_at, fault.at), _network("heal", lambda n: n.heal())))
+            steps.append((max(fault.heal_at, fault.at), _did("heal", network.heal)))
         return steps
     if isinstance(fault, Stop):
-        steps = [(fault.at, lambda run: _stop(run, fault.node))]
+        steps = [(fault.at, lambda: _stop(cluster, fault.node))]
         if fault.restart_at is not None:
-            steps.append((max(fault.restart_at, fault.at), lambda run: _start(run, fault.node)))
+            steps.append((max(fault.restart_at, fault.at), lambda: _start(cluster, fault.node)))
         return steps
     if isinstance(fault, Crash):
-        return [(fault.at, lambda run: _crash(run, fault))]
-    return [(fault.at, lambda run: _disconnect(run, fault))]
+        return [(fault.at, lambda: _crash(run, cluster, fault))]
+    return [(fault.at, lambda: _disconnect(run, fault))]
 
 
-def _network(what: str, change: Callable[[Network], object]) -> Callable[[Run], str]:
-    """A fault's step that changes the cluster's network."""
+def _did(what: str, change: Callable[[], object]) -> Callable[[], str]:
+    """A fault's step that changes the network, and says so."""
 
-    def act(run: Run) -> str:
-        assert run.cluster is not None
-        change(run.cluster.network)
+    def act() -> str:
+        change()
         return what
 
     return act
 
 
-def _stop(run: Run, node: str) -> str:
-    assert run.cluster is not None
-    if node not in run.cluster.names:
+def _stop(cluster: Cluster, node: str) -> str:
+    if node not in cluster.names:
         return "stop the node (skipped: already stopped)"
-    run.cluster.stop(node)
+    cluster.stop(node)
     return "stop the node"
 
 
-def _start(run: Run, node: str) -> str:
-    assert run.cluster is not None
-    if node in run.cluster.names:
+def _start(cluster: Cluster, node: str) -> str:
+    if node in cluster.names:
         return "restart (skipped: already running)"
-    run.cluster.start(node)
+    cluster.start(node)
     return "restart, with a fresh runtime"
 
 
-def _crash(run: Run, fault: Crash) -> str:
-    assert run.cluster is not None
-    assert run._case is not None
-    if fault.node not in run.cluster.names:
+def _crash(run: Run, cluster: Cluster, fault: Crash) -> str:
+    if fault.node not in cluster.names:
         return f"crash channel #{fault.channel} (skipped: the node is stopped)"
-    live = [p for p in run.cluster.node(fault.node).runtime.channels if p.alive]
+    live = [p for p in cluster.node(fault.node).runtime.channels if p.alive]
     if not live:
         return f"crash channel #{fault.channel} (skipped: no live channel)"
     process = live[(fault.channel - 1) % len(live)]
-    run._case._core.crash(process.socket, "killed")
+    run.case._core.crash(process.socket, "killed")
     return f"crash {process.name} on {process.socket.topic!r}"
 
 
@@ -222,6 +242,7 @@ class _Explores(CaseBase):
     def __init__(self, settings: Any, run: Run) -> None:
         super().__init__(settings)
         self._exploration = run
+        run.case = self
 
     def cluster(self, *names: str, seed: int | None = None) -> Cluster:
         """See `ChannelCase.cluster`; under the explorer, the schedule chooses the seed."""
@@ -234,7 +255,7 @@ class _Explores(CaseBase):
             return super().cluster(*names)  # the harness says why a second cluster is refused
         schedule = self._exploration.prepare(names)
         cluster = super().cluster(*names, seed=schedule.seed)
-        self._exploration.attach(self, cluster)
+        self._exploration.attach(cluster)
         return cluster
 
 
@@ -283,10 +304,9 @@ def report(case: CaseBase, run: Run, *, test: str, nodeid: str, runs: int | None
     found = f" (found after {runs} run{'s' if runs != 1 else ''}, then shrunk)" if runs else ""
     lines = [f"explore: this schedule breaks the test{found}:", schedule.timeline(run.applied)]
     if run.cluster is not None:
-        lost = run.cluster.network.lost()
         stats = run.cluster.network.statistics()
         lines.append(f"network: {stats.sent} packets sent, {stats.delivered} delivered, {stats.lost} lost")
-        lines += listed(lost, lambda p: f"lost: {p!r} {p.broadcast.payload!r}", more=" lost")
+        lines += listed(run.cluster.network.lost(), lambda p: f"lost: {p!r} {p.broadcast.payload!r}", more=" lost")
     mailbox = case._core.mailbox
     received = [*mailbox.consumed, *mailbox.messages]
     lines.append(f"the test's mailbox ({len(received)} message{'s' if len(received) != 1 else ''}):")

@@ -42,14 +42,9 @@ REAL_TIME_MODULES = [
 ]
 
 
-class _WallFromClock:
+def _wall_from_clock(wall: Callable[[], dt.datetime]) -> Callable[[], dt.datetime]:
     """A freezegun time factory that reads a clock: freezegun wants naive UTC datetimes."""
-
-    def __init__(self, wall: Callable[[], dt.datetime]) -> None:
-        self._wall = wall
-
-    def __call__(self) -> dt.datetime:
-        return self._wall().astimezone(dt.UTC).replace(tzinfo=None)
+    return lambda: wall().astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _module_key(module: types.ModuleType) -> tuple[int, str | None]:
@@ -99,7 +94,7 @@ _LOOP_TIME = asyncio.BaseEventLoop.time
 #   loaded module at each start was most of a channel test's cost (see _clock_attributes);
 # - _get_module_attributes and _real_time_object_ids, which _clock_attributes calls and reads;
 # - freeze_factories (its stack of "now" factories, a module global looked up at each call),
-#   replaced by _Factories and topped with _WallFromClock: the only way to answer "now" from a
+#   replaced by _Factories and topped with _wall_from_clock: the only way to answer "now" from a
 #   clock that moves on its own (a virtual loop's) and to follow a user's nested freeze_time;
 # - FrozenDateTimeFactory (told apart from a ticking freeze's factory, and its tick/move_to);
 # - call_stack_inspection_limit (see REAL_TIME_MODULES);
@@ -147,7 +142,7 @@ class _Factories(list[Any]):
         self._shifts.append((len(self), shift))
         for name in ("tick", "move_to"):  # the user holds this one: say so if they move it
             setattr(factory, name, _refuse_moving)
-        super().append(_WallFromClock(self._wall))
+        super().append(_wall_from_clock(self._wall))
 
     def pop(self, index: Any = -1) -> Any:
         popped = super().pop(index)
@@ -203,15 +198,13 @@ class WallFreeze:
         # freezegun asks its newest factory for "now" on every call: answering from our clock
         # keeps the wall clock on the test's timeline, whichever clock that is (the runtime's,
         # or a virtual loop's that moves on its own), with nothing to sync.
-        freezegun.api.freeze_factories[-1] = _WallFromClock(wall)  # type: ignore[call-overload]
+        freezegun.api.freeze_factories[-1] = _wall_from_clock(wall)  # type: ignore[call-overload]
         self._factories = freezegun.api.freeze_factories
         freezegun.api.freeze_factories = _Factories(self._factories, wall, shift)
         # freezegun looks this many frames up for an ignored module: 1 makes only a direct caller
         # in REAL_TIME_MODULES read real time (a private module global; see the contract test).
-        self._inspection_limit, freezegun.api.call_stack_inspection_limit = (
-            freezegun.api.call_stack_inspection_limit,
-            1,
-        )
+        self._inspection_limit = api.call_stack_inspection_limit
+        api.call_stack_inspection_limit = 1
 
     def stop(self) -> None:
         """Give the wall clock back, as it was before `start`. Safe to call twice."""

@@ -30,7 +30,7 @@ from asyncio import events
 from collections.abc import Callable, Iterator
 from contextvars import Context
 from types import FrameType
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
 from .._runtime._clock import NS_PER_SECOND, format_ns
 from .._runtime._errors import ChannelsError
@@ -56,9 +56,6 @@ class _FifoTimerHandle(events.TimerHandle):
 
     def __lt__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
         return self._key < other._key
-
-    def __le__(self, other: _FifoTimerHandle) -> bool:  # type: ignore[override]
-        return self._key <= other._key
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -99,16 +96,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._real_io: list[float] = []  # the real quiet each `real_io` block asks for
         self._real_io_grace = 0.0  # the longest of them: read on every jump, so kept ready
         self._idle_waiters: list[asyncio.Future[None]] = []
-        self._internals: Any = _untyped(self)  # CPython's BaseEventLoop attributes, missing from the stubs
+        self._internals: Any = cast(Any, self)  # CPython's BaseEventLoop attributes, missing from the stubs
         self._real_select = self._internals._selector.select
         self._internals._selector.select = self._virtual_select
 
     def time(self) -> float:
         return self._now_ns / NS_PER_SECOND
-
-    def now_ns(self) -> int:
-        """The loop's time in integer nanoseconds."""
-        return self._now_ns
 
     def call_at(
         self,
@@ -122,7 +115,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         timer = _FifoTimerHandle(when, callback, args, self, context)
         timer._key = (when, next(self._seq))
         heapq.heappush(self._internals._scheduled, timer)
-        _untyped(timer)._scheduled = True
+        timer._scheduled = True  # type: ignore[attr-defined]
         return timer
 
     @contextlib.contextmanager
@@ -156,9 +149,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         await waiter
 
     def _virtual_select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready: list[tuple[selectors.SelectorKey, int]] = self._real_select(
-            0
-        )  # real I/O and call_soon_threadsafe wake-ups first
+        # Real I/O and call_soon_threadsafe wake-ups first.
+        ready: list[tuple[selectors.SelectorKey, int]] = self._real_select(0)
         if ready or timeout == 0:
             return ready
         if self._idle_waiters:  # idle at this instant: tell the waiters instead of jumping
@@ -227,10 +219,6 @@ def _innermost_user_frame(coroutine: Any) -> FrameType | None:
             found = frame
         coroutine = getattr(coroutine, "cr_await", None) or getattr(coroutine, "gi_yieldfrom", None)
     return found
-
-
-def _untyped(value: object) -> Any:
-    return value
 
 
 def virtual_loop_factory() -> VirtualTimeLoop:

@@ -13,7 +13,7 @@ import base64
 import json
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from typing import Any
 
 from ._network import Distribution, Exponential, Uniform
@@ -52,9 +52,6 @@ class _OnALink:
             return "every link"
         return f"{self.source or 'any'} -> {self.target or 'any'}"
 
-    def nodes(self) -> tuple[str, ...]:
-        return tuple(n for n in (self.source, self.target) if n is not None)
-
 
 class _OnANode:
     """A fault on one node."""
@@ -63,9 +60,6 @@ class _OnANode:
 
     def where(self) -> str:
         return self.node
-
-    def nodes(self) -> tuple[str, ...]:
-        return (self.node,)
 
 
 @dataclass(frozen=True)
@@ -109,9 +103,6 @@ class Partition:
         heal = "never heals" if self.heal_at is None else f"heals {_when(self.heal_at)}"
         return f"partition {{{', '.join(self.group)}}} | {{the rest}}; {heal}"
 
-    def nodes(self) -> tuple[str, ...]:
-        return self.group
-
 
 @dataclass(frozen=True)
 class Stop(_OnANode):
@@ -153,12 +144,11 @@ class Disconnect:
     def what(self) -> str:
         return "lose the connection" + ("" if self.to is None else f"; reconnects to {self.to}")
 
-    def nodes(self) -> tuple[str, ...]:
-        return () if self.to is None else (self.to,)
-
 
 Fault = Delay | Drop | Partition | Stop | Crash | Disconnect
 FAULT_TYPES: tuple[type[Fault], ...] = (Delay, Drop, Partition, Stop, Crash, Disconnect)
+_NODE_FIELDS = ("source", "target", "node", "to")
+"""The fields that name one node (None: any node), besides a `Partition`'s group."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +187,8 @@ class Schedule:
 
     def nodes(self) -> set[str]:
         """Every node name the faults mention."""
-        return {name for fault in self.faults for name in fault.nodes()}
+        named: set[str] = {n for f in self.faults if isinstance(f, Partition) for n in f.group}
+        return named | {n for f in self.faults for field in _NODE_FIELDS if (n := getattr(f, field, None)) is not None}
 
     def resolve(self, names: Sequence[str]) -> Schedule:
         """This schedule on a cluster of `names`: each placeholder "@k" becomes the k-th name (wrapping).
@@ -217,14 +208,11 @@ class Schedule:
             return names[int(value[len(PLACEHOLDER) :]) % len(names)]
 
         def one(fault: Fault) -> Fault:
-            if isinstance(fault, (Delay, Drop)):
-                return replace(fault, source=name(fault.source), target=name(fault.target))
             if isinstance(fault, Partition):
                 group = tuple(dict.fromkeys(n for n in map(name, fault.group) if n is not None))
                 return replace(fault, group=group)
-            if isinstance(fault, (Stop, Crash)):
-                return replace(fault, node=name(fault.node) or fault.node)
-            return replace(fault, to=name(fault.to))
+            named: dict[str, Any] = {f: name(getattr(fault, f)) for f in _NODE_FIELDS if hasattr(fault, f)}
+            return replace(fault, **named)
 
         if not names:
             return self
@@ -285,30 +273,21 @@ class Schedule:
         return schedule
 
 
-def _encode_delay(delay: float | Distribution) -> Any:
-    if isinstance(delay, Uniform):
-        return {"uniform": [delay.low, delay.high]}
-    if isinstance(delay, Exponential):
-        return {"exponential": [delay.mean, delay.cap]}
-    if isinstance(delay, (int, float)):
-        return float(delay)
-    raise TypeError(f"a replayable delay is a number of seconds, a Uniform or an Exponential (got {delay!r})")
-
-
-def _decode_delay(value: Any) -> float | Distribution:
-    if isinstance(value, dict) and "uniform" in value:
-        low, high = value["uniform"]
-        return Uniform(low, high)
-    if isinstance(value, dict) and "exponential" in value:
-        mean, cap = value["exponential"]
-        return Exponential(mean, cap)
-    return float(value)
+_DISTRIBUTIONS: dict[str, type[Uniform | Exponential]] = {"uniform": Uniform, "exponential": Exponential}
+"""The delays a replay string carries, by name: `{"uniform": [low, high]}`, their fields in order."""
 
 
 def _encode(fault: Fault) -> dict[str, Any]:
     fields = {name: getattr(fault, name) for name in fault.__dataclass_fields__}
     if isinstance(fault, Delay):
-        fields["delay"] = _encode_delay(fault.delay)
+        if isinstance(fault.delay, (Uniform, Exponential)):
+            fields["delay"] = {type(fault.delay).__name__.lower(): list(astuple(fault.delay))}
+        elif isinstance(fault.delay, (int, float)):
+            fields["delay"] = float(fault.delay)
+        else:
+            raise TypeError(
+                f"a replayable delay is a number of seconds, a Uniform or an Exponential (got {fault.delay!r})"
+            )
     if isinstance(fault, Partition):
         fields["group"] = list(fault.group)
     return {"kind": type(fault).__name__, **fields}
@@ -318,8 +297,11 @@ def _decode(document: dict[str, Any]) -> Fault:
     kinds = {kind.__name__: kind for kind in FAULT_TYPES}
     fields = dict(document)
     kind = kinds[fields.pop("kind")]
-    if kind is Delay:
-        fields["delay"] = _decode_delay(fields["delay"])
+    if kind is Delay and isinstance(fields["delay"], dict):
+        ((name, values),) = fields["delay"].items()
+        fields["delay"] = _DISTRIBUTIONS[name](*values)
+    elif kind is Delay:
+        fields["delay"] = float(fields["delay"])
     if kind is Partition:
         fields["group"] = tuple(fields["group"])
     fault: Fault = kind(**fields)

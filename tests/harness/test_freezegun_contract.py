@@ -158,11 +158,11 @@ def test_freeze_factories_is_a_module_list_that_start_appends_to_stop_pops_and_n
 
 def test_only_a_non_ticking_freeze_has_a_frozen_factory_which_gives_naive_utc_and_can_be_moved(frozen: Any) -> None:
     # _Factories refuses a ticking freeze by the factory's class, reads a user's instant by
-    # calling it (naive UTC, as _WallFromClock answers), and replaces tick and move_to.
+    # calling it (naive UTC, as _wall_from_clock answers), and replaces tick and move_to.
     factory = api.freeze_factories[-1]
     assert isinstance(factory, api.FrozenDateTimeFactory)
     assert (factory(), factory().tzinfo) == (dt.datetime(2030, 1, 1), None), _broken(
-        "gives naive UTC datetimes from a factory", "convert in _WallFromClock and _Factories.append"
+        "gives naive UTC datetimes from a factory", "convert in _wall_from_clock and _Factories.append"
     )
     assert all(callable(getattr(factory, name, None)) for name in ("tick", "move_to")), _broken(
         "has tick and move_to on a frozen factory", "refuse moving the user's freeze another way"

@@ -118,6 +118,9 @@ def test_keys_come_in_javascript_s_order_integer_keys_first_as_presence_js_sees_
     new = {key: {"metas": [meta(key)]} for key in ("10", "bob", "9", "2", "01")}
     sync_state({}, new, lambda key, current, presence: joined.append(key))
     assert joined == ["2", "9", "10", "bob", "01"]  # as Object.getOwnPropertyNames orders them
+    joined.clear()
+    sync_state({}, {key: {"metas": [meta(key)]} for key in ("²", "\u0661", "3")}, lambda k, c, p: joined.append(k))
+    assert joined == ["3", "²", "\u0661"]  # only ASCII digits make an array index: other digits are plain keys
 
     client = channels.client(TrackingSocket)
     client.connect()
