@@ -378,11 +378,12 @@ class Connection:
             )
             self._send(reply_frame(frame, "error", {"reason": "unmatched topic"}))
         elif frame.join_ref is None or frame.join_ref == entry.join_ref:
+            process = entry.process
             if decoded:
-                self.runtime._push_decoded(entry.process.socket, frame.event, frame.payload, frame.ref)
+                self.runtime._push_decoded(process, frame.event, frame.payload, frame.ref)
             else:
-                self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
-            self._pushed = entry.process
+                self.runtime.push(process.socket, frame.event, frame.payload, ref=frame.ref)
+            self._pushed = process
         else:
             logger.debug(
                 "%s: dropped %r on %r for the stale join_ref %r", self.name, frame.event, frame.topic, frame.join_ref
