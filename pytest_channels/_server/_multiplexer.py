@@ -400,6 +400,16 @@ class Connection:
                 entry.close_sent = True
         self._send(frame_of(message))
 
+    def send_reply(self, topic: str, ref: str, status: str, response: object, join_ref: str | None) -> None:
+        """Send a channel's reply to the client's push `ref`, encoded from `response` as the channel gave it.
+
+        The frame is the only copy the reply needs, so the channel makes none first (see `Transport`).
+
+        Raises:
+            PayloadError: `response` cannot travel as it is.
+        """
+        self._send(Frame(join_ref, ref, topic, "phx_reply", {"status": status, "response": response}))
+
     def exited(self, exit: Exit) -> None:
         """A channel ended: one that did not close gracefully first crashed, and the client hears `phx_error`."""
         process = exit.channel_pid
