@@ -17,7 +17,7 @@ import anyio
 from ._calls import CallRef
 from ._channel import Channel, SocketRef
 from ._clock import LoopClock, Timer, VirtualClock, to_ns
-from ._errors import BroadcastError, InvalidReturn, NotJoined
+from ._errors import BroadcastError, InvalidReturn, NotJoined, PayloadError
 from ._eventloop import LIBRARIES
 from ._messages import Broadcast, Close, Exit, Message, Reason, is_graceful, new_push, new_reply
 from ._payload import copy_wire, to_wire
@@ -47,7 +47,8 @@ class Transport(Protocol):
     also has `fastlane(broadcast)` gets the broadcasts nobody intercepted as they are, so it
     can send every subscriber the same encoded frame (Phoenix's fastlane); others get a Push.
     One that has `joined(process)` is called once the join's result is known, so that it can
-    answer the join without waiting for it.
+    answer the join without waiting for it. One that has `send_reply(topic, ref, status, payload,
+    join_ref)` encodes a reply at once, so it gets a dict payload as the channel gave it.
     """
 
     def deliver(self, message: Message) -> None:
@@ -308,6 +309,14 @@ class ChannelProcess:
     def reply(self, ref: str, status: str, payload: Any) -> None:
         if not isinstance(status, str):
             raise TypeError(f"{self.name} reply status must be a str (got {status!r})")
+        send_reply = getattr(self.transport, "send_reply", None)
+        if send_reply is not None and type(payload) is dict:
+            socket = self.socket
+            try:  # encoded at once, the frame is the copy: none is made first
+                send_reply(socket.topic, ref, status, payload, socket.join_ref)
+                return
+            except PayloadError:
+                pass  # to_wire says below what cannot travel, as it says it for every other transport
         wire = to_wire(payload, where=lambda: f"{self.name} reply to ref {ref!r}", check=self.runtime.check_payloads)
         now = self.runtime.clock.now_ns()
         self.transport.deliver(new_reply(self.topic, ref, status, wire, self.socket.join_ref, now))

@@ -520,10 +520,12 @@ class Runtime:
             self._enqueue(process, _In(event, wire, ref))
         return ref
 
-    def _push_decoded(self, socket: Socket, event: str, payload: Any, ref: str | None) -> None:
-        """`push` for a transport: `payload` was decoded from the client's frame just now, for this
-        channel alone, so it is already what `to_wire` would make of it and is not copied again."""
-        process = self._process_of(socket, "push")
+    def _push_decoded(self, process: ChannelProcess, event: str, payload: Any, ref: str | None) -> None:
+        """`push` for a transport, to a channel it started: `payload` was decoded from the client's frame
+        just now, for this channel alone, so it is already what `to_wire` would make of it and is not
+        copied again."""
+        if self.stopped is not None:
+            self.check_running("push")
         if process.alive:
             self._enqueue(process, _In(event, payload, ref or self.make_ref()))
 

@@ -378,11 +378,12 @@ class Connection:
             )
             self._send(reply_frame(frame, "error", {"reason": "unmatched topic"}))
         elif frame.join_ref is None or frame.join_ref == entry.join_ref:
+            process = entry.process
             if decoded:
-                self.runtime._push_decoded(entry.process.socket, frame.event, frame.payload, frame.ref)
+                self.runtime._push_decoded(process, frame.event, frame.payload, frame.ref)
             else:
-                self.runtime.push(entry.process.socket, frame.event, frame.payload, ref=frame.ref)
-            self._pushed = entry.process
+                self.runtime.push(process.socket, frame.event, frame.payload, ref=frame.ref)
+            self._pushed = process
         else:
             logger.debug(
                 "%s: dropped %r on %r for the stale join_ref %r", self.name, frame.event, frame.topic, frame.join_ref
@@ -398,6 +399,16 @@ class Connection:
                 del self._channels[message.topic]
                 entry.close_sent = True
         self._send(frame_of(message))
+
+    def send_reply(self, topic: str, ref: str, status: str, response: object, join_ref: str | None) -> None:
+        """Send a channel's reply to the client's push `ref`, encoded from `response` as the channel gave it.
+
+        The frame is the only copy the reply needs, so the channel makes none first (see `Transport`).
+
+        Raises:
+            PayloadError: `response` cannot travel as it is.
+        """
+        self._send(Frame(join_ref, ref, topic, "phx_reply", {"status": status, "response": response}))
 
     def exited(self, exit: Exit) -> None:
         """A channel ended: one that did not close gracefully first crashed, and the client hears `phx_error`."""

@@ -12,9 +12,10 @@ travel in one.
 
 from __future__ import annotations
 
+import _json as c_json
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote
 
@@ -64,7 +65,7 @@ def decode(data: str | bytes) -> Frame:
     if isinstance(data, (bytes, bytearray)):
         return _decode_binary_push(bytes(data))
     try:
-        decoded = DECODER.decode(data)
+        decoded = parse(data)
     except RecursionError:
         raise FrameError("invalid frame: JSON nested too deeply") from None
     except ValueError as exc:
@@ -89,11 +90,12 @@ def encode(frame: Frame) -> str | bytes:
             is not valid UTF-8, or a binary frame field over 255 bytes.
     """
     payload = frame.payload
-    if frame.event == "phx_reply" and isinstance(payload, Mapping) and isinstance(payload.get("response"), bytes):
+    mapping = type(payload) is dict or isinstance(payload, Mapping)  # the exact type first: an ABC's check is slow
+    if mapping and frame.event == "phx_reply" and isinstance(payload.get("response"), bytes):
         fields = [frame.join_ref or "", frame.ref or "", frame.topic, str(payload.get("status"))]
         response: bytes = payload["response"]
         return bytes([REPLY]) + _sized(fields, frame) + response
-    if isinstance(payload, bytes):
+    if not mapping and isinstance(payload, bytes):
         if frame.join_ref is None and frame.ref is None:
             return bytes([BROADCAST]) + _sized([frame.topic, frame.event], frame) + payload
         return bytes([PUSH]) + _sized([frame.join_ref or "", frame.topic, frame.event], frame) + payload
@@ -194,11 +196,11 @@ def frame_of(message: Message) -> Frame:
 
     A `Close` becomes `phx_close` with the channel's join_ref as its ref, as in Phoenix.
     """
-    if isinstance(message, Push):
-        return Frame(message.join_ref, None, message.topic, message.event, message.payload)
-    if isinstance(message, Reply):
+    if type(message) is Reply:  # the answer to a push, the most frequent
         reply = {"status": message.status, "response": message.payload}
         return Frame(message.join_ref, message.ref, message.topic, "phx_reply", reply)
+    if isinstance(message, Push):
+        return Frame(message.join_ref, None, message.topic, message.event, message.payload)
     if isinstance(message, Close):
         return Frame(message.join_ref, message.join_ref, message.topic, "phx_close", {})
     raise TypeError(f"a {type(message).__name__} is not sent to clients (got {message!r})")
@@ -237,6 +239,36 @@ DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 """Encodes a frame as Phoenix's Jason does: compact, UTF-8 as it is, no NaN."""
 
+# What `DECODER.decode` and `ENCODER.encode` call, called directly: their Python around it costs
+# as much as the C work on a small frame, and this runs for every frame. Encoding keeps no
+# markers of the containers it is in (a dict more per frame): a cycle fails as a nesting too
+# deep does, with RecursionError, which the encoders refuse as a payload that cannot travel.
+_SCAN: Callable[[str, int], tuple[Any, int]] = DECODER.scan_once  # type: ignore[attr-defined]  # set in its __init__
+_ENCODE = c_json.make_encoder(None, ENCODER.default, c_json.encode_basestring, None, ":", ",", False, False, False)
+
+
+def parse(text: str) -> Any:
+    """`DECODER.decode(text)`, without its two regular expressions when no whitespace surrounds the value.
+
+    Raises:
+        ValueError: `text` is not JSON (a `json.JSONDecodeError`, as from `decode`).
+    """
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:  # whitespace first, or no JSON at all: decode says which
+        return DECODER.decode(text)
+    return value if end == len(text) else DECODER.decode(text)
+
+
+def dump(value: Any) -> str:
+    """`ENCODER.encode(value)`, from C directly.
+
+    Raises:
+        TypeError: a value JSON cannot carry.
+        ValueError: NaN or an infinity.
+    """
+    return "".join(_ENCODE(value, 0))
+
 
 def _check_ref(name: str, value: Any) -> None:
     if value is not None and not isinstance(value, str):
@@ -249,15 +281,15 @@ def _clip(text: str | bytes, limit: int = 80) -> str:
 
 
 def _json(value: list[Any], frame: Frame) -> str:
-    if not isinstance(frame.payload, Mapping):
+    if type(frame.payload) is not dict and not isinstance(frame.payload, Mapping):
         raise PayloadError(
             f"{_describe(frame)}: expected payload to be a map (a dict) or bytes, got {type(frame.payload).__name__}"
         )
     try:
-        text = ENCODER.encode(value)
+        text = dump(value)
         if not text.isascii():
             text.encode("utf-8")  # a lone surrogate is not text: refuse it here, not in the server
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"{_describe(frame)} cannot be sent as a V2 JSON frame: {exc}") from None
     return text
 

@@ -105,7 +105,7 @@ def decode_v1(data: str | bytes) -> Frame:
     if isinstance(data, (bytes, bytearray)):
         raise FrameError("invalid V1 frame: binary frames are V2 only (connect with vsn=2.0.0 to send bytes)")
     try:
-        decoded = v2.DECODER.decode(data)
+        decoded = v2.parse(data)
     except RecursionError:
         raise FrameError("invalid V1 frame: JSON nested too deeply") from None
     except ValueError as exc:
@@ -185,10 +185,10 @@ def _json(value: dict[str, Any], frame: Frame) -> str:
     if not isinstance(frame.payload, dict):
         raise PayloadError(f"{v2._describe(frame)}: expected payload to be a map (a dict), got {type(frame.payload)}")
     try:
-        text = v2.ENCODER.encode(value)
+        text = v2.dump(value)
         if not text.isascii():
             text.encode("utf-8")  # a lone surrogate is not text
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"{v2._describe(frame)} cannot be sent as a V1 JSON frame: {exc}") from None
     return text
 
