@@ -33,6 +33,8 @@ def _key(key: Any, check: bool) -> str:
     # json.dumps' own key rules, so both modes agree: True -> "true", None -> "null", 1 -> "1".
     if key is True or key is False or key is None:
         return {True: "true", False: "false", None: "null"}[key]
+    if isinstance(key, str):
+        return str.__str__(key)
     if isinstance(key, (int, float)):
         return repr(key) if isinstance(key, float) else str(key)
     if check:
@@ -49,6 +51,8 @@ def _convert(value: Any, check: bool) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
+    if isinstance(value, str):  # a StrEnum, say: JSON carries the text, as a str
+        return str.__str__(value)
     if kind is dict or (kind is not list and isinstance(value, Mapping)):
         converted = {}
         for key, item in value.items():
@@ -59,7 +63,7 @@ def _convert(value: Any, check: bool) -> Any:
                 exc.path = f"[{key!r}]{exc.path}"
                 raise
         return converted
-    if kind is list or kind is tuple:
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):  # a NamedTuple is an array too
         items = []
         for index, item in enumerate(value):
             try:

@@ -7,10 +7,11 @@ because a real `ChannelsApp` connection to phoenix.js would change or refuse it.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from unittest.mock import ANY
 
 import anyio
@@ -31,11 +32,20 @@ from pytest_channels import (
     ok,
     reply,
 )
-from pytest_channels.testing import ChannelCase, ChannelCrashed, Where
+from pytest_channels.testing import ChannelCase, ChannelCrashed, Settings, Where
 
 ROOT = Path(__file__).parents[2]
 
 seen: list[Any] = []
+
+
+class Color(enum.StrEnum):
+    RED = "red"
+
+
+class Point(NamedTuple):
+    x: int
+    y: int
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +76,8 @@ class Ledger(Channel):
                 return reply(socket, "ok", {"text": "\ud800"})
             case "bytes":
                 return reply(socket, "ok", bytes(payload))
+            case "subclasses":
+                return reply(socket, "ok", {"color": Color.RED, Color.RED: Point(1, 2)})
         return noreply(socket)
 
 
@@ -95,6 +107,20 @@ def test_join_payloads_pushes_and_replies_survive_the_round_trip(channels: Chann
         ref, "ok", {"n": 1, "x": 1.5, "tags": ["a", "b"], "3": None, "nested": {"ok": True}, "text": "é✓"}
     )
     assert seen == [{}]
+
+
+@pytest.mark.parametrize("wire", [False, True], ids=["without the wire", "over the wire"])
+def test_a_str_enum_and_a_named_tuple_cross_as_the_text_and_the_array_json_makes_of_them(wire: bool) -> None:
+    # The server encodes a reply from the channel's dict as it is; the harness must agree with it.
+    with ChannelCase(Settings(wire=wire)) as channels:
+        ref = channels.push(join(channels), "subclasses")
+        reply = channels.assert_reply(ref, "ok", {"color": "red", "red": [1, 2]})
+        assert [type(value) for value in (reply.payload["color"], *reply.payload, reply.payload["red"])] == [
+            str,
+            str,
+            str,
+            list,
+        ]
 
 
 @pytest.mark.channels(wire=True)
