@@ -12,10 +12,10 @@ travel in one.
 
 from __future__ import annotations
 
-import _json as c_json
 import json
+import json.encoder
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote
 
@@ -243,8 +243,15 @@ ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",",
 # as much as the C work on a small frame, and this runs for every frame. Encoding keeps no
 # markers of the containers it is in (a dict more per frame): a cycle fails as a nesting too
 # deep does, with RecursionError, which the encoders refuse as a payload that cannot travel.
+# json documents neither; tests/runtime/test_json_internals_contract.py checks both, and a
+# Python without json's C encoder gets the encoder's own (slower) `iterencode`.
 _SCAN: Callable[[str, int], tuple[Any, int]] = DECODER.scan_once  # type: ignore[attr-defined]  # set in its __init__
-_ENCODE = c_json.make_encoder(None, ENCODER.default, c_json.encode_basestring, None, ":", ",", False, False, False)
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE: Callable[[Any, int], Iterable[str]] = (
+    _C_ENCODER(None, ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if _C_ENCODER is not None
+    else lambda value, _level: ENCODER.iterencode(value)
+)
 
 
 def parse(text: str) -> Any:
@@ -261,7 +268,7 @@ def parse(text: str) -> Any:
 
 
 def dump(value: Any) -> str:
-    """`ENCODER.encode(value)`, from C directly.
+    """`ENCODER.encode(value)`, from json's C encoder directly.
 
     Raises:
         TypeError: a value JSON cannot carry.
