@@ -59,6 +59,12 @@ def rejoin_after(tries: int) -> float:
     return REJOIN_AFTER[tries - 1] if tries <= len(REJOIN_AFTER) else 10.0
 
 
+def _timer(client: Client, seconds: float, callback: Callable[[], None], description: str) -> Timer:
+    """A timer of `client`'s, `seconds` from now on the test's clock (cancelling a fired one is harmless)."""
+    clock = client._core.clock
+    return clock.call_at(clock.now_ns() + to_ns(seconds), callback, f"{client.name}{description}")
+
+
 class ClientEvent(NamedTuple):
     """Something that happened to a simulated client or one of its channels, at a virtual instant."""
 
@@ -84,24 +90,18 @@ class _Backoff:
 
     def reset(self) -> None:
         self.tries = 0
-        self._cancel()
-
-    def schedule(self) -> None:
-        self._cancel()
-        clock = self._client._core.clock
-        delay = to_ns(self._after(self.tries + 1))
-        description = f"{self._client.name}: {self._what} attempt {self.tries + 1}"
-        self._timer = clock.call_at(clock.now_ns() + delay, self._fire, description)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self.tries += 1
-        self._callback()
-
-    def _cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+
+    def schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        after = self._after(self.tries + 1)
+        self._timer = _timer(self._client, after, self._fire, f": {self._what} attempt {self.tries + 1}")
+
+    def _fire(self) -> None:
+        self.tries += 1
+        self._callback()
 
 
 class ClientPush:
@@ -123,56 +123,41 @@ class ClientPush:
         self.ref: str | None = None
         self.status: str | None = None
         self.response: Any = None
-        self.sent = False
         self._timer: Timer | None = None
-        self._hooks: dict[str, Callable[[Any], None]] = {}
+        self.hooks: dict[str, Callable[[Any], None]] = {}  # by the reply's status: what the channel does then
 
     def __repr__(self) -> str:
         got = "waiting" if self.status is None else f"{self.status} {self.response!r}"
         return f"<ClientPush {self.channel.topic!r} {self.event!r} ref={self.ref!r} {got}>"
 
-    def _on(self, status: str, hook: Callable[[Any], None]) -> None:
-        self._hooks[status] = hook
-
     def _send(self) -> None:
         if self.status == "timeout":
             return
         self._start_timeout()
-        self.sent = True
         self.channel._client._send(self)
-
-    def _resend(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._reset()
-        self._send()
 
     def _reset(self) -> None:
         self._cancel_timeout()
         self.ref = None
         self.status = self.response = None
-        self.sent = False
 
     def _start_timeout(self) -> None:
+        """A new ref, under which the channel takes the reply, and its timeout."""
         self._cancel_timeout()
-        client = self.channel._client
-        self.ref = client._make_ref()
-        clock = client._core.clock
-        description = f"{client.name} {self.channel.topic!r}: {self.event!r} ref {self.ref} times out"
-        self._timer = clock.call_at(clock.now_ns() + to_ns(self.timeout), self._timed_out, description)
+        channel = self.channel
+        self.ref = ref = str(next(channel._client._refs))
+        channel._pushes[ref] = self
+        description = f" {channel.topic!r}: {self.event!r} ref {ref} times out"
+        self._timer = _timer(channel._client, self.timeout, lambda: self._receive("timeout", {}), description)
 
     def _cancel_timeout(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
-
-    def _timed_out(self) -> None:
-        self._timer = None
-        self._receive("timeout", {})
 
     def _receive(self, status: str, response: Any) -> None:
         self._cancel_timeout()
         self.status, self.response = status, response
-        hook = self._hooks.get(status)
+        hook = self.hooks.get(status)
         if hook is not None:
             hook(response)
 
@@ -205,9 +190,7 @@ class ClientChannel:
         self._rejoin = _Backoff(client, self._rejoin_due, client.rejoin_after, f"{topic!r} rejoin")
         self._bindings: list[tuple[str, int, Callable[[Any], None]]] = []
         self._binding_refs = itertools.count(1)
-        self.join_push._on("ok", self._joined)
-        self.join_push._on("error", self._rejoin_later)
-        self.join_push._on("timeout", self._join_timed_out)
+        self.join_push.hooks.update(ok=self._joined, error=self._rejoin_later, timeout=self._join_timed_out)
 
     def __repr__(self) -> str:
         return f"<ClientChannel {self.topic!r} {self.state} join_ref={self.join_ref!r}>"
@@ -267,12 +250,11 @@ class ClientChannel:
             )
         push = ClientPush(self, event, payload or {}, DEFAULT_TIMEOUT if timeout is None else timeout)
         push.timeout = check_seconds(push.timeout, name="push timeout")
-        if self._can_push():
+        if self._client.connected and self.state == "joined":
             push._send()
         else:
             push._start_timeout()
             self._buffer.append(push)
-        self._track(push)
         return push
 
     def leave(self, timeout: float | None = None) -> ClientPush:
@@ -282,10 +264,8 @@ class ClientChannel:
         self._set("leaving")
         wait = self.timeout if timeout is None else check_seconds(timeout, name="timeout")
         leave = ClientPush(self, "phx_leave", {}, wait)
-        leave._on("ok", lambda _: self._closed())
-        leave._on("timeout", lambda _: self._closed())
+        leave.hooks.update(ok=lambda _: self._closed(), timeout=lambda _: self._closed())
         leave._send()
-        self._track(leave)
         leave._receive("ok", {})  # as in phoenix.js: a leaving channel cannot push, so its close is local and at once
         return leave
 
@@ -305,20 +285,14 @@ class ClientChannel:
         self.state = state
         self.history.append(ClientEvent(self._client._now(), state))
 
-    def _can_push(self) -> bool:
-        return self._client.connected and self.state == "joined"
-
-    def _track(self, push: ClientPush) -> None:
-        if push.ref is not None:
-            self._pushes[push.ref] = push
-
     def _rejoin_now(self) -> None:
         if self.state == "leaving":
             return
         self._client._leave_open_topic(self)
         self._set("joining")
-        self.join_push._resend(self.timeout)
-        self._track(self.join_push)
+        self.join_push.timeout = self.timeout
+        self.join_push._reset()
+        self.join_push._send()
 
     def _rejoin_due(self) -> None:
         if self._client.connected:
@@ -330,7 +304,6 @@ class ClientChannel:
         buffered, self._buffer = self._buffer, []
         for push in buffered:
             push._send()
-            self._track(push)
 
     def _rejoin_later(self, _: Any = None) -> None:
         """Errored: rejoin with backoff, once connected (a refused join's hook, and the end of the two below)."""
@@ -351,10 +324,8 @@ class ClientChannel:
     def _closed(self) -> None:
         self._rejoin.reset()
         self._set("closed")
-        self._client._remove(self)
-
-    def _is_member(self, topic: str, join_ref: str | None) -> bool:
-        return self.topic == topic and (join_ref is None or join_ref == self.join_ref)
+        if self in self._client.channels:
+            self._client.channels.remove(self)
 
     def _receive(self, message: Message | _ChannelError) -> None:
         if isinstance(message, Reply):
@@ -398,7 +369,6 @@ class _ClientConnection(Connection):
     def __init__(self, client: Client, runtime: Runtime, socket: Socket) -> None:
         super().__init__(runtime, socket, name=f"{client.name}'s connection")
         self.client = client
-        self.open = True
         self._origin: str | None = None  # the node of what is being sent now, for the client's failure output
 
     def exited(self, exit: Exit) -> None:
@@ -406,16 +376,15 @@ class _ClientConnection(Connection):
         self.client._core.mailbox.exited(exit)
 
     def deliver(self, message: Message) -> None:
-        self._origin = getattr(message, "origin", None)
-        try:
-            super().deliver(message)
-        finally:
-            self._origin = None
+        self._from(getattr(message, "origin", None), super().deliver, message)
 
     def fastlane(self, broadcast: Broadcast) -> None:
-        self._origin = broadcast.origin
+        self._from(broadcast.origin, super().fastlane, broadcast)
+
+    def _from(self, origin: str | None, send: Callable[[Any], None], message: Message) -> None:
+        self._origin = origin
         try:
-            super().fastlane(broadcast)
+            send(message)
         finally:
             self._origin = None
 
@@ -432,14 +401,13 @@ class _ClientConnection(Connection):
 
     def send(self, frame: Frame) -> None:
         """A frame from the client, as the server decodes it."""
-        if self.open:
+        if not self.gone:
             self.handle(frame)
 
     def close(self, *, code: int, node_down: bool = False) -> None:
         """Drop the connection: its channels end with ("shutdown", "closed"), and the client hears `code`."""
-        if not self.open:
+        if self.gone:
             return
-        self.open = False
         if node_down:  # a stopped node shuts its channels down itself
             self.gone = True
         else:
@@ -498,7 +466,7 @@ class Client:
     @property
     def state(self) -> ConnectionState:
         """ "closed", "connecting" or "open" (phoenix.js's `connectionState`)."""
-        if self._connection is not None and self._connection.open:
+        if self._connection is not None and not self._connection.gone:
             return "open"
         return "connecting" if self._connecting else "closed"
 
@@ -529,7 +497,7 @@ class Client:
 
     def connect(self) -> None:
         """Open the connection at the next wait; if it is refused or lost, retry with backoff."""
-        if (self._connection is not None and self._connection.open) or self._connecting:
+        if self.state != "closed":
             return
         self._clean_close = False
         self._start_connecting()
@@ -551,7 +519,7 @@ class Client:
         The server-side channels end with ("shutdown", "closed") and their in-memory state is
         gone; the client reconnects with backoff and its channels rejoin.
         """
-        if self._connection is None or not self._connection.open:
+        if self._connection is None or self._connection.gone:
             raise RuntimeError(f"{self.name} has no open connection to lose (it is {self.state})")
         self._connection.close(code=1006)
 
@@ -571,9 +539,6 @@ class Client:
 
     def _log(self, what: str) -> None:
         self.history.append(ClientEvent(self._now(), what))
-
-    def _make_ref(self) -> str:
-        return str(next(self._refs))
 
     def _start_connecting(self) -> None:
         self._connecting = True
@@ -615,7 +580,7 @@ class Client:
 
     def _send(self, push: ClientPush) -> None:
         connection = self._connection
-        if connection is None or not connection.open:
+        if connection is None or connection.gone:
             self._send_buffer.append(push)
             return
         channel, ref = push.channel, push.ref
@@ -631,7 +596,7 @@ class Client:
             return
         join_ref = message.join_ref if isinstance(message, (Push, Reply, Close, _ChannelError)) else None
         for channel in list(self.channels):
-            if channel._is_member(message.topic, join_ref):
+            if channel.topic == message.topic and join_ref in (None, channel.join_ref):
                 channel._receive(message)
 
     def _closed(self, code: int) -> None:
@@ -649,7 +614,3 @@ class Client:
             if channel is not joining and channel.topic == joining.topic and channel.state in ("joined", "joining"):
                 channel.leave()
                 return
-
-    def _remove(self, channel: ClientChannel) -> None:
-        if channel in self.channels:
-            self.channels.remove(channel)

@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
-import anyio
-
 import pytest_channels.testing._format as _format
 import pytest_channels.testing._nodes as _nodes
 
@@ -44,7 +42,7 @@ M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 
 _DRIVE_ROUNDS = 10_000
-"""Settles a frame may take on the wire before the harness says it is stuck (a join takes two or three)."""
+"""Settles a join may take on the wire before the harness says it is stuck (it takes one or two)."""
 E = TypeVar("E", Push, Broadcast)
 
 _NOT_VIRTUAL = (
@@ -249,43 +247,22 @@ class Core:
         __tracebackhide__ = True
         connection = self._connection(socket)
         ref = connection.runtime.make_ref()
-        frame = client_frame(ref, ref, topic, "phx_join", payload)
-        answer, started = await self._drive(connection.join(frame, channel), f"the join of {topic!r}")
-        if started is not None:
+        connection.join(client_frame(ref, ref, topic, "phx_join", payload), channel)
+        for _ in range(_DRIVE_ROUNDS):
+            if connection.join_over:
+                break
+            await self.settle()
+        else:
+            raise RuntimeError(f"the join of {topic!r} did not finish although the runtime is idle")
+        answer, started = connection.answer, connection.started
+        if isinstance(started, ChannelProcess):
             self._join_errors[topic] = started.join_error
         if answer is None:
             raise AssertionError(_format.join_unanswered(topic))
         status, response = answer.payload["status"], answer.payload["response"]
-        if status == "ok" and started is not None:
+        if status == "ok" and isinstance(started, ChannelProcess):
             return Ok(started.socket, response)
         return Error(response)
-
-    async def _drive(self, work: Coroutine[Any, Any, T], what: str) -> T:
-        """Run `work` (the connection's side of a frame) while the runtime runs, until it is done."""
-        __tracebackhide__ = True
-        done: list[T] = []
-
-        async def run() -> None:
-            done.append(await work)
-
-        failure: BaseException | None = None
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(run)
-                for _ in range(_DRIVE_ROUNDS):
-                    await self.settle()
-                    await anyio.lowlevel.checkpoint()
-                    if done:
-                        break
-                else:
-                    raise RuntimeError(f"{what} did not finish although the runtime is idle")
-        except BaseExceptionGroup as group:  # one failure, raised as itself (outside the handler: no chaining)
-            if len(group.exceptions) != 1:
-                raise
-            failure = group.exceptions[0]
-        if failure is not None:
-            raise failure
-        return done[0]
 
     async def subscribe_and_join(
         self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
