@@ -11,7 +11,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Concatenate,
+    Generic,
+    Literal,
+    NoReturn,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 from unittest.mock import ANY
 
 import pytest_channels.testing._nodes as _nodes
@@ -180,8 +192,6 @@ class CaseBase:
 
         With a cluster, it is the first node's runtime (its current one, after a restart).
         """
-        if self._core.cluster is None:
-            return self._core.runtime
         return _nodes.runtime_for(self._core, None, "runtime")
 
     @property
@@ -627,7 +637,7 @@ class Interrupts:
     def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(self._previous)
 
-    def reraise(self, cancelled: asyncio.CancelledError) -> None:
+    def reraise(self, cancelled: asyncio.CancelledError) -> NoReturn:
         """Inside `except CancelledError`: raise what a callback swallowed, if that is why the task was cancelled."""
         __tracebackhide__ = True
         caught, self.caught = self.caught, None

@@ -179,15 +179,12 @@ class Core:
 
     # -- sockets ---------------------------------------------------------------------------------
 
-    def _own(self, socket: Socket, action: str) -> Socket:
+    def _runtime_of(self, socket: Socket, action: str) -> Runtime:
+        """The runtime of the node this test's `socket` lives on (the test's own runtime without a cluster)."""
         if not isinstance(socket, Socket):
             raise TypeError(f"{action} needs a Socket (got {socket!r})")
         if socket.runtime is not None and not _nodes.same_world(self.runtime, socket.runtime):
             raise ValueError(f"{action}: this socket belongs to another runtime (another test's, or your own Runtime)")
-        return socket
-
-    def _runtime_of(self, socket: Socket) -> Runtime:
-        """The runtime of the node the socket lives on (the test's own runtime without a cluster)."""
         return socket.runtime or self.runtime
 
     async def connect(
@@ -209,7 +206,7 @@ class Core:
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
         __tracebackhide__ = True
-        socket = self._own(socket, "join")
+        runtime = self._runtime_of(socket, "join")
         if channel is None and socket.handler is None:
             raise TypeError(
                 f"join: no channel for {topic!r}: this socket has no handler whose routes could pick one. "
@@ -217,9 +214,8 @@ class Core:
                 "(channels.socket(UserSocket) or channels.connect(UserSocket, params))."
             )
         if self.settings.wire:
-            return await self._wire_join(socket, topic, payload, channel)
-        recipient = Recipient(self.mailbox)
-        started = self._runtime_of(socket).start_join(socket, topic, payload, recipient, channel=channel)
+            return await self._wire_join(self._connection(socket, runtime), topic, payload, channel)
+        started = runtime.start_join(socket, topic, payload, Recipient(self.mailbox), channel=channel)
         if isinstance(started, Error):
             return started
         await self.settle()
@@ -231,7 +227,7 @@ class Core:
 
     # -- the wire: the server's connection state machine between the test and its channels --------
 
-    def _connection(self, socket: Socket) -> WireConnection:
+    def _connection(self, socket: Socket, runtime: Runtime) -> WireConnection:
         """The connection a socket's frames travel on: the one its channel joined through, else its own."""
         process = socket.channel_pid
         if process is not None and isinstance(process.transport, WireConnection):
@@ -239,13 +235,14 @@ class Core:
         found = self._wired.get(id(socket))
         if found is not None and found[0] is socket:
             return found[1]
-        connection = WireConnection(self._runtime_of(socket), socket, self.mailbox)
+        connection = WireConnection(runtime, socket, self.mailbox)
         self._wired[id(socket)] = (socket, connection)
         return connection
 
-    async def _wire_join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
+    async def _wire_join(
+        self, connection: WireConnection, topic: str, payload: Any, channel: type[Channel] | None
+    ) -> Ok | Error:
         __tracebackhide__ = True
-        connection = self._connection(socket)
         ref = connection.runtime.make_ref()
         connection.join(client_frame(ref, ref, topic, "phx_join", payload), channel)
         for _ in range(_DRIVE_ROUNDS):
@@ -267,7 +264,7 @@ class Core:
     async def subscribe_and_join(
         self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
     ) -> Ok | Error:
-        self._runtime_of(self._own(socket, "subscribe_and_join")).pubsub.subscribe(topic, self.mailbox)
+        self._runtime_of(socket, "subscribe_and_join").pubsub.subscribe(topic, self.mailbox)
         self.subscriptions[topic] += 1
         return await self.join(socket, topic, payload, channel)
 
@@ -291,8 +288,7 @@ class Core:
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
         __tracebackhide__ = True
-        socket = self._own(socket, "push")
-        runtime = self._runtime_of(socket)
+        runtime = self._runtime_of(socket, "push")
         process = socket.channel_pid
         if not (self.settings.wire and process is not None and isinstance(process.transport, WireConnection)):
             return runtime.push(socket, event, payload)
@@ -302,14 +298,14 @@ class Core:
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
         __tracebackhide__ = True
-        socket = self._own(socket, "broadcast_from")
+        runtime = self._runtime_of(socket, "broadcast_from")
         if socket.topic is None:
             raise ValueError("broadcast_from needs a joined socket: this one has no topic")
-        return self._runtime_of(socket).broadcast(socket.topic, event, payload, from_=self.mailbox)
+        return runtime.broadcast(socket.topic, event, payload, from_=self.mailbox)
 
     async def leave(self, socket: Socket) -> Exit:
-        process = _process(self._own(socket, "leave"))
-        runtime = self._runtime_of(socket)
+        runtime = self._runtime_of(socket, "leave")
+        process = _process(socket)
         if self.settings.wire and isinstance(process.transport, WireConnection):
             ref = runtime.make_ref()
             process.transport.handle(client_frame(socket.join_ref, ref, process.topic, "phx_leave", {}))
@@ -328,10 +324,11 @@ class Core:
         return exit
 
     async def close(self, socket: Socket, timeout: float | None = None) -> Exit:
-        process = _process(self._own(socket, "close"))
+        runtime = self._runtime_of(socket, "close")
+        process = _process(socket)
         if isinstance(process.transport, WireConnection):
             process.transport.drop(process)  # the client's side went away: no phx_error for it
-        self._runtime_of(socket).close(socket, timeout=timeout)
+        runtime.close(socket, timeout=timeout)
         return await self._await_end(process, ("shutdown", "closed"))
 
     async def _await_end(self, process: ChannelProcess, reason: Reason) -> Exit:
@@ -353,7 +350,8 @@ class Core:
 
     async def get_state(self, socket: Socket) -> Socket:
         __tracebackhide__ = True
-        process = _process(self._own(socket, "get_state"))
+        self._runtime_of(socket, "get_state")
+        process = _process(socket)
         await self.settle()
         if process.exit is not None:
             raise AssertionError(_format.not_running("get_state", process.name, process.socket.topic, process.exit))
@@ -362,15 +360,14 @@ class Core:
     async def call(self, socket: Socket, message: Any, timeout: float) -> Any:
         """Run the channels in virtual time until the channel answers, exits or `timeout` passes."""
         __tracebackhide__ = True
-        socket = self._own(socket, "call")
+        runtime = self._runtime_of(socket, "call")
         # A ChannelExited goes up as it is: a crash behind it still fails the test unless claimed.
-        answer = await self._runtime_of(socket).call(socket, message, timeout=timeout)
+        answer = await runtime.call(socket, message, timeout=timeout)
         self.raise_crashes()
         return answer
 
     def cast(self, socket: Socket, message: Any) -> None:
-        socket = self._own(socket, "cast")
-        self._runtime_of(socket).cast(socket, message)
+        self._runtime_of(socket, "cast").cast(socket, message)
 
     def crash(self, socket: Socket, reason: Reason) -> Exit:
         """Kill the channel behind `socket` now, without `terminate`, and claim its exit.
@@ -379,11 +376,11 @@ class Core:
         sees `phx_error` and rejoins. Crashing a channel that already exited returns that exit.
         """
         __tracebackhide__ = True
-        socket = self._own(socket, "crash")
+        runtime = self._runtime_of(socket, "crash")
         process = socket.channel_pid
         if process is None:
             raise ValueError(f"crash needs a joined socket, from join or subscribe_and_join (got {socket!r})")
-        self._runtime_of(socket).check_running("crash")
+        runtime.check_running("crash")
         if not process.alive:
             assert process.exit is not None, f"{process.name} on {process.socket.topic!r} is still joining"
             return process.exit
@@ -591,7 +588,8 @@ class Core:
         """The recipient a `socket=` argument names: the transport its channel delivers through."""
         if socket is None:
             return None
-        process = _process(self._own(socket, "socket="))
+        self._runtime_of(socket, "socket=")
+        process = _process(socket)
         name = f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>"
         return _To(process.transport, process.topic, name)
 
