@@ -550,10 +550,8 @@ class Client:
             self._start_connecting()
 
     async def _open(self) -> None:
-        import pytest_channels.testing._nodes as _nodes
-
         try:
-            runtime = _nodes.runtime_for(self._core, self.node, "connect")
+            runtime = self._core.runtime_for(self.node, "connect")
             result = await runtime.connect(self.handler, self.params, self.connect_info)
         except NodeStopped:
             result = Error({"reason": "node down"})

@@ -18,17 +18,17 @@ from typing import Any, TypeVar
 from unittest.mock import ANY
 
 import pytest_channels.testing._format as _format
-import pytest_channels.testing._nodes as _nodes
 
 from .._runtime._channel import Channel
 from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
-from .._runtime._errors import BroadcastError, NotIdle
+from .._runtime._errors import BroadcastError, NodeStopped, NotIdle, UnknownNode
 from .._runtime._eventloop import running_trio
 from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply
-from .._runtime._process import ChannelProcess
+from .._runtime._process import ChannelProcess, Transport
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
+from .._server._multiplexer import ById
 from ._cluster import Cluster
 from ._freeze import WallFreeze
 from ._group import GroupRuntime
@@ -117,9 +117,9 @@ class Core:
         self._freeze = WallFreeze()
         if settings.freeze_time:
             self._freeze.start(lambda: self.clock.wall(), self._shift_wall, monotonic=settings.freeze_monotonic)
-        # A group runtime settles every node of a cluster the test may start (see _nodes), so each
-        # wait below drives them all; alone, it is a plain Runtime.
-        self.runtime: Runtime = GroupRuntime(
+        # A group runtime settles every node of a cluster the test may start (see `start_cluster`),
+        # so each wait below drives them all; alone, it is a plain Runtime.
+        self.runtime = GroupRuntime(
             clock=self.clock,
             secret_key_base=TEST_SECRET,
             check_payloads=settings.check_payloads,
@@ -168,7 +168,6 @@ class Core:
             return False
         time_source, wait_idle = found
         self.clock = LoopClock(time_source, wait_idle, self.clock.wall())  # a user's freeze_time may have set it
-        assert isinstance(self.runtime, GroupRuntime)
         self.runtime.group.on_loop_clock(self.clock)  # before any node: every node reads the loop's clock
         loop = None if running_trio() else asyncio.get_running_loop()
         if isinstance(loop, VirtualTimeLoop):  # the test's guards (trio's guard is the test's deadline)
@@ -183,9 +182,82 @@ class Core:
         """The runtime of the node this test's `socket` lives on (the test's own runtime without a cluster)."""
         if not isinstance(socket, Socket):
             raise TypeError(f"{action} needs a Socket (got {socket!r})")
-        if socket.runtime is not None and not _nodes.same_world(self.runtime, socket.runtime):
+        runtime = socket.runtime
+        if runtime is None or runtime is self.runtime:
+            return self.runtime
+        if not (isinstance(runtime, GroupRuntime) and runtime.group is self.runtime.group):  # not one of our nodes
             raise ValueError(f"{action}: this socket belongs to another runtime (another test's, or your own Runtime)")
-        return socket.runtime or self.runtime
+        return runtime
+
+    # -- nodes -------------------------------------------------------------------------------------
+    # `channels.cluster("server", "remote")` turns the test's own runtime into the first node, so
+    # sockets made before and after it agree, and `node=None` keeps meaning "the test's runtime".
+
+    def start_cluster(self, names: tuple[str, ...], seed: int | None) -> Cluster:
+        """Make the test's runtime the node `names[0]` and start the others on the same clock.
+
+        On a virtual event loop that clock is the loop's, so the harness must be on the loop first
+        (the sync harness starts its loop for this; see `ChannelCase.cluster`).
+        """
+        if self.cluster is not None:
+            raise ValueError(
+                f"this test already has a cluster ({', '.join(self.cluster.names)}); "
+                "start more nodes on it with cluster.start(name)"
+            )
+        if not names:
+            raise ValueError("cluster needs at least one node name, as in channels.cluster('server', 'remote')")
+        if self.settings.virtual_loop and not self.on_loop:
+            raise RuntimeError(
+                "channels.cluster(...) on a virtual event loop must run inside the test's loop, which has not "
+                "started yet: make the cluster in the test body (an async fixture runs before the test's loop "
+                "is the channels' clock)"
+            )
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"node {twice[0]!r} is named twice")
+        cluster = Cluster(
+            group=self.runtime.group,
+            seed=seed,
+            secret_key_base=TEST_SECRET,
+            check_payloads=self.settings.check_payloads,
+            idle_timeout=self.settings.idle_timeout,
+        )
+        cluster.start(names[0], runtime=self.runtime)
+        for name in names[1:]:
+            cluster.start(name)
+        self.cluster, self.first_node = cluster, names[0]
+        return cluster
+
+    def runtime_for(self, node: str | None, action: str) -> Runtime:
+        """The runtime behind `node=`: the named node, or the test's first node (its own runtime).
+
+        Raises:
+            UnknownNode: no such node, or no cluster at all.
+            NodeStopped: the node is stopped.
+        """
+        if self.cluster is None:
+            if node is None:
+                return self.runtime
+            raise UnknownNode(
+                f"{action}: unknown node {node!r}: this test has no cluster; "
+                f"start one with channels.cluster({node!r}, ...)"
+            )
+        try:
+            return self.cluster.node(node if node is not None else self.first_node or "").runtime
+        except (UnknownNode, NodeStopped) as exc:
+            raise type(exc)(f"{action}: {exc}") from None
+
+    def require_own_clock(self, what: str) -> None:
+        """Simulated clients are driven by the harness's waits, on its own `VirtualClock`.
+
+        On a virtual event loop the runtime serves on the loop's clock instead, and nothing would
+        run their retries: say so rather than let a test wait for nothing.
+        """
+        if self.on_loop or self.settings.virtual_loop:
+            raise RuntimeError(
+                f"{what} runs on the harness's own virtual clock, but this test runs on a virtual event loop "
+                "(virtual_loop): the two do not combine yet. Run this test without virtual_loop."
+            )
 
     async def connect(
         self,
@@ -196,12 +268,12 @@ class Core:
     ) -> Ok | Error:
         if self.settings.wire:
             params = connect_params(params)
-        runtime = _nodes.runtime_for(self, node, "connect")
+        runtime = self.runtime_for(node, "connect")
         result = await runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
             runtime.pubsub.subscribe(result.socket.id, self.mailbox)
             if not self.settings.wire:  # with it, the socket's connection closes itself, as the server's does
-                _nodes.stop_on_disconnect(runtime, result.socket.id, self.mailbox)
+                _stop_on_disconnect(runtime, result.socket.id, self.mailbox)
         return result
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
@@ -279,11 +351,11 @@ class Core:
         return result.socket
 
     def subscribe(self, topic: str, node: str | None = None) -> None:
-        _nodes.runtime_for(self, node, "subscribe").pubsub.subscribe(topic, self.mailbox)
+        self.runtime_for(node, "subscribe").pubsub.subscribe(topic, self.mailbox)
         self.subscriptions[topic] += 1
 
     def unsubscribe(self, topic: str, node: str | None = None) -> None:
-        _nodes.runtime_for(self, node, "unsubscribe").pubsub.unsubscribe(topic, self.mailbox)
+        self.runtime_for(node, "unsubscribe").pubsub.unsubscribe(topic, self.mailbox)
         self.subscriptions.pop(topic, None)
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
@@ -771,6 +843,32 @@ def describe_time_limit(core: Core) -> str:
     """Why a test on a virtual loop reached its virtual end of time, and where to look."""
     busy = [(p.name, p.socket.topic, p.doing) for p in core.runtime.channels if p.doing]
     return _format.time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
+
+
+class _Disconnect(ById):
+    """The harness's side of Phoenix's disconnect by id: the test's channels joined with the id close."""
+
+    __slots__ = ("runtime", "socket_id", "transport")
+
+    def __init__(self, runtime: Runtime, socket_id: str, transport: Transport) -> None:
+        super().__init__(self._close_channels)
+        self.runtime = runtime
+        self.socket_id = socket_id
+        self.transport = transport
+
+    def _close_channels(self) -> None:
+        for process in self.runtime.channels:
+            through = getattr(process.transport, "via", process.transport)  # a join's Recipient
+            if through is self.transport and process.socket.id == self.socket_id and process.alive:
+                self.runtime.close(process.socket)
+
+
+def _stop_on_disconnect(runtime: Runtime, socket_id: str, transport: Transport) -> None:
+    """Close, on the next wait, every channel joined on `runtime` through `transport` with this socket id
+    when someone broadcasts `"disconnect"` on the id (Phoenix's way to log a user out everywhere)."""
+    subscribers = runtime.pubsub.subscribers(socket_id)
+    if not any(isinstance(s, _Disconnect) and s.transport is transport for s in subscribers):
+        runtime.pubsub.subscribe(socket_id, _Disconnect(runtime, socket_id, transport))
 
 
 def _process(socket: Socket) -> ChannelProcess:
