@@ -31,21 +31,13 @@ class NeverAwaited(AssertionError):
 class Waiting(Generic[T]):
     """An awaitable harness call. The work starts when it is awaited."""
 
-    __slots__ = ("_args", "_awaited", "_caller", "_case", "_function", "_kwargs", "_name")
+    __slots__ = ("_awaited", "_caller", "_case", "_name", "_work")
 
     def __init__(
-        self,
-        case: AsyncChannelCase,
-        function: Callable[..., Coroutine[Any, Any, T]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        name: str,
-        caller: str,
+        self, case: AsyncChannelCase, work: Callable[[], Coroutine[Any, Any, T]], name: str, caller: str
     ) -> None:
         self._case = case
-        self._function = function
-        self._args = args
-        self._kwargs = kwargs
+        self._work = work
         self._awaited = False
         self._name, self._caller = name, caller
 
@@ -59,7 +51,7 @@ class Waiting(Generic[T]):
             raise RuntimeError(f"channels.{self.where} was awaited twice; call the harness again instead")
         self._awaited = True
         self._case._pending.remove(self)
-        return self._function(*self._args, **self._kwargs).__await__()
+        return self._work().__await__()
 
     def __getattr__(self, name: str) -> Any:
         # `(channels.connect(...)).socket` without `await`: say so now, not at teardown.
@@ -115,7 +107,7 @@ class AsyncChannelCase(CaseBase):
         """The awaitable of a call of `function`, remembering the line that made it (two frames up)."""
         __tracebackhide__ = True
         self._check()
-        waiting = Waiting(self, function, args, kwargs, name, _caller())
+        waiting = Waiting(self, functools.partial(function, *args, **kwargs), name, _caller())
         self._pending.append(waiting)
         return waiting
 

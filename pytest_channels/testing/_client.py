@@ -352,12 +352,6 @@ class _ChannelError:
     join_ref: str | None
 
 
-@dataclass(frozen=True)
-class _ConnectionClosed:
-    code: int
-    connection: _ClientConnection
-
-
 class _ClientConnection(Connection):
     """The server's state machine of one client connection, with the simulated client at its other end.
 
@@ -412,7 +406,7 @@ class _ClientConnection(Connection):
             self.gone = True
         else:
             self.shutdown()
-        self.client._receive(_ConnectionClosed(code, self))
+        self.client._group.submit(functools.partial(self.client._closed, self, code), self.client.name)
 
 
 class Client:
@@ -525,7 +519,7 @@ class Client:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _receive(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
+    def _receive(self, message: Message | _ChannelError) -> None:
         # Read at the next wait, in its turn on the group's queue, as a browser reads a frame.
         self._group.submit(functools.partial(self._handle, message), self.name)
 
@@ -587,17 +581,16 @@ class Client:
         join_ref = ref if push.event == "phx_join" else channel.join_ref
         connection.send(Frame(join_ref, ref, channel.topic, push.event, payload))
 
-    def _handle(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
-        if isinstance(message, _ConnectionClosed):
-            if message.connection is self._connection:
-                self._closed(message.code)
-            return
+    def _handle(self, message: Message | _ChannelError) -> None:
         join_ref = message.join_ref if isinstance(message, (Push, Reply, Close, _ChannelError)) else None
         for channel in list(self.channels):
             if channel.topic == message.topic and join_ref in (None, channel.join_ref):
                 channel._receive(message)
 
-    def _closed(self, code: int) -> None:
+    def _closed(self, connection: _ClientConnection, code: int) -> None:
+        """Read at the next wait, as `_receive`'s frames are: the connection closed with `code`."""
+        if connection is not self._connection:  # an older one
+            return
         self._log(f"closed {code}")
         for channel in self._live_channels():
             channel._errored()

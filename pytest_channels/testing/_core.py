@@ -14,7 +14,7 @@ import inspect
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from unittest.mock import ANY
 
 import pytest_channels.testing._format as _format
@@ -895,15 +895,12 @@ def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Ca
 _MISSING = object()
 
 
-class _To:
+class _To(NamedTuple):
     """Who a `socket=` assertion expects to have received a message, shown as a short name."""
 
-    __slots__ = ("name", "topic", "transport")
-
-    def __init__(self, transport: object, topic: str, name: str) -> None:
-        self.transport = transport
-        self.topic = topic
-        self.name = name
+    transport: object
+    topic: str
+    name: str
 
     def received(self, message: Message, recipient: Callable[[Message], object]) -> bool:
         """Whether this join got `message`: its transport delivered it, on its topic.

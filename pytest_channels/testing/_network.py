@@ -17,7 +17,7 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from .._runtime._clock import Clock, check_seconds, format_ns, to_ns
 from .._runtime._messages import Broadcast
@@ -25,6 +25,7 @@ from .._runtime._runtime import Runtime
 
 Outcome = Literal["in flight", "delivered", "dropped", "partitioned", "node down"]
 LOST: tuple[Outcome, ...] = ("dropped", "partitioned", "node down")
+V = TypeVar("V")
 
 
 @runtime_checkable
@@ -138,9 +139,12 @@ class NetworkStatistics:
 
 
 @dataclass
-class _Rule:
+class _Rule(Generic[V]):
+    """A condition on the links from `source` to `target` (None: any): a delay, a drop chance or a count to drop."""
+
     source: str | None
     target: str | None
+    value: V
 
     def matches(self, source: str, target: str) -> bool:
         return self.source in (None, source) and self.target in (None, target)
@@ -149,21 +153,6 @@ class _Rule:
         if self.source is None and self.target is None:
             return "every link"
         return f"{self.source or 'any'} -> {self.target or 'any'}"
-
-
-@dataclass
-class _Delay(_Rule):
-    delay: float | Distribution = 0.0
-
-
-@dataclass
-class _DropChance(_Rule):
-    probability: float = 0.0
-
-
-@dataclass
-class _DropNext(_Rule):
-    remaining: int = 0
 
 
 class _Stream:
@@ -205,9 +194,9 @@ class Network:
         self._random = random.Random(seed)
         self._lookup = node
         self._submit = submit
-        self._delays: list[_Delay] = []
-        self._chances: list[_DropChance] = []
-        self._drop_next: list[_DropNext] = []
+        self._delays: list[_Rule[float | Distribution]] = []
+        self._chances: list[_Rule[float]] = []
+        self._drop_next: list[_Rule[int]] = []  # its value: how many packets are still to drop
         self._groups: tuple[frozenset[str], ...] | None = None
         self._streams: dict[tuple[str, str, object], _Stream] = {}
 
@@ -229,7 +218,7 @@ class Network:
         """
         if not isinstance(seconds, Distribution):
             check_seconds(seconds, name="delay")
-        self._delays.append(_Delay(self._name(source), self._name(target), seconds))
+        self._delays.append(_Rule(self._name(source), self._name(target), seconds))
 
     def drop(
         self,
@@ -256,7 +245,7 @@ class Network:
             if next == 0:
                 self._drop_next = [r for r in self._drop_next if (r.source, r.target) != (source, target)]
             else:
-                self._drop_next.append(_DropNext(source, target, next))
+                self._drop_next.append(_Rule(source, target, next))
             return
         if (
             isinstance(probability, bool)
@@ -265,7 +254,7 @@ class Network:
             or not 0 <= probability <= 1
         ):
             raise ValueError(f"drop probability must be a number between 0 and 1 (got {probability!r})")
-        self._chances.append(_DropChance(source, target, float(probability)))
+        self._chances.append(_Rule(source, target, float(probability)))
 
     def partition(self, *groups: Iterable[str]) -> None:
         """Cut the network into groups: nodes in different groups cannot reach each other.
@@ -329,9 +318,9 @@ class Network:
 
     def describe(self) -> str:
         """The conditions in force, in one line, for failure output."""
-        parts = [f"delay {_show(r.delay)} on {r.where()}" for r in self._delays]
-        parts += [f"drop {r.probability:g} on {r.where()}" for r in self._chances]
-        parts += [f"drop the next {r.remaining} on {r.where()}" for r in self._drop_next if r.remaining]
+        parts = [f"delay {_show(r.value)} on {r.where()}" for r in self._delays]
+        parts += [f"drop {r.value:g} on {r.where()}" for r in self._chances]
+        parts += [f"drop the next {r.value} on {r.where()}" for r in self._drop_next if r.value]
         if self._groups is not None:
             shown = " | ".join("{" + ", ".join(sorted(g)) + "}" for g in self._groups)
             parts.append(f"partitioned {shown} | {{the rest}}")
@@ -417,14 +406,14 @@ class Network:
 
     def _dropped(self, source: str, target: str) -> bool:
         for rule in reversed(self._drop_next):
-            if rule.remaining and rule.matches(source, target):
-                rule.remaining -= 1
+            if rule.value and rule.matches(source, target):
+                rule.value -= 1
                 return True
-        chance = next((r.probability for r in reversed(self._chances) if r.matches(source, target)), 0.0)
+        chance = next((r.value for r in reversed(self._chances) if r.matches(source, target)), 0.0)
         return chance > 0 and self._random.random() < chance
 
     def _delay_ns(self, source: str, target: str) -> int:
-        delay = next((r.delay for r in reversed(self._delays) if r.matches(source, target)), 0.0)
+        delay = next((r.value for r in reversed(self._delays) if r.matches(source, target)), 0.0)
         if not isinstance(delay, Distribution):
             return to_ns(delay, name="delay")
         drawn = delay.sample(self._random)
