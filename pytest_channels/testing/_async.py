@@ -166,6 +166,7 @@ class AsyncChannelCase(CaseBase):
                 return await body()
             except asyncio.CancelledError as cancelled:
                 interrupts.reraise(cancelled)
+                raise
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # Cut short (pytest's outcomes, an alarm, a cancellation): settling at teardown

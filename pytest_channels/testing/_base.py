@@ -11,19 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    ClassVar,
-    Concatenate,
-    Generic,
-    Literal,
-    NoReturn,
-    ParamSpec,
-    Protocol,
-    TypeVar,
-    overload,
-)
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 from unittest.mock import ANY
 
 import pytest_channels.testing._presence as _presence
@@ -636,7 +624,7 @@ class Interrupts:
     def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(self._previous)
 
-    def reraise(self, cancelled: asyncio.CancelledError) -> NoReturn:
+    def reraise(self, cancelled: asyncio.CancelledError) -> None:
         """Inside `except CancelledError`: raise what a callback swallowed, if that is why the task was cancelled."""
         __tracebackhide__ = True
         caught, self.caught = self.caught, None

@@ -33,7 +33,6 @@ from ._wire import message_of
 
 if TYPE_CHECKING:
     from ._core import Core
-    from ._group import Group
 
 RECONNECT_AFTER = (0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0)
 """phoenix.js `reconnectAfterMs`, in seconds: the delay before reconnect attempt n (then 5 s)."""
@@ -393,11 +392,6 @@ class _ClientConnection(Connection):
         super().request_close(code, reason)
         self.close(code=code)
 
-    def send(self, frame: Frame) -> None:
-        """A frame from the client, as the server decodes it."""
-        if not self.gone:
-            self.handle(frame)
-
     def close(self, *, code: int, node_down: bool = False) -> None:
         """Drop the connection: its channels end with ("shutdown", "closed"), and the client hears `code`."""
         if self.gone:
@@ -436,7 +430,7 @@ class Client:
         number: int,
     ) -> None:
         self._core = core
-        self._group: Group = getattr(core.runtime, "group")  # noqa: B009  (a GroupRuntime, whose queue runs us)
+        self._group = core.runtime.group  # whose queue runs the client's work
         self.name = f"client {number}"
         self.handler = handler
         self.params = dict(params or {})
@@ -579,7 +573,7 @@ class Client:
         assert ref is not None
         payload = push.payload() if callable(push.payload) else push.payload  # the runtime copies it to the wire
         join_ref = ref if push.event == "phx_join" else channel.join_ref
-        connection.send(Frame(join_ref, ref, channel.topic, push.event, payload))
+        connection.handle(Frame(join_ref, ref, channel.topic, push.event, payload))
 
     def _handle(self, message: Message | _ChannelError) -> None:
         join_ref = message.join_ref if isinstance(message, (Push, Reply, Close, _ChannelError)) else None

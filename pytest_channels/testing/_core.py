@@ -126,7 +126,7 @@ class Core:
             idle_timeout=settings.idle_timeout,
         )
         self.mailbox = Mailbox(on_change=self.runtime.notify)
-        self._wired: dict[int, tuple[Socket, WireConnection]] = {}  # with `wire`: each socket's connection
+        self._wired: list[WireConnection] = []  # with `wire`: each socket's connection
         self.closed = False
         self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
         self._bound = False
@@ -304,11 +304,10 @@ class Core:
         process = socket.channel_pid
         if process is not None and isinstance(process.transport, WireConnection):
             return process.transport
-        found = self._wired.get(id(socket))
-        if found is not None and found[0] is socket:
-            return found[1]
-        connection = WireConnection(runtime, socket, self.mailbox)
-        self._wired[id(socket)] = (socket, connection)
+        connection = next((c for c in self._wired if c.socket is socket), None)
+        if connection is None:
+            connection = WireConnection(runtime, socket, self.mailbox)
+            self._wired.append(connection)
         return connection
 
     async def _wire_join(

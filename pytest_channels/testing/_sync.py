@@ -60,6 +60,7 @@ class ChannelCase(CaseBase):
                 return loop.run_until_complete(task)
             except asyncio.CancelledError as cancelled:
                 self._interrupts.reraise(cancelled)
+                raise
         except BaseException as exc:
             if not task.done():
                 # Interrupted from outside (Ctrl-C, an alarm in the loop's own code): the wait
