@@ -24,7 +24,7 @@ from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
 from .._runtime._errors import BroadcastError, NodeStopped, NotIdle, UnknownNode
 from .._runtime._eventloop import running_trio
 from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply
-from .._runtime._process import ChannelProcess, Transport
+from .._runtime._process import ChannelProcess
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
@@ -34,7 +34,7 @@ from ._freeze import WallFreeze
 from ._group import GroupRuntime
 from ._loop import VirtualTimeLoop, virtual_loop_factory
 from ._mailbox import Mailbox, Recipient
-from ._matchers import same, topic_ok
+from ._matchers import same
 from ._settings import Settings
 from ._wire import WireConnection, client_frame, connect_params
 
@@ -127,6 +127,7 @@ class Core:
         )
         self.mailbox = Mailbox(on_change=self.runtime.notify)
         self._wired: list[WireConnection] = []  # with `wire`: each socket's connection
+        self._by_id: set[tuple[Runtime, str]] = set()  # the socket ids whose disconnect closes the test's joins
         self.closed = False
         self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
         self._bound = False
@@ -162,9 +163,9 @@ class Core:
             return self.on_loop
         self._bound = True
         found = current_virtual_backend()
-        if found is None:
+        if isinstance(found, str):
             if self.settings.virtual_loop:
-                raise RuntimeError(_NOT_VIRTUAL.format(loop=describe_current_loop()))
+                raise RuntimeError(_NOT_VIRTUAL.format(loop=found))
             return False
         time_source, wait_idle = found
         self.clock = LoopClock(time_source, wait_idle, self.clock.wall())  # a user's freeze_time may have set it
@@ -271,10 +272,22 @@ class Core:
         runtime = self.runtime_for(node, "connect")
         result = await runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
-            runtime.pubsub.subscribe(result.socket.id, self.mailbox)
-            if not self.settings.wire:  # with it, the socket's connection closes itself, as the server's does
-                _stop_on_disconnect(runtime, result.socket.id, self.mailbox)
+            socket_id = result.socket.id
+            runtime.pubsub.subscribe(socket_id, self.mailbox)
+            # Phoenix's way to log a user out everywhere: a "disconnect" broadcast on the id closes
+            # the test's channels joined with it, on each node (with `wire`, the socket's connection
+            # closes itself, as the server's does).
+            if not self.settings.wire and (runtime, socket_id) not in self._by_id:
+                self._by_id.add((runtime, socket_id))
+                runtime.pubsub.subscribe(socket_id, ById(functools.partial(self._disconnect, runtime, socket_id)))
         return result
+
+    def _disconnect(self, runtime: Runtime, socket_id: str) -> None:
+        """Close the channels the test joined on `runtime` with this socket id."""
+        for process in runtime.channels:
+            through = getattr(process.transport, "via", process.transport)  # a join's Recipient
+            if through is self.mailbox and process.socket.id == socket_id and process.alive:
+                runtime.close(process.socket)
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
         __tracebackhide__ = True
@@ -685,7 +698,7 @@ class Core:
                 (kind is None or isinstance(m, kind))
                 and (event is ANY or same(event, getattr(m, "event", _MISSING)))
                 and (payload is ANY or same(payload, getattr(m, "payload", _MISSING)))
-                and topic_ok(topic, m.topic)
+                and (topic is None or same(topic, m.topic))
                 and (to is None or to.received(m, recipient))
             )
 
@@ -791,31 +804,22 @@ class Core:
 VirtualBackend = tuple[Callable[[], float], Callable[[], Awaitable[None]]]
 
 
-def current_virtual_backend() -> VirtualBackend | None:
+def current_virtual_backend() -> VirtualBackend | str:
     """For the running loop, if its time is virtual: its time source and its wait-idle.
 
-    Must be called inside the test's event loop. Returns None on a loop with a real clock.
+    Must be called inside the test's event loop. On a loop with a real clock, it says which
+    loop that is, for the error that refuses it.
     """
     if running_trio():
         import trio
         import trio.testing
 
         clock = trio.lowlevel.current_clock()
-        if not isinstance(clock, trio.testing.MockClock) or clock.autojump_threshold != 0:
-            return None
-        return clock.current_time, trio.testing.wait_all_tasks_blocked
+        if isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold == 0:
+            return clock.current_time, trio.testing.wait_all_tasks_blocked
+        return f"trio with {clock!r}"
     loop = asyncio.get_running_loop()
-    if not isinstance(loop, VirtualTimeLoop):
-        return None
-    return loop.time, loop.wait_idle
-
-
-def describe_current_loop() -> str:
-    if running_trio():
-        import trio
-
-        return f"trio with {trio.lowlevel.current_clock()!r}"
-    return repr(asyncio.get_running_loop())
+    return (loop.time, loop.wait_idle) if isinstance(loop, VirtualTimeLoop) else repr(loop)
 
 
 def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:
@@ -844,39 +848,13 @@ def describe_time_limit(core: Core) -> str:
     return _format.time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
 
 
-class _Disconnect(ById):
-    """The harness's side of Phoenix's disconnect by id: the test's channels joined with the id close."""
-
-    __slots__ = ("runtime", "socket_id", "transport")
-
-    def __init__(self, runtime: Runtime, socket_id: str, transport: Transport) -> None:
-        super().__init__(self._close_channels)
-        self.runtime = runtime
-        self.socket_id = socket_id
-        self.transport = transport
-
-    def _close_channels(self) -> None:
-        for process in self.runtime.channels:
-            through = getattr(process.transport, "via", process.transport)  # a join's Recipient
-            if through is self.transport and process.socket.id == self.socket_id and process.alive:
-                self.runtime.close(process.socket)
-
-
-def _stop_on_disconnect(runtime: Runtime, socket_id: str, transport: Transport) -> None:
-    """Close, on the next wait, every channel joined on `runtime` through `transport` with this socket id
-    when someone broadcasts `"disconnect"` on the id (Phoenix's way to log a user out everywhere)."""
-    subscribers = runtime.pubsub.subscribers(socket_id)
-    if not any(isinstance(s, _Disconnect) and s.transport is transport for s in subscribers):
-        runtime.pubsub.subscribe(socket_id, _Disconnect(runtime, socket_id, transport))
-
-
 def _process(socket: Socket) -> ChannelProcess:
     if socket.channel_pid is None:
         raise ValueError(f"this socket has not joined a channel: {socket!r}. Join it with subscribe_and_join first.")
     return socket.channel_pid
 
 
-# `same` and `topic_ok` (testing/_matchers.py) written out: these run on every message an
+# `same` (testing/_matchers.py) written out: these run on every message an
 # assertion looks at, on the path every passing test takes.
 def _event_matcher(event: Any, payload: Any, topic: str | None) -> Callable[[Push | Broadcast], bool]:
     return lambda m: bool(event == m.event) and bool(payload == m.payload) and (topic is None or bool(topic == m.topic))
