@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, TypeVar
 
 import anyio
 
 from ._base import CaseBase, Interrupts, Wait, running_loop, stop_leftover_tasks
-from ._core import describe_time_limit
+from ._core import callers_frame, describe_time_limit
 from ._format import never_awaited, used_unawaited
 from ._loop import VirtualTimeLimit
 
@@ -104,10 +103,16 @@ class AsyncChannelCase(CaseBase):
     def _wait(
         self, name: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any
     ) -> Waiting[T]:
-        """The awaitable of a call of `function`, remembering the line that made it (two frames up)."""
+        """The awaitable of a call of `function`, remembering the test's line that made it.
+
+        Read now: a frame's line moves on. The never-awaited tests (tests/harness/test_async_case.py)
+        check that it names the test's own line.
+        """
         __tracebackhide__ = True
         self._check()
-        waiting = Waiting(self, functools.partial(function, *args, **kwargs), name, _caller())
+        frame = callers_frame()[0]
+        caller = "" if frame is None else f" at {frame.f_code.co_filename}:{frame.f_lineno}"
+        waiting = Waiting(self, functools.partial(function, *args, **kwargs), name, caller)
         self._pending.append(waiting)
         return waiting
 
@@ -239,21 +244,6 @@ class AsyncChannelCase(CaseBase):
 def _tasks() -> set[asyncio.Task[Any]]:
     """The asyncio tasks of the running loop (none on trio, whose nurseries leave none behind)."""
     return set() if running_loop() is None else asyncio.all_tasks()
-
-
-def _caller() -> str:
-    """Where the code that called the harness is (`_caller` <- `_wait` <- the wait's method <- it): ` at file:line`.
-
-    Read now: a frame's line moves on. `inspect.currentframe` is public, but may give None on
-    a Python without stack frames; the message then names the call alone. The never-awaited
-    tests (tests/harness/test_async_case.py) check that it names the test's own line.
-    """
-    frame = inspect.currentframe()
-    for _ in range(3):
-        if frame is None:
-            return ""
-        frame = frame.f_back
-    return "" if frame is None else f" at {frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _finish_without_loop(coroutine: Coroutine[Any, Any, None]) -> None:

@@ -14,6 +14,7 @@ import inspect
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from types import FrameType
 from typing import Any, NamedTuple, TypeVar
 from unittest.mock import ANY
 
@@ -84,7 +85,7 @@ def check_timeout(timeout: Any, threshold: float) -> None:
         f"assert_push takes milliseconds. For {timeout:g} ms pass timeout={timeout / 1000:g}; to mean "
         f"seconds, pass datetime.timedelta(seconds={timeout:g}) or set channels_ms_timeout_warning = 0.",
         LooksLikeMilliseconds,
-        stacklevel=_outside_the_harness(),
+        stacklevel=callers_frame()[1],
     )
 
 
@@ -97,15 +98,19 @@ def check_ref(call: str, ref: Any) -> None:
         )
 
 
-def _outside_the_harness() -> int:
-    """The stack level of the first frame outside this package and asyncio: the test's call."""
-    frame, level = inspect.currentframe(), 0  # public; None only on a Python without stack frames
+def callers_frame() -> tuple[FrameType | None, int]:
+    """The test's call: the first frame outside this package, asyncio and anyio, and its stack level.
+
+    `inspect.currentframe` is public, but gives None on a Python without stack frames: then
+    there is no frame, and the level is the caller's.
+    """
+    frame, level = inspect.currentframe(), 0
     while frame is not None:
         name = str(frame.f_globals.get("__name__", ""))
         if not (name.startswith(("pytest_channels.", "asyncio", "anyio")) or name == "pytest_channels"):
-            return level
+            return frame, level
         frame, level = frame.f_back, level + 1
-    return 1
+    return None, 1
 
 
 class Core:
