@@ -263,9 +263,9 @@ class ClientChannel:
         self._set("leaving")
         wait = self.timeout if timeout is None else check_seconds(timeout, name="timeout")
         leave = ClientPush(self, "phx_leave", {}, wait)
-        leave.hooks.update(ok=lambda _: self._closed(), timeout=lambda _: self._closed())
         leave._send()
         leave._receive("ok", {})  # as in phoenix.js: a leaving channel cannot push, so its close is local and at once
+        self._closed()
         return leave
 
     def on(self, event: str, callback: Callable[[Any], None]) -> int:

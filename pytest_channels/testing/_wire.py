@@ -104,6 +104,7 @@ class WireConnection(Connection):
         handler = socket.handler.__qualname__ if socket.handler is not None else "a socket"
         super().__init__(runtime, socket, name=f"the test's {handler} connection")
         self.mailbox = mailbox
+        self.on_close = self.shutdown  # no socket to close: the connection ends at once, as the server's would
         self.channel: type[Channel] | None = None  # the next join's `channel=`, if the test gave one
         self.started: ChannelProcess | Error | None = None
         self._join_ref: str | None = None
@@ -166,10 +167,3 @@ class WireConnection(Connection):
         entry = self._entries.get(process)
         if entry is not None:
             self._forget(entry)
-
-    def request_close(self, code: int, reason: str) -> None:
-        # No socket to close: the connection ends at once, and its channels stop, as the server's would.
-        first = self.close_code is None
-        super().request_close(code, reason)
-        if first:
-            self.shutdown()
