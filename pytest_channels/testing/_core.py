@@ -135,7 +135,6 @@ class Core:
         self._by_id: set[tuple[Runtime, str]] = set()  # the socket ids whose disconnect closes the test's joins
         self.closed = False
         self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
-        self._bound = False
         self._join_errors: dict[str, BaseException | None] = {}
         self.cluster: Cluster | None = None
         self.first_node: str | None = None
@@ -153,7 +152,7 @@ class Core:
         return isinstance(self.clock, LoopClock)
 
     def bind(self) -> bool:
-        """Inside the test's event loop, before any work: adopt the loop's clock if it is virtual.
+        """Inside the test's event loop, before any work, once: adopt the loop's clock if it is virtual.
 
         On a `VirtualTimeLoop` or under trio's `MockClock` with autojump, channel code's own
         sleeps are virtual, so the runtime must share that clock (one timeline) and serve
@@ -164,9 +163,6 @@ class Core:
                 happens when a conftest's own loop-factory hook or anyio backend won.
         """
         __tracebackhide__ = True
-        if self._bound:
-            return self.on_loop
-        self._bound = True
         found = current_virtual_backend()
         if isinstance(found, str):
             if self.settings.virtual_loop:
@@ -653,7 +649,7 @@ class Core:
             timeout,
         )
 
-    async def refute_event(
+    def refute_event(
         self,
         kind: type[E],
         event: Any,
@@ -661,11 +657,10 @@ class Core:
         timeout: Seconds | None,
         topic: str | None,
         socket: Socket | None = None,
-    ) -> None:
-        """`refute_push` and `refute_broadcast`."""
-        __tracebackhide__ = True
+    ) -> Coroutine[Any, Any, None]:
+        """`refute_push` and `refute_broadcast`, which return `refute`'s coroutine itself as `assert_event` does."""
         to = self.to(socket)
-        await self.refute(
+        return self.refute(
             f"refute_{kind.__name__.lower()}",
             kind,
             lambda: _format.describe_expected(kind.__name__, topic, socket=to, event=event, payload=payload),
@@ -680,23 +675,19 @@ class Core:
         self._runtime_of(socket, "socket=")
         process = _process(socket)
         name = f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>"
-        return _To(process.transport, process.topic, name)
+        return _To(process.transport, process.topic, name, self.mailbox.recipient)
 
     def event_matcher(
         self, event: Any, payload: Any, topic: str | None, to: _To | None
     ) -> Callable[[Push | Broadcast], bool]:
         plain = _event_matcher(event, payload, topic)
-        if to is None:
-            return plain
-        recipient = self.mailbox.recipient
-        return lambda m: plain(m) and to.received(m, recipient)
+        return plain if to is None else lambda m: plain(m) and to.received(m)
 
     def select(
         self, kind: type[Message] | None, event: Any, payload: Any, topic: str | None, socket: Socket | None
     ) -> tuple[Message, ...]:
         """The mailbox's messages that match, in arrival order, left in place."""
         to = self.to(socket)
-        recipient = self.mailbox.recipient
 
         def keep(m: Message) -> bool:
             return (
@@ -704,7 +695,7 @@ class Core:
                 and (event is ANY or same(event, getattr(m, "event", _MISSING)))
                 and (payload is ANY or same(payload, getattr(m, "payload", _MISSING)))
                 and (topic is None or same(topic, m.topic))
-                and (to is None or to.received(m, recipient))
+                and (to is None or to.received(m))
             )
 
         return tuple(m for m in self.mailbox.messages if keep(m))
@@ -715,11 +706,10 @@ class Core:
         plain = _format.event_differences(kind, event, payload, topic)
         if to is None:
             return plain
-        recipient = self.mailbox.recipient
 
         def differences(message: Message) -> list[str] | None:
             found = plain(message)
-            if found is None or to.received(message, recipient):
+            if found is None or to.received(message):
                 return found
             return [_format.other_recipient(to), *found]
 
@@ -740,12 +730,11 @@ class Core:
             close="same ref",
         )
 
-    async def refute_reply(
+    def refute_reply(
         self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
-    ) -> None:
-        __tracebackhide__ = True
+    ) -> Coroutine[Any, Any, None]:
         check_ref("refute_reply", ref)
-        await self.refute(
+        return self.refute(
             f"refute_reply({ref!r})",
             Reply,
             lambda: _format.describe_expected("Reply", topic, ref=ref, status=status, payload=payload),
@@ -883,14 +872,15 @@ class _To(NamedTuple):
     transport: object
     topic: str
     name: str
+    recipient: Callable[[Message], object]  # the mailbox's: which transport delivered a message
 
-    def received(self, message: Message, recipient: Callable[[Message], object]) -> bool:
+    def received(self, message: Message) -> bool:
         """Whether this join got `message`: its transport delivered it, on its topic.
 
         With `wire`, one connection carries every join of a socket, as a real one does: the
         topic tells its joins apart (a socket joins a topic once).
         """
-        return recipient(message) is self.transport and message.topic == self.topic
+        return self.recipient(message) is self.transport and message.topic == self.topic
 
     def __repr__(self) -> str:
         return self.name
