@@ -247,8 +247,8 @@ class ClientChannel:
             raise RuntimeError(
                 f"tried to push {event!r} to {self.topic!r} before joining. Use channel.join() before pushing events"
             )
-        push = ClientPush(self, event, payload or {}, DEFAULT_TIMEOUT if timeout is None else timeout)
-        push.timeout = check_seconds(push.timeout, name="push timeout")
+        wait = check_seconds(DEFAULT_TIMEOUT if timeout is None else timeout, name="push timeout")
+        push = ClientPush(self, event, payload or {}, wait)
         if self._client.connected and self.state == "joined":
             push._send()
         else:
@@ -258,7 +258,6 @@ class ClientChannel:
 
     def leave(self, timeout: float | None = None) -> ClientPush:
         """Leave: the channel is closed on the client at once, and `phx_leave` tells the server."""
-        self._rejoin.reset()
         self.join_push._cancel_timeout()
         self._set("leaving")
         wait = self.timeout if timeout is None else check_seconds(timeout, name="timeout")

@@ -155,14 +155,12 @@ class _Rule(Generic[V]):
         return f"{self.source or 'any'} -> {self.target or 'any'}"
 
 
+@dataclass(slots=True)
 class _Stream:
     """One publisher's packets on one link, in the order they were sent."""
 
-    __slots__ = ("last_due", "queue")
-
-    def __init__(self) -> None:
-        self.queue: deque[Packet] = deque()
-        self.last_due = 0
+    queue: deque[Packet] = field(default_factory=deque)
+    last_due: int = 0
 
 
 class Network:
