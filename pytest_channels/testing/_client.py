@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._runtime._clock import NS_PER_SECOND, Timer, check_seconds, to_ns
@@ -325,7 +324,8 @@ class ClientChannel:
         if self in self._client.channels:
             self._client.channels.remove(self)
 
-    def _receive(self, message: Message | _ChannelError) -> None:
+    def _receive(self, message: Message | Frame) -> None:
+        """A message from the server, or the `phx_error` frame of a crash, which phoenix.js handles itself."""
         if isinstance(message, Reply):
             push = self._pushes.get(message.ref)
             if push is not None and push.ref == message.ref:
@@ -333,21 +333,13 @@ class ClientChannel:
                 push._receive(message.status, message.payload)
         elif isinstance(message, Close):
             self._closed()
-        elif isinstance(message, _ChannelError):
+        elif isinstance(message, Frame):
             self._errored()
         elif isinstance(message, Push):
             self.messages.append(message)
             for event, _, callback in list(self._bindings):
                 if event == message.event:
                     callback(message.payload)
-
-
-@dataclass(frozen=True)
-class _ChannelError:
-    """phx_error: the server-side channel crashed (or the connection failed)."""
-
-    topic: str
-    join_ref: str | None
 
 
 class _ClientConnection(Connection):
@@ -384,7 +376,7 @@ class _ClientConnection(Connection):
         # Arrives at the client at once, decoded as phoenix.js decodes it; the client reads it at the next wait.
         frame = decode_client(data)
         message = message_of(frame, self.runtime.clock.now_ns(), origin=self._origin)
-        self.client._receive(message if message is not None else _ChannelError(frame.topic, frame.join_ref))
+        self.client._receive(message if message is not None else frame)  # None: phx_error
 
     def request_close(self, code: int, reason: str) -> None:
         # The server closes the connection (a disconnect by id): the client hears the code.
@@ -512,7 +504,7 @@ class Client:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _receive(self, message: Message | _ChannelError) -> None:
+    def _receive(self, message: Message | Frame) -> None:
         # Read at the next wait, in its turn on the group's queue, as a browser reads a frame.
         self._group.submit(functools.partial(self._handle, message), self.name)
 
@@ -574,8 +566,8 @@ class Client:
         join_ref = ref if push.event == "phx_join" else channel.join_ref
         connection.handle(Frame(join_ref, ref, channel.topic, push.event, payload))
 
-    def _handle(self, message: Message | _ChannelError) -> None:
-        join_ref = message.join_ref if isinstance(message, (Push, Reply, Close, _ChannelError)) else None
+    def _handle(self, message: Message | Frame) -> None:
+        join_ref = message.join_ref if isinstance(message, (Push, Reply, Close, Frame)) else None
         for channel in list(self.channels):
             if channel.topic == message.topic and join_ref in (None, channel.join_ref):
                 channel._receive(message)
