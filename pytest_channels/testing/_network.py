@@ -345,7 +345,7 @@ class Network:
         # A later packet from the same publisher never overtakes an earlier one on this link.
         packet.due_ns = max(now + self._delay_ns(source, target), stream.last_due if stream else now)
         if packet.due_ns <= now and stream is None:  # nothing ahead of it on the link: arrived
-            self._arrive(packet)
+            self._submit(functools.partial(self._deliver, packet), "network delivery")
             return
         if stream is None:
             stream = self._streams[key] = _Stream()
@@ -365,12 +365,9 @@ class Network:
             return
         now = self.clock.now_ns()
         while stream.queue and stream.queue[0].due_ns <= now:
-            self._arrive(stream.queue.popleft())
+            self._submit(functools.partial(self._deliver, stream.queue.popleft()), "network delivery")
         if not stream.queue:
             del self._streams[key]
-
-    def _arrive(self, packet: Packet) -> None:
-        self._submit(functools.partial(self._deliver, packet), "network delivery")
 
     def _deliver(self, packet: Packet) -> None:
         """Hand an arrived packet to its target node, unless the link or the node is gone by now."""
