@@ -285,7 +285,10 @@ class ClientChannel:
     def _rejoin_now(self) -> None:
         if self.state == "leaving":
             return
-        self._client._leave_open_topic(self)
+        for channel in self._client.channels:  # phoenix.js's leaveOpenTopic: one live channel a topic
+            if channel is not self and channel.topic == self.topic and channel.state in ("joined", "joining"):
+                channel.leave()
+                break
         self._set("joining")
         self.join_push.timeout = self.timeout
         self.join_push._reset()
@@ -584,9 +587,3 @@ class Client:
 
     def _live_channels(self) -> list[ClientChannel]:
         return [c for c in self.channels if c.state not in ("errored", "leaving", "closed")]
-
-    def _leave_open_topic(self, joining: ClientChannel) -> None:
-        for channel in self.channels:
-            if channel is not joining and channel.topic == joining.topic and channel.state in ("joined", "joining"):
-                channel.leave()
-                return
