@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Type
 import anyio
 
 from ._base import CaseBase, Interrupts, Wait, running_loop, stop_leftover_tasks
-from ._core import callers_frame, describe_time_limit
-from ._format import never_awaited, used_unawaited
+from ._core import callers_frame
+from ._format import never_awaited, time_limit, used_unawaited
 from ._loop import VirtualTimeLimit
 
 T = TypeVar("T")
@@ -150,7 +150,9 @@ class AsyncChannelCase(CaseBase):
                         if not guard.cancel_called:
                             await self._finish_in_loop()
                 core.stalled = True
-                stalled = describe_time_limit(core)  # while the channels are still there to describe
+                # Described while the channels are still there to describe.
+                busy = [(p.name, p.socket.topic, p.doing) for p in core.runtime.channels if p.doing]
+                stalled = time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
             raise VirtualTimeLimit(stalled)
         finally:
             # After serving, whose own tasks are done by then.

@@ -795,10 +795,8 @@ class Core:
 # On asyncio, virtual time is a `VirtualTimeLoop`; on trio it is trio's own `MockClock` with
 # autojump (it jumps to the next deadline as soon as every task waits).
 
-VirtualBackend = tuple[Callable[[], float], Callable[[], Awaitable[None]]]
 
-
-def current_virtual_backend() -> VirtualBackend | str:
+def current_virtual_backend() -> tuple[Callable[[], float], Callable[[], Awaitable[None]]] | str:
     """For the running loop, if its time is virtual: its time source and its wait-idle.
 
     Must be called inside the test's event loop. On a loop with a real clock, it says which
@@ -834,12 +832,6 @@ def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:
 
         return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
     raise ValueError(f"virtual_anyio_backend takes 'asyncio' or 'trio' (got {name!r})")
-
-
-def describe_time_limit(core: Core) -> str:
-    """Why a test on a virtual loop reached its virtual end of time, and where to look."""
-    busy = [(p.name, p.socket.topic, p.doing) for p in core.runtime.channels if p.doing]
-    return _format.time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
 
 
 def _process(socket: Socket) -> ChannelProcess:
