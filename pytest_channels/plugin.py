@@ -52,16 +52,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _channels_markers(node: pytest.Item) -> list[pytest.Mark]:
-    return list(reversed(list(node.iter_markers("channels"))))  # farthest first: the closest wins
-
-
-def _settings(config: pytest.Config, markers: list[pytest.Mark]) -> Settings:
+def _settings(config: pytest.Config, item: pytest.Item | None) -> Settings:
+    """The ini options' settings, then those of `item`'s `channels` markers, the closest last (it wins)."""
     __tracebackhide__ = True
     settings = config.stash[_INI_SETTINGS]
     problem = None
     try:
-        for mark in markers:
+        for mark in reversed(list(item.iter_markers("channels")) if item is not None else []):
             if mark.args:
                 raise ValueError("@pytest.mark.channels takes keyword arguments only")
             settings = settings.updated(mark.kwargs, source="@pytest.mark.channels")
@@ -81,7 +78,7 @@ def channels(request: pytest.FixtureRequest) -> Iterator[ChannelCase | AsyncChan
     """
     from .testing._interface import new_case
 
-    settings = _settings(request.config, _channels_markers(request.node))
+    settings = _settings(request.config, request.node)
     case = new_case(settings, asynchronous=inspect.iscoroutinefunction(getattr(request, "function", None)))
     request.node.stash[_CASE] = case
     yield case
@@ -102,8 +99,7 @@ def channels_case(pytestconfig: pytest.Config) -> CaseFactory:
     from .testing import CaseFactory
 
     def settings() -> Settings:
-        item = pytestconfig.stash.get(_RUNNING, None)
-        return _settings(pytestconfig, _channels_markers(item) if item is not None else [])
+        return _settings(pytestconfig, pytestconfig.stash.get(_RUNNING, None))
 
     return CaseFactory(settings)
 
@@ -127,7 +123,7 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
     # all of them: the virtual loop where the test (or the suite) asks for it, asyncio's own
     # otherwise. A conftest's own implementation wins over this one; then the fixture checks.
     try:
-        virtual = _settings(config, _channels_markers(item)).virtual_loop
+        virtual = _settings(config, item).virtual_loop
     except pytest.fail.Exception:  # a bad marker: the fixture reports it, in the test
         virtual = False
     if not virtual:

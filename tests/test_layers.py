@@ -214,11 +214,11 @@ def test_no_message_of_the_runtime_or_the_transports_speaks_of_pytest() -> None:
 
 
 def test_no_module_takes_a_sibling_module_from_its_package_with_from_dot_import() -> None:
-    # `from . import _nodes` reads the package's attribute when it has one, without looking in
+    # `from . import _format` reads the package's attribute when it has one, without looking in
     # sys.modules. pytester's in-process runs take the modules they imported out of sys.modules
-    # after each run, but not those attributes: the next run would get the old `_nodes` beside
-    # a fresh `_group`, whose classes no longer match (isinstance fails). `from ._nodes import x`
-    # and `import pytest_channels.testing._nodes as _nodes` both go through sys.modules.
+    # after each run, but not those attributes: the next run would get the old `_format` beside
+    # a fresh `_group`, whose classes no longer match (isinstance fails). `from ._format import x`
+    # and `import pytest_channels.testing._format as _format` both go through sys.modules.
     files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
     found = []
     for name, path in files.items():

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
+import math
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, TypeVar
 
 import anyio
 
 from ._base import CaseBase, Interrupts, Wait, running_loop, stop_leftover_tasks
-from ._core import describe_time_limit
-from ._format import never_awaited, used_unawaited
+from ._core import callers_frame
+from ._format import never_awaited, time_limit, used_unawaited
 from ._loop import VirtualTimeLimit
 
 T = TypeVar("T")
@@ -31,21 +32,13 @@ class NeverAwaited(AssertionError):
 class Waiting(Generic[T]):
     """An awaitable harness call. The work starts when it is awaited."""
 
-    __slots__ = ("_args", "_awaited", "_caller", "_case", "_function", "_kwargs", "_name")
+    __slots__ = ("_awaited", "_caller", "_case", "_name", "_work")
 
     def __init__(
-        self,
-        case: AsyncChannelCase,
-        function: Callable[..., Coroutine[Any, Any, T]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        name: str,
-        caller: str,
+        self, case: AsyncChannelCase, work: Callable[[], Coroutine[Any, Any, T]], name: str, caller: str
     ) -> None:
         self._case = case
-        self._function = function
-        self._args = args
-        self._kwargs = kwargs
+        self._work = work
         self._awaited = False
         self._name, self._caller = name, caller
 
@@ -59,7 +52,7 @@ class Waiting(Generic[T]):
             raise RuntimeError(f"channels.{self.where} was awaited twice; call the harness again instead")
         self._awaited = True
         self._case._pending.remove(self)
-        return self._function(*self._args, **self._kwargs).__await__()
+        return self._work().__await__()
 
     def __getattr__(self, name: str) -> Any:
         # `(channels.connect(...)).socket` without `await`: say so now, not at teardown.
@@ -112,10 +105,16 @@ class AsyncChannelCase(CaseBase):
     def _wait(
         self, name: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any
     ) -> Waiting[T]:
-        """The awaitable of a call of `function`, remembering the line that made it (two frames up)."""
+        """The awaitable of a call of `function`, remembering the test's line that made it.
+
+        Read now: a frame's line moves on. The never-awaited tests (tests/harness/test_async_case.py)
+        check that it names the test's own line.
+        """
         __tracebackhide__ = True
         self._check()
-        waiting = Waiting(self, function, args, kwargs, name, _caller())
+        frame = callers_frame()[0]
+        caller = "" if frame is None else f" at {frame.f_code.co_filename}:{frame.f_lineno}"
+        waiting = Waiting(self, functools.partial(function, *args, **kwargs), name, caller)
         self._pending.append(waiting)
         return waiting
 
@@ -141,20 +140,19 @@ class AsyncChannelCase(CaseBase):
         core = self._core
         self._tasks_before = _tasks()
         try:
-            if not core.bind():
-                try:
-                    return await self._interruptible(body)
-                finally:
-                    await self._finish_in_loop()
-            async with core.runtime.serving():
-                with anyio.move_on_after(core.settings.max_time) as guard:
+            virtual = core.bind()  # else: no runtime to serve, and the real clock bounds nothing
+            serving: AbstractAsyncContextManager[object] = core.runtime.serving() if virtual else nullcontext()
+            async with serving:
+                with anyio.move_on_after(core.settings.max_time if virtual else math.inf) as guard:
                     try:
                         return await self._interruptible(body)
                     finally:
                         if not guard.cancel_called:
                             await self._finish_in_loop()
                 core.stalled = True
-                stalled = describe_time_limit(core)  # while the channels are still there to describe
+                # Described while the channels are still there to describe.
+                busy = [(p.name, p.socket.topic, p.doing) for p in core.runtime.channels if p.doing]
+                stalled = time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
             raise VirtualTimeLimit(stalled)
         finally:
             # After serving, whose own tasks are done by then.
@@ -247,21 +245,6 @@ class AsyncChannelCase(CaseBase):
 def _tasks() -> set[asyncio.Task[Any]]:
     """The asyncio tasks of the running loop (none on trio, whose nurseries leave none behind)."""
     return set() if running_loop() is None else asyncio.all_tasks()
-
-
-def _caller() -> str:
-    """Where the code that called the harness is (`_caller` <- `_wait` <- the wait's method <- it): ` at file:line`.
-
-    Read now: a frame's line moves on. `inspect.currentframe` is public, but may give None on
-    a Python without stack frames; the message then names the call alone. The never-awaited
-    tests (tests/harness/test_async_case.py) check that it names the test's own line.
-    """
-    frame = inspect.currentframe()
-    for _ in range(3):
-        if frame is None:
-            return ""
-        frame = frame.f_back
-    return "" if frame is None else f" at {frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _finish_without_loop(coroutine: Coroutine[Any, Any, None]) -> None:

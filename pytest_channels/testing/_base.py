@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 from unittest.mock import ANY
 
-import pytest_channels.testing._nodes as _nodes
 import pytest_channels.testing._presence as _presence
 
 from .._runtime._channel import Channel
@@ -27,7 +26,7 @@ from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
 from ._client import Client
 from ._cluster import Cluster
-from ._core import TEST_SECRET, Core
+from ._core import Core
 from ._format import cluster_note, left_a_task, teardown_problems
 from ._settings import Settings
 
@@ -180,9 +179,7 @@ class CaseBase:
 
         With a cluster, it is the first node's runtime (its current one, after a restart).
         """
-        if self._core.cluster is None:
-            return self._core.runtime
-        return _nodes.runtime_for(self._core, None, "runtime")
+        return self._core.runtime_for(None, "runtime")
 
     @property
     def clock(self) -> VirtualClock | LoopClock:
@@ -275,7 +272,7 @@ class CaseBase:
             node: the cluster node the socket lives on (default: the first node).
         """
         self._check()
-        return _nodes.runtime_for(self._core, node, "socket").socket(handler, id, assigns)
+        return self._core.runtime_for(node, "socket").socket(handler, id, assigns)
 
     def subscribe(self, topic: str, *, node: str | None = None) -> None:
         """Receive every broadcast on `topic` (on `node`'s PubSub) as a `Broadcast` (duplicates deliver twice)."""
@@ -302,7 +299,7 @@ class CaseBase:
         """
         self._check()
         self._enter_loop()
-        return _nodes.start_cluster(self._core, names, seed, TEST_SECRET)
+        return self._core.start_cluster(names, seed)
 
     def _enter_loop(self) -> None:
         """Bind to the test's virtual event loop now, if the harness owns it (the sync harness does)."""
@@ -324,8 +321,8 @@ class CaseBase:
         self._check()
         if not (isinstance(handler, type) and issubclass(handler, SocketHandler)):
             raise TypeError(f"client needs a SocketHandler subclass (got {handler!r})")
-        _nodes.require_own_clock(self._core, "channels.client()")
-        _nodes.runtime_for(self._core, node, "client")  # an unknown node fails here, not at the first connect
+        self._core.require_own_clock("channels.client()")
+        self._core.runtime_for(node, "client")  # an unknown node fails here, not at the first connect
         client = Client(
             self._core, handler, params, node=node, connect_info=connect_info, number=len(self._clients) + 1
         )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._runtime._clock import NS_PER_SECOND, Timer, check_seconds, to_ns
@@ -33,7 +32,6 @@ from ._wire import message_of
 
 if TYPE_CHECKING:
     from ._core import Core
-    from ._group import Group
 
 RECONNECT_AFTER = (0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0)
 """phoenix.js `reconnectAfterMs`, in seconds: the delay before reconnect attempt n (then 5 s)."""
@@ -57,6 +55,12 @@ def reconnect_after(tries: int) -> float:
 def rejoin_after(tries: int) -> float:
     """Seconds before rejoin attempt `tries` (1-based), as phoenix.js waits."""
     return REJOIN_AFTER[tries - 1] if tries <= len(REJOIN_AFTER) else 10.0
+
+
+def _timer(client: Client, seconds: float, callback: Callable[[], None], description: str) -> Timer:
+    """A timer of `client`'s, `seconds` from now on the test's clock (cancelling a fired one is harmless)."""
+    clock = client._core.clock
+    return clock.call_at(clock.now_ns() + to_ns(seconds), callback, f"{client.name}{description}")
 
 
 class ClientEvent(NamedTuple):
@@ -84,24 +88,18 @@ class _Backoff:
 
     def reset(self) -> None:
         self.tries = 0
-        self._cancel()
-
-    def schedule(self) -> None:
-        self._cancel()
-        clock = self._client._core.clock
-        delay = to_ns(self._after(self.tries + 1))
-        description = f"{self._client.name}: {self._what} attempt {self.tries + 1}"
-        self._timer = clock.call_at(clock.now_ns() + delay, self._fire, description)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self.tries += 1
-        self._callback()
-
-    def _cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+
+    def schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        after = self._after(self.tries + 1)
+        self._timer = _timer(self._client, after, self._fire, f": {self._what} attempt {self.tries + 1}")
+
+    def _fire(self) -> None:
+        self.tries += 1
+        self._callback()
 
 
 class ClientPush:
@@ -123,56 +121,41 @@ class ClientPush:
         self.ref: str | None = None
         self.status: str | None = None
         self.response: Any = None
-        self.sent = False
         self._timer: Timer | None = None
-        self._hooks: dict[str, Callable[[Any], None]] = {}
+        self.hooks: dict[str, Callable[[Any], None]] = {}  # by the reply's status: what the channel does then
 
     def __repr__(self) -> str:
         got = "waiting" if self.status is None else f"{self.status} {self.response!r}"
         return f"<ClientPush {self.channel.topic!r} {self.event!r} ref={self.ref!r} {got}>"
 
-    def _on(self, status: str, hook: Callable[[Any], None]) -> None:
-        self._hooks[status] = hook
-
     def _send(self) -> None:
         if self.status == "timeout":
             return
         self._start_timeout()
-        self.sent = True
         self.channel._client._send(self)
-
-    def _resend(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._reset()
-        self._send()
 
     def _reset(self) -> None:
         self._cancel_timeout()
         self.ref = None
         self.status = self.response = None
-        self.sent = False
 
     def _start_timeout(self) -> None:
+        """A new ref, under which the channel takes the reply, and its timeout."""
         self._cancel_timeout()
-        client = self.channel._client
-        self.ref = client._make_ref()
-        clock = client._core.clock
-        description = f"{client.name} {self.channel.topic!r}: {self.event!r} ref {self.ref} times out"
-        self._timer = clock.call_at(clock.now_ns() + to_ns(self.timeout), self._timed_out, description)
+        channel = self.channel
+        self.ref = ref = str(next(channel._client._refs))
+        channel._pushes[ref] = self
+        description = f" {channel.topic!r}: {self.event!r} ref {ref} times out"
+        self._timer = _timer(channel._client, self.timeout, lambda: self._receive("timeout", {}), description)
 
     def _cancel_timeout(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
-
-    def _timed_out(self) -> None:
-        self._timer = None
-        self._receive("timeout", {})
 
     def _receive(self, status: str, response: Any) -> None:
         self._cancel_timeout()
         self.status, self.response = status, response
-        hook = self._hooks.get(status)
+        hook = self.hooks.get(status)
         if hook is not None:
             hook(response)
 
@@ -205,9 +188,7 @@ class ClientChannel:
         self._rejoin = _Backoff(client, self._rejoin_due, client.rejoin_after, f"{topic!r} rejoin")
         self._bindings: list[tuple[str, int, Callable[[Any], None]]] = []
         self._binding_refs = itertools.count(1)
-        self.join_push._on("ok", self._joined)
-        self.join_push._on("error", self._rejoin_later)
-        self.join_push._on("timeout", self._join_timed_out)
+        self.join_push.hooks.update(ok=self._joined, error=self._rejoin_later, timeout=self._join_timed_out)
 
     def __repr__(self) -> str:
         return f"<ClientChannel {self.topic!r} {self.state} join_ref={self.join_ref!r}>"
@@ -265,28 +246,24 @@ class ClientChannel:
             raise RuntimeError(
                 f"tried to push {event!r} to {self.topic!r} before joining. Use channel.join() before pushing events"
             )
-        push = ClientPush(self, event, payload or {}, DEFAULT_TIMEOUT if timeout is None else timeout)
-        push.timeout = check_seconds(push.timeout, name="push timeout")
-        if self._can_push():
+        wait = check_seconds(DEFAULT_TIMEOUT if timeout is None else timeout, name="push timeout")
+        push = ClientPush(self, event, payload or {}, wait)
+        if self._client.connected and self.state == "joined":
             push._send()
         else:
             push._start_timeout()
             self._buffer.append(push)
-        self._track(push)
         return push
 
     def leave(self, timeout: float | None = None) -> ClientPush:
         """Leave: the channel is closed on the client at once, and `phx_leave` tells the server."""
-        self._rejoin.reset()
         self.join_push._cancel_timeout()
         self._set("leaving")
         wait = self.timeout if timeout is None else check_seconds(timeout, name="timeout")
         leave = ClientPush(self, "phx_leave", {}, wait)
-        leave._on("ok", lambda _: self._closed())
-        leave._on("timeout", lambda _: self._closed())
         leave._send()
-        self._track(leave)
         leave._receive("ok", {})  # as in phoenix.js: a leaving channel cannot push, so its close is local and at once
+        self._closed()
         return leave
 
     def on(self, event: str, callback: Callable[[Any], None]) -> int:
@@ -305,20 +282,17 @@ class ClientChannel:
         self.state = state
         self.history.append(ClientEvent(self._client._now(), state))
 
-    def _can_push(self) -> bool:
-        return self._client.connected and self.state == "joined"
-
-    def _track(self, push: ClientPush) -> None:
-        if push.ref is not None:
-            self._pushes[push.ref] = push
-
     def _rejoin_now(self) -> None:
         if self.state == "leaving":
             return
-        self._client._leave_open_topic(self)
+        for channel in self._client.channels:  # phoenix.js's leaveOpenTopic: one live channel a topic
+            if channel is not self and channel.topic == self.topic and channel.state in ("joined", "joining"):
+                channel.leave()
+                break
         self._set("joining")
-        self.join_push._resend(self.timeout)
-        self._track(self.join_push)
+        self.join_push.timeout = self.timeout
+        self.join_push._reset()
+        self.join_push._send()
 
     def _rejoin_due(self) -> None:
         if self._client.connected:
@@ -330,7 +304,6 @@ class ClientChannel:
         buffered, self._buffer = self._buffer, []
         for push in buffered:
             push._send()
-            self._track(push)
 
     def _rejoin_later(self, _: Any = None) -> None:
         """Errored: rejoin with backoff, once connected (a refused join's hook, and the end of the two below)."""
@@ -351,12 +324,11 @@ class ClientChannel:
     def _closed(self) -> None:
         self._rejoin.reset()
         self._set("closed")
-        self._client._remove(self)
+        if self in self._client.channels:
+            self._client.channels.remove(self)
 
-    def _is_member(self, topic: str, join_ref: str | None) -> bool:
-        return self.topic == topic and (join_ref is None or join_ref == self.join_ref)
-
-    def _receive(self, message: Message | _ChannelError) -> None:
+    def _receive(self, message: Message | Frame) -> None:
+        """A message from the server, or the `phx_error` frame of a crash, which phoenix.js handles itself."""
         if isinstance(message, Reply):
             push = self._pushes.get(message.ref)
             if push is not None and push.ref == message.ref:
@@ -364,27 +336,13 @@ class ClientChannel:
                 push._receive(message.status, message.payload)
         elif isinstance(message, Close):
             self._closed()
-        elif isinstance(message, _ChannelError):
+        elif isinstance(message, Frame):
             self._errored()
         elif isinstance(message, Push):
             self.messages.append(message)
             for event, _, callback in list(self._bindings):
                 if event == message.event:
                     callback(message.payload)
-
-
-@dataclass(frozen=True)
-class _ChannelError:
-    """phx_error: the server-side channel crashed (or the connection failed)."""
-
-    topic: str
-    join_ref: str | None
-
-
-@dataclass(frozen=True)
-class _ConnectionClosed:
-    code: int
-    connection: _ClientConnection
 
 
 class _ClientConnection(Connection):
@@ -398,7 +356,6 @@ class _ClientConnection(Connection):
     def __init__(self, client: Client, runtime: Runtime, socket: Socket) -> None:
         super().__init__(runtime, socket, name=f"{client.name}'s connection")
         self.client = client
-        self.open = True
         self._origin: str | None = None  # the node of what is being sent now, for the client's failure output
 
     def exited(self, exit: Exit) -> None:
@@ -406,16 +363,15 @@ class _ClientConnection(Connection):
         self.client._core.mailbox.exited(exit)
 
     def deliver(self, message: Message) -> None:
-        self._origin = getattr(message, "origin", None)
-        try:
-            super().deliver(message)
-        finally:
-            self._origin = None
+        self._from(getattr(message, "origin", None), super().deliver, message)
 
     def fastlane(self, broadcast: Broadcast) -> None:
-        self._origin = broadcast.origin
+        self._from(broadcast.origin, super().fastlane, broadcast)
+
+    def _from(self, origin: str | None, send: Callable[[Any], None], message: Message) -> None:
+        self._origin = origin
         try:
-            super().fastlane(broadcast)
+            send(message)
         finally:
             self._origin = None
 
@@ -423,28 +379,22 @@ class _ClientConnection(Connection):
         # Arrives at the client at once, decoded as phoenix.js decodes it; the client reads it at the next wait.
         frame = decode_client(data)
         message = message_of(frame, self.runtime.clock.now_ns(), origin=self._origin)
-        self.client._receive(message if message is not None else _ChannelError(frame.topic, frame.join_ref))
+        self.client._receive(message if message is not None else frame)  # None: phx_error
 
     def request_close(self, code: int, reason: str) -> None:
         # The server closes the connection (a disconnect by id): the client hears the code.
         super().request_close(code, reason)
         self.close(code=code)
 
-    def send(self, frame: Frame) -> None:
-        """A frame from the client, as the server decodes it."""
-        if self.open:
-            self.handle(frame)
-
     def close(self, *, code: int, node_down: bool = False) -> None:
         """Drop the connection: its channels end with ("shutdown", "closed"), and the client hears `code`."""
-        if not self.open:
+        if self.gone:
             return
-        self.open = False
         if node_down:  # a stopped node shuts its channels down itself
             self.gone = True
         else:
             self.shutdown()
-        self.client._receive(_ConnectionClosed(code, self))
+        self.client._group.submit(functools.partial(self.client._closed, self, code), self.client.name)
 
 
 class Client:
@@ -474,7 +424,7 @@ class Client:
         number: int,
     ) -> None:
         self._core = core
-        self._group: Group = getattr(core.runtime, "group")  # noqa: B009  (a GroupRuntime, whose queue runs us)
+        self._group = core.runtime.group  # whose queue runs the client's work
         self.name = f"client {number}"
         self.handler = handler
         self.params = dict(params or {})
@@ -498,7 +448,7 @@ class Client:
     @property
     def state(self) -> ConnectionState:
         """ "closed", "connecting" or "open" (phoenix.js's `connectionState`)."""
-        if self._connection is not None and self._connection.open:
+        if self._connection is not None and not self._connection.gone:
             return "open"
         return "connecting" if self._connecting else "closed"
 
@@ -529,7 +479,7 @@ class Client:
 
     def connect(self) -> None:
         """Open the connection at the next wait; if it is refused or lost, retry with backoff."""
-        if (self._connection is not None and self._connection.open) or self._connecting:
+        if self.state != "closed":
             return
         self._clean_close = False
         self._start_connecting()
@@ -551,13 +501,13 @@ class Client:
         The server-side channels end with ("shutdown", "closed") and their in-memory state is
         gone; the client reconnects with backoff and its channels rejoin.
         """
-        if self._connection is None or not self._connection.open:
+        if self._connection is None or self._connection.gone:
             raise RuntimeError(f"{self.name} has no open connection to lose (it is {self.state})")
         self._connection.close(code=1006)
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _receive(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
+    def _receive(self, message: Message | Frame) -> None:
         # Read at the next wait, in its turn on the group's queue, as a browser reads a frame.
         self._group.submit(functools.partial(self._handle, message), self.name)
 
@@ -572,9 +522,6 @@ class Client:
     def _log(self, what: str) -> None:
         self.history.append(ClientEvent(self._now(), what))
 
-    def _make_ref(self) -> str:
-        return str(next(self._refs))
-
     def _start_connecting(self) -> None:
         self._connecting = True
         self._log("connecting")
@@ -585,10 +532,8 @@ class Client:
             self._start_connecting()
 
     async def _open(self) -> None:
-        import pytest_channels.testing._nodes as _nodes
-
         try:
-            runtime = _nodes.runtime_for(self._core, self.node, "connect")
+            runtime = self._core.runtime_for(self.node, "connect")
             result = await runtime.connect(self.handler, self.params, self.connect_info)
         except NodeStopped:
             result = Error({"reason": "node down"})
@@ -615,26 +560,25 @@ class Client:
 
     def _send(self, push: ClientPush) -> None:
         connection = self._connection
-        if connection is None or not connection.open:
+        if connection is None or connection.gone:
             self._send_buffer.append(push)
             return
         channel, ref = push.channel, push.ref
         assert ref is not None
         payload = push.payload() if callable(push.payload) else push.payload  # the runtime copies it to the wire
         join_ref = ref if push.event == "phx_join" else channel.join_ref
-        connection.send(Frame(join_ref, ref, channel.topic, push.event, payload))
+        connection.handle(Frame(join_ref, ref, channel.topic, push.event, payload))
 
-    def _handle(self, message: Message | _ChannelError | _ConnectionClosed) -> None:
-        if isinstance(message, _ConnectionClosed):
-            if message.connection is self._connection:
-                self._closed(message.code)
-            return
-        join_ref = message.join_ref if isinstance(message, (Push, Reply, Close, _ChannelError)) else None
+    def _handle(self, message: Message | Frame) -> None:
+        join_ref = message.join_ref if isinstance(message, (Push, Reply, Close, Frame)) else None
         for channel in list(self.channels):
-            if channel._is_member(message.topic, join_ref):
+            if channel.topic == message.topic and join_ref in (None, channel.join_ref):
                 channel._receive(message)
 
-    def _closed(self, code: int) -> None:
+    def _closed(self, connection: _ClientConnection, code: int) -> None:
+        """Read at the next wait, as `_receive`'s frames are: the connection closed with `code`."""
+        if connection is not self._connection:  # an older one
+            return
         self._log(f"closed {code}")
         for channel in self._live_channels():
             channel._errored()
@@ -643,13 +587,3 @@ class Client:
 
     def _live_channels(self) -> list[ClientChannel]:
         return [c for c in self.channels if c.state not in ("errored", "leaving", "closed")]
-
-    def _leave_open_topic(self, joining: ClientChannel) -> None:
-        for channel in self.channels:
-            if channel is not joining and channel.topic == joining.topic and channel.state in ("joined", "joining"):
-                channel.leave()
-                return
-
-    def _remove(self, channel: ClientChannel) -> None:
-        if channel in self.channels:
-            self.channels.remove(channel)

@@ -131,7 +131,7 @@ class Cluster:
         self._check_payloads = check_payloads
         self._idle_timeout = idle_timeout
         self._nodes: dict[str, Node] = {}
-        self.network = Network(self.clock, self.seed, nodes=lambda: tuple(self._nodes), submit=self._group.submit)
+        self.network = Network(self.clock, self.seed, node=self._lookup, submit=self._group.submit)
         """The links between the nodes: delay, drop, partition, heal."""
 
     def __repr__(self) -> str:

@@ -14,29 +14,28 @@ import inspect
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from types import FrameType
+from typing import Any, NamedTuple, TypeVar
 from unittest.mock import ANY
 
-import anyio
-
 import pytest_channels.testing._format as _format
-import pytest_channels.testing._nodes as _nodes
 
 from .._runtime._channel import Channel
 from .._runtime._clock import LoopClock, Seconds, VirtualClock, to_ns
-from .._runtime._errors import BroadcastError, NotIdle
+from .._runtime._errors import BroadcastError, NodeStopped, NotIdle, UnknownNode
 from .._runtime._eventloop import running_trio
 from .._runtime._messages import Broadcast, Close, Exit, Message, Push, Reason, Reply
 from .._runtime._process import ChannelProcess
 from .._runtime._results import Error, Ok
 from .._runtime._runtime import Runtime
 from .._runtime._socket import Socket, SocketHandler
+from .._server._multiplexer import ById
 from ._cluster import Cluster
 from ._freeze import WallFreeze
 from ._group import GroupRuntime
 from ._loop import VirtualTimeLoop, virtual_loop_factory
 from ._mailbox import Mailbox, Recipient
-from ._matchers import same, topic_ok
+from ._matchers import same
 from ._settings import Settings
 from ._wire import WireConnection, client_frame, connect_params
 
@@ -44,7 +43,7 @@ M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 
 _DRIVE_ROUNDS = 10_000
-"""Settles a frame may take on the wire before the harness says it is stuck (a join takes two or three)."""
+"""Settles a join may take on the wire before the harness says it is stuck (it takes one or two)."""
 E = TypeVar("E", Push, Broadcast)
 
 _NOT_VIRTUAL = (
@@ -86,7 +85,7 @@ def check_timeout(timeout: Any, threshold: float) -> None:
         f"assert_push takes milliseconds. For {timeout:g} ms pass timeout={timeout / 1000:g}; to mean "
         f"seconds, pass datetime.timedelta(seconds={timeout:g}) or set channels_ms_timeout_warning = 0.",
         LooksLikeMilliseconds,
-        stacklevel=_outside_the_harness(),
+        stacklevel=callers_frame()[1],
     )
 
 
@@ -99,15 +98,19 @@ def check_ref(call: str, ref: Any) -> None:
         )
 
 
-def _outside_the_harness() -> int:
-    """The stack level of the first frame outside this package and asyncio: the test's call."""
-    frame, level = inspect.currentframe(), 0  # public; None only on a Python without stack frames
+def callers_frame() -> tuple[FrameType | None, int]:
+    """The test's call: the first frame outside this package, asyncio and anyio, and its stack level.
+
+    `inspect.currentframe` is public, but gives None on a Python without stack frames: then
+    there is no frame, and the level is the caller's.
+    """
+    frame, level = inspect.currentframe(), 0
     while frame is not None:
         name = str(frame.f_globals.get("__name__", ""))
         if not (name.startswith(("pytest_channels.", "asyncio", "anyio")) or name == "pytest_channels"):
-            return level
+            return frame, level
         frame, level = frame.f_back, level + 1
-    return 1
+    return None, 1
 
 
 class Core:
@@ -119,19 +122,19 @@ class Core:
         self._freeze = WallFreeze()
         if settings.freeze_time:
             self._freeze.start(lambda: self.clock.wall(), self._shift_wall, monotonic=settings.freeze_monotonic)
-        # A group runtime settles every node of a cluster the test may start (see _nodes), so each
-        # wait below drives them all; alone, it is a plain Runtime.
-        self.runtime: Runtime = GroupRuntime(
+        # A group runtime settles every node of a cluster the test may start (see `start_cluster`),
+        # so each wait below drives them all; alone, it is a plain Runtime.
+        self.runtime = GroupRuntime(
             clock=self.clock,
             secret_key_base=TEST_SECRET,
             check_payloads=settings.check_payloads,
             idle_timeout=settings.idle_timeout,
         )
         self.mailbox = Mailbox(on_change=self.runtime.notify)
-        self._wired: dict[int, tuple[Socket, WireConnection]] = {}  # with `wire`: each socket's connection
+        self._wired: list[WireConnection] = []  # with `wire`: each socket's connection
+        self._by_id: set[tuple[Runtime, str]] = set()  # the socket ids whose disconnect closes the test's joins
         self.closed = False
         self.stalled = False  # a guard fired: NotIdle, Deadlock or VirtualTimeLimit
-        self._bound = False
         self._join_errors: dict[str, BaseException | None] = {}
         self.cluster: Cluster | None = None
         self.first_node: str | None = None
@@ -149,7 +152,7 @@ class Core:
         return isinstance(self.clock, LoopClock)
 
     def bind(self) -> bool:
-        """Inside the test's event loop, before any work: adopt the loop's clock if it is virtual.
+        """Inside the test's event loop, before any work, once: adopt the loop's clock if it is virtual.
 
         On a `VirtualTimeLoop` or under trio's `MockClock` with autojump, channel code's own
         sleeps are virtual, so the runtime must share that clock (one timeline) and serve
@@ -160,17 +163,13 @@ class Core:
                 happens when a conftest's own loop-factory hook or anyio backend won.
         """
         __tracebackhide__ = True
-        if self._bound:
-            return self.on_loop
-        self._bound = True
         found = current_virtual_backend()
-        if found is None:
+        if isinstance(found, str):
             if self.settings.virtual_loop:
-                raise RuntimeError(_NOT_VIRTUAL.format(loop=describe_current_loop()))
+                raise RuntimeError(_NOT_VIRTUAL.format(loop=found))
             return False
         time_source, wait_idle = found
         self.clock = LoopClock(time_source, wait_idle, self.clock.wall())  # a user's freeze_time may have set it
-        assert isinstance(self.runtime, GroupRuntime)
         self.runtime.group.on_loop_clock(self.clock)  # before any node: every node reads the loop's clock
         loop = None if running_trio() else asyncio.get_running_loop()
         if isinstance(loop, VirtualTimeLoop):  # the test's guards (trio's guard is the test's deadline)
@@ -181,16 +180,86 @@ class Core:
 
     # -- sockets ---------------------------------------------------------------------------------
 
-    def _own(self, socket: Socket, action: str) -> Socket:
+    def _runtime_of(self, socket: Socket, action: str) -> Runtime:
+        """The runtime of the node this test's `socket` lives on (the test's own runtime without a cluster)."""
         if not isinstance(socket, Socket):
             raise TypeError(f"{action} needs a Socket (got {socket!r})")
-        if socket.runtime is not None and not _nodes.same_world(self.runtime, socket.runtime):
+        runtime = socket.runtime
+        if runtime is None or runtime is self.runtime:
+            return self.runtime
+        if not (isinstance(runtime, GroupRuntime) and runtime.group is self.runtime.group):  # not one of our nodes
             raise ValueError(f"{action}: this socket belongs to another runtime (another test's, or your own Runtime)")
-        return socket
+        return runtime
 
-    def _runtime_of(self, socket: Socket) -> Runtime:
-        """The runtime of the node the socket lives on (the test's own runtime without a cluster)."""
-        return socket.runtime or self.runtime
+    # -- nodes -------------------------------------------------------------------------------------
+    # `channels.cluster("server", "remote")` turns the test's own runtime into the first node, so
+    # sockets made before and after it agree, and `node=None` keeps meaning "the test's runtime".
+
+    def start_cluster(self, names: tuple[str, ...], seed: int | None) -> Cluster:
+        """Make the test's runtime the node `names[0]` and start the others on the same clock.
+
+        On a virtual event loop that clock is the loop's, so the harness must be on the loop first
+        (the sync harness starts its loop for this; see `ChannelCase.cluster`).
+        """
+        if self.cluster is not None:
+            raise ValueError(
+                f"this test already has a cluster ({', '.join(self.cluster.names)}); "
+                "start more nodes on it with cluster.start(name)"
+            )
+        if not names:
+            raise ValueError("cluster needs at least one node name, as in channels.cluster('server', 'remote')")
+        if self.settings.virtual_loop and not self.on_loop:
+            raise RuntimeError(
+                "channels.cluster(...) on a virtual event loop must run inside the test's loop, which has not "
+                "started yet: make the cluster in the test body (an async fixture runs before the test's loop "
+                "is the channels' clock)"
+            )
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"node {twice[0]!r} is named twice")
+        cluster = Cluster(
+            group=self.runtime.group,
+            seed=seed,
+            secret_key_base=TEST_SECRET,
+            check_payloads=self.settings.check_payloads,
+            idle_timeout=self.settings.idle_timeout,
+        )
+        cluster.start(names[0], runtime=self.runtime)
+        for name in names[1:]:
+            cluster.start(name)
+        self.cluster, self.first_node = cluster, names[0]
+        return cluster
+
+    def runtime_for(self, node: str | None, action: str) -> Runtime:
+        """The runtime behind `node=`: the named node, or the test's first node (its own runtime).
+
+        Raises:
+            UnknownNode: no such node, or no cluster at all.
+            NodeStopped: the node is stopped.
+        """
+        if self.cluster is None:
+            if node is None:
+                return self.runtime
+            raise UnknownNode(
+                f"{action}: unknown node {node!r}: this test has no cluster; "
+                f"start one with channels.cluster({node!r}, ...)"
+            )
+        try:
+            return self.cluster.node(node if node is not None else self.first_node or "").runtime
+        except (UnknownNode, NodeStopped) as exc:
+            raise type(exc)(f"{action}: {exc}") from None
+
+    def require_own_clock(self, what: str) -> None:
+        """Simulated clients are driven by the harness's waits, on its own `VirtualClock`.
+
+        On a virtual event loop the runtime serves on the loop's clock instead, and nothing would
+        run their retries: say so rather than let a test wait for nothing.
+        """
+        if self.on_loop or self.settings.virtual_loop:
+            raise RuntimeError(
+                f"{what} runs on the harness's own virtual clock, but this test runs on a virtual event loop "
+                "(virtual_loop): the two do not combine yet. Run this test without virtual_loop."
+            )
 
     async def connect(
         self,
@@ -201,17 +270,29 @@ class Core:
     ) -> Ok | Error:
         if self.settings.wire:
             params = connect_params(params)
-        runtime = _nodes.runtime_for(self, node, "connect")
+        runtime = self.runtime_for(node, "connect")
         result = await runtime.connect(handler, params, connect_info)
         if isinstance(result, Ok) and result.socket.id is not None:
-            runtime.pubsub.subscribe(result.socket.id, self.mailbox)
-            if not self.settings.wire:  # with it, the socket's connection closes itself, as the server's does
-                _nodes.stop_on_disconnect(runtime, result.socket.id, self.mailbox)
+            socket_id = result.socket.id
+            runtime.pubsub.subscribe(socket_id, self.mailbox)
+            # Phoenix's way to log a user out everywhere: a "disconnect" broadcast on the id closes
+            # the test's channels joined with it, on each node (with `wire`, the socket's connection
+            # closes itself, as the server's does).
+            if not self.settings.wire and (runtime, socket_id) not in self._by_id:
+                self._by_id.add((runtime, socket_id))
+                runtime.pubsub.subscribe(socket_id, ById(functools.partial(self._disconnect, runtime, socket_id)))
         return result
+
+    def _disconnect(self, runtime: Runtime, socket_id: str) -> None:
+        """Close the channels the test joined on `runtime` with this socket id."""
+        for process in runtime.channels:
+            through = getattr(process.transport, "via", process.transport)  # a join's Recipient
+            if through is self.mailbox and process.socket.id == socket_id and process.alive:
+                runtime.close(process.socket)
 
     async def join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
         __tracebackhide__ = True
-        socket = self._own(socket, "join")
+        runtime = self._runtime_of(socket, "join")
         if channel is None and socket.handler is None:
             raise TypeError(
                 f"join: no channel for {topic!r}: this socket has no handler whose routes could pick one. "
@@ -219,9 +300,8 @@ class Core:
                 "(channels.socket(UserSocket) or channels.connect(UserSocket, params))."
             )
         if self.settings.wire:
-            return await self._wire_join(socket, topic, payload, channel)
-        recipient = Recipient(self.mailbox)
-        started = self._runtime_of(socket).start_join(socket, topic, payload, recipient, channel=channel)
+            return await self._wire_join(self._connection(socket, runtime), topic, payload, channel)
+        started = runtime.start_join(socket, topic, payload, Recipient(self.mailbox), channel=channel)
         if isinstance(started, Error):
             return started
         await self.settle()
@@ -233,64 +313,43 @@ class Core:
 
     # -- the wire: the server's connection state machine between the test and its channels --------
 
-    def _connection(self, socket: Socket) -> WireConnection:
+    def _connection(self, socket: Socket, runtime: Runtime) -> WireConnection:
         """The connection a socket's frames travel on: the one its channel joined through, else its own."""
         process = socket.channel_pid
         if process is not None and isinstance(process.transport, WireConnection):
             return process.transport
-        found = self._wired.get(id(socket))
-        if found is not None and found[0] is socket:
-            return found[1]
-        connection = WireConnection(self._runtime_of(socket), socket, self.mailbox)
-        self._wired[id(socket)] = (socket, connection)
+        connection = next((c for c in self._wired if c.socket is socket), None)
+        if connection is None:
+            connection = WireConnection(runtime, socket, self.mailbox)
+            self._wired.append(connection)
         return connection
 
-    async def _wire_join(self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None) -> Ok | Error:
+    async def _wire_join(
+        self, connection: WireConnection, topic: str, payload: Any, channel: type[Channel] | None
+    ) -> Ok | Error:
         __tracebackhide__ = True
-        connection = self._connection(socket)
         ref = connection.runtime.make_ref()
-        frame = client_frame(ref, ref, topic, "phx_join", payload)
-        answer, started = await self._drive(connection.join(frame, channel), f"the join of {topic!r}")
-        if started is not None:
+        connection.join(client_frame(ref, ref, topic, "phx_join", payload), channel)
+        for _ in range(_DRIVE_ROUNDS):
+            if connection.join_over:
+                break
+            await self.settle()
+        else:
+            raise RuntimeError(f"the join of {topic!r} did not finish although the runtime is idle")
+        answer, started = connection.answer, connection.started
+        if isinstance(started, ChannelProcess):
             self._join_errors[topic] = started.join_error
         if answer is None:
             raise AssertionError(_format.join_unanswered(topic))
         status, response = answer.payload["status"], answer.payload["response"]
-        if status == "ok" and started is not None:
+        if status == "ok" and isinstance(started, ChannelProcess):
             return Ok(started.socket, response)
         return Error(response)
-
-    async def _drive(self, work: Coroutine[Any, Any, T], what: str) -> T:
-        """Run `work` (the connection's side of a frame) while the runtime runs, until it is done."""
-        __tracebackhide__ = True
-        done: list[T] = []
-
-        async def run() -> None:
-            done.append(await work)
-
-        failure: BaseException | None = None
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(run)
-                for _ in range(_DRIVE_ROUNDS):
-                    await self.settle()
-                    await anyio.lowlevel.checkpoint()
-                    if done:
-                        break
-                else:
-                    raise RuntimeError(f"{what} did not finish although the runtime is idle")
-        except BaseExceptionGroup as group:  # one failure, raised as itself (outside the handler: no chaining)
-            if len(group.exceptions) != 1:
-                raise
-            failure = group.exceptions[0]
-        if failure is not None:
-            raise failure
-        return done[0]
 
     async def subscribe_and_join(
         self, socket: Socket, topic: str, payload: Any, channel: type[Channel] | None
     ) -> Ok | Error:
-        self._runtime_of(self._own(socket, "subscribe_and_join")).pubsub.subscribe(topic, self.mailbox)
+        self._runtime_of(socket, "subscribe_and_join").pubsub.subscribe(topic, self.mailbox)
         self.subscriptions[topic] += 1
         return await self.join(socket, topic, payload, channel)
 
@@ -305,17 +364,16 @@ class Core:
         return result.socket
 
     def subscribe(self, topic: str, node: str | None = None) -> None:
-        _nodes.runtime_for(self, node, "subscribe").pubsub.subscribe(topic, self.mailbox)
+        self.runtime_for(node, "subscribe").pubsub.subscribe(topic, self.mailbox)
         self.subscriptions[topic] += 1
 
     def unsubscribe(self, topic: str, node: str | None = None) -> None:
-        _nodes.runtime_for(self, node, "unsubscribe").pubsub.unsubscribe(topic, self.mailbox)
+        self.runtime_for(node, "unsubscribe").pubsub.unsubscribe(topic, self.mailbox)
         self.subscriptions.pop(topic, None)
 
     def push(self, socket: Socket, event: str, payload: Any) -> str:
         __tracebackhide__ = True
-        socket = self._own(socket, "push")
-        runtime = self._runtime_of(socket)
+        runtime = self._runtime_of(socket, "push")
         process = socket.channel_pid
         if not (self.settings.wire and process is not None and isinstance(process.transport, WireConnection)):
             return runtime.push(socket, event, payload)
@@ -325,14 +383,14 @@ class Core:
 
     def broadcast_from(self, socket: Socket, event: str, payload: Any) -> BroadcastError | None:
         __tracebackhide__ = True
-        socket = self._own(socket, "broadcast_from")
+        runtime = self._runtime_of(socket, "broadcast_from")
         if socket.topic is None:
             raise ValueError("broadcast_from needs a joined socket: this one has no topic")
-        return self._runtime_of(socket).broadcast(socket.topic, event, payload, from_=self.mailbox)
+        return runtime.broadcast(socket.topic, event, payload, from_=self.mailbox)
 
     async def leave(self, socket: Socket) -> Exit:
-        process = _process(self._own(socket, "leave"))
-        runtime = self._runtime_of(socket)
+        runtime = self._runtime_of(socket, "leave")
+        process = _process(socket)
         if self.settings.wire and isinstance(process.transport, WireConnection):
             ref = runtime.make_ref()
             process.transport.handle(client_frame(socket.join_ref, ref, process.topic, "phx_leave", {}))
@@ -351,10 +409,11 @@ class Core:
         return exit
 
     async def close(self, socket: Socket, timeout: float | None = None) -> Exit:
-        process = _process(self._own(socket, "close"))
+        runtime = self._runtime_of(socket, "close")
+        process = _process(socket)
         if isinstance(process.transport, WireConnection):
             process.transport.drop(process)  # the client's side went away: no phx_error for it
-        self._runtime_of(socket).close(socket, timeout=timeout)
+        runtime.close(socket, timeout=timeout)
         return await self._await_end(process, ("shutdown", "closed"))
 
     async def _await_end(self, process: ChannelProcess, reason: Reason) -> Exit:
@@ -376,7 +435,8 @@ class Core:
 
     async def get_state(self, socket: Socket) -> Socket:
         __tracebackhide__ = True
-        process = _process(self._own(socket, "get_state"))
+        self._runtime_of(socket, "get_state")
+        process = _process(socket)
         await self.settle()
         if process.exit is not None:
             raise AssertionError(_format.not_running("get_state", process.name, process.socket.topic, process.exit))
@@ -385,15 +445,14 @@ class Core:
     async def call(self, socket: Socket, message: Any, timeout: float) -> Any:
         """Run the channels in virtual time until the channel answers, exits or `timeout` passes."""
         __tracebackhide__ = True
-        socket = self._own(socket, "call")
+        runtime = self._runtime_of(socket, "call")
         # A ChannelExited goes up as it is: a crash behind it still fails the test unless claimed.
-        answer = await self._runtime_of(socket).call(socket, message, timeout=timeout)
+        answer = await runtime.call(socket, message, timeout=timeout)
         self.raise_crashes()
         return answer
 
     def cast(self, socket: Socket, message: Any) -> None:
-        socket = self._own(socket, "cast")
-        self._runtime_of(socket).cast(socket, message)
+        self._runtime_of(socket, "cast").cast(socket, message)
 
     def crash(self, socket: Socket, reason: Reason) -> Exit:
         """Kill the channel behind `socket` now, without `terminate`, and claim its exit.
@@ -402,11 +461,11 @@ class Core:
         sees `phx_error` and rejoins. Crashing a channel that already exited returns that exit.
         """
         __tracebackhide__ = True
-        socket = self._own(socket, "crash")
+        runtime = self._runtime_of(socket, "crash")
         process = socket.channel_pid
         if process is None:
             raise ValueError(f"crash needs a joined socket, from join or subscribe_and_join (got {socket!r})")
-        self._runtime_of(socket).check_running("crash")
+        runtime.check_running("crash")
         if not process.alive:
             assert process.exit is not None, f"{process.name} on {process.socket.topic!r} is still joining"
             return process.exit
@@ -590,7 +649,7 @@ class Core:
             timeout,
         )
 
-    async def refute_event(
+    def refute_event(
         self,
         kind: type[E],
         event: Any,
@@ -598,11 +657,10 @@ class Core:
         timeout: Seconds | None,
         topic: str | None,
         socket: Socket | None = None,
-    ) -> None:
-        """`refute_push` and `refute_broadcast`."""
-        __tracebackhide__ = True
+    ) -> Coroutine[Any, Any, None]:
+        """`refute_push` and `refute_broadcast`, which return `refute`'s coroutine itself as `assert_event` does."""
         to = self.to(socket)
-        await self.refute(
+        return self.refute(
             f"refute_{kind.__name__.lower()}",
             kind,
             lambda: _format.describe_expected(kind.__name__, topic, socket=to, event=event, payload=payload),
@@ -614,33 +672,30 @@ class Core:
         """The recipient a `socket=` argument names: the transport its channel delivers through."""
         if socket is None:
             return None
-        process = _process(self._own(socket, "socket="))
+        self._runtime_of(socket, "socket=")
+        process = _process(socket)
         name = f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>"
-        return _To(process.transport, process.topic, name)
+        return _To(process.transport, process.topic, name, self.mailbox.recipient)
 
     def event_matcher(
         self, event: Any, payload: Any, topic: str | None, to: _To | None
     ) -> Callable[[Push | Broadcast], bool]:
         plain = _event_matcher(event, payload, topic)
-        if to is None:
-            return plain
-        recipient = self.mailbox.recipient
-        return lambda m: plain(m) and to.received(m, recipient)
+        return plain if to is None else lambda m: plain(m) and to.received(m)
 
     def select(
         self, kind: type[Message] | None, event: Any, payload: Any, topic: str | None, socket: Socket | None
     ) -> tuple[Message, ...]:
         """The mailbox's messages that match, in arrival order, left in place."""
         to = self.to(socket)
-        recipient = self.mailbox.recipient
 
         def keep(m: Message) -> bool:
             return (
                 (kind is None or isinstance(m, kind))
                 and (event is ANY or same(event, getattr(m, "event", _MISSING)))
                 and (payload is ANY or same(payload, getattr(m, "payload", _MISSING)))
-                and topic_ok(topic, m.topic)
-                and (to is None or to.received(m, recipient))
+                and (topic is None or same(topic, m.topic))
+                and (to is None or to.received(m))
             )
 
         return tuple(m for m in self.mailbox.messages if keep(m))
@@ -651,11 +706,10 @@ class Core:
         plain = _format.event_differences(kind, event, payload, topic)
         if to is None:
             return plain
-        recipient = self.mailbox.recipient
 
         def differences(message: Message) -> list[str] | None:
             found = plain(message)
-            if found is None or to.received(message, recipient):
+            if found is None or to.received(message):
                 return found
             return [_format.other_recipient(to), *found]
 
@@ -676,12 +730,11 @@ class Core:
             close="same ref",
         )
 
-    async def refute_reply(
+    def refute_reply(
         self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
-    ) -> None:
-        __tracebackhide__ = True
+    ) -> Coroutine[Any, Any, None]:
         check_ref("refute_reply", ref)
-        await self.refute(
+        return self.refute(
             f"refute_reply({ref!r})",
             Reply,
             lambda: _format.describe_expected("Reply", topic, ref=ref, status=status, payload=payload),
@@ -742,34 +795,23 @@ class Core:
 # On asyncio, virtual time is a `VirtualTimeLoop`; on trio it is trio's own `MockClock` with
 # autojump (it jumps to the next deadline as soon as every task waits).
 
-VirtualBackend = tuple[Callable[[], float], Callable[[], Awaitable[None]]]
 
-
-def current_virtual_backend() -> VirtualBackend | None:
+def current_virtual_backend() -> tuple[Callable[[], float], Callable[[], Awaitable[None]]] | str:
     """For the running loop, if its time is virtual: its time source and its wait-idle.
 
-    Must be called inside the test's event loop. Returns None on a loop with a real clock.
+    Must be called inside the test's event loop. On a loop with a real clock, it says which
+    loop that is, for the error that refuses it.
     """
     if running_trio():
         import trio
         import trio.testing
 
         clock = trio.lowlevel.current_clock()
-        if not isinstance(clock, trio.testing.MockClock) or clock.autojump_threshold != 0:
-            return None
-        return clock.current_time, trio.testing.wait_all_tasks_blocked
+        if isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold == 0:
+            return clock.current_time, trio.testing.wait_all_tasks_blocked
+        return f"trio with {clock!r}"
     loop = asyncio.get_running_loop()
-    if not isinstance(loop, VirtualTimeLoop):
-        return None
-    return loop.time, loop.wait_idle
-
-
-def describe_current_loop() -> str:
-    if running_trio():
-        import trio
-
-        return f"trio with {trio.lowlevel.current_clock()!r}"
-    return repr(asyncio.get_running_loop())
+    return (loop.time, loop.wait_idle) if isinstance(loop, VirtualTimeLoop) else repr(loop)
 
 
 def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:
@@ -792,19 +834,13 @@ def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:
     raise ValueError(f"virtual_anyio_backend takes 'asyncio' or 'trio' (got {name!r})")
 
 
-def describe_time_limit(core: Core) -> str:
-    """Why a test on a virtual loop reached its virtual end of time, and where to look."""
-    busy = [(p.name, p.socket.topic, p.doing) for p in core.runtime.channels if p.doing]
-    return _format.time_limit(core.settings.max_time, core.clock.now_ns(), busy, core.runtime.describe_timers())
-
-
 def _process(socket: Socket) -> ChannelProcess:
     if socket.channel_pid is None:
         raise ValueError(f"this socket has not joined a channel: {socket!r}. Join it with subscribe_and_join first.")
     return socket.channel_pid
 
 
-# `same` and `topic_ok` (testing/_matchers.py) written out: these run on every message an
+# `same` (testing/_matchers.py) written out: these run on every message an
 # assertion looks at, on the path every passing test takes.
 def _event_matcher(event: Any, payload: Any, topic: str | None) -> Callable[[Push | Broadcast], bool]:
     return lambda m: bool(event == m.event) and bool(payload == m.payload) and (topic is None or bool(topic == m.topic))
@@ -822,23 +858,21 @@ def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Ca
 _MISSING = object()
 
 
-class _To:
+class _To(NamedTuple):
     """Who a `socket=` assertion expects to have received a message, shown as a short name."""
 
-    __slots__ = ("name", "topic", "transport")
+    transport: object
+    topic: str
+    name: str
+    recipient: Callable[[Message], object]  # the mailbox's: which transport delivered a message
 
-    def __init__(self, transport: object, topic: str, name: str) -> None:
-        self.transport = transport
-        self.topic = topic
-        self.name = name
-
-    def received(self, message: Message, recipient: Callable[[Message], object]) -> bool:
+    def received(self, message: Message) -> bool:
         """Whether this join got `message`: its transport delivered it, on its topic.
 
         With `wire`, one connection carries every join of a socket, as a real one does: the
         topic tells its joins apart (a socket joins a topic once).
         """
-        return recipient(message) is self.transport and message.topic == self.topic
+        return self.recipient(message) is self.transport and message.topic == self.topic
 
     def __repr__(self) -> str:
         return self.name

@@ -26,14 +26,14 @@ class Mailbox:
         self._on_change = on_change  # wakes a wait that is watching the mailbox
         # Which joined channel's transport delivered each message (see Recipient), by id: every
         # message stays referenced (in messages or consumed), so no id is reused meanwhile.
-        self.sender: object = None
         self._recipients: dict[int, object] = {}
 
     # Transport
-    def deliver(self, message: Message) -> None:
+    def deliver(self, message: Message, sender: object = None) -> None:
+        """Receive `message`; `sender` is the join's transport that delivered it, for `socket=`."""
         self.messages.append(message)
-        if self.sender is not None:
-            self._recipients[id(message)] = self.sender
+        if sender is not None:
+            self._recipients[id(message)] = sender
         self._on_change()
 
     def recipient(self, message: Message) -> object:
@@ -110,12 +110,7 @@ class Recipient:
         self.via = mailbox  # the test's mailbox: what disconnect by id matches channels on
 
     def deliver(self, message: Message) -> None:
-        mailbox = self.via
-        mailbox.sender = self
-        try:
-            mailbox.deliver(message)
-        finally:
-            mailbox.sender = None
+        self.via.deliver(message, self)
 
     def exited(self, exit: Exit) -> None:
         self.via.exited(exit)

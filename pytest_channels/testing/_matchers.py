@@ -73,8 +73,3 @@ class Where:
 def same(expected: Any, actual: Any) -> bool:
     """How every assertion compares: `expected == actual`, so the expected side's `__eq__` decides."""
     return bool(expected == actual)
-
-
-def topic_ok(topic: str | None, actual: str) -> bool:
-    """Whether a message on `actual` passes an assertion's `topic=` (None: any topic)."""
-    return topic is None or same(topic, actual)

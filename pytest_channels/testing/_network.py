@@ -14,18 +14,18 @@ import dataclasses
 import functools
 import math
 import random
-from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from .._runtime._clock import Clock, check_seconds, format_ns, to_ns
-from .._runtime._errors import UnknownNode
 from .._runtime._messages import Broadcast
 from .._runtime._runtime import Runtime
 
 Outcome = Literal["in flight", "delivered", "dropped", "partitioned", "node down"]
 LOST: tuple[Outcome, ...] = ("dropped", "partitioned", "node down")
+V = TypeVar("V")
 
 
 @runtime_checkable
@@ -139,9 +139,12 @@ class NetworkStatistics:
 
 
 @dataclass
-class _Rule:
+class _Rule(Generic[V]):
+    """A condition on the links from `source` to `target` (None: any): a delay, a drop chance or a count to drop."""
+
     source: str | None
     target: str | None
+    value: V
 
     def matches(self, source: str, target: str) -> bool:
         return self.source in (None, source) and self.target in (None, target)
@@ -152,29 +155,12 @@ class _Rule:
         return f"{self.source or 'any'} -> {self.target or 'any'}"
 
 
-@dataclass
-class _Delay(_Rule):
-    delay: float | Distribution = 0.0
-
-
-@dataclass
-class _DropChance(_Rule):
-    probability: float = 0.0
-
-
-@dataclass
-class _DropNext(_Rule):
-    remaining: int = 0
-
-
+@dataclass(slots=True)
 class _Stream:
     """One publisher's packets on one link, in the order they were sent."""
 
-    __slots__ = ("last_due", "queue")
-
-    def __init__(self) -> None:
-        self.queue: deque[Packet] = deque()
-        self.last_due = 0
+    queue: deque[Packet] = field(default_factory=deque)
+    last_due: int = 0
 
 
 class Network:
@@ -186,7 +172,7 @@ class Network:
     Args:
         clock: the cluster's clock, on which deliveries are timers.
         seed: seeds the generator behind drop probabilities and delay distributions.
-        nodes: the names a condition may mention.
+        node: looks up a name a condition mentions, raising `UnknownNode` if the cluster never had it.
         submit: queues a function on the cluster's ready queue: each packet that arrives is
             handed to its target node by one, in arrival order (see `_group.Group.submit`).
     """
@@ -196,7 +182,7 @@ class Network:
         clock: Clock,
         seed: int,
         *,
-        nodes: Callable[[], Collection[str]],
+        node: Callable[[str], object],
         submit: Callable[[Callable[[], None], str], None],
     ) -> None:
         self.clock = clock
@@ -204,11 +190,11 @@ class Network:
         self.packets: list[Packet] = []
         """Every packet sent, in order, with its outcome so far."""
         self._random = random.Random(seed)
-        self._nodes = nodes
+        self._lookup = node
         self._submit = submit
-        self._delays: list[_Delay] = []
-        self._chances: list[_DropChance] = []
-        self._drop_next: list[_DropNext] = []
+        self._delays: list[_Rule[float | Distribution]] = []
+        self._chances: list[_Rule[float]] = []
+        self._drop_next: list[_Rule[int]] = []  # its value: how many packets are still to drop
         self._groups: tuple[frozenset[str], ...] | None = None
         self._streams: dict[tuple[str, str, object], _Stream] = {}
 
@@ -230,7 +216,7 @@ class Network:
         """
         if not isinstance(seconds, Distribution):
             check_seconds(seconds, name="delay")
-        self._delays.append(_Delay(self._name(source), self._name(target), seconds))
+        self._delays.append(_Rule(self._name(source), self._name(target), seconds))
 
     def drop(
         self,
@@ -257,7 +243,7 @@ class Network:
             if next == 0:
                 self._drop_next = [r for r in self._drop_next if (r.source, r.target) != (source, target)]
             else:
-                self._drop_next.append(_DropNext(source, target, next))
+                self._drop_next.append(_Rule(source, target, next))
             return
         if (
             isinstance(probability, bool)
@@ -266,7 +252,7 @@ class Network:
             or not 0 <= probability <= 1
         ):
             raise ValueError(f"drop probability must be a number between 0 and 1 (got {probability!r})")
-        self._chances.append(_DropChance(source, target, float(probability)))
+        self._chances.append(_Rule(source, target, float(probability)))
 
     def partition(self, *groups: Iterable[str]) -> None:
         """Cut the network into groups: nodes in different groups cannot reach each other.
@@ -318,9 +304,7 @@ class Network:
         return [p for p in self.packets if p.outcome == "in flight"]
 
     def statistics(self) -> NetworkStatistics:
-        counts = {outcome: 0 for outcome in ("in flight", "delivered", *LOST)}
-        for packet in self.packets:
-            counts[packet.outcome] += 1
+        counts = Counter(packet.outcome for packet in self.packets)
         return NetworkStatistics(
             sent=len(self.packets),
             delivered=counts["delivered"],
@@ -332,9 +316,9 @@ class Network:
 
     def describe(self) -> str:
         """The conditions in force, in one line, for failure output."""
-        parts = [f"delay {_show(r.delay)} on {r.where()}" for r in self._delays]
-        parts += [f"drop {r.probability:g} on {r.where()}" for r in self._chances]
-        parts += [f"drop the next {r.remaining} on {r.where()}" for r in self._drop_next if r.remaining]
+        parts = [f"delay {_show(r.value)} on {r.where()}" for r in self._delays]
+        parts += [f"drop {r.value:g} on {r.where()}" for r in self._chances]
+        parts += [f"drop the next {r.value} on {r.where()}" for r in self._drop_next if r.value]
         if self._groups is not None:
             shown = " | ".join("{" + ", ".join(sorted(g)) + "}" for g in self._groups)
             parts.append(f"partitioned {shown} | {{the rest}}")
@@ -361,7 +345,7 @@ class Network:
         # A later packet from the same publisher never overtakes an earlier one on this link.
         packet.due_ns = max(now + self._delay_ns(source, target), stream.last_due if stream else now)
         if packet.due_ns <= now and stream is None:  # nothing ahead of it on the link: arrived
-            self._arrive(packet)
+            self._submit(functools.partial(self._deliver, packet), "network delivery")
             return
         if stream is None:
             stream = self._streams[key] = _Stream()
@@ -381,12 +365,9 @@ class Network:
             return
         now = self.clock.now_ns()
         while stream.queue and stream.queue[0].due_ns <= now:
-            self._arrive(stream.queue.popleft())
+            self._submit(functools.partial(self._deliver, stream.queue.popleft()), "network delivery")
         if not stream.queue:
             del self._streams[key]
-
-    def _arrive(self, packet: Packet) -> None:
-        self._submit(functools.partial(self._deliver, packet), "network delivery")
 
     def _deliver(self, packet: Packet) -> None:
         """Hand an arrived packet to its target node, unless the link or the node is gone by now."""
@@ -405,12 +386,7 @@ class Network:
         return None if name is None else self._node(name)
 
     def _node(self, name: str) -> str:
-        if not isinstance(name, str):
-            raise TypeError(f"a node name must be a str (got {name!r})")
-        known = self._nodes()
-        if name not in known:
-            listed = ", ".join(repr(n) for n in known) or "none yet"
-            raise UnknownNode(f"unknown node {name!r}; the cluster's nodes are {listed}")
+        self._lookup(name)
         return name
 
     def _cut(self, source: str, target: str) -> bool:
@@ -425,14 +401,14 @@ class Network:
 
     def _dropped(self, source: str, target: str) -> bool:
         for rule in reversed(self._drop_next):
-            if rule.remaining and rule.matches(source, target):
-                rule.remaining -= 1
+            if rule.value and rule.matches(source, target):
+                rule.value -= 1
                 return True
-        chance = next((r.probability for r in reversed(self._chances) if r.matches(source, target)), 0.0)
+        chance = next((r.value for r in reversed(self._chances) if r.matches(source, target)), 0.0)
         return chance > 0 and self._random.random() < chance
 
     def _delay_ns(self, source: str, target: str) -> int:
-        delay = next((r.delay for r in reversed(self._delays) if r.matches(source, target)), 0.0)
+        delay = next((r.value for r in reversed(self._delays) if r.matches(source, target)), 0.0)
         if not isinstance(delay, Distribution):
             return to_ns(delay, name="delay")
         drawn = delay.sample(self._random)

@@ -19,8 +19,6 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pytest_channels.testing._nodes as _nodes
-
 from .._runtime._clock import format_ns
 from .._runtime._presence import Presence, Presences, PresenceServer
 from ._client import ClientChannel
@@ -223,7 +221,7 @@ def server_on(core: Core, presence: type[Presence], node: str | None, action: st
     """The presence's server on `node` (the test's runtime by default), started if it was not."""
     if not (isinstance(presence, type) and issubclass(presence, Presence)):
         raise TypeError(f"{action} needs your Presence subclass first, as in {action}(RoomPresence, 'room:1', ...)")
-    return presence.start(_nodes.runtime_for(core, node, action))
+    return presence.start(core.runtime_for(node, action))
 
 
 def presence_list(core: Core, presence: type[Presence], topic: str, node: str | None) -> Presences:

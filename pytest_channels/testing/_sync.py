@@ -48,27 +48,25 @@ class ChannelCase(CaseBase):
         if self._runner is None:
             self._start()
             assert self._runner is not None
+        # A fresh copy of the test's context each time, so channels see context variables
+        # as the test has them now (Phoenix's $callers), not as they were at the first call.
+        # The loop's own run_until_complete: Runner.run also swaps SIGINT handlers on
+        # every call, which costs more than a whole round trip through a channel.
+        loop = self._runner.get_loop()
+        task: asyncio.Task[T] = loop.create_task(coroutine, context=contextvars.copy_context())
+        self._interrupts.task = task
         try:
-            # A fresh copy of the test's context each time, so channels see context variables
-            # as the test has them now (Phoenix's $callers), not as they were at the first call.
-            # The loop's own run_until_complete: Runner.run also swaps SIGINT handlers on
-            # every call, which costs more than a whole round trip through a channel.
-            loop = self._runner.get_loop()
-            task: asyncio.Task[T] = loop.create_task(coroutine, context=contextvars.copy_context())
-            self._interrupts.task = task
             try:
                 return loop.run_until_complete(task)
             except asyncio.CancelledError as cancelled:
                 self._interrupts.reraise(cancelled)
                 raise
-            except BaseException:
-                if not task.done():
-                    # Interrupted from outside (Ctrl-C, an alarm in the loop's own code): the wait
-                    # must not resume at teardown, which then stops the channels as they are.
-                    task.cancel()
-                    self._core.stalled = True
-                raise
         except BaseException as exc:
+            if not task.done():
+                # Interrupted from outside (Ctrl-C, an alarm in the loop's own code): the wait
+                # must not resume at teardown, which then stops the channels as they are.
+                task.cancel()
+                self._core.stalled = True
             if isinstance(exc, (NotIdle, Deadlock, VirtualTimeLimit)) or not isinstance(exc, Exception):
                 # A guard fired, or the wait was cut short (pytest's outcomes, an alarm, Ctrl-C):
                 # settling again at teardown could only wait for the same thing.

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
-
 from .._runtime._channel import Channel
 from .._runtime._errors import PayloadError
 from .._runtime._messages import Close, Exit, Message, Reason, new_push, new_reply
@@ -106,26 +104,25 @@ class WireConnection(Connection):
         handler = socket.handler.__qualname__ if socket.handler is not None else "a socket"
         super().__init__(runtime, socket, name=f"the test's {handler} connection")
         self.mailbox = mailbox
+        self.on_close = self.shutdown  # no socket to close: the connection ends at once, as the server's would
         self.channel: type[Channel] | None = None  # the next join's `channel=`, if the test gave one
         self.started: ChannelProcess | Error | None = None
         self._join_ref: str | None = None
-        self._answer_frame: Frame | None = None
-        self._answered_join: anyio.Event | None = None
+        self.answer: Frame | None = None  # the reply to the last join
         self._reasons: dict[tuple[str, str | None], Reason] = {}
 
-    async def join(self, frame: Frame, channel: type[Channel] | None) -> tuple[Frame | None, ChannelProcess | None]:
-        """Send a `phx_join`; its answer (None if the join never answered) and the channel it started."""
-        self.channel, self._join_ref, self._answer_frame, self.started = channel, frame.ref, None, None
-        answered = self._answered_join = anyio.Event()
+    def join(self, frame: Frame, channel: type[Channel] | None) -> None:
+        """Send a `phx_join`; `answer` and `started` tell the rest once `join_over`."""
+        self.channel, self._join_ref, self.answer, self.started = channel, frame.ref, None, None
         try:
             self.handle(frame)
         finally:
             self.channel = None
-        if self._answer_frame is None and not self.gone:
-            await answered.wait()
-        self._join_ref = self._answered_join = None
-        started = self.started if isinstance(self.started, ChannelProcess) else None
-        return self._answer_frame, started
+
+    @property
+    def join_over(self) -> bool:
+        """Whether the last join was answered, or never will be (the connection closed)."""
+        return self.answer is not None or self.gone
 
     def _start_join(self, frame: Frame, join_ref: str | None) -> ChannelProcess | Error:
         self.started = self.runtime.start_join(
@@ -152,24 +149,14 @@ class WireConnection(Connection):
     def _put(self, data: str | bytes) -> None:
         # What the server would send, decoded as phoenix.js decodes it, lands in the mailbox at once.
         frame = decode_client(data)
-        now = self.runtime.clock.now_ns()
-        self.mailbox.sender = self  # `socket=` in an assertion names the connection that received it
-        try:
-            self._land(frame, now)
-        finally:
-            self.mailbox.sender = None
-
-    def _land(self, frame: Frame, now: int) -> None:
         if frame.event == "phx_reply" and frame.ref is not None and frame.ref == self._join_ref:
-            self._answer_frame = frame
-            if self._answered_join is not None:
-                self._answered_join.set()
+            self.answer, self._join_ref = frame, None
             return
         # Only a duplicate join sends a phx_close that no Close was delivered for.
         reason = self._reasons.pop((frame.topic, frame.join_ref), DUPLICATE_JOIN) if frame.event == "phx_close" else ""
-        message = message_of(frame, now, reason=reason)
+        message = message_of(frame, self.runtime.clock.now_ns(), reason=reason)
         if message is not None:  # a crash (phx_error) reaches the test as its Exit
-            self.mailbox.deliver(message)
+            self.mailbox.deliver(message, self)  # `socket=` in an assertion names this connection
 
     def exited(self, exit: Exit) -> None:
         super().exited(exit)
@@ -180,12 +167,3 @@ class WireConnection(Connection):
         entry = self._entries.get(process)
         if entry is not None:
             self._forget(entry)
-
-    def request_close(self, code: int, reason: str) -> None:
-        # No socket to close: the connection ends at once, and its channels stop, as the server's would.
-        first = self.close_code is None
-        super().request_close(code, reason)
-        if first:
-            self.shutdown()
-            if self._answered_join is not None:  # the join will never be answered
-                self._answered_join.set()
