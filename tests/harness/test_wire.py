@@ -78,6 +78,8 @@ class Ledger(Channel):
                 return reply(socket, "ok", bytes(payload))
             case "subclasses":
                 return reply(socket, "ok", {"color": Color.RED, Color.RED: Point(1, 2)})
+            case "big point":
+                return reply(socket, "ok", {"at": Point(2**60, 0)})
         return noreply(socket)
 
 
@@ -136,6 +138,15 @@ def test_an_integer_javascript_would_round_crashes_the_channel_that_pushes_it(ch
     exit = channels.assert_exit(socket, Where(lambda reason: isinstance(reason, PayloadError)))
     assert "payload['cents'] = 1152921504606846976 is beyond JavaScript's safe integers" in str(exit.reason)
     assert "phoenix.js would receive it rounded" in str(exit.reason)
+
+
+@pytest.mark.channels(wire=True)
+def test_an_integer_javascript_would_round_in_a_tuple_of_a_reply_crashes_the_channel_too(channels: ChannelCase) -> None:
+    # A reply's dict goes to the connection as the channel gave it (no to_wire copy first), tuples and all.
+    socket = join(channels)
+    channels.push(socket, "big point")
+    exit = channels.assert_exit(socket, Where(lambda reason: isinstance(reason, PayloadError)))
+    assert "payload['at'][0] = 1152921504606846976 is beyond JavaScript's safe integers" in str(exit.reason)
 
 
 def test_without_the_wire_the_same_integer_passes(channels: ChannelCase) -> None:
