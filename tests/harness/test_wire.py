@@ -26,11 +26,13 @@ from pytest_channels import (
     JoinResult,
     Ok,
     PayloadError,
+    Reply,
     Socket,
     SocketHandler,
     noreply,
     ok,
     reply,
+    route,
 )
 from pytest_channels.testing import ChannelCase, ChannelCrashed, Settings, Where
 
@@ -312,6 +314,19 @@ def test_the_101st_channel_on_one_connection_is_refused_as_a_real_connection_ref
         assert isinstance(channels.join(socket, f"many:{n}", channel=Crashy), Ok)
     assert channels.join(socket, "many:100", channel=Crashy) == Error({"reason": "too many channels joined"})
     assert isinstance(channels.join(channels.socket(), "many:100", channel=Crashy), Ok)  # another connection
+
+
+class Routed(SocketHandler):
+    channels = (route("ledger:*", Ledger),)
+
+
+@pytest.mark.channels(wire=True)
+def test_a_join_the_connection_refuses_at_once_still_runs_the_channels_first(channels: ChannelCase) -> None:
+    # A join is a wait: what the test sent before it has been handled when it returns, answered at once or not.
+    socket = channels.subscribe_and_join_or_raise(channels.socket(Routed), "ledger:1")
+    ref = channels.push(socket, "echo", {"n": 1})
+    assert channels.join(socket, "elsewhere:1") == Error({"reason": "unmatched topic"})
+    assert [m.ref for m in channels.mailbox if isinstance(m, Reply)] == [ref]
 
 
 class Named(SocketHandler):
