@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -155,7 +156,7 @@ async def test_an_async_wait_that_fails_with_not_idle_leaves_teardown_nothing_to
     await channels.join(channels.socket(), "court", channel=Volley)
     third = (await channels.join(channels.socket(), "court", channel=Volley)).socket
     channels.broadcast_from(first, "volley", {})
-    calls = {
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
         "refute_push": lambda: channels.refute_push("anything"),
         "leave": lambda: channels.leave(third),
         "close": lambda: channels.close(third),
