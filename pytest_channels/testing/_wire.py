@@ -70,7 +70,7 @@ def _check_numbers(value: Any, where: str, path: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             _check_numbers(item, where, f"{path}[{key!r}]")
-    elif isinstance(value, list):
+    elif isinstance(value, (list, tuple)):  # a reply's payload comes as the channel gave it, tuples and all
         for index, item in enumerate(value):
             _check_numbers(item, where, f"{path}[{index}]")
 

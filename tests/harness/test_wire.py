@@ -26,11 +26,13 @@ from pytest_channels import (
     JoinResult,
     Ok,
     PayloadError,
+    Reply,
     Socket,
     SocketHandler,
     noreply,
     ok,
     reply,
+    route,
 )
 from pytest_channels.testing import ChannelCase, ChannelCrashed, Settings, Where
 
@@ -78,6 +80,8 @@ class Ledger(Channel):
                 return reply(socket, "ok", bytes(payload))
             case "subclasses":
                 return reply(socket, "ok", {"color": Color.RED, Color.RED: Point(1, 2)})
+            case "big point":
+                return reply(socket, "ok", {"at": Point(2**60, 0)})
         return noreply(socket)
 
 
@@ -136,6 +140,15 @@ def test_an_integer_javascript_would_round_crashes_the_channel_that_pushes_it(ch
     exit = channels.assert_exit(socket, Where(lambda reason: isinstance(reason, PayloadError)))
     assert "payload['cents'] = 1152921504606846976 is beyond JavaScript's safe integers" in str(exit.reason)
     assert "phoenix.js would receive it rounded" in str(exit.reason)
+
+
+@pytest.mark.channels(wire=True)
+def test_an_integer_javascript_would_round_in_a_tuple_of_a_reply_crashes_the_channel_too(channels: ChannelCase) -> None:
+    # A reply's dict goes to the connection as the channel gave it (no to_wire copy first), tuples and all.
+    socket = join(channels)
+    channels.push(socket, "big point")
+    exit = channels.assert_exit(socket, Where(lambda reason: isinstance(reason, PayloadError)))
+    assert "payload['at'][0] = 1152921504606846976 is beyond JavaScript's safe integers" in str(exit.reason)
 
 
 def test_without_the_wire_the_same_integer_passes(channels: ChannelCase) -> None:
@@ -301,6 +314,19 @@ def test_the_101st_channel_on_one_connection_is_refused_as_a_real_connection_ref
         assert isinstance(channels.join(socket, f"many:{n}", channel=Crashy), Ok)
     assert channels.join(socket, "many:100", channel=Crashy) == Error({"reason": "too many channels joined"})
     assert isinstance(channels.join(channels.socket(), "many:100", channel=Crashy), Ok)  # another connection
+
+
+class Routed(SocketHandler):
+    channels = (route("ledger:*", Ledger),)
+
+
+@pytest.mark.channels(wire=True)
+def test_a_join_the_connection_refuses_at_once_still_runs_the_channels_first(channels: ChannelCase) -> None:
+    # A join is a wait: what the test sent before it has been handled when it returns, answered at once or not.
+    socket = channels.subscribe_and_join_or_raise(channels.socket(Routed), "ledger:1")
+    ref = channels.push(socket, "echo", {"n": 1})
+    assert channels.join(socket, "elsewhere:1") == Error({"reason": "unmatched topic"})
+    assert [m.ref for m in channels.mailbox if isinstance(m, Reply)] == [ref]
 
 
 class Named(SocketHandler):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -141,6 +142,27 @@ async def test_an_async_wait_on_the_loop_fails_too_when_channels_answer_each_oth
     channels.broadcast_from(first, "volley", {})
     with pytest.raises(NotIdle, match=r"^the channels were still busy after 0\.05s of real time:\n  - Volley"):
         await channels.settle()
+
+
+@pytest.mark.asyncio
+@pytest.mark.channels(idle_timeout=0.05)
+@pytest.mark.parametrize("wait", ["refute_push", "leave", "close"])
+async def test_an_async_wait_that_fails_with_not_idle_leaves_teardown_nothing_to_raise_again(
+    channels: AsyncChannelCase, wait: str
+) -> None:
+    # As in a sync test: the guard fired, so teardown stops the channels as they are rather than
+    # settle them, which could only fire it again (the test then errored at teardown).
+    first = (await channels.join(channels.socket(), "court", channel=Volley)).socket
+    await channels.join(channels.socket(), "court", channel=Volley)
+    third = (await channels.join(channels.socket(), "court", channel=Volley)).socket
+    channels.broadcast_from(first, "volley", {})
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "refute_push": lambda: channels.refute_push("anything"),
+        "leave": lambda: channels.leave(third),
+        "close": lambda: channels.close(third),
+    }
+    with pytest.raises(NotIdle, match=r"^the channels were still busy after 0\.05s of real time:\n  - "):
+        await calls[wait]()
 
 
 class PingPong(Channel):
