@@ -114,8 +114,9 @@ def schedules(faults: Faults | None = None) -> st.SearchStrategy[Schedule]:
     on; `Schedule.resolve(names)` puts the names in.
 
     Example:
-        >>> from hypothesis import find
-        >>> found = find(schedules(), lambda s: any(isinstance(f, Partition) for f in s.faults))
+        >>> from hypothesis import find, settings
+        >>> partitioned = lambda s: any(isinstance(f, Partition) for f in s.faults)
+        >>> found = find(schedules(), partitioned, settings=settings(database=None, derandomize=True))
         >>> found.resolve(["server", "remote"]).faults
         (Partition(at=0.0, group=('server',), heal_at=0.001),)
     """
