@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import ParamSpec
+from typing import Concatenate, ParamSpec, TypeVar
 
 P = ParamSpec("P")
+S = TypeVar("S")
 
 
 class ChannelsError(Exception):
@@ -26,18 +27,24 @@ class BroadcastError(ChannelsError):
     """A broadcast could not be published."""
 
 
-def or_raise(broadcast: Callable[P, BroadcastError | None]) -> Callable[P, None]:
-    """The raising twin of a function that returns a BroadcastError (Phoenix's `broadcast!` of `broadcast`)."""
+def or_raise(broadcast: Callable[Concatenate[S, P], BroadcastError | None]) -> Callable[Concatenate[S, P], None]:
+    """The raising twin of a method that returns a BroadcastError (Phoenix's `broadcast!` of `broadcast`).
+
+    The twin calls the method by name on its object, so a subclass's override is the one it raises for.
+    """
+    name = broadcast.__name__
 
     @functools.wraps(broadcast)
-    def raising(*args: P.args, **kwargs: P.kwargs) -> None:
+    def raising(self: S, /, *args: P.args, **kwargs: P.kwargs) -> None:
         __tracebackhide__ = True
-        failure = broadcast(*args, **kwargs)
+        failure = getattr(self, name)(*args, **kwargs)
         if failure is not None:
             raise failure
 
-    raising.__name__, raising.__qualname__ = f"{broadcast.__name__}_or_raise", f"{broadcast.__qualname__}_or_raise"
-    raising.__doc__ = f"`{broadcast.__name__}`, raising the BroadcastError instead of returning it."
+    raising.__name__, raising.__qualname__ = f"{name}_or_raise", f"{broadcast.__qualname__}_or_raise"
+    raising.__doc__ = f"`{name}`, raising the BroadcastError instead of returning it."
+    # wraps shares the method's annotations: the twin's own say it returns None, as its signature does.
+    raising.__annotations__ = {**broadcast.__annotations__, "return": "None"}
     raising.__signature__ = inspect.signature(broadcast).replace(return_annotation="None")  # type: ignore[attr-defined]
     return raising
 

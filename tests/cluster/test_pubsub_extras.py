@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, get_type_hints
 
 import pytest
 
@@ -152,3 +153,31 @@ def test_subscribing_without_metadata_records_none(channels: ChannelCase) -> Non
     inbox = Inbox()
     channels.runtime.pubsub.subscribe("t", inbox)
     assert channels.runtime.pubsub.entries("t") == [(inbox, None)]
+
+
+class Stamping(Announcer):
+    """Overrides `broadcast`, as a channel may: its `_or_raise` twin must go through the override."""
+
+    def broadcast(self, event: str, payload: Any = None) -> BroadcastError | None:
+        return super().broadcast(event, {**payload, "stamped": True})
+
+
+def test_a_broadcast_or_raise_calls_the_broadcast_its_class_has(channels: ChannelCase) -> None:
+    channels.subscribe("news")
+    socket = channels.subscribe_and_join_or_raise(channels.socket(), "news", channel=Stamping)
+    channels.assert_reply(channels.push(socket, "broadcast_or_raise"), "ok")
+    channels.assert_broadcast("headline", {"n": 1, "stamped": True}, topic="news")
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        Channel.broadcast_or_raise,
+        Channel.broadcast_from_or_raise,
+        Runtime.broadcast_or_raise,
+        Runtime.direct_broadcast_or_raise,
+    ],
+)
+def test_a_broadcast_or_raise_is_typed_to_return_nothing(function: Any) -> None:
+    assert get_type_hints(function)["return"] is type(None)
+    assert inspect.signature(function).return_annotation == "None"
