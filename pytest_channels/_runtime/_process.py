@@ -84,18 +84,16 @@ class _Leave:
 
 
 class _Info:
-    __slots__ = ("message",)
+    __slots__ = ("args",)
     callback = "handle_info"
 
-    def __init__(self, message: Any) -> None:
-        self.message = message
+    def __init__(self, *args: Any) -> None:  # the message, and for a call its caller; then the socket
+        self.args = args
 
 
-class _Call:
-    __slots__ = ("caller", "message")
-
-    def __init__(self, message: Any, caller: CallRef) -> None:
-        self.message, self.caller = message, caller
+class _Call(_Info):
+    __slots__ = ()
+    callback = "handle_call"
 
 
 class _Cast(_Info):
@@ -422,19 +420,14 @@ class ChannelProcess:
                 socket = self.socket
                 result = await self._call("handle_out", message.event, copy_wire(message.payload), socket)
                 self._apply("handle_out", result, socket)
-            elif isinstance(message, _Info):  # and its `_Cast`, for handle_cast
-                callback = message.callback
-                self._doing = (callback, message.message)
+            elif isinstance(message, _Info):  # and its `_Cast` and `_Call`
+                callback, args = message.callback, message.args
+                self._doing = (callback, args[0])
                 socket = self.socket
-                result = await self._call(callback, message.message, socket)
+                result = await self._call(callback, *args, socket)
+                if type(result) is CallReplied:  # from handle_call only: check_result refuses it elsewhere
+                    args[1].reply(result.value)
                 self._apply(callback, result, socket)
-            elif isinstance(message, _Call):
-                self._doing = ("handle_call", message.message)
-                socket = self.socket
-                result = await self._call("handle_call", message.message, message.caller, socket)
-                if isinstance(result, CallReplied):
-                    message.caller.reply(result.value)
-                self._apply("handle_call", result, socket)
             elif isinstance(message, _Leave):
                 self.reply(message.ref, "ok", {})
                 await self._exit(("shutdown", "left"))
