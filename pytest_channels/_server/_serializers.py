@@ -138,9 +138,7 @@ def encode_v1(frame: Frame) -> str:
         >>> encode_v1(Frame("1", "2", "room:lobby", "phx_reply", {"status": "ok", "response": {}}))
         '{"topic":"room:lobby","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"2"}'
     """
-    _no_bytes(frame)
-    value = {"topic": frame.topic, "event": frame.event, "payload": frame.payload, "ref": frame.ref}
-    return _json(value, frame)
+    return encode_v1_client(frame._replace(join_ref=None))
 
 
 def encode_v1_client(frame: Frame) -> str:
@@ -149,11 +147,11 @@ def encode_v1_client(frame: Frame) -> str:
     Raises:
         PayloadError: as for `encode_v1`.
     """
-    _no_bytes(frame)
+    _v1_payload(frame)
     value: dict[str, Any] = {"topic": frame.topic, "event": frame.event, "payload": frame.payload, "ref": frame.ref}
     if frame.join_ref is not None:
         value["join_ref"] = frame.join_ref
-    return _json(value, frame)
+    return v2._json(value, frame, "V1")
 
 
 def decode_v1_client(data: str | bytes) -> Frame:
@@ -171,7 +169,7 @@ def decode_v1_client(data: str | bytes) -> Frame:
         raise FrameError(f"invalid V1 frame from the server: {exc!r}") from None
 
 
-def _no_bytes(frame: Frame) -> None:
+def _v1_payload(frame: Frame) -> None:
     payload = frame.payload
     response = payload.get("response") if isinstance(payload, dict) and frame.event == "phx_reply" else None
     if isinstance(payload, bytes) or isinstance(response, bytes):
@@ -179,18 +177,8 @@ def _no_bytes(frame: Frame) -> None:
             f"{v2._describe(frame)} cannot be sent with the V1 serializer: it has no binary frames "
             "(the client must connect with vsn=2.0.0 to receive bytes)"
         )
-
-
-def _json(value: dict[str, Any], frame: Frame) -> str:
-    if not isinstance(frame.payload, dict):
-        raise PayloadError(f"{v2._describe(frame)}: expected payload to be a map (a dict), got {type(frame.payload)}")
-    try:
-        text = v2.dump(value)
-        if not text.isascii():
-            text.encode("utf-8")  # a lone surrogate is not text
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise PayloadError(f"{v2._describe(frame)} cannot be sent as a V1 JSON frame: {exc}") from None
-    return text
+    if not isinstance(payload, dict):
+        raise PayloadError(f"{v2._describe(frame)}: expected payload to be a map (a dict), got {type(payload)}")
 
 
 # -- negotiation --------------------------------------------------------------------------------
