@@ -309,10 +309,25 @@ class ChannelsApp:
             self.connections.add(connection)
             try:
                 # The read loop is here, not in a coroutine of its own: one frame less held per connection.
-                rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
+                per_second, max_size = self.max_messages_per_second, self.max_frame_size
+                rate = Rate(per_second) if per_second is not None else None
+                # Until the client leaves, or breaks a limit (then the connection is to close, and says why).
                 while connection.close_code is None and not connection.gone:
-                    data = self._frame_of(connection, await receive(), rate)
+                    message = await receive()
+                    if message["type"] == "websocket.disconnect":
+                        connection.gone = True  # the client went away: nothing more to send
+                        break
+                    connection.last_frame = now = self.now()
+                    if rate is not None and not rate.allow(now):
+                        logger.warning("%s: closed: over max_messages_per_second (%s)", connection.name, per_second)
+                        connection.request_close(POLICY_VIOLATION, "too many messages")
+                        break
+                    data = message.get("text")
                     if data is None:
+                        data = message.get("bytes") or b""
+                    if _size(data, max_size) > max_size:
+                        logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, max_size)
+                        connection.request_close(TOO_BIG, "frame too big")
                         break
                     connection.receive(data)
                     while (hold := connection.hold_reading()) is not None:
@@ -391,30 +406,6 @@ class ChannelsApp:
             return True
         logger.warning("%s refused: origin %r is not allowed (check_origin)", name, origin)
         return False
-
-    def _frame_of(
-        self, connection: Connection, message: MutableMapping[str, Any], rate: Rate | None
-    ) -> str | bytes | None:
-        """The frame a `websocket.receive` carries, or None when the connection is over (the client
-        left, or broke a limit: then the connection is to close, and says why)."""
-        if message["type"] == "websocket.disconnect":
-            connection.gone = True  # the client went away: nothing more to send
-            return None
-        connection.last_frame = now = self.now()
-        if rate is not None and not rate.allow(now):
-            logger.warning(
-                "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
-            )
-            connection.request_close(POLICY_VIOLATION, "too many messages")
-            return None
-        data = message.get("text")
-        if data is None:
-            data = message.get("bytes") or b""
-        if _size(data, self.max_frame_size) > self.max_frame_size:
-            logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, self.max_frame_size)
-            connection.request_close(TOO_BIG, "frame too big")
-            return None
-        return data
 
     async def _watch(self) -> None:
         """Close the connections that fell silent for `idle_timeout`, and let go of those whose send
