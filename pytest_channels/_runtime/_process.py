@@ -445,37 +445,31 @@ class ChannelProcess:
             )
             await self._exit(exc)
 
-    async def _resolved(self, value: Any) -> Any:
-        """Await what a callback returned, if it is awaitable.
-
-        A drain running inline has no task of its own for a deadline to cancel, so a plain
-        function that returns something awaitable is awaited under the deadline here.
-        """
-        __tracebackhide__ = True
-        if type(value) in _PLAIN_RESULTS or not inspect.isawaitable(value):  # the common case, first
-            return value
-        runtime = self.runtime
-        if runtime._stepping is self:
-            await HANDOFF  # the runner's task must not wait for one channel: go on in a task of its own
-        scope = (
-            anyio.CancelScope() if self._deadline is None else anyio.move_on_after(self._deadline - time.monotonic())
-        )
-        runtime._awaiting[self] = scope  # in the runtime: a process attribute more costs every channel
-        try:
-            with scope:
-                return await value
-        finally:
-            runtime._awaiting.pop(self, None)
-        if not self.alive:  # killed (a duplicate join): cut where it waited, as Erlang's exit signal cuts
-            raise _Killed
-        raise runtime._not_idle([self])
-
     async def _call(self, callback: str, *args: Any) -> Any:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         function = getattr(self.channel, callback)
         result = function(*args)
-        if type(result) not in _PLAIN_RESULTS:  # a coroutine, say: not the common case
-            result = await self._resolved(result)
+        if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):  # a coroutine, say: not the common case
+            # A drain running inline has no task of its own for a deadline to cancel, so a plain
+            # function that returns something awaitable is awaited under the deadline here.
+            runtime = self.runtime
+            if runtime._stepping is self:
+                await HANDOFF  # the runner's task must not wait for one channel: go on in a task of its own
+            scope = (
+                anyio.CancelScope()
+                if self._deadline is None
+                else anyio.move_on_after(self._deadline - time.monotonic())
+            )
+            runtime._awaiting[self] = scope  # in the runtime: a process attribute more costs every channel
+            try:
+                with scope:
+                    result = await result
+            finally:
+                runtime._awaiting.pop(self, None)
+            if scope.cancelled_caught:
+                if not self.alive:  # killed (a duplicate join): cut where it waited, as Erlang's exit signal cuts
+                    raise _Killed
+                raise runtime._not_idle([self])
         try:
             return check_result(self.name, callback, result)
         except InvalidReturn as exc:
