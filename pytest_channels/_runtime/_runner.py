@@ -33,7 +33,7 @@ import anyio.lowlevel
 from ._eventloop import running_trio
 
 if TYPE_CHECKING:
-    from ._clock import _DrivenClock
+    from ._clock import Clock, _DrivenClock
 
 
 class _Pause:
@@ -78,15 +78,11 @@ class Waking(Protocol):
     _wake: Wake | None
 
 
-class _Instants(Protocol):
-    def now_ns(self) -> int: ...
-
-
 class Guard(Protocol):
     """Whose channels the runner steps on a virtual clock, where busy work at one instant stops time."""
 
     @property
-    def clock(self) -> _Instants: ...
+    def clock(self) -> Clock: ...
 
     idle_timeout: float
 

@@ -396,7 +396,7 @@ class ChannelsApp:
             join_timeout=self.join_timeout,
             max_outgoing_bytes=self.max_outgoing_bytes,
             max_mailbox=self.max_mailbox,
-            serializer=serializer.text_only() if text_only else serializer,
+            serializer=serializer.text_only if text_only else serializer,
         )
 
     def _origin_allowed(self, scope: Scope, name: str) -> bool:

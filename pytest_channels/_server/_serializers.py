@@ -10,6 +10,7 @@ V1 frames are JSON objects, `{"topic", "event", "payload", "ref"}` (a client may
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -56,33 +57,26 @@ class Serializer:
             self._last, self._last_data = broadcast, data
         return self._last_data
 
+    @functools.cached_property
     def text_only(self) -> Serializer:
         """This serializer for a transport that carries text only (LongPoll): bytes payloads are refused."""
-        found = _TEXT_ONLY.get(self.vsn)
-        if found is None:
-            encode = self.encode
+        encode = self.encode
 
-            def encode_text(frame: Frame) -> str:
-                data = encode(frame)
-                if isinstance(data, bytes):
-                    raise PayloadError(
-                        f"{v2._describe(frame)} cannot be sent over LongPoll: it carries text frames only, as "
-                        "Phoenix's does (the client must connect over WebSocket to receive bytes)"
-                    )
-                return data
+        def encode_text(frame: Frame) -> str:
+            data = encode(frame)
+            if isinstance(data, bytes):
+                raise PayloadError(
+                    f"{v2._describe(frame)} cannot be sent over LongPoll: it carries text frames only, as "
+                    "Phoenix's does (the client must connect over WebSocket to receive bytes)"
+                )
+            return data
 
-            found = _TEXT_ONLY[self.vsn] = Serializer(
-                self.vsn, self.requirement, self.decode, encode_text, self.encode_client, self.decode_client
-            )
-        return found
+        return Serializer(self.vsn, self.requirement, self.decode, encode_text, self.encode_client, self.decode_client)
 
     def matches(self, major: int, minor: int, patch: int, pre: str | None) -> bool:
         """Elixir's `~> X.Y.0`: X.Y.anything, where X.Y.0's own pre-releases come before X.Y.0."""
         want_major, want_minor = (int(part) for part in self.vsn.split(".")[:2])
         return (major, minor) == (want_major, want_minor) and not (patch == 0 and pre is not None)
-
-
-_TEXT_ONLY: dict[str, Serializer] = {}
 
 
 class VsnError(ValueError):
