@@ -13,9 +13,6 @@ from typing import Any
 from ._clock import format_ns
 from ._payload import copy_wire
 
-Payload = dict[str, Any]
-"""A payload as it crosses the wire: a JSON object."""
-
 Reason = str | tuple[str, str] | BaseException
 """Why a channel stopped: `"normal"`, `"shutdown"`, `("shutdown", "left")`,
 `("shutdown", "closed")`, any string a channel gave to `stop`, or the exception it raised."""

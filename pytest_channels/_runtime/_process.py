@@ -76,13 +76,6 @@ class _In:
         self.event, self.payload, self.ref = event, payload, ref
 
 
-class _Leave:
-    __slots__ = ("ref",)
-
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-
-
 class _Info:
     __slots__ = ("args",)
     callback = "handle_info"
@@ -102,10 +95,10 @@ class _Cast(_Info):
 
 
 class _Close:
-    __slots__ = ("reason", "timeout")
+    __slots__ = ("reason", "ref", "timeout")
 
-    def __init__(self, reason: Reason = ("shutdown", "closed"), timeout: float | None = None) -> None:
-        self.reason, self.timeout = reason, timeout
+    def __init__(self, reason: Reason, timeout: float | None = None, ref: str | None = None) -> None:
+        self.reason, self.timeout, self.ref = reason, timeout, ref  # a leave's: the ref of the client's push
 
 
 async def _resolve(value: Any) -> Any:
@@ -428,12 +421,10 @@ class ChannelProcess:
                 if type(result) is CallReplied:  # from handle_call only: check_result refuses it elsewhere
                     args[1].reply(result.value)
                 self._apply(callback, result, socket)
-            elif isinstance(message, _Leave):
-                self.reply(message.ref, "ok", {})
-                await self._exit(("shutdown", "left"))
-                return
-            elif isinstance(message, _Close):
-                await self._exit(message.reason, graceful_close=False, within=message.timeout)
+            elif isinstance(message, _Close):  # a leave (answered, then closed as Phoenix does) or a close
+                if message.ref is not None:
+                    self.reply(message.ref, "ok", {})
+                await self._exit(message.reason, graceful_close=message.ref is not None, within=message.timeout)
                 return
             if isinstance(result, Stop):
                 await self._exit(result.reason)

@@ -28,7 +28,7 @@ from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, 
 from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle, or_raise
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
-from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
+from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _resolve
 from ._pubsub import Dispatcher, PubSub, Subscriber, publisher
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
@@ -534,7 +534,7 @@ class Runtime:
         process = self._process_of(socket, "leave")
         ref = ref or self.make_ref()
         if process.alive:
-            self._enqueue(process, _Leave(ref))
+            self._enqueue(process, _Close(("shutdown", "left"), ref=ref))
         return ref
 
     def close(self, socket: Socket, reason: Reason = ("shutdown", "closed"), *, timeout: float | None = None) -> None:
