@@ -76,22 +76,11 @@ class _In:
         self.event, self.payload, self.ref = event, payload, ref
 
 
-class _Info:
-    __slots__ = ("args",)
-    callback = "handle_info"
+class _Message:
+    __slots__ = ("args", "callback")
 
-    def __init__(self, *args: Any) -> None:  # the message, and for a call its caller; then the socket
-        self.args = args
-
-
-class _Call(_Info):
-    __slots__ = ()
-    callback = "handle_call"
-
-
-class _Cast(_Info):
-    __slots__ = ()
-    callback = "handle_cast"
+    def __init__(self, callback: str, *args: Any) -> None:  # handle_info's, handle_cast's or handle_call's
+        self.callback, self.args = callback, args  # the message, and a call's caller; then the socket
 
 
 class _Close:
@@ -251,7 +240,7 @@ class ChannelProcess:
 
     def send(self, message: Any) -> None:
         if self.alive:
-            self.runtime._enqueue(self, _Info(message))
+            self.runtime._enqueue(self, _Message("handle_info", message))
 
     def send_after(self, seconds: float, message: Any) -> Timer:
         return self._after(seconds, "send_after delay", f"handle_info({message!r})", lambda: self.send(message))
@@ -413,7 +402,7 @@ class ChannelProcess:
                 socket = self.socket
                 result = await self._call("handle_out", message.event, copy_wire(message.payload), socket)
                 self._apply("handle_out", result, socket)
-            elif isinstance(message, _Info):  # and its `_Cast` and `_Call`
+            elif isinstance(message, _Message):
                 callback, args = message.callback, message.args
                 self._doing = (callback, args[0])
                 socket = self.socket
