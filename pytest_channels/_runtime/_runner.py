@@ -61,12 +61,8 @@ _STEPS_PER_CHECKPOINT = 64
 """Drains the runner steps before it lets the event loop run its I/O and other tasks."""
 
 
-class Wake(Protocol):
-    """An event the runner waits on: anyio's, or the running asyncio loop's own."""
-
-    def set(self) -> None: ...
-
-    async def wait(self) -> Any: ...
+Wake = anyio.Event | asyncio.Event
+"""An event the runner waits on: anyio's, or the running asyncio loop's own."""
 
 
 class Waking(Protocol):

@@ -29,7 +29,7 @@ from .._runtime._runner import Resume
 from .._runtime._runtime import Runtime
 from .._runtime._socket import SocketHandler
 from ._drain import Drainer
-from ._limits import Admission, CheckOrigin, Rate, header, refuse_websocket
+from ._limits import Admission, CheckOrigin, Rate, Scope, Send, header, refuse_websocket
 from ._longpoll import LongPoll, LongPollServer
 from ._multiplexer import (
     GOING_AWAY,
@@ -43,9 +43,7 @@ from ._serializers import VsnError, negotiate
 
 logger = logging.getLogger("pytest_channels")
 
-Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _AUTH_TOKEN_PREFIX = "base64url.bearer.phx."
