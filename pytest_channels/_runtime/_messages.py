@@ -7,14 +7,11 @@ compare messages they build by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._clock import format_ns
 from ._payload import copy_wire
-
-Payload = dict[str, Any]
-"""A payload as it crosses the wire: a JSON object."""
 
 Reason = str | tuple[str, str] | BaseException
 """Why a channel stopped: `"normal"`, `"shutdown"`, `("shutdown", "left")`,
@@ -25,8 +22,19 @@ def _stamp(at_ns: int, origin: str | None = None) -> str:
     return f"t={format_ns(at_ns)}" + ("" if origin is None else f", origin={origin!r}")
 
 
-@dataclass(frozen=True)
-class Push:
+class _Shown:
+    """The repr of a message: the fields it is compared by, but its join_ref, then when (and where) it was sent."""
+
+    at_ns: int
+
+    def __repr__(self) -> str:
+        names = [f.name for f in fields(self) if f.compare and f.name != "join_ref"]  # type: ignore[arg-type]  # a dataclass
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return f"{type(self).__name__}({shown}, {_stamp(self.at_ns, getattr(self, 'origin', None))})"
+
+
+@dataclass(frozen=True, repr=False)
+class Push(_Shown):
     """An event the server sent on a topic: a channel's `push`, or a broadcast it did not intercept.
 
     `join_ref` is None for a broadcast (Phoenix's fastlane), and the channel's join ref for a push.
@@ -40,13 +48,9 @@ class Push:
     at_ns: int = field(default=0, compare=False)
     origin: str | None = field(default=None, compare=False)
 
-    def __repr__(self) -> str:
-        stamp = _stamp(self.at_ns, self.origin)
-        return f"Push(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {stamp})"
 
-
-@dataclass(frozen=True)
-class Reply:
+@dataclass(frozen=True, repr=False)
+class Reply(_Shown):
     """The answer to a client push with reference `ref`."""
 
     topic: str
@@ -56,15 +60,9 @@ class Reply:
     join_ref: str | None = None
     at_ns: int = field(default=0, compare=False)
 
-    def __repr__(self) -> str:
-        return (
-            f"Reply(topic={self.topic!r}, ref={self.ref!r}, status={self.status!r}, "
-            f"payload={self.payload!r}, {_stamp(self.at_ns)})"
-        )
 
-
-@dataclass(frozen=True)
-class Broadcast:
+@dataclass(frozen=True, repr=False)
+class Broadcast(_Shown):
     """A PubSub broadcast as a plain subscriber sees it (Phoenix's `%Broadcast{}`).
 
     `origin` is the node it was published on (None on a single node).
@@ -76,26 +74,19 @@ class Broadcast:
     at_ns: int = field(default=0, compare=False)
     origin: str | None = field(default=None, compare=False)
 
-    def __repr__(self) -> str:
-        stamp = _stamp(self.at_ns, self.origin)
-        return f"Broadcast(topic={self.topic!r}, event={self.event!r}, payload={self.payload!r}, {stamp})"
-
     def copy(self) -> Broadcast:
         """The same broadcast with its own copy of the payload, for one receiver."""
         return new_broadcast(self.topic, self.event, copy_wire(self.payload), self.at_ns, self.origin)
 
 
-@dataclass(frozen=True)
-class Close:
+@dataclass(frozen=True, repr=False)
+class Close(_Shown):
     """A channel closed gracefully (stop with a normal or shutdown reason, or leave)."""
 
     topic: str
     reason: Reason
     join_ref: str | None = None
     at_ns: int = field(default=0, compare=False)
-
-    def __repr__(self) -> str:
-        return f"Close(topic={self.topic!r}, reason={self.reason!r}, {_stamp(self.at_ns)})"
 
 
 # One message is built for every delivery, and a frozen dataclass's __init__ sets each field

@@ -76,38 +76,18 @@ class _In:
         self.event, self.payload, self.ref = event, payload, ref
 
 
-class _Leave:
-    __slots__ = ("ref",)
+class _Message:
+    __slots__ = ("args", "callback")
 
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-
-
-class _Info:
-    __slots__ = ("message",)
-    callback = "handle_info"
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-
-
-class _Call:
-    __slots__ = ("caller", "message")
-
-    def __init__(self, message: Any, caller: CallRef) -> None:
-        self.message, self.caller = message, caller
-
-
-class _Cast(_Info):
-    __slots__ = ()
-    callback = "handle_cast"
+    def __init__(self, callback: str, *args: Any) -> None:  # handle_info's, handle_cast's or handle_call's
+        self.callback, self.args = callback, args  # the message, and a call's caller; then the socket
 
 
 class _Close:
-    __slots__ = ("reason", "timeout")
+    __slots__ = ("reason", "ref", "timeout")
 
-    def __init__(self, reason: Reason = ("shutdown", "closed"), timeout: float | None = None) -> None:
-        self.reason, self.timeout = reason, timeout
+    def __init__(self, reason: Reason, timeout: float | None = None, ref: str | None = None) -> None:
+        self.reason, self.timeout, self.ref = reason, timeout, ref  # a leave's: the ref of the client's push
 
 
 async def _resolve(value: Any) -> Any:
@@ -260,7 +240,7 @@ class ChannelProcess:
 
     def send(self, message: Any) -> None:
         if self.alive:
-            self.runtime._enqueue(self, _Info(message))
+            self.runtime._enqueue(self, _Message("handle_info", message))
 
     def send_after(self, seconds: float, message: Any) -> Timer:
         return self._after(seconds, "send_after delay", f"handle_info({message!r})", lambda: self.send(message))
@@ -422,25 +402,18 @@ class ChannelProcess:
                 socket = self.socket
                 result = await self._call("handle_out", message.event, copy_wire(message.payload), socket)
                 self._apply("handle_out", result, socket)
-            elif isinstance(message, _Info):  # and its `_Cast`, for handle_cast
-                callback = message.callback
-                self._doing = (callback, message.message)
+            elif isinstance(message, _Message):
+                callback, args = message.callback, message.args
+                self._doing = (callback, args[0])
                 socket = self.socket
-                result = await self._call(callback, message.message, socket)
+                result = await self._call(callback, *args, socket)
+                if type(result) is CallReplied:  # from handle_call only: check_result refuses it elsewhere
+                    args[1].reply(result.value)
                 self._apply(callback, result, socket)
-            elif isinstance(message, _Call):
-                self._doing = ("handle_call", message.message)
-                socket = self.socket
-                result = await self._call("handle_call", message.message, message.caller, socket)
-                if isinstance(result, CallReplied):
-                    message.caller.reply(result.value)
-                self._apply("handle_call", result, socket)
-            elif isinstance(message, _Leave):
-                self.reply(message.ref, "ok", {})
-                await self._exit(("shutdown", "left"))
-                return
-            elif isinstance(message, _Close):
-                await self._exit(message.reason, graceful_close=False, within=message.timeout)
+            elif isinstance(message, _Close):  # a leave (answered, then closed as Phoenix does) or a close
+                if message.ref is not None:
+                    self.reply(message.ref, "ok", {})
+                await self._exit(message.reason, graceful_close=message.ref is not None, within=message.timeout)
                 return
             if isinstance(result, Stop):
                 await self._exit(result.reason)
@@ -452,37 +425,31 @@ class ChannelProcess:
             )
             await self._exit(exc)
 
-    async def _resolved(self, value: Any) -> Any:
-        """Await what a callback returned, if it is awaitable.
-
-        A drain running inline has no task of its own for a deadline to cancel, so a plain
-        function that returns something awaitable is awaited under the deadline here.
-        """
-        __tracebackhide__ = True
-        if type(value) in _PLAIN_RESULTS or not inspect.isawaitable(value):  # the common case, first
-            return value
-        runtime = self.runtime
-        if runtime._stepping is self:
-            await HANDOFF  # the runner's task must not wait for one channel: go on in a task of its own
-        scope = (
-            anyio.CancelScope() if self._deadline is None else anyio.move_on_after(self._deadline - time.monotonic())
-        )
-        runtime._awaiting[self] = scope  # in the runtime: a process attribute more costs every channel
-        try:
-            with scope:
-                return await value
-        finally:
-            runtime._awaiting.pop(self, None)
-        if not self.alive:  # killed (a duplicate join): cut where it waited, as Erlang's exit signal cuts
-            raise _Killed
-        raise runtime._not_idle([self])
-
     async def _call(self, callback: str, *args: Any) -> Any:
         __tracebackhide__ = True  # the runtime's frames say nothing about the channel's failure
         function = getattr(self.channel, callback)
         result = function(*args)
-        if type(result) not in _PLAIN_RESULTS:  # a coroutine, say: not the common case
-            result = await self._resolved(result)
+        if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):  # a coroutine, say: not the common case
+            # A drain running inline has no task of its own for a deadline to cancel, so a plain
+            # function that returns something awaitable is awaited under the deadline here.
+            runtime = self.runtime
+            if runtime._stepping is self:
+                await HANDOFF  # the runner's task must not wait for one channel: go on in a task of its own
+            scope = (
+                anyio.CancelScope()
+                if self._deadline is None
+                else anyio.move_on_after(self._deadline - time.monotonic())
+            )
+            runtime._awaiting[self] = scope  # in the runtime: a process attribute more costs every channel
+            try:
+                with scope:
+                    result = await result
+            finally:
+                runtime._awaiting.pop(self, None)
+            if scope.cancelled_caught:
+                if not self.alive:  # killed (a duplicate join): cut where it waited, as Erlang's exit signal cuts
+                    raise _Killed
+                raise runtime._not_idle([self])
         try:
             return check_result(self.name, callback, result)
         except InvalidReturn as exc:

@@ -175,13 +175,10 @@ def check_result(owner: str, callback: str, result: object) -> Any:
                     f"{owner}.{callback} returned stop(socket, reason, reply=...), but only handle_in has a "
                     f"client push to reply to; expected {shapes}"
                 )
-            if not _is_reply_pair(result.reply):
+            pair = result.reply
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
                 raise InvalidReturn(
                     f"{owner}.{callback} stopped with reply={result.reply!r}; expected a (status, payload) tuple"
                 )
         return result
     raise InvalidReturn(f"{owner}.{callback} returned {result!r}; expected {shapes}")
-
-
-def _is_reply_pair(value: object) -> bool:
-    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)

@@ -33,7 +33,7 @@ import anyio.lowlevel
 from ._eventloop import running_trio
 
 if TYPE_CHECKING:
-    from ._clock import _DrivenClock
+    from ._clock import Clock, _DrivenClock
 
 
 class _Pause:
@@ -61,12 +61,8 @@ _STEPS_PER_CHECKPOINT = 64
 """Drains the runner steps before it lets the event loop run its I/O and other tasks."""
 
 
-class Wake(Protocol):
-    """An event the runner waits on: anyio's, or the running asyncio loop's own."""
-
-    def set(self) -> None: ...
-
-    async def wait(self) -> Any: ...
+Wake = anyio.Event | asyncio.Event
+"""An event the runner waits on: anyio's, or the running asyncio loop's own."""
 
 
 class Waking(Protocol):
@@ -78,15 +74,11 @@ class Waking(Protocol):
     _wake: Wake | None
 
 
-class _Instants(Protocol):
-    def now_ns(self) -> int: ...
-
-
 class Guard(Protocol):
     """Whose channels the runner steps on a virtual clock, where busy work at one instant stops time."""
 
     @property
-    def clock(self) -> _Instants: ...
+    def clock(self) -> Clock: ...
 
     idle_timeout: float
 

@@ -28,7 +28,7 @@ from ._clock import NS_PER_SECOND, Clock, LoopClock, SystemClock, VirtualClock, 
 from ._errors import BroadcastError, InvalidReturn, NodeStopped, NotIdle, or_raise
 from ._messages import Broadcast, Reason
 from ._payload import to_wire
-from ._process import ChannelProcess, Transport, _Call, _Cast, _Close, _In, _Join, _Leave, _resolve
+from ._process import ChannelProcess, Transport, _Close, _In, _Join, _Message, _resolve
 from ._pubsub import Dispatcher, PubSub, Subscriber, publisher
 from ._results import Error, Ok, check_result
 from ._socket import Socket, SocketHandler
@@ -534,7 +534,7 @@ class Runtime:
         process = self._process_of(socket, "leave")
         ref = ref or self.make_ref()
         if process.alive:
-            self._enqueue(process, _Leave(ref))
+            self._enqueue(process, _Close(("shutdown", "left"), ref=ref))
         return ref
 
     def close(self, socket: Socket, reason: Reason = ("shutdown", "closed"), *, timeout: float | None = None) -> None:
@@ -582,7 +582,7 @@ class Runtime:
         caller = CallRef(process, message)
         process.callers.append(caller)
         started = self.clock.now_ns()
-        process.runtime._enqueue(process, _Call(message, caller))
+        process.runtime._enqueue(process, _Message("handle_call", message, caller))
         if self._serving or self._tg is not None:
             await caller.wait(timeout, guarded=not self._serving and isinstance(self.clock, VirtualClock))
         else:
@@ -596,7 +596,7 @@ class Runtime:
         """
         process = self._process_of(socket, "cast")
         if process.alive:
-            process.runtime._enqueue(process, _Cast(message))
+            process.runtime._enqueue(process, _Message("handle_cast", message))
 
     # -- broadcasts ------------------------------------------------------------------------------
 

@@ -27,9 +27,9 @@ from .._runtime._eventloop import running_trio
 from .._runtime._results import Error
 from .._runtime._runner import Resume
 from .._runtime._runtime import Runtime
-from .._runtime._socket import Socket, SocketHandler
+from .._runtime._socket import SocketHandler
 from ._drain import Drainer
-from ._limits import Admission, CheckOrigin, Rate, header, refuse_websocket
+from ._limits import Admission, CheckOrigin, Rate, Scope, Send, header, refuse_websocket
 from ._longpoll import LongPoll, LongPollServer
 from ._multiplexer import (
     GOING_AWAY,
@@ -39,13 +39,11 @@ from ._multiplexer import (
     Connection,
 )
 from ._serializer import decode_params
-from ._serializers import Serializer, VsnError, negotiate
+from ._serializers import VsnError, negotiate
 
 logger = logging.getLogger("pytest_channels")
 
-Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _AUTH_TOKEN_PREFIX = "base64url.bearer.phx."
@@ -309,10 +307,25 @@ class ChannelsApp:
             self.connections.add(connection)
             try:
                 # The read loop is here, not in a coroutine of its own: one frame less held per connection.
-                rate = Rate(self.max_messages_per_second) if self.max_messages_per_second is not None else None
+                per_second, max_size = self.max_messages_per_second, self.max_frame_size
+                rate = Rate(per_second) if per_second is not None else None
+                # Until the client leaves, or breaks a limit (then the connection is to close, and says why).
                 while connection.close_code is None and not connection.gone:
-                    data = self._frame_of(connection, await receive(), rate)
+                    message = await receive()
+                    if message["type"] == "websocket.disconnect":
+                        connection.gone = True  # the client went away: nothing more to send
+                        break
+                    connection.last_frame = now = self.now()
+                    if rate is not None and not rate.allow(now):
+                        logger.warning("%s: closed: over max_messages_per_second (%s)", connection.name, per_second)
+                        connection.request_close(POLICY_VIOLATION, "too many messages")
+                        break
+                    data = message.get("text")
                     if data is None:
+                        data = message.get("bytes") or b""
+                    if _size(data, max_size) > max_size:
+                        logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, max_size)
+                        connection.request_close(TOO_BIG, "frame too big")
                         break
                     connection.receive(data)
                     while (hold := connection.hold_reading()) is not None:
@@ -333,43 +346,19 @@ class ChannelsApp:
 
     def _name_of(self, scope: Scope, handler: type[SocketHandler]) -> str:
         """How log lines name a connection: its handler and peer."""
-        return _describe(scope, handler)
+        client = scope.get("client")
+        peer = f"{client[0]}:{client[1]}" if client else "an unknown peer"
+        return f"{handler.__qualname__} connection from {peer}"
 
     async def _connect_for(
         self, scope: Scope, handler: type[SocketHandler], name: str, *, text_only: bool = False
     ) -> Connection | None:
-        """The state machine of one accepted connection, whatever transport carries its frames; None if refused.
+        """Check the request, negotiate the version, run the handler's connect: the state machine of
+        one accepted connection, whatever transport carries its frames; None if refused (the reason
+        is logged).
 
         Every transport comes through here, so the checks and limits apply to all of them.
         `text_only` is for a transport without binary frames (LongPoll).
-        """
-        connected = await self._connect(scope, handler, name)
-        if connected is None:
-            return None
-        socket, serializer = connected
-        return Connection(
-            self.runtime,
-            socket,
-            name=name,
-            max_channels=self.max_channels,
-            join_timeout=self.join_timeout,
-            max_outgoing_bytes=self.max_outgoing_bytes,
-            max_mailbox=self.max_mailbox,
-            serializer=serializer.text_only() if text_only else serializer,
-        )
-
-    def _origin_allowed(self, scope: Scope, name: str) -> bool:
-        """Phoenix's `check_origin`, which every request of every transport passes."""
-        origin = header(scope, b"origin")
-        if self.admission.origins.allows(origin, host=header(scope, b"host")):
-            return True
-        logger.warning("%s refused: origin %r is not allowed (check_origin)", name, origin)
-        return False
-
-    async def _connect(self, scope: Scope, handler: type[SocketHandler], name: str) -> tuple[Socket, Serializer] | None:
-        """Check the request, negotiate the version, run the handler's connect: for every transport.
-
-        Returns the socket and the serializer, or None when refused (the reason is logged).
         """
         if not self._serving:
             logger.error("%s refused: the runtime is not serving (run the ASGI server with its lifespan on)", name)
@@ -397,31 +386,24 @@ class ChannelsApp:
         if isinstance(result, Error):
             logger.info("%s refused by %s.connect: %r", name, handler.__qualname__, result.reply)
             return None
-        return result.socket, serializer
+        return Connection(
+            self.runtime,
+            result.socket,
+            name=name,
+            max_channels=self.max_channels,
+            join_timeout=self.join_timeout,
+            max_outgoing_bytes=self.max_outgoing_bytes,
+            max_mailbox=self.max_mailbox,
+            serializer=serializer.text_only if text_only else serializer,
+        )
 
-    def _frame_of(
-        self, connection: Connection, message: MutableMapping[str, Any], rate: Rate | None
-    ) -> str | bytes | None:
-        """The frame a `websocket.receive` carries, or None when the connection is over (the client
-        left, or broke a limit: then the connection is to close, and says why)."""
-        if message["type"] == "websocket.disconnect":
-            connection.gone = True  # the client went away: nothing more to send
-            return None
-        connection.last_frame = now = self.now()
-        if rate is not None and not rate.allow(now):
-            logger.warning(
-                "%s: closed: over max_messages_per_second (%s)", connection.name, self.max_messages_per_second
-            )
-            connection.request_close(POLICY_VIOLATION, "too many messages")
-            return None
-        data = message.get("text")
-        if data is None:
-            data = message.get("bytes") or b""
-        if _size(data, self.max_frame_size) > self.max_frame_size:
-            logger.warning("%s: closed: a frame over max_frame_size (%d bytes)", connection.name, self.max_frame_size)
-            connection.request_close(TOO_BIG, "frame too big")
-            return None
-        return data
+    def _origin_allowed(self, scope: Scope, name: str) -> bool:
+        """Phoenix's `check_origin`, which every request of every transport passes."""
+        origin = header(scope, b"origin")
+        if self.admission.origins.allows(origin, host=header(scope, b"host")):
+            return True
+        logger.warning("%s refused: origin %r is not allowed (check_origin)", name, origin)
+        return False
 
     async def _watch(self) -> None:
         """Close the connections that fell silent for `idle_timeout`, and let go of those whose send
@@ -577,12 +559,6 @@ def _size(data: str | bytes, limit: int) -> int:
     if isinstance(data, bytes) or 4 * len(data) <= limit:  # UTF-8 needs at most 4 bytes a character
         return len(data)
     return len(data.encode("utf-8"))
-
-
-def _describe(scope: Scope, handler: type[SocketHandler]) -> str:
-    client = scope.get("client")
-    peer = f"{client[0]}:{client[1]}" if client else "an unknown peer"
-    return f"{handler.__qualname__} connection from {peer}"
 
 
 def _connect_info(scope: Scope) -> dict[str, Any]:

@@ -76,5 +76,4 @@ class Drainer:
                 )
             for connection in left:
                 close(connection)
-            closed = total
-        return closed
+        return total

@@ -287,7 +287,7 @@ def _clip(text: str | bytes, limit: int = 80) -> str:
     return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
-def _json(value: list[Any], frame: Frame) -> str:
+def _json(value: list[Any] | dict[str, Any], frame: Frame, version: str = "V2") -> str:
     if type(frame.payload) is not dict and not isinstance(frame.payload, Mapping):
         raise PayloadError(
             f"{_describe(frame)}: expected payload to be a map (a dict) or bytes, got {type(frame.payload).__name__}"
@@ -297,7 +297,7 @@ def _json(value: list[Any], frame: Frame) -> str:
         if not text.isascii():
             text.encode("utf-8")  # a lone surrogate is not text: refuse it here, not in the server
     except (TypeError, ValueError, RecursionError) as exc:
-        raise PayloadError(f"{_describe(frame)} cannot be sent as a V2 JSON frame: {exc}") from None
+        raise PayloadError(f"{_describe(frame)} cannot be sent as a {version} JSON frame: {exc}") from None
     return text
 
 

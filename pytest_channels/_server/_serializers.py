@@ -10,6 +10,7 @@ V1 frames are JSON objects, `{"topic", "event", "payload", "ref"}` (a client may
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -56,33 +57,26 @@ class Serializer:
             self._last, self._last_data = broadcast, data
         return self._last_data
 
+    @functools.cached_property
     def text_only(self) -> Serializer:
         """This serializer for a transport that carries text only (LongPoll): bytes payloads are refused."""
-        found = _TEXT_ONLY.get(self.vsn)
-        if found is None:
-            encode = self.encode
+        encode = self.encode
 
-            def encode_text(frame: Frame) -> str:
-                data = encode(frame)
-                if isinstance(data, bytes):
-                    raise PayloadError(
-                        f"{v2._describe(frame)} cannot be sent over LongPoll: it carries text frames only, as "
-                        "Phoenix's does (the client must connect over WebSocket to receive bytes)"
-                    )
-                return data
+        def encode_text(frame: Frame) -> str:
+            data = encode(frame)
+            if isinstance(data, bytes):
+                raise PayloadError(
+                    f"{v2._describe(frame)} cannot be sent over LongPoll: it carries text frames only, as "
+                    "Phoenix's does (the client must connect over WebSocket to receive bytes)"
+                )
+            return data
 
-            found = _TEXT_ONLY[self.vsn] = Serializer(
-                self.vsn, self.requirement, self.decode, encode_text, self.encode_client, self.decode_client
-            )
-        return found
+        return Serializer(self.vsn, self.requirement, self.decode, encode_text, self.encode_client, self.decode_client)
 
     def matches(self, major: int, minor: int, patch: int, pre: str | None) -> bool:
         """Elixir's `~> X.Y.0`: X.Y.anything, where X.Y.0's own pre-releases come before X.Y.0."""
         want_major, want_minor = (int(part) for part in self.vsn.split(".")[:2])
         return (major, minor) == (want_major, want_minor) and not (patch == 0 and pre is not None)
-
-
-_TEXT_ONLY: dict[str, Serializer] = {}
 
 
 class VsnError(ValueError):
@@ -138,9 +132,7 @@ def encode_v1(frame: Frame) -> str:
         >>> encode_v1(Frame("1", "2", "room:lobby", "phx_reply", {"status": "ok", "response": {}}))
         '{"topic":"room:lobby","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"2"}'
     """
-    _no_bytes(frame)
-    value = {"topic": frame.topic, "event": frame.event, "payload": frame.payload, "ref": frame.ref}
-    return _json(value, frame)
+    return encode_v1_client(frame._replace(join_ref=None))
 
 
 def encode_v1_client(frame: Frame) -> str:
@@ -149,11 +141,11 @@ def encode_v1_client(frame: Frame) -> str:
     Raises:
         PayloadError: as for `encode_v1`.
     """
-    _no_bytes(frame)
+    _v1_payload(frame)
     value: dict[str, Any] = {"topic": frame.topic, "event": frame.event, "payload": frame.payload, "ref": frame.ref}
     if frame.join_ref is not None:
         value["join_ref"] = frame.join_ref
-    return _json(value, frame)
+    return v2._json(value, frame, "V1")
 
 
 def decode_v1_client(data: str | bytes) -> Frame:
@@ -171,7 +163,7 @@ def decode_v1_client(data: str | bytes) -> Frame:
         raise FrameError(f"invalid V1 frame from the server: {exc!r}") from None
 
 
-def _no_bytes(frame: Frame) -> None:
+def _v1_payload(frame: Frame) -> None:
     payload = frame.payload
     response = payload.get("response") if isinstance(payload, dict) and frame.event == "phx_reply" else None
     if isinstance(payload, bytes) or isinstance(response, bytes):
@@ -179,18 +171,8 @@ def _no_bytes(frame: Frame) -> None:
             f"{v2._describe(frame)} cannot be sent with the V1 serializer: it has no binary frames "
             "(the client must connect with vsn=2.0.0 to receive bytes)"
         )
-
-
-def _json(value: dict[str, Any], frame: Frame) -> str:
-    if not isinstance(frame.payload, dict):
-        raise PayloadError(f"{v2._describe(frame)}: expected payload to be a map (a dict), got {type(frame.payload)}")
-    try:
-        text = v2.dump(value)
-        if not text.isascii():
-            text.encode("utf-8")  # a lone surrogate is not text
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise PayloadError(f"{v2._describe(frame)} cannot be sent as a V1 JSON frame: {exc}") from None
-    return text
+    if not isinstance(payload, dict):
+        raise PayloadError(f"{v2._describe(frame)}: expected payload to be a map (a dict), got {type(payload)}")
 
 
 # -- negotiation --------------------------------------------------------------------------------
