@@ -15,7 +15,7 @@ import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import FrameType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 from unittest.mock import ANY
 
 import pytest_channels.testing._format as _format
@@ -34,7 +34,7 @@ from ._cluster import Cluster
 from ._freeze import WallFreeze
 from ._group import GroupRuntime
 from ._loop import VirtualTimeLoop, virtual_loop_factory
-from ._mailbox import Mailbox, Recipient
+from ._mailbox import Addressee, Mailbox, Recipient
 from ._matchers import same
 from ._settings import Settings
 from ._wire import WireConnection, client_frame, connect_params
@@ -645,7 +645,7 @@ class Core:
             lambda: _format.describe_expected(kind.__name__, topic, socket=to, event=event, payload=payload),
             _event_matcher(event, payload, topic) if to is None else self.event_matcher(event, payload, topic, to),
             _format.scorer(kind, event, topic),
-            lambda: self._event_differences(kind, event, payload, topic, to),
+            lambda: _format.event_differences(kind, event, payload, topic, to),
             timeout,
         )
 
@@ -668,17 +668,17 @@ class Core:
             timeout,
         )
 
-    def to(self, socket: Socket | None) -> _To | None:
+    def to(self, socket: Socket | None) -> Addressee | None:
         """The recipient a `socket=` argument names: the transport its channel delivers through."""
         if socket is None:
             return None
         self._runtime_of(socket, "socket=")
         process = _process(socket)
         name = f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>"
-        return _To(process.transport, process.topic, name, self.mailbox.recipient)
+        return Addressee(process.transport, process.topic, name, self.mailbox.recipient)
 
     def event_matcher(
-        self, event: Any, payload: Any, topic: str | None, to: _To | None
+        self, event: Any, payload: Any, topic: str | None, to: Addressee | None
     ) -> Callable[[Push | Broadcast], bool]:
         plain = _event_matcher(event, payload, topic)
         return plain if to is None else lambda m: plain(m) and to.received(m)
@@ -699,21 +699,6 @@ class Core:
             )
 
         return tuple(m for m in self.mailbox.messages if keep(m))
-
-    def _event_differences(
-        self, kind: type[Message], event: Any, payload: Any, topic: str | None, to: _To | None
-    ) -> Callable[[Message], list[str] | None]:
-        plain = _format.event_differences(kind, event, payload, topic)
-        if to is None:
-            return plain
-
-        def differences(message: Message) -> list[str] | None:
-            found = plain(message)
-            if found is None or to.received(message):
-                return found
-            return [_format.other_recipient(to), *found]
-
-        return differences
 
     def assert_reply(
         self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
@@ -856,23 +841,3 @@ def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Ca
 
 
 _MISSING = object()
-
-
-class _To(NamedTuple):
-    """Who a `socket=` assertion expects to have received a message, shown as a short name."""
-
-    transport: object
-    topic: str
-    name: str
-    recipient: Callable[[Message], object]  # the mailbox's: which transport delivered a message
-
-    def received(self, message: Message) -> bool:
-        """Whether this join got `message`: its transport delivered it, on its topic.
-
-        With `wire`, one connection carries every join of a socket, as a real one does: the
-        topic tells its joins apart (a socket joins a topic once).
-        """
-        return self.recipient(message) is self.transport and message.topic == self.topic
-
-    def __repr__(self) -> str:
-        return self.name
