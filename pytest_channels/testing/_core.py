@@ -41,9 +41,6 @@ from ._wire import WireConnection, client_frame, connect_params
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
-
-_DRIVE_ROUNDS = 10_000
-"""Settles a join may take on the wire before the harness says it is stuck (it takes one or two)."""
 E = TypeVar("E", Push, Broadcast)
 
 _NOT_VIRTUAL = (
@@ -330,11 +327,9 @@ class Core:
         __tracebackhide__ = True
         ref = connection.runtime.make_ref()
         connection.join(client_frame(ref, ref, topic, "phx_join", payload), channel)
-        for _ in range(_DRIVE_ROUNDS):
-            if connection.join_over:
-                break
-            await self.settle()
-        else:
+        if not connection.join_over:
+            await self.settle()  # which runs the join to its answer: settling more would only find it idle
+        if not connection.join_over:
             raise RuntimeError(f"the join of {topic!r} did not finish although the runtime is idle")
         answer, started = connection.answer, connection.started
         if isinstance(started, ChannelProcess):
