@@ -160,7 +160,18 @@ class Core:
                 happens when a conftest's own loop-factory hook or anyio backend won.
         """
         __tracebackhide__ = True
-        found = current_virtual_backend()
+        loop = None if running_trio() else asyncio.get_running_loop()
+        # The loop's time source and wait-idle if its time is virtual, else which loop it is, for the error.
+        found: tuple[Callable[[], float], Callable[[], Awaitable[None]]] | str
+        if loop is None:
+            import trio
+            import trio.testing
+
+            clock = trio.lowlevel.current_clock()
+            virtual = isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold == 0
+            found = (clock.current_time, trio.testing.wait_all_tasks_blocked) if virtual else f"trio with {clock!r}"
+        else:
+            found = (loop.time, loop.wait_idle) if isinstance(loop, VirtualTimeLoop) else repr(loop)
         if isinstance(found, str):
             if self.settings.virtual_loop:
                 raise RuntimeError(_NOT_VIRTUAL.format(loop=found))
@@ -168,7 +179,6 @@ class Core:
         time_source, wait_idle = found
         self.clock = LoopClock(time_source, wait_idle, self.clock.wall())  # a user's freeze_time may have set it
         self.runtime.group.on_loop_clock(self.clock)  # before any node: every node reads the loop's clock
-        loop = None if running_trio() else asyncio.get_running_loop()
         if isinstance(loop, VirtualTimeLoop):  # the test's guards (trio's guard is the test's deadline)
             loop.idle_timeout = self.settings.idle_timeout
             loop.max_time = loop.time() + self.settings.max_time
@@ -774,24 +784,6 @@ class Core:
 # -- which event loop a test runs on, and how to give it virtual time: asyncio or trio -------------
 # On asyncio, virtual time is a `VirtualTimeLoop`; on trio it is trio's own `MockClock` with
 # autojump (it jumps to the next deadline as soon as every task waits).
-
-
-def current_virtual_backend() -> tuple[Callable[[], float], Callable[[], Awaitable[None]]] | str:
-    """For the running loop, if its time is virtual: its time source and its wait-idle.
-
-    Must be called inside the test's event loop. On a loop with a real clock, it says which
-    loop that is, for the error that refuses it.
-    """
-    if running_trio():
-        import trio
-        import trio.testing
-
-        clock = trio.lowlevel.current_clock()
-        if isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold == 0:
-            return clock.current_time, trio.testing.wait_all_tasks_blocked
-        return f"trio with {clock!r}"
-    loop = asyncio.get_running_loop()
-    return (loop.time, loop.wait_idle) if isinstance(loop, VirtualTimeLoop) else repr(loop)
 
 
 def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:
