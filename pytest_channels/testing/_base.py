@@ -529,7 +529,8 @@ class CaseBase:
         """Kill the channel behind `socket` now, without `terminate` (Elixir's `Process.exit(pid, :kill)`).
 
         Its in-memory state is gone. The exit is claimed (the test did it on purpose) and
-        returned; a simulated client sees `phx_error` and rejoins with backoff.
+        returned, or the earlier one of a channel that already exited; a simulated client sees
+        `phx_error` and rejoins with backoff.
         """
         self._check()
         return self._core.crash(socket, reason)

@@ -460,11 +460,7 @@ class Core:
         self._runtime_of(socket, "cast").cast(socket, message)
 
     def crash(self, socket: Socket, reason: Reason) -> Exit:
-        """Kill the channel behind `socket` now, without `terminate`, and claim its exit.
-
-        The channel's in-memory state, timers and subscriptions are gone; a simulated client
-        sees `phx_error` and rejoins. Crashing a channel that already exited returns that exit.
-        """
+        """`CaseBase.crash`: kill the channel now, without `terminate`, and claim its exit."""
         __tracebackhide__ = True
         runtime = self._runtime_of(socket, "crash")
         process = socket.channel_pid
