@@ -416,8 +416,6 @@ class Core:
     async def close(self, socket: Socket, timeout: float | None = None) -> Exit:
         runtime = self._runtime_of(socket, "close")
         process = _process(socket)
-        if isinstance(process.transport, WireConnection):
-            process.transport.drop(process)  # the client's side went away: no phx_error for it
         runtime.close(socket, timeout=timeout)
         return await self._await_end(process, ("shutdown", "closed"))
 
