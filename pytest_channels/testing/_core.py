@@ -256,18 +256,6 @@ class Core:
         except (UnknownNode, NodeStopped) as exc:
             raise type(exc)(f"{action}: {exc}") from None
 
-    def require_own_clock(self, what: str) -> None:
-        """Simulated clients are driven by the harness's waits, on its own `VirtualClock`.
-
-        On a virtual event loop the runtime serves on the loop's clock instead, and nothing would
-        run their retries: say so rather than let a test wait for nothing.
-        """
-        if self.on_loop or self.settings.virtual_loop:
-            raise RuntimeError(
-                f"{what} runs on the harness's own virtual clock, but this test runs on a virtual event loop "
-                "(virtual_loop): the two do not combine yet. Run this test without virtual_loop."
-            )
-
     async def connect(
         self,
         handler: type[SocketHandler],
