@@ -15,7 +15,7 @@ import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import FrameType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 from unittest.mock import ANY
 
 import pytest_channels.testing._format as _format
@@ -34,16 +34,13 @@ from ._cluster import Cluster
 from ._freeze import WallFreeze
 from ._group import GroupRuntime
 from ._loop import VirtualTimeLoop, virtual_loop_factory
-from ._mailbox import Mailbox, Recipient
+from ._mailbox import Addressee, Mailbox, Recipient
 from ._matchers import same
 from ._settings import Settings
 from ._wire import WireConnection, client_frame, connect_params
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
-
-_DRIVE_ROUNDS = 10_000
-"""Settles a join may take on the wire before the harness says it is stuck (it takes one or two)."""
 E = TypeVar("E", Push, Broadcast)
 
 _NOT_VIRTUAL = (
@@ -163,7 +160,18 @@ class Core:
                 happens when a conftest's own loop-factory hook or anyio backend won.
         """
         __tracebackhide__ = True
-        found = current_virtual_backend()
+        loop = None if running_trio() else asyncio.get_running_loop()
+        # The loop's time source and wait-idle if its time is virtual, else which loop it is, for the error.
+        found: tuple[Callable[[], float], Callable[[], Awaitable[None]]] | str
+        if loop is None:
+            import trio
+            import trio.testing
+
+            clock = trio.lowlevel.current_clock()
+            virtual = isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold == 0
+            found = (clock.current_time, trio.testing.wait_all_tasks_blocked) if virtual else f"trio with {clock!r}"
+        else:
+            found = (loop.time, loop.wait_idle) if isinstance(loop, VirtualTimeLoop) else repr(loop)
         if isinstance(found, str):
             if self.settings.virtual_loop:
                 raise RuntimeError(_NOT_VIRTUAL.format(loop=found))
@@ -171,7 +179,6 @@ class Core:
         time_source, wait_idle = found
         self.clock = LoopClock(time_source, wait_idle, self.clock.wall())  # a user's freeze_time may have set it
         self.runtime.group.on_loop_clock(self.clock)  # before any node: every node reads the loop's clock
-        loop = None if running_trio() else asyncio.get_running_loop()
         if isinstance(loop, VirtualTimeLoop):  # the test's guards (trio's guard is the test's deadline)
             loop.idle_timeout = self.settings.idle_timeout
             loop.max_time = loop.time() + self.settings.max_time
@@ -249,18 +256,6 @@ class Core:
         except (UnknownNode, NodeStopped) as exc:
             raise type(exc)(f"{action}: {exc}") from None
 
-    def require_own_clock(self, what: str) -> None:
-        """Simulated clients are driven by the harness's waits, on its own `VirtualClock`.
-
-        On a virtual event loop the runtime serves on the loop's clock instead, and nothing would
-        run their retries: say so rather than let a test wait for nothing.
-        """
-        if self.on_loop or self.settings.virtual_loop:
-            raise RuntimeError(
-                f"{what} runs on the harness's own virtual clock, but this test runs on a virtual event loop "
-                "(virtual_loop): the two do not combine yet. Run this test without virtual_loop."
-            )
-
     async def connect(
         self,
         handler: type[SocketHandler],
@@ -330,11 +325,10 @@ class Core:
         __tracebackhide__ = True
         ref = connection.runtime.make_ref()
         connection.join(client_frame(ref, ref, topic, "phx_join", payload), channel)
-        for _ in range(_DRIVE_ROUNDS):
-            await self.settle()  # first: a join answered at once still runs what the test sent before it
-            if connection.join_over:
-                break
-        else:
+        # Settle first, always: a join answered at once still runs what the test sent before it,
+        # and one settle runs a join to its answer (settling more would only find it idle).
+        await self.settle()
+        if not connection.join_over:
             raise RuntimeError(f"the join of {topic!r} did not finish although the runtime is idle")
         answer, started = connection.answer, connection.started
         if isinstance(started, ChannelProcess):
@@ -411,8 +405,6 @@ class Core:
     async def close(self, socket: Socket, timeout: float | None = None) -> Exit:
         runtime = self._runtime_of(socket, "close")
         process = _process(socket)
-        if isinstance(process.transport, WireConnection):
-            process.transport.drop(process)  # the client's side went away: no phx_error for it
         runtime.close(socket, timeout=timeout)
         return await self._await_end(process, ("shutdown", "closed"))
 
@@ -459,11 +451,7 @@ class Core:
         self._runtime_of(socket, "cast").cast(socket, message)
 
     def crash(self, socket: Socket, reason: Reason) -> Exit:
-        """Kill the channel behind `socket` now, without `terminate`, and claim its exit.
-
-        The channel's in-memory state, timers and subscriptions are gone; a simulated client
-        sees `phx_error` and rejoins. Crashing a channel that already exited returns that exit.
-        """
+        """`CaseBase.crash`: kill the channel now, without `terminate`, and claim its exit."""
         __tracebackhide__ = True
         runtime = self._runtime_of(socket, "crash")
         process = socket.channel_pid
@@ -653,7 +641,7 @@ class Core:
             lambda: _format.describe_expected(kind.__name__, topic, socket=to, event=event, payload=payload),
             _event_matcher(event, payload, topic) if to is None else self.event_matcher(event, payload, topic, to),
             _format.scorer(kind, event, topic),
-            lambda: self._event_differences(kind, event, payload, topic, to),
+            lambda: _format.event_differences(kind, event, payload, topic, to),
             timeout,
         )
 
@@ -676,17 +664,17 @@ class Core:
             timeout,
         )
 
-    def to(self, socket: Socket | None) -> _To | None:
+    def to(self, socket: Socket | None) -> Addressee | None:
         """The recipient a `socket=` argument names: the transport its channel delivers through."""
         if socket is None:
             return None
         self._runtime_of(socket, "socket=")
         process = _process(socket)
         name = f"<{process.name} on {process.topic!r}, join_ref {process.socket.join_ref!r}>"
-        return _To(process.transport, process.topic, name, self.mailbox.recipient)
+        return Addressee(process.transport, process.topic, name, self.mailbox.recipient)
 
     def event_matcher(
-        self, event: Any, payload: Any, topic: str | None, to: _To | None
+        self, event: Any, payload: Any, topic: str | None, to: Addressee | None
     ) -> Callable[[Push | Broadcast], bool]:
         plain = _event_matcher(event, payload, topic)
         return plain if to is None else lambda m: plain(m) and to.received(m)
@@ -707,21 +695,6 @@ class Core:
             )
 
         return tuple(m for m in self.mailbox.messages if keep(m))
-
-    def _event_differences(
-        self, kind: type[Message], event: Any, payload: Any, topic: str | None, to: _To | None
-    ) -> Callable[[Message], list[str] | None]:
-        plain = _format.event_differences(kind, event, payload, topic)
-        if to is None:
-            return plain
-
-        def differences(message: Message) -> list[str] | None:
-            found = plain(message)
-            if found is None or to.received(message):
-                return found
-            return [_format.other_recipient(to), *found]
-
-        return differences
 
     def assert_reply(
         self, ref: str, status: Any, payload: Any, timeout: Seconds | None, topic: str | None
@@ -804,24 +777,6 @@ class Core:
 # autojump (it jumps to the next deadline as soon as every task waits).
 
 
-def current_virtual_backend() -> tuple[Callable[[], float], Callable[[], Awaitable[None]]] | str:
-    """For the running loop, if its time is virtual: its time source and its wait-idle.
-
-    Must be called inside the test's event loop. On a loop with a real clock, it says which
-    loop that is, for the error that refuses it.
-    """
-    if running_trio():
-        import trio
-        import trio.testing
-
-        clock = trio.lowlevel.current_clock()
-        if isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold == 0:
-            return clock.current_time, trio.testing.wait_all_tasks_blocked
-        return f"trio with {clock!r}"
-    loop = asyncio.get_running_loop()
-    return (loop.time, loop.wait_idle) if isinstance(loop, VirtualTimeLoop) else repr(loop)
-
-
 def virtual_anyio_backend(name: str = "asyncio") -> tuple[str, dict[str, Any]]:
     """The value for anyio's `anyio_backend` fixture that runs a test in virtual time.
 
@@ -864,23 +819,3 @@ def _reply_matcher(ref: str, status: Any, payload: Any, topic: str | None) -> Ca
 
 
 _MISSING = object()
-
-
-class _To(NamedTuple):
-    """Who a `socket=` assertion expects to have received a message, shown as a short name."""
-
-    transport: object
-    topic: str
-    name: str
-    recipient: Callable[[Message], object]  # the mailbox's: which transport delivered a message
-
-    def received(self, message: Message) -> bool:
-        """Whether this join got `message`: its transport delivered it, on its topic.
-
-        With `wire`, one connection carries every join of a socket, as a real one does: the
-        topic tells its joins apart (a socket joins a topic once).
-        """
-        return self.recipient(message) is self.transport and message.topic == self.topic
-
-    def __repr__(self) -> str:
-        return self.name

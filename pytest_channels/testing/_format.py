@@ -13,6 +13,7 @@ from unittest.mock import ANY
 
 from .._runtime._clock import NS_PER_SECOND, Timer, format_ns
 from .._runtime._messages import Broadcast, Exit, Message, Push, Reply
+from ._mailbox import Addressee
 from ._matchers import same
 
 if TYPE_CHECKING:
@@ -100,16 +101,21 @@ _OTHER_KIND = {
 
 
 def event_differences(
-    kind: type[Message], event: Any, payload: Any, topic: str | None
+    kind: type[Message], event: Any, payload: Any, topic: str | None, to: Addressee | None = None
 ) -> Callable[[Message], list[str] | None]:
-    """What keeps each message with the expected event from matching a Push or Broadcast (None: not near)."""
+    """What keeps each message with the expected event from matching a Push or Broadcast (None: not near).
+
+    With `to` (an assertion's `socket=`), a message that went to another client differs in that first.
+    """
     expected = [("topic", topic)] if topic is not None else []
     expected.append(("payload", payload))
 
     def differences(message: Message) -> list[str] | None:
         if not isinstance(message, Push | Broadcast) or not same(event, message.event):
             return None
-        found = [] if isinstance(message, kind) else [f"kind ({_OTHER_KIND[type(message)]})"]
+        found = [] if to is None or to.received(message) else [f"socket (it went to another client than {to!r})"]
+        if not isinstance(message, kind):
+            found.append(f"kind ({_OTHER_KIND[type(message)]})")
         return found + field_differences(expected, message)
 
     return differences
@@ -149,11 +155,6 @@ def scorer(kind: type[Message], event: Any, topic: str | None) -> Callable[[Mess
         return 4 * same_kind + 2 * same_event + (topic is not None and message.topic == topic)
 
     return score
-
-
-def other_recipient(to: object) -> str:
-    """Why a message that matches in every other way is not the one a `socket=` assertion wants."""
-    return f"socket (it went to another client than {to!r})"
 
 
 def field_differences(expected: Sequence[tuple[str, Any]], actual: Any) -> list[str]:

@@ -15,7 +15,6 @@ a remote node's answer on the same timeline.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -49,8 +48,6 @@ class _Job:
 
     async def drain(self, deadline: float | None = None) -> None:
         group = self.runtime
-        if group._tg is not None and group._held_back(self):
-            return
         try:
             done = self.run()
             if done is not None:
@@ -81,10 +78,8 @@ class Group:
         self._stepping: object | None = None  # the job the runner is sending into (see _runner.Stepping)
         self._pending = 0  # jobs queued or running: a settle on the loop waits for them too
         self._idle: anyio.Event | None = None  # set when the last pending job is done
-        self._held: list[_Job] = []  # jobs not run after a failure, queued again when it is raised
         self._resume: anyio.Event | None = None  # set when a stalled runner may go on
         self._tg: anyio.abc.TaskGroup | None = None  # while serving on a loop clock
-        self._busy: tuple[int, float] | None = None  # the instant the jobs kept coming at, and since when
         self.failure: BaseException | None = None
         """Why the runner stopped handing work around (the nodes never went idle); the next wait raises it."""
         self._on_join: list[Callable[[Runtime], None]] = []
@@ -186,22 +181,8 @@ class Group:
         if self._tg is not None:
             runtime.serve_in(self._tg)
 
-    def _held_back(self, job: _Job) -> bool:
-        """Serving: whether `job` waits for the next wait, the nodes having kept busy at one instant too long."""
-        if self.failure is None:
-            now = self.clock.now_ns()
-            if self._busy is None or self._busy[0] != now:
-                self._busy = (now, time.monotonic())
-                return False
-            if time.monotonic() - self._busy[1] <= self.idle_timeout:
-                return False
-            self.failure = self._not_idle()
-        self._held.append(job)  # no work handed around: the loop goes idle and the wait raises the failure
-        self._changed()
-        return True
-
     def _changed(self) -> None:
-        # A failure wakes a settle waiting for the jobs too: the held ones would never be done.
+        # A failure wakes a settle waiting for the jobs too: the stalled runner runs none of them.
         if self._idle is not None and (not self._pending or self.failure is not None):
             self._idle.set()
         if self._tg is not None:
@@ -209,21 +190,15 @@ class Group:
                 runtime.notify()  # a wait's condition may hold now, or the failure is to be raised
 
     def wait_begins(self) -> None:
-        """A wait starts: time the test spent between waits is not the nodes' (see `_check_busy`)."""
-        self._busy = None
+        """Nothing to forget: serving, the runner's own guard times how long it stays busy (`_runner.run`)."""
 
     def check(self) -> None:
-        """Raise the runner's failure, if any, once: the jobs it held back are queued again (`Peers.check`)."""
+        """Raise the runner's failure, if any, once (`Peers.check`)."""
         __tracebackhide__ = True
         failure, self.failure = self.failure, None
         if failure is not None:
-            self._busy = None
             if self._resume is not None:
                 self._resume.set()  # a runner stalled at one instant goes on (see GroupRuntime.stall)
-            held, self._held = self._held, []
-            if held:
-                self.queue.extend(held)
-                self._woken()
             raise failure
 
     def _not_idle(self) -> NotIdle:
@@ -239,7 +214,7 @@ class Group:
         for runtime in list(self.runtimes):
             await Runtime.aclose(runtime, reason)  # the runtime's own, not the group's (GroupRuntime.aclose)
         self.queue.clear()
-        self._pending, self._held = 0, []
+        self._pending = 0
         self.clock.cancel_all()
 
 
@@ -294,7 +269,7 @@ class GroupRuntime(Runtime):
         )
         if self.peers is None and channel is not None:  # a node alone with a simulated client
             return super()._busy_forever(channel)
-        self.group.failure = self.group._busy = None  # the runner's own guard would say the same again
+        self.group.failure = None  # the runner's own guard would say the same again
         return self.group._not_idle()
 
     async def aclose(self, reason: str = "shutdown") -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from .._runtime._messages import Broadcast, Exit, Message
 
@@ -114,3 +114,23 @@ class Recipient:
 
     def exited(self, exit: Exit) -> None:
         self.via.exited(exit)
+
+
+class Addressee(NamedTuple):
+    """Who a `socket=` assertion expects to have received a message, shown as a short name."""
+
+    transport: object
+    topic: str
+    name: str
+    recipient: Callable[[Message], object]  # the mailbox's: which transport delivered a message
+
+    def received(self, message: Message) -> bool:
+        """Whether this join got `message`: its transport delivered it, on its topic.
+
+        With `wire`, one connection carries every join of a socket, as a real one does: the
+        topic tells its joins apart (a socket joins a topic once).
+        """
+        return self.recipient(message) is self.transport and message.topic == self.topic
+
+    def __repr__(self) -> str:
+        return self.name

@@ -161,9 +161,3 @@ class WireConnection(Connection):
     def exited(self, exit: Exit) -> None:
         super().exited(exit)
         self.mailbox.exited(exit)
-
-    def drop(self, process: ChannelProcess) -> None:
-        """Forget a channel the test closes, as its connection going away would."""
-        entry = self._entries.get(process)
-        if entry is not None:
-            self._forget(entry)

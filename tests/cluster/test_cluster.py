@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import anyio
@@ -28,7 +27,7 @@ from pytest_channels import (
 )
 from pytest_channels._runtime._clock import VirtualClock
 from pytest_channels.testing import AsyncChannelCase, ChannelCase, Cluster
-from pytest_channels.testing._group import Group
+from pytest_channels.testing._group import GroupRuntime
 
 TERMINATED: list[tuple[str | None, Reason]] = []
 
@@ -386,11 +385,12 @@ def test_a_stopped_nodes_channels_finish_what_was_queued_using_the_node_as_they_
     assert TERMINATED == [("remote", "shutdown")]  # not a crash with NodeStopped from Visitors.track
 
 
-def test_a_job_held_back_by_the_busy_guard_wakes_a_settle_that_waits_for_the_queued_jobs() -> None:
+def test_a_stalled_runner_wakes_a_settle_that_waits_for_the_queued_jobs() -> None:
     import trio.testing  # trio is optional: only this test needs it
 
     async def main() -> BaseException | None:
-        group = Group(VirtualClock(), idle_timeout=1.0)
+        runtime = GroupRuntime(clock=VirtualClock(), idle_timeout=1.0)
+        group = runtime.group
         raised: list[BaseException] = []
 
         async def settle() -> None:
@@ -399,14 +399,15 @@ def test_a_job_held_back_by_the_busy_guard_wakes_a_settle_that_waits_for_the_que
             except NotIdle as error:
                 raised.append(error)
 
+        async def stall() -> None:  # as the runner's guard does: the job is never run
+            await runtime.stall(group.queue[0])
+
         async with anyio.create_task_group() as tg:
             group._tg = tg  # serving, as on a virtual loop: the runner runs the queue, settle waits for it
             group.submit(lambda: None, "a packet")
             tg.start_soon(settle)
             await trio.testing.wait_all_tasks_blocked()  # the settle waits for the job to be done
-            group._busy = (group.clock.now_ns(), time.monotonic() - 2.0)  # busy at this instant for too long
-            job = group.queue.popleft()
-            await job.drain()  # as the runner steps it: held back, the failure is for the next wait
+            tg.start_soon(stall)
             await trio.testing.wait_all_tasks_blocked()
             tg.cancel_scope.cancel()  # a settle still waiting would wait forever
         return raised[0] if raised else None

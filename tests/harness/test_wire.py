@@ -249,6 +249,21 @@ def test_a_duplicate_join_closes_the_old_channel_as_a_real_connection_does(chann
     channels.assert_reply(channels.push(second.socket, "echo", {"n": 1}), "ok", {"n": 1})
 
 
+@pytest.mark.channels(wire=True)
+def test_a_channel_closed_over_the_wire_ends_closed_and_its_connection_can_join_the_topic_again(
+    channels: ChannelCase,
+) -> None:
+    socket = channels.socket()
+    first = joined(channels, socket, "closing:1")
+    channels.flush()
+    assert channels.close(first).reason == ("shutdown", "closed")
+    assert channels.mailbox == ()  # the client's side went away: no Close, no crash
+    assert channels.exits == ()
+    again = joined(channels, socket, "closing:1")
+    assert again.join_ref != first.join_ref
+    assert channels.get_state(again).topic == "closing:1"
+
+
 class Slow(Channel):
     def join(self, topic: str, payload: Any, socket: Socket) -> JoinResult:
         return ok(socket)
